@@ -1,0 +1,204 @@
+//! `ledger ingest git`: reads a repository with libgit2 (through `git2`) and appends the
+//! records [`ledger_core::ingest`] derives from its first-parent history.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use git2::{Oid, Repository, Sort};
+use ledger_core::entry::SignedRecord;
+use ledger_core::ingest::{landing_records, GitCommit, GitPerson};
+use ledger_core::record::CommitSignature;
+use ledger_core::types::{CommitId, RepoName, Timestamp};
+use serde_json::json;
+
+use crate::cmd::{open, signer_key};
+use crate::output::{json_out, line};
+use crate::SignerArgs;
+
+/// Records appended per batch (one atomic write and flush each).
+const BATCH: usize = 256;
+
+fn signature_kind(c: &git2::Commit<'_>) -> CommitSignature {
+    let Ok(buf) = c.header_field_bytes("gpgsig") else { return CommitSignature::None };
+    let s = String::from_utf8_lossy(&buf);
+    let s = s.trim_start();
+    if s.starts_with("-----BEGIN PGP SIGNATURE-----") {
+        CommitSignature::Pgp
+    } else if s.starts_with("-----BEGIN SSH SIGNATURE-----") {
+        CommitSignature::Ssh
+    } else if s.starts_with("-----BEGIN SIGNED MESSAGE-----") || s.starts_with("-----BEGIN CERTIFICATE") {
+        CommitSignature::X509
+    } else {
+        CommitSignature::Unknown
+    }
+}
+
+fn person(s: &git2::Signature<'_>) -> GitPerson {
+    GitPerson {
+        name: String::from_utf8_lossy(s.name_bytes()).into_owned(),
+        email: String::from_utf8_lossy(s.email_bytes()).into_owned(),
+        time: Timestamp::from_unix_secs(s.when().seconds()),
+    }
+}
+
+fn to_commit(c: &git2::Commit<'_>) -> Result<GitCommit> {
+    Ok(GitCommit {
+        sha: CommitId::new(c.id().to_string())?,
+        parents: c.parent_ids().map(|p| CommitId::new(p.to_string())).collect::<Result<_, _>>()?,
+        author: person(&c.author()),
+        committer: person(&c.committer()),
+        message: String::from_utf8_lossy(c.message_raw_bytes()).into_owned(),
+        signature: signature_kind(c),
+    })
+}
+
+/// `owner/name` from a remote URL such as `https://github.com/owner/name.git` or
+/// `git@gitlab.com:group/name.git`.
+fn repo_from_url(url: &str) -> Option<RepoName> {
+    let url = url.trim().trim_end_matches('/').trim_end_matches(".git");
+    let path = if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
+        rest.split_once('/')?.1
+    } else {
+        url.split_once(':')?.1
+    };
+    RepoName::new(path).ok()
+}
+
+fn repo_name(repo: &Repository, path: &Path, given: Option<&str>) -> Result<(RepoName, bool)> {
+    if let Some(g) = given {
+        return Ok((RepoName::new(g).context("--repo")?, false));
+    }
+    if let Some(name) = repo.find_remote("origin").ok().and_then(|r| r.url().and_then(repo_from_url)) {
+        return Ok((name, false));
+    }
+    let dir = repo.workdir().unwrap_or(repo.path()).canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let base: String = dir
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+                .collect()
+        })
+        .unwrap_or_default();
+    let base = if base.is_empty() || base == "." || base == ".." { "repo".to_string() } else { base };
+    Ok((RepoName::new(format!("local/{base}"))?, true))
+}
+
+/// Runs the ingest.
+pub fn run(
+    db: &Path,
+    path: &Path,
+    repo_arg: Option<&str>,
+    rev: &str,
+    signer: &SignerArgs,
+    quiet: bool,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let repo =
+        Repository::open(path).map_err(|e| anyhow!("{} is not a git repository: {}", path.display(), e.message()))?;
+    let (name, guessed) = repo_name(&repo, path, repo_arg)?;
+    if guessed && !as_json {
+        eprintln!("note: no `origin` remote; recording this repository as `{name}` (pass --repo owner/name to choose)");
+    }
+    let ledger = open(db)?;
+    let key = signer_key(db, signer)?;
+
+    let head = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| anyhow!("cannot resolve `{rev}` to a commit in {}: {}", path.display(), e.message()))?;
+    // The first-parent line, oldest first.
+    let mut line_ids: Vec<Oid> = vec![];
+    let mut cur = Some(head);
+    while let Some(c) = cur {
+        line_ids.push(c.id());
+        cur = c.parents().next();
+    }
+    line_ids.reverse();
+
+    let bar = if quiet || as_json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(line_ids.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("ingesting {bar:40} {pos}/{len} landings ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+
+    let (mut appended, mut present, mut landings) = (0u64, 0u64, 0u64);
+    let mut pending: Vec<SignedRecord> = vec![];
+    let flush = |pending: &mut Vec<SignedRecord>, appended: &mut u64, present: &mut u64| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for r in ledger.append(pending)? {
+            if r.duplicate {
+                *present += 1;
+            } else {
+                *appended += 1;
+            }
+        }
+        pending.clear();
+        Ok(())
+    };
+    for id in &line_ids {
+        let c = repo.find_commit(*id)?;
+        let landing = to_commit(&c)?;
+        let brought_in: Vec<GitCommit> = if c.parent_count() > 1 {
+            let mut walk = repo.revwalk()?;
+            walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+            for p in c.parent_ids().skip(1) {
+                walk.push(p)?;
+            }
+            walk.hide(c.parent_id(0)?)?;
+            walk.map(|oid| to_commit(&repo.find_commit(oid?)?)).collect::<Result<_>>()?
+        } else {
+            vec![landing.clone()]
+        };
+        let records =
+            landing_records(&name, &landing, &brought_in).with_context(|| format!("commit {}", landing.sha))?;
+        for r in &records {
+            let signed = SignedRecord::sign(r, &key)
+                .with_context(|| format!("{} record for commit {}", r.kind(), landing.sha))?;
+            pending.push(signed);
+        }
+        landings += 1;
+        if pending.len() >= BATCH {
+            flush(&mut pending, &mut appended, &mut present)?;
+        }
+        bar.inc(1);
+    }
+    flush(&mut pending, &mut appended, &mut present)?;
+    bar.finish_and_clear();
+    if landings == 0 {
+        bail!("no commits found at `{rev}`");
+    }
+    if as_json {
+        json_out(
+            &json!({ "repo": name.as_str(), "landings": landings, "appended": appended, "already_present": present, "entries": ledger.len() }),
+        )?;
+    } else {
+        line(format!(
+            "{name}: {landings} landings on the first-parent line; {appended} records appended, {present} already present; ledger has {} entries",
+            ledger.len()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repo_from_url;
+
+    #[test]
+    fn repo_names_from_remote_urls() {
+        let n = |u: &str| repo_from_url(u).map(|r| r.to_string());
+        assert_eq!(n("https://github.com/in-toto/attestation.git").as_deref(), Some("in-toto/attestation"));
+        assert_eq!(n("git@github.com:opencontainers/image-spec.git").as_deref(), Some("opencontainers/image-spec"));
+        assert_eq!(n("https://gitlab.com/group/sub/proj").as_deref(), Some("group/sub/proj"));
+        assert_eq!(n("/some/local/path"), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! `ledger`: the command-line tool of Provenance Ledger.
+//!
+//! Exit codes: 0 success, 1 a finding (tampering detected), 2 an error (bad input, missing
+//! ledger, I/O). A closed stdout (`ledger log | head`) exits 0.
+
+mod cmd;
+mod ingest_git;
+mod keyfile;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
+/// "who approved this change, and what evidence proved it was safe?".
+#[derive(Parser, Debug)]
+#[command(name = "ledger", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Ledger directory (the embedded sled store).
+    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data")]
+    pub(crate) db: PathBuf,
+    /// Log filter for diagnostics on stderr, e.g. `info` or `ledger_server=debug`.
+    #[arg(long, global = true, env = "LEDGER_LOG", default_value = "warn")]
+    pub(crate) log_filter: String,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options shared by commands that sign records.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct SignerArgs {
+    /// Signer key (PKCS#8 PEM, mode 0600). Default: `<db>/keys/local.key`, created by `init`.
+    #[arg(long, env = "LEDGER_KEY")]
+    pub(crate) key: Option<PathBuf>,
+}
+
+/// Options shared by commands that administer keys.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct AdminArgs {
+    /// Admin key (PKCS#8 PEM, mode 0600). Default: `<db>/keys/admin.key`, created by `init`.
+    #[arg(long, env = "LEDGER_ADMIN_KEY")]
+    pub(crate) admin_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create a new ledger: an admin key, a genesis entry, and a local signer key.
+    Init {
+        /// Use this admin key file instead of generating `<db>/keys/admin.key`.
+        #[arg(long)]
+        admin_key: Option<PathBuf>,
+        /// Do not create and register the local signer key `<db>/keys/local.key`.
+        #[arg(long)]
+        no_local_key: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate an Ed25519 key pair: FILE (PKCS#8 PEM, mode 0600) and FILE.pub (SPKI PEM).
+    Keygen {
+        /// Where to write the private key. It must not exist.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register, rotate, revoke and list signer keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign and append one record from a JSON file.
+    Append {
+        /// Record kind: session, model, change, review, evidence, exception, merge,
+        /// deployment, incident, policy, gate.
+        #[arg(long)]
+        kind: String,
+        /// JSON file with the body fields plus `actor` and optional `time` and `links`
+        /// (`-` reads standard input). See docs/FORMAT.md.
+        #[arg(long)]
+        body: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Print the receipt as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry: `#<seq>`, or an entry hash or unique prefix (≥ 12 hex).
+    Show {
+        /// The entry.
+        entry: String,
+        /// Write the exact stored entry bytes (canonical CBOR) to standard output.
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List entries, oldest first.
+    Log {
+        /// Only this record kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only entries mentioning this subject (e.g. `pr:owner/repo#12`, a commit id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only entries integrated at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the latest).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify every entry: encoding, chain links, signatures and signer rights.
+    /// Exit 0 intact, 1 tampered (naming the first bad seq), 2 error.
+    Verify {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who approved this, and what evidence proved it was safe? SUBJECT is a commit id (full
+    /// or ≥ 7 hex), `pr:owner/repo#N`, `git:owner/repo@sha`, `#<seq>` or `entry:<hash>`.
+    Why {
+        /// The subject.
+        subject: String,
+        /// Print the report as JSON (schema in docs/WHY.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Append records derived from outside sources.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeyCommand {
+    /// Register a signer key for some record kinds.
+    Add {
+        /// Name, e.g. `ci-github`.
+        #[arg(long)]
+        name: String,
+        /// Public key: 64 hex characters, or an SPKI PEM file (as written by `keygen`).
+        #[arg(long)]
+        public_key: String,
+        /// Kinds the key may append, comma-separated, or `all` (every kind but `key`).
+        #[arg(long, value_delimiter = ',', required = true)]
+        kinds: Vec<String>,
+        /// Start of validity (RFC 3339 or YYYY-MM-DD). Default: now.
+        #[arg(long)]
+        not_before: Option<String>,
+        /// End of validity (exclusive).
+        #[arg(long)]
+        not_after: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the receipt as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key with a new one of the same name and kinds; entries signed by the old
+    /// key keep verifying, and the old key can append nothing more.
+    Rotate {
+        /// Name or key id (prefix) of the key to replace.
+        key: String,
+        /// The new public key: 64 hex characters or an SPKI PEM file.
+        #[arg(long)]
+        public_key: String,
+        /// End of validity of the new key.
+        #[arg(long)]
+        not_after: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the receipt as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it can append nothing more.
+    Revoke {
+        /// Name or key id (prefix) of the key.
+        key: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the receipt as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every key ever registered, with its status.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum IngestCommand {
+    /// Read a git repository's first-parent history: pull requests (merge and squash
+    /// commits), the commits each brought in, trailers, signature kinds, and AI-assistance
+    /// trailers. Re-running appends nothing new.
+    Git {
+        /// Path of the repository (a work tree or a bare repository).
+        path: PathBuf,
+        /// Repository name `owner/name`. Default: from the `origin` remote, else
+        /// `local/<directory name>`.
+        #[arg(long)]
+        repo: Option<String>,
+        /// The branch or revision whose first-parent line is read.
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read an `.ai/provenance.json` file (tool, model, session_id, prompt_summary, reviewer,
+    /// risk_area, verification) and append a `session` record linked to a change.
+    Provenance {
+        /// The provenance file.
+        file: PathBuf,
+        /// The change it belongs to: `pr:owner/repo#N` or `git:owner/repo@<sha>`.
+        #[arg(long)]
+        change: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Print the receipt as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if output::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            let tampered = e.chain().any(|c| {
+                matches!(c.downcast_ref::<ledger_server::Error>(), Some(ledger_server::Error::Tampered { .. }))
+            });
+            eprintln!("error: {e:#}");
+            if tampered {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The chain state machine: sequencing verified records into entries, and replaying stored
+//! entries to verify a ledger from its first entry.
+
+use crate::entry::{entry_hash, Entry, SignedRecord, VerifiedRecord};
+use crate::error::{Error, Result};
+use crate::keys::KeyRegister;
+use crate::record::Record;
+use crate::types::{EntryHash, RecordId, Seq, Timestamp};
+
+/// An entry with everything derived from it: its bytes, hash and decoded record.
+#[derive(Clone, Debug)]
+pub struct SequencedEntry {
+    /// The entry.
+    pub entry: Entry,
+    /// Its exact canonical bytes (what is stored, hashed and proven).
+    pub bytes: Vec<u8>,
+    /// Its entry hash.
+    pub hash: EntryHash,
+    /// The decoded record it carries.
+    pub record: Record,
+    /// The record id.
+    pub record_id: RecordId,
+}
+
+impl SequencedEntry {
+    /// The entry's sequence number.
+    pub fn seq(&self) -> Seq {
+        self.entry.seq
+    }
+}
+
+/// The state a sequencer or verifier carries from one entry to the next.
+#[derive(Clone, Debug)]
+pub struct ChainState {
+    next: Seq,
+    head: EntryHash,
+    last_time: Timestamp,
+    keys: KeyRegister,
+}
+
+impl Default for ChainState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainState {
+    /// The state of an empty ledger.
+    pub fn new() -> Self {
+        ChainState { next: Seq(0), head: EntryHash::ZERO, last_time: Timestamp(i64::MIN), keys: KeyRegister::new() }
+    }
+
+    /// Resumes at a known head (the state of an opened store): `next` entries so far, the last
+    /// entry's hash and integration time, and the key register rebuilt from the key entries.
+    pub fn resume(next: Seq, head: EntryHash, last_time: Timestamp, keys: KeyRegister) -> Self {
+        ChainState { next, head, last_time, keys }
+    }
+
+    /// The sequence number the next entry gets (= the number of entries so far).
+    pub fn next_seq(&self) -> Seq {
+        self.next
+    }
+
+    /// The entry hash of the last entry ([`EntryHash::ZERO`] when empty).
+    pub fn head(&self) -> EntryHash {
+        self.head
+    }
+
+    /// The key register as of the head.
+    pub fn keys(&self) -> &KeyRegister {
+        &self.keys
+    }
+
+    /// Integration time for an append at clock time `now`: never earlier than the last
+    /// entry's, so integration times are non-decreasing along the chain.
+    pub fn integration_time(&self, now: Timestamp) -> Timestamp {
+        now.max(self.last_time)
+    }
+
+    /// Verifies `signed` for appending as the next entry at time `at`.
+    ///
+    /// # Errors
+    /// As [`KeyRegister::verify`].
+    pub fn verify(&self, signed: &SignedRecord, at: Timestamp) -> Result<VerifiedRecord> {
+        self.keys.verify(signed, self.next, at)
+    }
+
+    /// Sequences a verified record as the next entry at time `at` and advances the state.
+    /// `record` must have been verified against this state (by [`ChainState::verify`]).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the entry exceeds 64 KiB.
+    pub fn sequence(&mut self, record: &VerifiedRecord, at: Timestamp) -> Result<SequencedEntry> {
+        let at = self.integration_time(at);
+        let entry = Entry::new(self.next, at, self.head, record);
+        let bytes = entry.encode()?;
+        let hash = entry_hash(&bytes);
+        self.keys.apply(record, self.next, at);
+        self.advance(hash, at);
+        Ok(SequencedEntry { entry, bytes, hash, record: record.record().clone(), record_id: record.id() })
+    }
+
+    fn advance(&mut self, hash: EntryHash, at: Timestamp) {
+        self.head = hash;
+        self.last_time = at;
+        self.next = Seq(self.next.0 + 1);
+    }
+
+    /// Verifies stored entry bytes as the next entry: canonical encoding, sequence number,
+    /// previous hash, non-decreasing time, signer authorization and signature; then advances.
+    ///
+    /// # Errors
+    /// [`Error::ChainBroken`] naming the seq and what is wrong.
+    pub fn replay(&mut self, bytes: &[u8]) -> Result<SequencedEntry> {
+        let seq = self.next;
+        let broken = |reason: String| Error::ChainBroken { seq, reason };
+        let entry = Entry::decode(bytes).map_err(|e| broken(e.to_string()))?;
+        if entry.seq != seq {
+            return Err(broken(format!("entry says seq {}", entry.seq)));
+        }
+        if entry.v != crate::domain::FORMAT_VERSION {
+            return Err(broken(format!("unsupported entry version {}", entry.v)));
+        }
+        if entry.prev != self.head {
+            return Err(broken(format!(
+                "previous hash {} does not match the entry before ({})",
+                entry.prev, self.head
+            )));
+        }
+        if entry.time < self.last_time {
+            return Err(broken("integration time goes backwards".into()));
+        }
+        let verified = self.keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| broken(e.to_string()))?;
+        let hash = entry_hash(bytes);
+        self.keys.apply(&verified, seq, entry.time);
+        self.advance(hash, entry.time);
+        Ok(SequencedEntry {
+            record: verified.record().clone(),
+            record_id: verified.id(),
+            entry,
+            bytes: bytes.to_vec(),
+            hash,
+        })
+    }
+}

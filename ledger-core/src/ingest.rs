@@ -1,0 +1,395 @@
+//! Mapping git history to records. Pure: the caller reads the repository (see `ledger-cli`)
+//! and hands over plain commit data; this module decides which records that history implies.
+//!
+//! For every commit on the first-parent line of the ingested branch (a *landing*):
+//! - a merge commit (`Merge pull request #N from …` or any other merge) lands the commits
+//!   reachable from its second parent and not from its first;
+//! - a commit whose subject ends in `(#N)` is a squash-merged pull request;
+//! - any other commit landed directly, without a pull request.
+//!
+//! Each landing yields a `change` (the PR, its commits, authors, trailers and signature
+//! kinds), a `merge`, one `review` per `Reviewed-by`/`Acked-by`/`Approved-by` trailer (an
+//! approval of the exact commit that carries it) and one `session` per AI-assistance trailer
+//! (`Assisted-by`, `Generated-by`, or a `Co-authored-by` naming an AI tool or a bot). All
+//! record times come from the commits, so re-ingesting yields byte-identical records, which
+//! the ledger deduplicates.
+
+use crate::ai::{ai_tool_name, is_bot_name};
+use crate::domain::{FORMAT_VERSION, MAX_RECORD_BYTES};
+use crate::error::Result;
+use crate::record::{
+    Body, Change, CommitInfo, CommitSignature, Link, Merge, MergeMethod, Record, Rel, Review, Session, Source, Trailer,
+    Verdict,
+};
+use crate::subject::Subject;
+use crate::types::{CommitId, Identity, RepoName, Timestamp, Token};
+
+/// A git identity with a time, as read from a commit header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitPerson {
+    /// Name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// Time.
+    pub time: Timestamp,
+}
+
+impl GitPerson {
+    /// The identity `Name <email>`, with control characters removed.
+    pub fn identity(&self) -> Identity {
+        identity_from(&format!("{} <{}>", self.name, self.email))
+    }
+}
+
+fn identity_from(s: &str) -> Identity {
+    let clean: String = s.chars().filter(|c| !c.is_control()).take(500).collect();
+    Identity::new(clean).unwrap_or_else(|_| {
+        // Only reachable for an empty or all-control name: fall back to a fixed marker.
+        #[allow(clippy::expect_used)]
+        Identity::new("git:unknown").expect("constant identity is valid")
+    })
+}
+
+/// One commit, as the ingest needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitCommit {
+    /// Commit id.
+    pub sha: CommitId,
+    /// Parent ids, first parent first.
+    pub parents: Vec<CommitId>,
+    /// Author.
+    pub author: GitPerson,
+    /// Committer.
+    pub committer: GitPerson,
+    /// Full message.
+    pub message: String,
+    /// Kind of signature header.
+    pub signature: CommitSignature,
+}
+
+impl GitCommit {
+    /// First line of the message.
+    pub fn subject_line(&self) -> &str {
+        self.message.lines().next().unwrap_or("").trim()
+    }
+}
+
+/// Trailer keys the ledger keeps (case-insensitive). Other `Key: value` lines, such as the
+/// `schema: …` lines git itself mistakes for trailers, are ignored.
+pub const KNOWN_TRAILERS: &[&str] = &[
+    "Signed-off-by",
+    "Reviewed-by",
+    "Acked-by",
+    "Approved-by",
+    "Tested-by",
+    "Reported-by",
+    "Co-authored-by",
+    "Assisted-by",
+    "Generated-by",
+];
+
+/// Trailers that record an approval of the commit that carries them.
+const APPROVAL_TRAILERS: &[&str] = &["Reviewed-by", "Acked-by", "Approved-by"];
+
+/// Parses the known trailers of the last paragraph of `message`, in order.
+pub fn parse_trailers(message: &str) -> Vec<Trailer> {
+    let trimmed = message.trim_end();
+    let last = match trimmed.rfind("\n\n") {
+        Some(i) => &trimmed[i + 2..],
+        None => return Vec::new(), // A one-paragraph message is all subject, no trailers.
+    };
+    last.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            let key = key.trim();
+            let value = value.trim();
+            let known = KNOWN_TRAILERS.iter().find(|k| k.eq_ignore_ascii_case(key))?;
+            (!value.is_empty()).then(|| Trailer { key: (*known).to_string(), value: value.to_string() })
+        })
+        .collect()
+}
+
+/// How a first-parent commit landed, and the PR number if there was one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LandingKind {
+    /// Merge, squash or direct.
+    pub method: MergeMethod,
+    /// The pull request number, when the message names one.
+    pub pr: Option<u64>,
+}
+
+/// Classifies a commit on the first-parent line.
+pub fn classify(commit: &GitCommit) -> LandingKind {
+    let subject = commit.subject_line();
+    if commit.parents.len() > 1 {
+        let pr = subject
+            .strip_prefix("Merge pull request #")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+        return LandingKind { method: MergeMethod::Merge, pr };
+    }
+    let squash_pr =
+        subject.strip_suffix(')').and_then(|s| s.rsplit_once("(#")).and_then(|(_, n)| n.parse::<u64>().ok());
+    match squash_pr {
+        Some(n) => LandingKind { method: MergeMethod::Squash, pr: Some(n) },
+        None => LandingKind { method: MergeMethod::Direct, pr: None },
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn commit_info(c: &GitCommit) -> CommitInfo {
+    CommitInfo {
+        sha: c.sha.clone(),
+        author: c.author.identity(),
+        authored_at: c.author.time,
+        committer: c.committer.identity(),
+        committed_at: c.committer.time,
+        title: truncate(c.subject_line(), 200),
+        signature: c.signature,
+        trailers: parse_trailers(&c.message),
+    }
+}
+
+/// Title and description of the change a landing commit represents.
+fn title_and_description(landing: &GitCommit, kind: LandingKind) -> (String, Option<String>) {
+    let mut paragraphs = landing.message.trim().splitn(2, "\n\n");
+    let subject = paragraphs.next().unwrap_or("").trim().to_string();
+    let rest = paragraphs.next().map(str::trim).filter(|r| !r.is_empty());
+    match (kind.method, kind.pr) {
+        // GitHub's merge commit: "Merge pull request #N from branch\n\n<PR title>".
+        (MergeMethod::Merge, Some(_)) => match rest {
+            Some(r) => {
+                let mut lines = r.splitn(2, '\n');
+                let title = lines.next().unwrap_or("").trim().to_string();
+                let desc = lines.next().map(str::trim).filter(|d| !d.is_empty());
+                (truncate(&title, 500), desc.map(|d| truncate(d, 4096)))
+            }
+            None => (truncate(&subject, 500), None),
+        },
+        (MergeMethod::Squash, Some(n)) => {
+            let t = subject.strip_suffix(&format!(" (#{n})")).unwrap_or(&subject);
+            (truncate(t, 500), rest.map(|d| truncate(d, 4096)))
+        }
+        _ => (truncate(&subject, 500), rest.map(|d| truncate(d, 4096))),
+    }
+}
+
+fn session_tool(trailer: &Trailer) -> Option<String> {
+    let name = trailer.value.split('<').next().unwrap_or("").trim();
+    let is_assist = trailer.key == "Assisted-by" || trailer.key == "Generated-by";
+    if let Some(tool) = ai_tool_name(name) {
+        return Some(tool.to_string());
+    }
+    if is_assist || (trailer.key == "Co-authored-by" && is_bot_name(&trailer.value)) {
+        let t: String =
+            name.to_ascii_lowercase().chars().map(|c| if c.is_whitespace() || c == '/' { '-' } else { c }).collect();
+        return (!t.is_empty()).then_some(t);
+    }
+    None
+}
+
+/// Builds the records one landing implies. `brought_in` are the commits the landing brought
+/// onto the branch, oldest first (for a squash or direct commit: just the landing commit).
+///
+/// # Errors
+/// [`crate::Error::InvalidField`] if a derived value is invalid (e.g. a tool name that is
+/// not a valid token).
+pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCommit]) -> Result<Vec<Record>> {
+    let kind = classify(landing);
+    let (head, base) = match kind.method {
+        MergeMethod::Merge => {
+            (landing.parents.get(1).cloned().unwrap_or(landing.sha.clone()), landing.parents.first().cloned())
+        }
+        _ => (landing.sha.clone(), landing.parents.first().cloned()),
+    };
+    let first = brought_in.first().unwrap_or(landing);
+    // From git alone the PR author is not known; the author of its first commit stands in.
+    let author = match kind.method {
+        MergeMethod::Merge => first.author.identity(),
+        _ => landing.author.identity(),
+    };
+    let (title, description) = title_and_description(landing, kind);
+    let source = |c: &GitCommit, trailer: Option<&str>| Source::GitCommit {
+        commit: c.sha.clone(),
+        trailer: trailer.map(str::to_string),
+    };
+    let mut change = Change {
+        repo: repo.clone(),
+        number: kind.pr,
+        title,
+        description,
+        author: author.clone(),
+        head_commit: head.clone(),
+        base_commit: base.clone(),
+        commits: brought_in.iter().map(commit_info).collect(),
+        commits_total: brought_in.len() as u64,
+        risk_tier: None,
+        intent: None,
+        source: Some(source(landing, None)),
+    };
+    let change_subject = change.subject();
+    let record = |time: Timestamp, actor: Identity, links: Vec<Link>, body: Body| Record {
+        v: FORMAT_VERSION,
+        time,
+        actor,
+        links,
+        body,
+    };
+    // Keep the change under the record size limit by dropping the newest commit details;
+    // `commits_total` still counts them all.
+    let mut change_record = record(first.author.time, author.clone(), vec![], Body::Change(change.clone()));
+    while crate::encoding::to_canonical(&change_record, "record")?.len() > MAX_RECORD_BYTES - 1024
+        && !change.commits.is_empty()
+    {
+        let keep = change.commits.len() / 2;
+        change.commits.truncate(keep);
+        if let Some(d) = &mut change.description {
+            *d = truncate(d, 512);
+        }
+        change_record = record(first.author.time, author.clone(), vec![], Body::Change(change.clone()));
+    }
+    let mut out = vec![change_record];
+
+    let merged_by = match kind.method {
+        MergeMethod::Merge => Some(landing.author.identity()),
+        // GitHub's web merge commits name GitHub as committer: the merger is not in git.
+        _ if landing.committer.email.eq_ignore_ascii_case("noreply@github.com") => None,
+        _ => Some(landing.committer.identity()),
+    };
+    let merge_actor = merged_by.clone().unwrap_or_else(|| landing.committer.identity());
+    out.push(record(
+        landing.committer.time,
+        merge_actor,
+        vec![Link { rel: Rel::Change, target: change_subject.clone() }],
+        Body::Merge(Merge {
+            repo: repo.clone(),
+            merge_commit: landing.sha.clone(),
+            head_commit: head,
+            base_commit: base,
+            merged_by,
+            method: kind.method,
+            source: Some(source(landing, None)),
+        }),
+    ));
+
+    let mut commits: Vec<&GitCommit> = brought_in.iter().collect();
+    if !commits.iter().any(|c| c.sha == landing.sha) {
+        commits.push(landing);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for c in commits {
+        let commit_link =
+            Link { rel: Rel::Commit, target: Subject::Commit { repo: Some(repo.clone()), sha: c.sha.clone() } };
+        for t in parse_trailers(&c.message) {
+            if !seen.insert((c.sha.clone(), t.key.clone(), t.value.clone())) {
+                continue;
+            }
+            let links = vec![Link { rel: Rel::Change, target: change_subject.clone() }, commit_link.clone()];
+            if APPROVAL_TRAILERS.contains(&t.key.as_str()) {
+                let reviewer = identity_from(&t.value);
+                out.push(record(
+                    c.committer.time,
+                    reviewer.clone(),
+                    links,
+                    Body::Review(Review {
+                        repo: repo.clone(),
+                        reviewer,
+                        verdict: Verdict::Approved,
+                        commit: c.sha.clone(),
+                        source: Some(source(c, Some(&t.key))),
+                    }),
+                ));
+            } else if let Some(tool) = session_tool(&t) {
+                let model = t.value.split('<').next().unwrap_or("").trim().to_string();
+                out.push(record(
+                    c.author.time,
+                    c.author.identity(),
+                    links,
+                    Body::Session(Session {
+                        tool: Token::new(tool)?,
+                        model: (!model.is_empty()).then_some(truncate(&model, 200)),
+                        session_id: Token::new(format!("git-{}", c.sha))?,
+                        prompt_digest: None,
+                        summary: None,
+                        context: vec![],
+                        declared_reviewer: None,
+                        risk_area: None,
+                        verification: vec![],
+                        source: Some(source(c, Some(&t.key))),
+                    }),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(sha: char, parents: &[char], msg: &str) -> GitCommit {
+        let p = GitPerson { name: "Ann".into(), email: "ann@example.com".into(), time: Timestamp(1_000) };
+        GitCommit {
+            sha: CommitId::new(sha.to_string().repeat(40)).unwrap(),
+            parents: parents.iter().map(|c| CommitId::new(c.to_string().repeat(40)).unwrap()).collect(),
+            author: p.clone(),
+            committer: p,
+            message: msg.into(),
+            signature: CommitSignature::None,
+        }
+    }
+
+    #[test]
+    fn trailers_come_from_the_last_paragraph_only() {
+        let t = parse_trailers("subject\n\nReviewed-by: not a trailer here\nbody\n\nAssisted-by: Codex 5.3\nschema: x\nSigned-off-by: A <a@b>\n");
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].key.as_str(), t[0].value.as_str()), ("Assisted-by", "Codex 5.3"));
+        assert_eq!(t[1].key, "Signed-off-by");
+        assert!(parse_trailers("Signed-off-by: only a subject").is_empty());
+    }
+
+    #[test]
+    fn classifies_merges_squashes_and_direct_commits() {
+        assert_eq!(
+            classify(&commit('a', &['b', 'c'], "Merge pull request #555 from arewm/main\n\nTitle")),
+            LandingKind { method: MergeMethod::Merge, pr: Some(555) }
+        );
+        assert_eq!(
+            classify(&commit('a', &['b', 'c'], "Merge branch 'x'")),
+            LandingKind { method: MergeMethod::Merge, pr: None }
+        );
+        assert_eq!(
+            classify(&commit('a', &['b'], "Create a thing (#470)\n\n* body")),
+            LandingKind { method: MergeMethod::Squash, pr: Some(470) }
+        );
+        assert_eq!(classify(&commit('a', &['b'], "Fix (typo)")), LandingKind { method: MergeMethod::Direct, pr: None });
+    }
+
+    #[test]
+    fn a_merge_yields_change_merge_review_and_session() {
+        let repo = RepoName::new("o/r").unwrap();
+        let work = commit('c', &['b'], "work\n\nAssisted-by: Codex 5.3\nReviewed-by: Bo <bo@example.com>");
+        let merge = commit('d', &['b', 'c'], "Merge pull request #7 from o/branch\n\nDo the thing");
+        let recs = landing_records(&repo, &merge, std::slice::from_ref(&work)).unwrap();
+        let kinds: Vec<_> = recs.iter().map(|r| r.kind().as_str()).collect();
+        assert_eq!(kinds, ["change", "merge", "review", "session"]);
+        let Body::Change(ch) = &recs[0].body else { panic!() };
+        assert_eq!(ch.title, "Do the thing");
+        assert_eq!(ch.head_commit, work.sha);
+        assert_eq!(ch.subject().to_string(), "pr:o/r#7");
+        let Body::Session(s) = &recs[3].body else { panic!() };
+        assert_eq!((s.tool.as_str(), s.model.as_deref()), ("codex", Some("Codex 5.3")));
+    }
+}

@@ -1,0 +1,63 @@
+//! `ledger-core`: the record model and integrity rules of Provenance Ledger.
+//!
+//! An append-only, tamper-evident ledger of software change: signed records (AI session →
+//! change → review → evidence → merge → deployment → incident) in canonical CBOR, chained
+//! by BLAKE3 entry hashes, signed with Ed25519 by keys registered in the log itself.
+//!
+//! This crate does no I/O and depends on no async runtime, RPC framework or database: storage
+//! lives in `ledger-server`, the command line in `ledger-cli`.
+//!
+//! Sign → sequence → verify, in memory:
+//!
+//! ```
+//! use ed25519_dalek::SigningKey;
+//! use ledger_core::{chain::ChainState, entry::SignedRecord, record::*, types::*};
+//!
+//! # fn main() -> Result<(), ledger_core::Error> {
+//! let admin = SigningKey::from_bytes(&[7; 32]);
+//! let now = Timestamp(1_764_000_000_000);
+//! let genesis = Record {
+//!     v: 1,
+//!     time: now,
+//!     actor: Identity::new("ops:admin")?,
+//!     links: vec![],
+//!     body: Body::Key(KeyBody {
+//!         action: KeyAction::Genesis,
+//!         name: Token::new("admin")?,
+//!         public_key: PublicKeyBytes(admin.verifying_key().to_bytes()),
+//!         kinds: vec![Kind::Key],
+//!         not_before: now,
+//!         not_after: None,
+//!         replaces: None,
+//!     }),
+//! };
+//! let signed = SignedRecord::sign(&genesis, &admin)?;
+//!
+//! // The sequencer checks the signature and the signer's rights, then chains the entry.
+//! let mut chain = ChainState::new();
+//! let verified = chain.verify(&signed, now)?;
+//! let entry = chain.sequence(&verified, now)?;
+//!
+//! // A verifier replays the stored bytes from scratch and reaches the same head.
+//! let mut verifier = ChainState::new();
+//! verifier.replay(&entry.bytes)?;
+//! assert_eq!(verifier.head(), chain.head());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod ai;
+pub mod chain;
+pub mod domain;
+pub mod encoding;
+pub mod entry;
+pub mod error;
+pub mod ingest;
+pub mod keys;
+pub mod record;
+pub mod secrets;
+pub mod subject;
+pub mod types;
+pub mod why;
+
+pub use error::{Error, Result};

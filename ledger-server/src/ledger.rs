@@ -1,0 +1,450 @@
+//! [`Ledger`]: the append path (verify → sequence → write → flush) and the read side
+//! (entries, log queries, `why`, full verification) over any [`Store`].
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ledger_core::chain::{ChainState, SequencedEntry};
+use ledger_core::entry::{record_id, Entry, SignedRecord};
+use ledger_core::keys::KeyInfo;
+use ledger_core::record::{Body, Kind};
+use ledger_core::subject::Subject;
+use ledger_core::types::{Clock, EntryHash, RecordId, Seq, Timestamp};
+use ledger_core::why::{self, Gathered, WhyReport};
+
+use crate::error::{Error, Result};
+use crate::store::{Store, StoredEntry};
+
+/// The answer to an append: where the record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Sequence number.
+    pub seq: Seq,
+    /// Entry hash.
+    pub hash: EntryHash,
+    /// Record id.
+    pub record_id: RecordId,
+    /// True when the record was already in the ledger and nothing was written.
+    pub duplicate: bool,
+}
+
+/// A stored entry, decoded.
+#[derive(Clone, Debug)]
+pub struct EntryView {
+    /// Sequence number.
+    pub seq: Seq,
+    /// Entry hash.
+    pub hash: EntryHash,
+    /// Exact stored bytes.
+    pub bytes: Vec<u8>,
+    /// The entry.
+    pub entry: Entry,
+    /// The record it carries.
+    pub record: ledger_core::record::Record,
+}
+
+impl EntryView {
+    /// As input for [`why::analyze`].
+    pub fn gathered(&self) -> Gathered {
+        Gathered { seq: self.seq, hash: self.hash, integrated: self.entry.time, record: self.record.clone() }
+    }
+}
+
+/// Filters for [`Ledger::log`]; all given filters must match.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only entries mentioning this subject.
+    pub subject: Option<Subject>,
+    /// Only entries integrated at or after this time.
+    pub since: Option<Timestamp>,
+    /// At most this many entries (the latest ones).
+    pub limit: Option<usize>,
+}
+
+/// Result of a full verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Entries verified.
+    pub entries: u64,
+    /// Head hash after the last entry.
+    pub head: EntryHash,
+}
+
+/// A ledger over a store: one sequencer, many readers.
+pub struct Ledger<S: Store> {
+    store: S,
+    state: Mutex<ChainState>,
+    clock: Arc<dyn Clock>,
+    poisoned: AtomicBool,
+}
+
+impl<S: Store> Ledger<S> {
+    /// Creates a ledger in an initialized, empty store with its genesis record (a
+    /// self-signed `key` record with action `genesis`).
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] if the genesis record is invalid; [`Error::Storage`] on write errors.
+    pub fn create(store: S, genesis: &SignedRecord, clock: Arc<dyn Clock>) -> Result<Self> {
+        if store.head()?.is_some() {
+            return Err(Error::Storage("store is not empty".into()));
+        }
+        let ledger = Ledger { store, state: Mutex::new(ChainState::new()), clock, poisoned: AtomicBool::new(false) };
+        ledger.append(std::slice::from_ref(genesis))?;
+        Ok(ledger)
+    }
+
+    /// Opens a ledger: checks the stored head entry against the head record, and rebuilds the
+    /// key register by verifying every `key` entry. Does not verify every entry (see
+    /// [`Ledger::verify`]).
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if the head or a key entry fails verification;
+    /// [`Error::NotALedger`] if the store holds no entries.
+    pub fn open(store: S, clock: Arc<dyn Clock>) -> Result<Self> {
+        let (head_seq, head_hash) = store
+            .head()?
+            .ok_or_else(|| Error::NotALedger { path: ".".into(), reason: "the ledger has no entries".into() })?;
+        let head_bytes = store
+            .entry(head_seq)?
+            .ok_or_else(|| Error::Tampered { seq: head_seq, reason: "the head entry is missing".into() })?;
+        if ledger_core::entry::entry_hash(&head_bytes) != head_hash {
+            return Err(Error::Tampered {
+                seq: head_seq,
+                reason: "the head entry's hash does not match the recorded head".into(),
+            });
+        }
+        if store.entry(Seq(head_seq.0 + 1))?.is_some() {
+            return Err(Error::Tampered {
+                seq: Seq(head_seq.0 + 1),
+                reason: "an entry exists after the recorded head".into(),
+            });
+        }
+        let head_entry =
+            Entry::decode(&head_bytes).map_err(|e| Error::Tampered { seq: head_seq, reason: e.to_string() })?;
+        // Rebuild the key register from the key entries alone: key records depend only on
+        // earlier key records, so this replay is exact.
+        let mut keys = ledger_core::keys::KeyRegister::new();
+        for seq in store.kind_seqs(Kind::Key)? {
+            let bytes = store
+                .entry(seq)?
+                .ok_or_else(|| Error::Tampered { seq, reason: "indexed key entry is missing".into() })?;
+            let tampered = |e: ledger_core::Error| Error::Tampered { seq, reason: e.to_string() };
+            let entry = Entry::decode(&bytes).map_err(tampered)?;
+            let verified = keys.verify(&entry.signed_record(), seq, entry.time).map_err(tampered)?;
+            keys.apply(&verified, seq, entry.time);
+        }
+        let state = ChainState::resume(Seq(head_seq.0 + 1), head_hash, head_entry.time, keys);
+        Ok(Ledger { store, state: Mutex::new(state), clock, poisoned: AtomicBool::new(false) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ChainState> {
+        // A panic while holding the lock cannot leave the state half-updated (it is swapped
+        // in whole after a successful write), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.lock().next_seq().0
+    }
+
+    /// True when the ledger has no entries (never, once created).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The head: (number of entries, last entry hash).
+    pub fn head(&self) -> (u64, EntryHash) {
+        let s = self.lock();
+        (s.next_seq().0, s.head())
+    }
+
+    /// All signer keys ever registered.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.lock().keys().keys().cloned().collect()
+    }
+
+    /// Appends signed records, in order, as one atomic, flushed batch. A record already in the
+    /// ledger (same record bytes) is not written again: its original receipt is returned with
+    /// `duplicate: true`.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] if any record is refused (nothing is written);
+    /// [`Error::Storage`] if the write fails (and the ledger stops accepting writes);
+    /// [`Error::Unavailable`] after an earlier write failure.
+    pub fn append(&self, records: &[SignedRecord]) -> Result<Vec<Receipt>> {
+        let mut state = self.lock();
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable);
+        }
+        let mut work = state.clone();
+        let now = self.clock.now();
+        let mut receipts = Vec::with_capacity(records.len());
+        let mut batch: Vec<StoredEntry> = Vec::new();
+        for signed in records {
+            let id = record_id(&signed.record.0);
+            if let Some(seq) = self.store.seq_by_record(&id)? {
+                let bytes = self
+                    .store
+                    .entry(seq)?
+                    .ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })?;
+                let hash = ledger_core::entry::entry_hash(&bytes);
+                receipts.push(Receipt { seq, hash, record_id: id, duplicate: true });
+                continue;
+            }
+            if let Some(prev) = batch.iter().find(|e| e.record_id == id) {
+                receipts.push(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
+                continue;
+            }
+            let at = work.integration_time(now);
+            let verified = work.verify(signed, at)?;
+            let seqd = work.sequence(&verified, at)?;
+            receipts.push(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false });
+            batch.push(stored(&seqd));
+        }
+        if let Err(e) = self.store.append(&batch) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, "write failed; refusing further appends until restart");
+            return Err(e);
+        }
+        *state = work;
+        Ok(receipts)
+    }
+
+    /// The entry at `seq`.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if its bytes do not decode; [`Error::Storage`] on read errors.
+    pub fn get(&self, seq: Seq) -> Result<Option<EntryView>> {
+        let Some(bytes) = self.store.entry(seq)? else { return Ok(None) };
+        let tampered = |e: ledger_core::Error| Error::Tampered { seq, reason: e.to_string() };
+        let entry = Entry::decode(&bytes).map_err(tampered)?;
+        let record = entry.decode_record().map_err(tampered)?;
+        let hash = ledger_core::entry::entry_hash(&bytes);
+        Ok(Some(EntryView { seq, hash, bytes, entry, record }))
+    }
+
+    fn must_get(&self, seq: Seq) -> Result<EntryView> {
+        self.get(seq)?.ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })
+    }
+
+    /// Finds an entry by `#<seq>`, `entry:<hex>` or bare hex: a full hash or a unique prefix of
+    /// at least 12 hex characters.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Ambiguous`], or a parse error as [`Error::Rejected`].
+    pub fn find_entry(&self, input: &str) -> Result<EntryView> {
+        if let Some(n) = input.strip_prefix('#') {
+            let seq =
+                n.parse::<u64>().map_err(|_| Error::NotFound(format!("entry `{input}` (not a sequence number)")))?;
+            return self.get(Seq(seq))?.ok_or_else(|| Error::NotFound(format!("entry #{seq}")));
+        }
+        let hexpart = input.strip_prefix("entry:").unwrap_or(input);
+        if hexpart.len() < 12 || hexpart.len() > 64 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::NotFound(format!(
+                "entry `{input}` (give #<seq>, or an entry hash or unique prefix of at least 12 hex characters)"
+            )));
+        }
+        let lower = hexpart.to_ascii_lowercase();
+        // Compare whole bytes in the index, then the odd nibble if any.
+        let bytes = hex::decode(&lower[..lower.len() / 2 * 2]).unwrap_or_default();
+        let hits: Vec<(EntryHash, Seq)> = self
+            .store
+            .seqs_by_hash_prefix(&bytes, 1000)?
+            .into_iter()
+            .filter(|(h, _)| h.to_hex().starts_with(&lower))
+            .take(5)
+            .collect();
+        match hits.as_slice() {
+            [] => Err(Error::NotFound(format!("entry {lower}"))),
+            [(_, seq)] => self.must_get(*seq),
+            many => Err(Error::Ambiguous {
+                input: lower,
+                matches: many.iter().map(|(h, s)| format!("#{s} {}", &h.to_hex()[..16])).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Resolves what a user typed into a subject: a canonical subject (`pr:o/r#1`,
+    /// `git:o/r@<sha>`…), `#<seq>`, `entry:<hex prefix>`, or a full or abbreviated (≥ 7 hex)
+    /// commit id, looked up in the subject index.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] or [`Error::Ambiguous`] for abbreviations; a parse error otherwise.
+    pub fn resolve(&self, input: &str) -> Result<Subject> {
+        let input = input.trim();
+        if input.starts_with('#') || input.starts_with("entry:") {
+            return Ok(Subject::Entry(self.find_entry(input)?.hash));
+        }
+        let abbrev = input.strip_prefix("git:").unwrap_or(input);
+        let is_hex = abbrev.len() >= 7 && abbrev.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_hex && abbrev.len() == 64 && !input.starts_with("git:") {
+            if let Ok(e) = self.find_entry(abbrev) {
+                return Ok(Subject::Entry(e.hash));
+            }
+        }
+        if is_hex && abbrev.len() != 40 && abbrev.len() != 64 {
+            let lower = abbrev.to_ascii_lowercase();
+            let hits = self.store.subjects_with_prefix(&format!("git:{lower}"), 5)?;
+            return match hits.as_slice() {
+                [] => Err(Error::NotFound(format!("commit {lower} (no recorded commit id starts with it)"))),
+                [one] => Ok(one.parse()?),
+                many => Err(Error::Ambiguous { input: lower, matches: many.join(", ") }),
+            };
+        }
+        if is_hex {
+            return Ok(format!("git:{}", abbrev.to_ascii_lowercase()).parse()?);
+        }
+        Ok(input.parse()?)
+    }
+
+    fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
+        match subject {
+            Subject::Entry(h) => Ok(self.store.seq_by_hash(h)?.into_iter().collect()),
+            other => self.store.subject_seqs(&other.to_string()),
+        }
+    }
+
+    /// Entries matching `filter`, ascending by seq.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a matching entry does not decode; [`Error::Storage`].
+    pub fn log(&self, filter: &LogFilter) -> Result<Vec<EntryView>> {
+        let mut seqs: Option<BTreeSet<Seq>> = None;
+        let mut narrow = |s: Vec<Seq>| {
+            let set: BTreeSet<Seq> = s.into_iter().collect();
+            seqs = Some(match seqs.take() {
+                Some(prev) => prev.intersection(&set).copied().collect(),
+                None => set,
+            });
+        };
+        if let Some(k) = filter.kind {
+            narrow(self.store.kind_seqs(k)?);
+        }
+        if let Some(s) = &filter.subject {
+            narrow(self.seqs_for(s)?);
+        }
+        let seqs: Vec<Seq> = match seqs {
+            Some(s) => s.into_iter().collect(),
+            None => (0..self.len()).map(Seq).collect(),
+        };
+        let mut out = Vec::new();
+        for seq in seqs.into_iter().rev() {
+            let v = self.must_get(seq)?;
+            if filter.since.is_some_and(|t| v.entry.time < t) {
+                continue;
+            }
+            out.push(v);
+            if filter.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Answers "who approved this?" for `subject`: gathers the change(s) the subject belongs to
+    /// and every record linked to them, and analyses them ([`why::analyze`]).
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
+    pub fn why(&self, subject: &Subject) -> Result<WhyReport> {
+        let mut seen: BTreeSet<Seq> = BTreeSet::new();
+        let mut gathered: Vec<Gathered> = vec![];
+        let mut add = |seqs: Vec<Seq>, out: &mut Vec<Gathered>| -> Result<Vec<Gathered>> {
+            let mut fresh = vec![];
+            for seq in seqs {
+                if seen.insert(seq) {
+                    let g = self.must_get(seq)?.gathered();
+                    out.push(g.clone());
+                    fresh.push(g);
+                }
+            }
+            Ok(fresh)
+        };
+        let start = add(self.seqs_for(subject)?, &mut gathered)?;
+        let mut changes: BTreeSet<Subject> = start.iter().flat_map(|g| why::change_subjects_of(&g.record)).collect();
+        if matches!(subject, Subject::Change { .. }) {
+            changes.insert(subject.clone());
+        }
+        let mut commits: BTreeSet<Subject> = BTreeSet::new();
+        for c in &changes {
+            for g in add(self.store.subject_seqs(&c.to_string())?, &mut gathered)? {
+                match &g.record.body {
+                    Body::Change(ch) => {
+                        commits.insert(Subject::Commit { repo: Some(ch.repo.clone()), sha: ch.head_commit.clone() });
+                    }
+                    Body::Merge(m) => {
+                        commits.insert(Subject::Commit { repo: Some(m.repo.clone()), sha: m.head_commit.clone() });
+                        commits.insert(Subject::Commit { repo: Some(m.repo.clone()), sha: m.merge_commit.clone() });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for c in &commits {
+            add(self.store.subject_seqs(&c.to_string())?, &mut gathered)?;
+        }
+        add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
+        Ok(why::analyze(subject, &gathered, self.clock.now()))
+    }
+
+    /// Verifies every entry from the first: canonical bytes, sequence, previous hash,
+    /// signatures and signer rights, and the hash index; then that the recorded head is the
+    /// last entry. `progress` is called with the number of entries verified so far.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] naming the first entry that fails.
+    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifySummary> {
+        let (head_seq, head_hash) =
+            self.store.head()?.ok_or_else(|| Error::Tampered { seq: Seq(0), reason: "no head recorded".into() })?;
+        let mut chain = ChainState::new();
+        let mut seq = Seq(0);
+        while let Some(bytes) = self.store.entry(seq)? {
+            let e: SequencedEntry = chain.replay(&bytes).map_err(|e| match e {
+                ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
+                other => Error::Tampered { seq, reason: other.to_string() },
+            })?;
+            if self.store.seq_by_hash(&e.hash)? != Some(seq) {
+                return Err(Error::Tampered { seq, reason: "the hash index does not point at this entry".into() });
+            }
+            seq = Seq(seq.0 + 1);
+            if seq.0 % 1024 == 0 {
+                progress(seq.0);
+            }
+        }
+        progress(seq.0);
+        if seq.0 != head_seq.0 + 1 {
+            return Err(Error::Tampered {
+                seq: Seq(seq.0.min(head_seq.0 + 1)),
+                reason: format!("the recorded head is seq {head_seq} but entries end at {}", seq.0 as i64 - 1),
+            });
+        }
+        if chain.head() != head_hash {
+            return Err(Error::Tampered {
+                seq: head_seq,
+                reason: "the recorded head hash does not match the chain".into(),
+            });
+        }
+        Ok(VerifySummary { entries: seq.0, head: chain.head() })
+    }
+}
+
+fn stored(e: &SequencedEntry) -> StoredEntry {
+    StoredEntry {
+        seq: e.seq(),
+        hash: e.hash,
+        bytes: e.bytes.clone(),
+        record_id: e.record_id,
+        kind: e.record.kind(),
+        subjects: e.record.subjects().iter().map(|s| s.to_string()).collect(),
+    }
+}

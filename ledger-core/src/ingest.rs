@@ -384,12 +384,12 @@ mod tests {
         let merge = commit('d', &['b', 'c'], "Merge pull request #7 from o/branch\n\nDo the thing");
         let recs = landing_records(&repo, &merge, std::slice::from_ref(&work)).unwrap();
         let kinds: Vec<_> = recs.iter().map(|r| r.kind().as_str()).collect();
-        assert_eq!(kinds, ["change", "merge", "review", "session"]);
+        assert_eq!(kinds, ["change", "merge", "session", "review"]);
         let Body::Change(ch) = &recs[0].body else { panic!() };
         assert_eq!(ch.title, "Do the thing");
         assert_eq!(ch.head_commit, work.sha);
         assert_eq!(ch.subject().to_string(), "pr:o/r#7");
-        let Body::Session(s) = &recs[3].body else { panic!() };
+        let Body::Session(s) = &recs[2].body else { panic!() };
         assert_eq!((s.tool.as_str(), s.model.as_deref()), ("codex", Some("Codex 5.3")));
     }
 }

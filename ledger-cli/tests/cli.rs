@@ -1,0 +1,381 @@
+//! The `ledger` command-line contract: exit codes, clear errors that change nothing, tamper
+//! detection, deduplication and key rules, through the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A fresh ledger in a temporary directory.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let f = Fixture { dir: tempfile::tempdir().unwrap() };
+        f.ok(&["init"]);
+        f
+    }
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("ledger-data")
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("ledger").unwrap();
+        c.current_dir(self.dir.path()).env_remove("LEDGER_DB").env_remove("LEDGER_KEY").args(args);
+        c
+    }
+    /// Runs and expects exit code `code`; returns (stdout, stderr).
+    fn run(&self, args: &[&str], code: i32) -> (String, String) {
+        let out = self.cmd(args).output().unwrap();
+        let (so, se) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert_eq!(out.status.code(), Some(code), "ledger {args:?}\nstdout: {so}\nstderr: {se}");
+        assert!(!se.contains("panicked"), "panic in ledger {args:?}: {se}");
+        (so, se)
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        self.run(args, 0).0
+    }
+    /// Expects exit 2 with `needle` in the error message, and no entry written.
+    fn refused(&self, args: &[&str], needle: &str) {
+        let before = self.entries();
+        let (_, err) = self.run(args, 2);
+        assert!(err.contains(needle), "ledger {args:?}: expected `{needle}` in: {err}");
+        assert_eq!(self.entries(), before, "ledger {args:?} changed the ledger");
+    }
+    fn entries(&self) -> u64 {
+        let v: Value = serde_json::from_str(&self.ok(&["verify", "--json"])).unwrap();
+        v["entries"].as_u64().unwrap()
+    }
+    fn write(&self, name: &str, content: &str) -> String {
+        std::fs::write(self.path(name), content).unwrap();
+        name.to_string()
+    }
+    fn append_json(&self, kind: &str, body: &str) -> Value {
+        let f = self.write("body.json", body);
+        serde_json::from_str(&self.ok(&["append", "--kind", kind, "--body", &f, "--json"])).unwrap()
+    }
+}
+
+const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn change_body(title: &str) -> String {
+    serde_json::json!({
+        "actor": "github:octocat", "time": "2026-11-01T10:00:00Z",
+        "repo": "o/r", "number": 5, "title": title, "author": "github:octocat",
+        "head_commit": SHA_B, "commits_total": 2
+    })
+    .to_string()
+}
+
+fn review_body(reviewer: &str, commit: &str) -> String {
+    serde_json::json!({
+        "actor": reviewer, "links": [{"rel": "change", "target": "pr:o/r#5"}],
+        "repo": "o/r", "reviewer": reviewer, "verdict": "approved", "commit": commit
+    })
+    .to_string()
+}
+
+#[test]
+fn init_creates_private_key_files_and_refuses_to_reinit() {
+    let f = Fixture::new();
+    #[cfg(unix)]
+    for k in ["admin.key", "local.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(f.db().join("keys").join(k)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{k}");
+    }
+    assert_eq!(f.entries(), 2, "genesis + local key registration");
+    let (_, err) = f.run(&["init"], 2);
+    assert!(err.contains("not empty") || err.contains("already exists"), "{err}");
+    assert_eq!(f.entries(), 2);
+}
+
+#[test]
+fn init_refuses_a_foreign_directory_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let out = Command::cargo_bin("ledger").unwrap().args(["--db"]).arg(dir.path()).arg("init").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("notes.txt")]);
+}
+
+#[test]
+fn appends_are_signed_chained_and_deduplicated() {
+    let f = Fixture::new();
+    let r1 = f.append_json("change", &change_body("Add login"));
+    assert_eq!(r1["seq"], 2);
+    assert_eq!(r1["duplicate"], false);
+    let r2 = f.append_json("change", &change_body("Add login"));
+    assert_eq!(r2["duplicate"], true);
+    assert_eq!(r2["entry"], r1["entry"], "a re-appended record returns the original receipt");
+    assert_eq!(f.entries(), 3);
+    // `show --raw` writes the exact stored bytes: they hash to the entry id.
+    let raw = f.cmd(&["show", "#2", "--raw"]).output().unwrap().stdout;
+    assert_eq!(ledger_core::entry::entry_hash(&raw).to_hex(), r1["entry"].as_str().unwrap());
+    let e = ledger_core::entry::Entry::decode(&raw).unwrap();
+    assert_eq!(e.seq.0, 2);
+    // Lookup by a unique hash prefix.
+    let prefix = &r1["entry"].as_str().unwrap()[..14];
+    let shown: Value = serde_json::from_str(&f.ok(&["show", prefix, "--json"])).unwrap();
+    assert_eq!(shown["record"]["body"]["change"]["title"], "Add login");
+    assert_eq!(shown["signer_name"], "local");
+}
+
+#[test]
+fn bad_bodies_are_refused_with_the_field_named_and_nothing_appended() {
+    let f = Fixture::new();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("change", "{ not json".into(), "malformed JSON"),
+        ("change", "[1,2]".into(), "must be a JSON object"),
+        ("change", change_body("x").replace("\"title\"", "\"titel\""), "titel"),
+        ("change", change_body("x").replace("\"head_commit\"", "\"other\""), "head_commit"),
+        ("change", change_body("x").replace("\"number\":5", "\"number\":\"five\""), "number"),
+        ("change", change_body("x").replace(SHA_B, "nothex"), "commit id"),
+        ("change", change_body("x").replace("\"actor\":\"github:octocat\",", ""), "actor"),
+        ("review", review_body("Bo <bo@example.com>", SHA_A).replace("approved", "meh"), "verdict"),
+        ("review", review_body("Bo <bo@example.com>", SHA_A).replace("pr:o/r#5", "pr:o/r"), "links"),
+        ("change", change_body(&"x".repeat(70_000)), "limit is"),
+        ("change", change_body(&format!("leak {}", format!("AKIA{}", "ABCDEFGH23456789"))), "body.title"),
+    ];
+    for (kind, body, needle) in cases {
+        let file = f.write("bad.json", &body);
+        f.refused(&["append", "--kind", kind, "--body", &file], needle);
+    }
+    let file = f.write("ok.json", &change_body("x"));
+    f.refused(&["append", "--kind", "changes", "--body", &file], "unknown record kind");
+    f.refused(&["append", "--kind", "change", "--body", "missing.json"], "missing.json");
+    let big = "x".repeat(2 * 1024 * 1024);
+    let file = f.write("huge.json", &big);
+    f.refused(&["append", "--kind", "change", "--body", &file], "larger than");
+}
+
+#[test]
+fn key_rules_are_enforced() {
+    let f = Fixture::new();
+    let body = f.write("c.json", &change_body("t"));
+    // An unknown key.
+    f.ok(&["keygen", "--out", "ci.key"]);
+    f.refused(&["append", "--kind", "change", "--body", &body, "--key", "ci.key"], "unknown signer key");
+    // Registered for reviews only.
+    f.ok(&["key", "add", "--name", "ci", "--public-key", "ci.key.pub", "--kinds", "review"]);
+    f.refused(&["append", "--kind", "change", "--body", &body, "--key", "ci.key"], "may not append `change`");
+    let rev = f.write("r.json", &review_body("Bo <bo@example.com>", SHA_B));
+    f.ok(&["append", "--kind", "review", "--body", &rev, "--key", "ci.key"]);
+    // Only the admin key may append key records.
+    f.refused(
+        &[
+            "key",
+            "add",
+            "--name",
+            "x",
+            "--public-key",
+            "ci.key.pub",
+            "--kinds",
+            "review",
+            "--admin-key",
+            "ledger-data/keys/local.key",
+        ],
+        "may not append `key`",
+    );
+    // Revoked.
+    f.ok(&["key", "revoke", "ci"]);
+    let rev2 = f.write("r2.json", &review_body("Cy <cy@example.com>", SHA_B));
+    f.refused(&["append", "--kind", "review", "--body", &rev2, "--key", "ci.key"], "revoked");
+    // Expired.
+    f.ok(&["keygen", "--out", "old.key"]);
+    f.ok(&[
+        "key",
+        "add",
+        "--name",
+        "old",
+        "--public-key",
+        "old.key.pub",
+        "--kinds",
+        "review",
+        "--not-before",
+        "2020-01-01",
+        "--not-after",
+        "2021-01-01",
+    ]);
+    f.refused(&["append", "--kind", "review", "--body", &rev2, "--key", "old.key"], "expired");
+    let list: Value = serde_json::from_str(&f.ok(&["key", "list", "--json"])).unwrap();
+    let status: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["name"].as_str().unwrap().to_string(), k["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(status.contains(&("ci".into(), "revoked".into())), "{status:?}");
+    assert!(status.contains(&("old".into(), "expired".into())), "{status:?}");
+    // History signed by the revoked key still verifies.
+    f.ok(&["verify"]);
+}
+
+#[test]
+fn rotation_keeps_history_verifying() {
+    let f = Fixture::new();
+    f.ok(&["keygen", "--out", "a.key"]);
+    f.ok(&["keygen", "--out", "b.key"]);
+    f.ok(&["key", "add", "--name", "ci", "--public-key", "a.key.pub", "--kinds", "review"]);
+    let r1 = f.write("r1.json", &review_body("Bo <bo@example.com>", SHA_A));
+    f.ok(&["append", "--kind", "review", "--body", &r1, "--key", "a.key"]);
+    f.ok(&["key", "rotate", "ci", "--public-key", "b.key.pub"]);
+    let r2 = f.write("r2.json", &review_body("Bo <bo@example.com>", SHA_B));
+    f.refused(&["append", "--kind", "review", "--body", &r2, "--key", "a.key"], "rotated out");
+    f.ok(&["append", "--kind", "review", "--body", &r2, "--key", "b.key"]);
+    f.ok(&["verify"]);
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    let f = Fixture::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = f.db().join("keys").join("local.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let body = f.write("c.json", &change_body("t"));
+        f.refused(&["append", "--kind", "change", "--body", &body], "chmod 600");
+    }
+}
+
+#[test]
+fn missing_foreign_and_corrupt_databases_are_clear_errors() {
+    let f = Fixture::new();
+    for args in [vec!["--db", "nowhere", "log"], vec!["--db", ".", "verify"]] {
+        let (_, err) = f.run(&args, 2);
+        assert!(err.contains("no ledger"), "{err}");
+    }
+    assert!(!f.path("nowhere").exists(), "a read must not create the directory");
+    // Corrupt the database files.
+    let db = f.db();
+    for name in ["db", "conf"] {
+        let p = db.join(name);
+        let len = std::fs::metadata(&p).unwrap().len() as usize;
+        std::fs::write(&p, vec![0xA5u8; len.max(64)]).unwrap();
+    }
+    let (_, err) = f.run(&["log"], 2);
+    assert!(err.contains("no ledger") || err.contains("storage") || err.contains("corrupt"), "{err}");
+}
+
+#[test]
+fn ingest_of_a_non_git_path_is_refused() {
+    let f = Fixture::new();
+    std::fs::create_dir(f.path("plain")).unwrap();
+    f.refused(&["ingest", "git", "plain"], "not a git repository");
+    let bad = f.write("prov.json", "{\"tool\": 3}");
+    f.refused(&["ingest", "provenance", &bad, "--change", "pr:o/r#5"], "tool");
+}
+
+/// Flips one byte of the stored entry `seq` at `offset` (from its start).
+fn tamper(db: &Path, seq: u64, offset: usize) {
+    let store = ledger_server::store::SledStore::open(db).unwrap();
+    let mut key = vec![b'e'];
+    key.extend_from_slice(&seq.to_be_bytes());
+    let raw = store.raw();
+    let mut v = raw.get(&key).unwrap().unwrap().to_vec();
+    let i = offset.min(v.len() - 1);
+    v[i] ^= 0x01;
+    raw.insert(key, v).unwrap();
+    raw.flush().unwrap();
+}
+
+#[test]
+fn a_flipped_byte_is_found_by_verify_naming_the_seq() {
+    let f = Fixture::new();
+    for t in ["a", "b", "c", "d"] {
+        f.append_json("change", &change_body(t));
+    }
+    let len = f.cmd(&["show", "#3", "--raw"]).output().unwrap().stdout.len();
+    for offset in [5, 20, len / 3, len / 2, len - 30, len - 1] {
+        let g = Fixture::new();
+        for t in ["a", "b", "c", "d"] {
+            g.append_json("change", &change_body(t));
+        }
+        tamper(&g.db(), 3, offset);
+        let (out, _) = g.run(&["verify"], 1);
+        assert!(out.contains("TAMPERED: entry #3"), "offset {offset}: {out}");
+        let (json, _) = g.run(&["verify", "--json"], 1);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((v["ok"].as_bool(), v["seq"].as_u64()), (Some(false), Some(3)), "offset {offset}");
+    }
+}
+
+#[test]
+fn why_reports_stale_and_valid_approvals_and_self_approval() {
+    let f = Fixture::new();
+    f.append_json("change", &change_body("Add login"));
+    f.append_json("review", &review_body("Bo <bo@example.com>", SHA_A));
+    let merge = serde_json::json!({
+        "actor": "github:octocat", "links": [{"rel": "change", "target": "pr:o/r#5"}],
+        "repo": "o/r", "merge_commit": "cccccccccccccccccccccccccccccccccccccccc", "head_commit": SHA_B,
+        "merged_by": "github:octocat", "method": "merge"
+    });
+    f.append_json("merge", &merge.to_string());
+    let v: Value = serde_json::from_str(&f.ok(&["why", "pr:o/r#5", "--json"])).unwrap();
+    let c = &v["changes"][0];
+    assert_eq!(c["final_commit"], SHA_B);
+    assert_eq!(c["reviews"][0]["status"], "stale");
+    let codes: Vec<&str> = c["findings"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"stale_approval") && codes.contains(&"no_approval_at_final_commit"), "{codes:?}");
+    // The author approves the final commit: valid, but a self-approval.
+    f.append_json("review", &review_body("github:octocat", SHA_B));
+    let v: Value = serde_json::from_str(&f.ok(&["why", "cccccccccc", "--json"])).unwrap();
+    let c = &v["changes"][0];
+    assert_eq!(c["reviews"][1]["status"], "valid");
+    let codes: Vec<&str> = c["findings"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"self_approval"), "{codes:?}");
+    assert!(!codes.contains(&"no_approval_at_final_commit"), "{codes:?}");
+    // Nothing recorded about an unknown PR is a finding, not an error.
+    let v: Value = serde_json::from_str(&f.ok(&["why", "pr:o/r#6", "--json"])).unwrap();
+    assert_eq!(v["findings"][0]["code"], "no_change");
+}
+
+#[test]
+fn provenance_files_become_sessions_and_reingest_adds_nothing() {
+    let f = Fixture::new();
+    f.append_json("change", &change_body("Add login"));
+    let prov = f.write(
+        "provenance.json",
+        r#"{"tool":"Claude Code","model":"claude-opus-4","session_id":"s-123","prompt_summary":"add a login form",
+            "reviewer":"github:bo","risk_area":"auth","verification":["unit tests"]}"#,
+    );
+    let r1: Value =
+        serde_json::from_str(&f.ok(&["ingest", "provenance", &prov, "--change", "pr:o/r#5", "--json"])).unwrap();
+    let r2: Value =
+        serde_json::from_str(&f.ok(&["ingest", "provenance", &prov, "--change", "pr:o/r#5", "--json"])).unwrap();
+    assert_eq!(r1["duplicate"], false);
+    assert_eq!((r2["duplicate"].as_bool(), &r2["seq"]), (Some(true), &r1["seq"]));
+    let v: Value = serde_json::from_str(&f.ok(&["why", "pr:o/r#5", "--json"])).unwrap();
+    let s = &v["changes"][0]["sessions"][0];
+    assert_eq!((s["tool"].as_str(), s["model"].as_str()), (Some("claude"), Some("claude-opus-4")));
+    let codes: Vec<&str> =
+        v["changes"][0]["findings"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"ai_without_human_approval"), "{codes:?}");
+}
+
+#[test]
+fn log_filters_by_kind_and_subject() {
+    let f = Fixture::new();
+    f.append_json("change", &change_body("Add login"));
+    f.append_json("review", &review_body("Bo <bo@example.com>", SHA_A));
+    let lines =
+        |args: &[&str]| -> Vec<Value> { f.ok(args).lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    assert_eq!(lines(&["log", "--json"]).len(), 4);
+    let reviews = lines(&["log", "--kind", "review", "--json"]);
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0]["kind"], "review");
+    assert_eq!(lines(&["log", "--subject", "pr:o/r#5", "--json"]).len(), 2);
+    assert_eq!(lines(&["log", "--subject", "aaaaaaaa", "--json"]).len(), 1, "abbreviated commit id");
+    assert_eq!(lines(&["log", "--since", "2999-01-01", "--json"]).len(), 0);
+    f.refused(&["log", "--kind", "nope"], "unknown record kind");
+    f.refused(&["log", "--since", "yesterday"], "RFC 3339");
+}

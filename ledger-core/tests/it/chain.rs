@@ -1,0 +1,250 @@
+//! Key register and chain rules, end to end in memory: sign → verify → sequence → replay.
+
+use ed25519_dalek::SigningKey;
+use ledger_core::chain::{ChainState, SequencedEntry};
+use ledger_core::entry::{key_id, SignedRecord};
+use ledger_core::record::*;
+use ledger_core::types::*;
+use ledger_core::Error;
+
+/// Test keys from fixed seeds. Not secret: never use them outside tests.
+pub fn test_key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
+}
+
+pub const T0: Timestamp = Timestamp(1_764_000_000_000);
+
+pub fn record(time: Timestamp, body: Body) -> Record {
+    Record { v: 1, time, actor: Identity::new("github:octocat").unwrap(), links: vec![], body }
+}
+
+pub fn key_body(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) -> Body {
+    Body::Key(KeyBody {
+        action,
+        name: Token::new(name).unwrap(),
+        public_key: PublicKeyBytes(k.verifying_key().to_bytes()),
+        kinds,
+        not_before: T0,
+        not_after: None,
+        replaces: None,
+    })
+}
+
+pub fn review(commit_byte: char) -> Body {
+    Body::Review(Review {
+        repo: RepoName::new("o/r").unwrap(),
+        reviewer: Identity::new("Bo <bo@example.com>").unwrap(),
+        verdict: Verdict::Approved,
+        commit: CommitId::new(commit_byte.to_string().repeat(40)).unwrap(),
+        source: None,
+    })
+}
+
+/// A chain with an admin (genesis) and a `ci` key allowed `review` records.
+pub struct Fixture {
+    pub chain: ChainState,
+    pub admin: SigningKey,
+    pub ci: SigningKey,
+    pub entries: Vec<SequencedEntry>,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let admin = test_key("admin");
+        let ci = test_key("ci");
+        let mut f = Fixture { chain: ChainState::new(), admin: admin.clone(), ci: ci.clone(), entries: vec![] };
+        f.append(&admin, key_body(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), T0).unwrap();
+        f.append(&admin, key_body(KeyAction::Register, "ci", &ci, vec![Kind::Review]), T0).unwrap();
+        f
+    }
+
+    pub fn append(&mut self, key: &SigningKey, body: Body, at: Timestamp) -> Result<&SequencedEntry, Error> {
+        let signed = SignedRecord::sign(&record(at, body), key)?;
+        let v = self.chain.verify(&signed, at)?;
+        let e = self.chain.sequence(&v, at)?;
+        self.entries.push(e);
+        Ok(self.entries.last().unwrap())
+    }
+
+    pub fn replay_all(&self) -> Result<ChainState, Error> {
+        let mut c = ChainState::new();
+        for e in &self.entries {
+            c.replay(&e.bytes)?;
+        }
+        Ok(c)
+    }
+}
+
+#[test]
+fn an_allowed_key_appends_and_the_chain_replays() {
+    let mut f = Fixture::new();
+    let ci = f.ci.clone();
+    let e = f.append(&ci, review('a'), T0).unwrap();
+    assert_eq!(e.seq(), Seq(2));
+    let replayed = f.replay_all().unwrap();
+    assert_eq!(replayed.head(), f.chain.head());
+    assert_eq!(replayed.next_seq(), Seq(3));
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let mut f = Fixture::new();
+    let stranger = test_key("stranger");
+    let err = f.append(&stranger, review('a'), T0).unwrap_err();
+    assert!(matches!(err, Error::UnknownKey { key } if key == key_id(&stranger.verifying_key())), "{err}");
+}
+
+#[test]
+fn a_key_may_append_only_its_kinds_and_only_admin_appends_keys() {
+    let mut f = Fixture::new();
+    let ci = f.ci.clone();
+    let other = test_key("other");
+    let err = f.append(&ci, key_body(KeyAction::Register, "x", &other, vec![Kind::Review]), T0).unwrap_err();
+    assert!(matches!(err, Error::KindNotAllowed { kind: Kind::Key, .. }), "{err}");
+    let policy = Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: "x".into() });
+    let err = f.append(&ci, policy, T0).unwrap_err();
+    assert!(matches!(err, Error::KindNotAllowed { kind: Kind::Policy, .. }), "{err}");
+}
+
+#[test]
+fn revoked_keys_are_refused_and_their_history_still_verifies() {
+    let mut f = Fixture::new();
+    let (admin, ci) = (f.admin.clone(), f.ci.clone());
+    f.append(&ci, review('a'), T0).unwrap();
+    f.append(&admin, key_body(KeyAction::Revoke, "ci", &ci, vec![]), T0).unwrap();
+    let err = f.append(&ci, review('b'), T0).unwrap_err();
+    assert!(matches!(err, Error::RevokedKey { revoked_at: Seq(3), .. }), "{err}");
+    f.replay_all().unwrap();
+}
+
+#[test]
+fn expired_and_not_yet_valid_keys_are_refused() {
+    let mut f = Fixture::new();
+    let admin = f.admin.clone();
+    let temp = test_key("temp");
+    let mut body = key_body(KeyAction::Register, "temp", &temp, vec![Kind::Review]);
+    if let Body::Key(k) = &mut body {
+        k.not_before = Timestamp(T0.0 + 1000);
+        k.not_after = Some(Timestamp(T0.0 + 2000));
+    }
+    f.append(&admin, body, T0).unwrap();
+    let err = f.append(&temp, review('a'), T0).unwrap_err();
+    assert!(matches!(err, Error::KeyNotValid { reason: "not yet valid", .. }), "{err}");
+    f.append(&temp, review('a'), Timestamp(T0.0 + 1500)).unwrap();
+    let err = f.append(&temp, review('b'), Timestamp(T0.0 + 2000)).unwrap_err();
+    assert!(matches!(err, Error::KeyNotValid { reason: "expired", .. }), "{err}");
+}
+
+#[test]
+fn rotation_retires_the_old_key_and_keeps_history_verifying() {
+    let mut f = Fixture::new();
+    let (admin, ci) = (f.admin.clone(), f.ci.clone());
+    f.append(&ci, review('a'), T0).unwrap();
+    let ci2 = test_key("ci-2");
+    let mut body = key_body(KeyAction::Rotate, "ci", &ci2, vec![Kind::Review]);
+    if let Body::Key(k) = &mut body {
+        k.replaces = Some(key_id(&ci.verifying_key()));
+    }
+    let t1 = Timestamp(T0.0 + 10);
+    f.append(&admin, body, t1).unwrap();
+    let err = f.append(&ci, review('b'), t1).unwrap_err();
+    assert!(matches!(err, Error::KeyNotValid { reason: "rotated out", .. }), "{err}");
+    f.append(&ci2, review('b'), t1).unwrap();
+    let replayed = f.replay_all().unwrap();
+    assert_eq!(replayed.head(), f.chain.head());
+}
+
+#[test]
+fn invalid_key_records_are_refused() {
+    let mut f = Fixture::new();
+    let admin = f.admin.clone();
+    let ci = f.ci.clone();
+    // Re-registering a registered key; a second genesis; revoking the admin; no kinds.
+    let cases = [
+        key_body(KeyAction::Register, "again", &ci, vec![Kind::Review]),
+        key_body(KeyAction::Genesis, "root2", &test_key("root2"), vec![Kind::Key]),
+        key_body(KeyAction::Revoke, "admin", &admin, vec![]),
+        key_body(KeyAction::Register, "empty", &test_key("empty"), vec![]),
+        key_body(KeyAction::Register, "ci", &test_key("dup-name"), vec![Kind::Review]),
+    ];
+    for body in cases {
+        let err = f.append(&admin, body, T0).unwrap_err();
+        assert!(matches!(err, Error::KeyRecord { .. }), "{err}");
+    }
+    assert_eq!(f.chain.next_seq(), Seq(2), "nothing was sequenced");
+}
+
+#[test]
+fn genesis_must_be_a_self_signed_key_record() {
+    let admin = test_key("admin");
+    let other = test_key("other");
+    let mut chain = ChainState::new();
+    let not_self =
+        SignedRecord::sign(&record(T0, key_body(KeyAction::Genesis, "admin", &admin, vec![Kind::Key])), &other)
+            .unwrap();
+    assert!(matches!(chain.verify(&not_self, T0), Err(Error::KeyRecord { .. })));
+    let not_key = SignedRecord::sign(&record(T0, review('a')), &admin).unwrap();
+    assert!(matches!(chain.verify(&not_key, T0), Err(Error::KeyRecord { .. })));
+    assert_eq!(chain.next_seq(), Seq(0));
+}
+
+#[test]
+fn a_forged_signature_is_refused() {
+    let f = Fixture::new();
+    let mut signed = SignedRecord::sign(&record(T0, review('a')), &f.ci).unwrap();
+    signed.sig.0[10] ^= 1;
+    assert!(matches!(f.chain.verify(&signed, T0), Err(Error::BadSignature { .. })));
+    // A valid signature over different bytes is refused too.
+    let other = SignedRecord::sign(&record(T0, review('b')), &f.ci).unwrap();
+    signed.sig = other.sig;
+    assert!(matches!(f.chain.verify(&signed, T0), Err(Error::BadSignature { .. })));
+}
+
+#[test]
+fn oversized_records_and_secrets_are_refused_at_signing() {
+    let f = Fixture::new();
+    let big = Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: "x".repeat(70_000) });
+    assert!(matches!(SignedRecord::sign(&record(T0, big), &f.admin), Err(Error::TooLarge { .. })));
+    let token = format!("ghp_{}", "Zz09".repeat(9));
+    let leaky =
+        Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: format!("token = {token}") });
+    let err = SignedRecord::sign(&record(T0, leaky), &f.admin).unwrap_err();
+    assert!(matches!(&err, Error::SecretInField { field, .. } if field == "body.document"), "{err}");
+    assert!(!err.to_string().contains(&token), "the error must not echo the secret");
+}
+
+#[test]
+fn every_single_bit_flip_of_a_stored_entry_is_detected() {
+    // Signed fields fail at the altered entry itself. The integration time is the ledger's,
+    // not the signer's: altering it is caught by the next entry's previous-hash link (and,
+    // for the last entry, by the recorded head; the store's hash index names the entry).
+    let mut f = Fixture::new();
+    let ci = f.ci.clone();
+    f.append(&ci, review('a'), T0).unwrap();
+    f.append(&ci, review('b'), T0).unwrap();
+    let target = 2;
+    let len = f.entries[target].bytes.len();
+    for i in 0..len {
+        for bit in [0u8, 3, 7] {
+            let mut c = ChainState::new();
+            let mut detected = None;
+            for (j, e) in f.entries.iter().enumerate() {
+                let mut bytes = e.bytes.clone();
+                if j == target {
+                    bytes[i] ^= 1 << bit;
+                }
+                if let Err(err) = c.replay(&bytes) {
+                    detected = Some(err);
+                    break;
+                }
+            }
+            match detected {
+                Some(Error::ChainBroken { seq, .. }) if seq == Seq(target as u64) => {}
+                Some(Error::ChainBroken { seq, reason }) if seq == Seq(target as u64 + 1) => {
+                    assert!(reason.contains("previous hash"), "byte {i} bit {bit}: {reason}")
+                }
+                other => panic!("byte {i} bit {bit}: flip not detected at seq {target} or by its successor: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of `ledger-core`: property tests of the encoding, golden vectors, and
+//! the key and chain rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod chain;
+mod golden;
+mod props;
+mod strategies;

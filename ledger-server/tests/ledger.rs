@@ -1,0 +1,205 @@
+//! The append path and storage: atomic batches, deduplication, reopen checks, and a write
+//! failure that stops further appends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use ledger_core::entry::SignedRecord;
+use ledger_core::record::*;
+use ledger_core::types::*;
+use ledger_server::ledger::{Ledger, LogFilter};
+use ledger_server::store::{SledStore, Store, StoredEntry};
+use ledger_server::Error;
+
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(1_764_000_000_000)
+    }
+}
+
+/// Test keys from fixed seeds; not secret.
+fn key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
+}
+
+fn rec(body: Body) -> Record {
+    Record { v: 1, time: FixedClock.now(), actor: Identity::new("github:octocat").unwrap(), links: vec![], body }
+}
+
+fn key_rec(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) -> Record {
+    rec(Body::Key(KeyBody {
+        action,
+        name: Token::new(name).unwrap(),
+        public_key: PublicKeyBytes(k.verifying_key().to_bytes()),
+        kinds,
+        not_before: Timestamp(0),
+        not_after: None,
+        replaces: None,
+    }))
+}
+
+fn review(c: char) -> Record {
+    rec(Body::Review(Review {
+        repo: RepoName::new("o/r").unwrap(),
+        reviewer: Identity::new("Bo <bo@example.com>").unwrap(),
+        verdict: Verdict::Approved,
+        commit: CommitId::new(c.to_string().repeat(40)).unwrap(),
+        source: None,
+    }))
+}
+
+fn signed(r: &Record, k: &SigningKey) -> SignedRecord {
+    SignedRecord::sign(r, k).unwrap()
+}
+
+fn new_ledger<S: Store>(store: S) -> Ledger<S> {
+    let admin = key("admin");
+    let l = Ledger::create(
+        store,
+        &signed(&key_rec(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin),
+        Arc::new(FixedClock),
+    )
+    .unwrap();
+    l.append(&[signed(&key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Review]), &admin)]).unwrap();
+    l
+}
+
+#[test]
+fn entries_survive_reopen_and_indexes_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = {
+        let l = new_ledger(SledStore::create(dir.path()).unwrap());
+        let r = l.append(&[signed(&review('a'), &key("ci")), signed(&review('b'), &key("ci"))]).unwrap();
+        assert_eq!(r.iter().map(|r| r.seq.0).collect::<Vec<_>>(), [2, 3]);
+        l.head()
+    };
+    let l = Ledger::open(SledStore::open(dir.path()).unwrap(), Arc::new(FixedClock)).unwrap();
+    assert_eq!(l.head(), head);
+    assert_eq!(l.keys().len(), 2, "key register rebuilt from key entries");
+    let commit: ledger_core::subject::Subject = format!("git:{}", "a".repeat(40)).parse().unwrap();
+    let hits = l.log(&LogFilter { subject: Some(commit), ..Default::default() }).unwrap();
+    assert_eq!(hits.iter().map(|v| v.seq.0).collect::<Vec<_>>(), [2]);
+    assert_eq!(l.log(&LogFilter { kind: Some(Kind::Key), ..Default::default() }).unwrap().len(), 2);
+    assert_eq!(
+        l.resolve("bbbbbbb").unwrap().to_string(),
+        format!("git:{}", "b".repeat(40)),
+        "abbreviations resolve to the bare commit"
+    );
+    // The ledger appends after reopening, continuing the chain.
+    let r = l.append(&[signed(&review('c'), &key("ci"))]).unwrap();
+    assert_eq!(r[0].seq.0, 4);
+    assert_eq!(l.verify(|_| {}).unwrap().entries, 5);
+}
+
+#[test]
+fn a_batch_with_one_bad_record_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = new_ledger(SledStore::create(dir.path()).unwrap());
+    let before = l.head();
+    let err = l.append(&[signed(&review('a'), &key("ci")), signed(&review('b'), &key("stranger"))]).unwrap_err();
+    assert!(matches!(err, Error::Rejected(ledger_core::Error::UnknownKey { .. })), "{err}");
+    assert_eq!(l.head(), before);
+    assert!(l.get(Seq(2)).unwrap().is_none());
+}
+
+#[test]
+fn duplicates_in_and_across_batches_return_the_original_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = new_ledger(SledStore::create(dir.path()).unwrap());
+    let s = signed(&review('a'), &key("ci"));
+    let r = l.append(&[s.clone(), s.clone()]).unwrap();
+    assert_eq!((r[0].duplicate, r[1].duplicate), (false, true));
+    assert_eq!(r[0].seq, r[1].seq);
+    let again = l.append(std::slice::from_ref(&s)).unwrap();
+    assert_eq!((again[0].seq, again[0].hash, again[0].duplicate), (r[0].seq, r[0].hash, true));
+    assert_eq!(l.len(), 3);
+}
+
+#[test]
+fn opening_a_store_whose_head_was_altered_reports_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let l = new_ledger(SledStore::create(dir.path()).unwrap());
+        l.append(&[signed(&review('a'), &key("ci"))]).unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut k = vec![b'e'];
+    k.extend_from_slice(&2u64.to_be_bytes());
+    let mut v = store.raw().get(&k).unwrap().unwrap().to_vec();
+    let n = v.len() - 5;
+    v[n] ^= 0x40;
+    store.raw().insert(k, v).unwrap();
+    match Ledger::open(store, Arc::new(FixedClock)) {
+        Err(Error::Tampered { seq, .. }) => assert_eq!(seq, Seq(2)),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a tampered head must not open"),
+    }
+}
+
+/// A store that fails its `n`-th append, as a disk error would.
+struct FailingStore {
+    inner: SledStore,
+    appends: AtomicUsize,
+    fail_at: usize,
+}
+
+impl Store for FailingStore {
+    fn initialize(&self) -> ledger_server::Result<()> {
+        self.inner.initialize()
+    }
+    fn append(&self, batch: &[StoredEntry]) -> ledger_server::Result<()> {
+        if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(Error::Storage("injected flush failure".into()));
+        }
+        self.inner.append(batch)
+    }
+    fn head(&self) -> ledger_server::Result<Option<(Seq, EntryHash)>> {
+        self.inner.head()
+    }
+    fn entry(&self, seq: Seq) -> ledger_server::Result<Option<Vec<u8>>> {
+        self.inner.entry(seq)
+    }
+    fn seq_by_hash(&self, hash: &EntryHash) -> ledger_server::Result<Option<Seq>> {
+        self.inner.seq_by_hash(hash)
+    }
+    fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> ledger_server::Result<Vec<(EntryHash, Seq)>> {
+        self.inner.seqs_by_hash_prefix(prefix, limit)
+    }
+    fn seq_by_record(&self, id: &RecordId) -> ledger_server::Result<Option<Seq>> {
+        self.inner.seq_by_record(id)
+    }
+    fn subject_seqs(&self, subject: &str) -> ledger_server::Result<Vec<Seq>> {
+        self.inner.subject_seqs(subject)
+    }
+    fn subjects_with_prefix(&self, prefix: &str, limit: usize) -> ledger_server::Result<Vec<String>> {
+        self.inner.subjects_with_prefix(prefix, limit)
+    }
+    fn kind_seqs(&self, kind: Kind) -> ledger_server::Result<Vec<Seq>> {
+        self.inner.kind_seqs(kind)
+    }
+}
+
+#[test]
+fn a_failed_write_stops_all_later_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        FailingStore { inner: SledStore::create(dir.path()).unwrap(), appends: AtomicUsize::new(0), fail_at: 3 };
+    let l = new_ledger(store);
+    let before = l.head();
+    let err = l.append(&[signed(&review('a'), &key("ci"))]).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err}");
+    assert_eq!(l.head(), before, "the in-memory head did not advance");
+    let err = l.append(&[signed(&review('b'), &key("ci"))]).unwrap_err();
+    assert!(matches!(err, Error::Unavailable), "{err}");
+}
+
+#[test]
+fn a_foreign_directory_is_not_a_ledger_and_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file.txt"), b"x").unwrap();
+    assert!(matches!(SledStore::open(dir.path()), Err(Error::NotALedger { .. })));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

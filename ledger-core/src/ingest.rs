@@ -92,14 +92,32 @@ pub const KNOWN_TRAILERS: &[&str] = &[
 /// Trailers that record an approval of the commit that carries them.
 const APPROVAL_TRAILERS: &[&str] = &["Reviewed-by", "Acked-by", "Approved-by"];
 
-/// Parses the known trailers of the last paragraph of `message`, in order.
+/// Splits `message` into paragraphs: runs of lines separated by blank lines (lines of only
+/// whitespace count as blank, as in git). Handles `\n` and `\r\n` line endings alike.
+fn paragraphs(message: &str) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = vec![];
+    let mut cur: Vec<&str> = vec![];
+    for line in message.lines() {
+        if line.trim().is_empty() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(line);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Parses the known trailers of the last paragraph of `message`, in order. A message of one
+/// paragraph is all subject and has no trailers.
 pub fn parse_trailers(message: &str) -> Vec<Trailer> {
-    let trimmed = message.trim_end();
-    let last = match trimmed.rfind("\n\n") {
-        Some(i) => &trimmed[i + 2..],
-        None => return Vec::new(), // A one-paragraph message is all subject, no trailers.
-    };
-    last.lines()
+    let paras = paragraphs(message);
+    let Some(last) = paras.last().filter(|_| paras.len() > 1) else { return Vec::new() };
+    last.iter()
         .filter_map(|line| {
             let (key, value) = line.split_once(':')?;
             let key = key.trim();
@@ -163,25 +181,28 @@ fn commit_info(c: &GitCommit) -> CommitInfo {
 
 /// Title and description of the change a landing commit represents.
 fn title_and_description(landing: &GitCommit, kind: LandingKind) -> (String, Option<String>) {
-    let mut paragraphs = landing.message.trim().splitn(2, "\n\n");
-    let subject = paragraphs.next().unwrap_or("").trim().to_string();
-    let rest = paragraphs.next().map(str::trim).filter(|r| !r.is_empty());
+    let paras = paragraphs(&landing.message);
+    let join = |ps: &[Vec<&str>]| ps.iter().map(|p| p.join("\n")).collect::<Vec<_>>().join("\n\n");
+    let subject = paras.first().map(|p| p.join(" ")).unwrap_or_default();
+    let rest = (paras.len() > 1).then(|| join(&paras[1..]));
     match (kind.method, kind.pr) {
-        // GitHub's merge commit: "Merge pull request #N from branch\n\n<PR title>".
-        (MergeMethod::Merge, Some(_)) => match rest {
-            Some(r) => {
-                let mut lines = r.splitn(2, '\n');
-                let title = lines.next().unwrap_or("").trim().to_string();
-                let desc = lines.next().map(str::trim).filter(|d| !d.is_empty());
-                (truncate(&title, 500), desc.map(|d| truncate(d, 4096)))
+        // GitHub's merge commit: "Merge pull request #N from branch\n\n<PR title>\n<body>".
+        (MergeMethod::Merge, Some(_)) => match paras.get(1) {
+            Some(p) => {
+                let title = p.first().map(|l| l.trim().to_string()).unwrap_or_default();
+                let mut body: Vec<Vec<&str>> = vec![p[1..].to_vec()];
+                body.extend(paras[2..].iter().cloned());
+                body.retain(|b| !b.is_empty());
+                let desc = (!body.is_empty()).then(|| join(&body));
+                (truncate(&title, 500), desc.map(|d| truncate(&d, 4096)))
             }
             None => (truncate(&subject, 500), None),
         },
         (MergeMethod::Squash, Some(n)) => {
-            let t = subject.strip_suffix(&format!(" (#{n})")).unwrap_or(&subject);
-            (truncate(t, 500), rest.map(|d| truncate(d, 4096)))
+            let t = subject.trim().strip_suffix(&format!(" (#{n})")).unwrap_or(subject.trim());
+            (truncate(t, 500), rest.map(|d| truncate(&d, 4096)))
         }
-        _ => (truncate(&subject, 500), rest.map(|d| truncate(d, 4096))),
+        _ => (truncate(subject.trim(), 500), rest.map(|d| truncate(&d, 4096))),
     }
 }
 
@@ -358,6 +379,19 @@ mod tests {
         assert_eq!((t[0].key.as_str(), t[0].value.as_str()), ("Assisted-by", "Codex 5.3"));
         assert_eq!(t[1].key, "Signed-off-by");
         assert!(parse_trailers("Signed-off-by: only a subject").is_empty());
+    }
+
+    #[test]
+    fn crlf_messages_split_into_paragraphs_like_lf_ones() {
+        let crlf = "Fix (#366)\n\n* a\r\n\r\nSigned-off-by: A <a@b>\r\nCo-authored-by: B <b@c>\r\n\r\nSigned-off-by: C <c@d>\r\n";
+        let t = parse_trailers(crlf);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].value, "C <c@d>");
+        let all_crlf = "Title\r\n\r\nBody\r\n \r\nReviewed-by: R <r@x>\r\n";
+        assert_eq!(parse_trailers(all_crlf).len(), 1);
+        let c = commit('a', &['b'], "Title here (#12)\r\n\r\nbody");
+        let (title, desc) = title_and_description(&c, classify(&c));
+        assert_eq!((title.as_str(), desc.as_deref()), ("Title here", Some("body")));
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn invalid_key_records_are_refused() {
 fn genesis_must_be_a_self_signed_key_record() {
     let admin = test_key("admin");
     let other = test_key("other");
-    let mut chain = ChainState::new();
+    let chain = ChainState::new();
     let not_self =
         SignedRecord::sign(&record(T0, key_body(KeyAction::Genesis, "admin", &admin, vec![Kind::Key])), &other)
             .unwrap();

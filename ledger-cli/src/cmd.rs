@@ -13,34 +13,38 @@ use ledger_core::keys::KeyInfo;
 use ledger_core::record::{Body, KeyAction, KeyBody, Kind, Link, Record, Rel, Session, Source};
 use ledger_core::subject::Subject;
 use ledger_core::types::{Clock, Digest, Identity, PublicKeyBytes, Timestamp, Token};
-use ledger_server::ledger::{Ledger, LogFilter, Receipt};
+use ledger_server::ledger::{Ledger, Receipt};
 use ledger_server::store::SledStore;
+
+use crate::backend::{Backend, LogArgs, Remote, RemoteOptions, VerifyOutcome};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::output::{self, json_out, line};
 use crate::{AdminArgs, Cli, Command, IngestCommand, KeyCommand, SignerArgs};
 
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(jiff::Timestamp::now().as_millisecond())
-    }
-}
-
-/// The local ledger type.
-pub type LocalLedger = Ledger<SledStore>;
+use ledger_server::clock::SystemClock;
 
 fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
-/// Opens the ledger at `db`.
-pub fn open(db: &Path) -> Result<LocalLedger> {
-    let store = SledStore::open(db)?;
-    Ledger::open(store, clock()).with_context(|| format!("opening the ledger at {}", db.display()))
+/// Where commands run and where key files live.
+pub struct Ctx {
+    /// The local ledger directory (and default home of key files).
+    pub db: PathBuf,
+    /// The server, when `--server` is given.
+    pub remote: Option<RemoteOptions>,
+}
+
+impl Ctx {
+    /// Opens the local ledger or connects to the server.
+    pub fn backend(&self) -> Result<Backend> {
+        match &self.remote {
+            Some(r) => Ok(Backend::Remote(Remote::connect(r)?)),
+            None => Ok(Backend::Local(crate::backend::open_local(&self.db)?)),
+        }
+    }
 }
 
 fn admin_key_path(db: &Path, a: &AdminArgs) -> PathBuf {
@@ -62,7 +66,7 @@ fn ident(s: &str) -> Result<Identity> {
 }
 
 /// Signs `record` with `key` and appends it.
-pub fn sign_and_append(ledger: &LocalLedger, record: &Record, key: &SigningKey) -> Result<Receipt> {
+pub fn sign_and_append(ledger: &mut Backend, record: &Record, key: &SigningKey) -> Result<Receipt> {
     let signed = SignedRecord::sign(record, key)?;
     let mut r = ledger.append(std::slice::from_ref(&signed))?;
     r.pop().ok_or_else(|| anyhow!("the ledger returned no receipt"))
@@ -70,22 +74,44 @@ pub fn sign_and_append(ledger: &LocalLedger, record: &Record, key: &SigningKey) 
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let db = cli.db.clone();
+    let read_token = match &cli.read_token_file {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?.trim().to_string())
+        }
+        None => None,
+    };
+    let ctx = Ctx {
+        db: cli.db.clone(),
+        remote: cli.server.clone().map(|url| RemoteOptions { url, ca_cert: cli.ca_cert.clone(), read_token }),
+    };
+    let local_only = |what: &str| -> Result<()> {
+        if ctx.remote.is_some() {
+            bail!(
+                "`ledger {what}` works on a local ledger only; run it without --server, where the ledger directory is"
+            );
+        }
+        Ok(())
+    };
+    let db = ctx.db.clone();
     match cli.command {
-        Command::Init { admin_key, no_local_key, json } => init(&db, admin_key, no_local_key, json),
+        Command::Init { admin_key, no_local_key, json } => {
+            local_only("init")?;
+            init(&db, admin_key, no_local_key, json)
+        }
         Command::Keygen { out, json } => keygen(&out, json),
-        Command::Key(k) => key_cmd(&db, k),
-        Command::Append { kind, body, signer, json } => append(&db, &kind, &body, &signer, json),
-        Command::Show { entry, raw, json } => show(&db, &entry, raw, json),
-        Command::Log { kind, subject, since, limit, json } => log(&db, kind, subject, since, limit, json),
-        Command::Verify { json } => verify(&db, json),
-        Command::Why { subject, json } => why(&db, &subject, json),
+        Command::Key(k) => key_cmd(&ctx, k),
+        Command::Append { kind, body, signer, json } => append(&ctx, &kind, &body, &signer, json),
+        Command::Show { entry, raw, json } => show(&ctx, &entry, raw, json),
+        Command::Log { kind, subject, since, limit, json } => log(&ctx, kind, subject, since, limit, json),
+        Command::Verify { json } => verify(&ctx, json),
+        Command::Why { subject, json } => why(&ctx, &subject, json),
         Command::Ingest(IngestCommand::Git { path, repo, rev, signer, quiet, json }) => {
-            crate::ingest_git::run(&db, &path, repo.as_deref(), &rev, &signer, quiet, json)
+            crate::ingest_git::run(&ctx, &path, repo.as_deref(), &rev, &signer, quiet, json)
         }
         Command::Ingest(IngestCommand::Provenance { file, change, signer, json }) => {
-            provenance(&db, &file, &change, &signer, json)
+            provenance(&ctx, &file, &change, &signer, json)
         }
+        Command::Bench(b) => crate::bench::run(&ctx, b),
     }
 }
 
@@ -161,7 +187,7 @@ fn init(db: &Path, admin_key: Option<PathBuf>, no_local_key: bool, as_json: bool
             now,
         )?;
         let store = SledStore::create(db)?;
-        let ledger = Ledger::create(store, &SignedRecord::sign(&genesis, &admin)?, clock())?;
+        let mut ledger = Backend::Local(Ledger::create(store, &SignedRecord::sign(&genesis, &admin)?, clock())?);
         let mut local = serde_json::Value::Null;
         if !no_local_key {
             let k = crate::keyfile::generate()?;
@@ -179,14 +205,14 @@ fn init(db: &Path, admin_key: Option<PathBuf>, no_local_key: bool, as_json: bool
                 },
                 now,
             )?;
-            sign_and_append(&ledger, &rec, &admin)?;
+            sign_and_append(&mut ledger, &rec, &admin)?;
             local = json!({ "name": "local", "key_id": key_id(&k.verifying_key()).to_hex(), "path": local_path });
         }
         Ok(json!({
             "db": db,
             "admin": { "key_id": key_id(&admin.verifying_key()).to_hex(), "path": admin_path },
             "local": local,
-            "entries": ledger.len(),
+            "entries": ledger.len()?,
         }))
     })();
     let v = match result {
@@ -252,8 +278,9 @@ fn find_key<'a>(keys: &'a [KeyInfo], sel: &str) -> Result<&'a KeyInfo> {
     }
 }
 
-fn key_cmd(db: &Path, cmd: KeyCommand) -> Result<ExitCode> {
-    let ledger = open(db)?;
+fn key_cmd(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
+    let db = ctx.db.as_path();
+    let mut ledger = ctx.backend()?;
     let now = SystemClock.now();
     match cmd {
         KeyCommand::Add { name, public_key, kinds, not_before, not_after, admin, json } => {
@@ -278,10 +305,10 @@ fn key_cmd(db: &Path, cmd: KeyCommand) -> Result<ExitCode> {
                 now,
             )?;
             let admin = keyfile_read(&admin_key_path(db, &admin))?;
-            output::receipt(&sign_and_append(&ledger, &rec, &admin)?, json)?;
+            output::receipt(&sign_and_append(&mut ledger, &rec, &admin)?, json)?;
         }
         KeyCommand::Rotate { key, public_key, not_after, admin, json } => {
-            let keys = ledger.keys();
+            let keys = ledger.keys()?;
             let old = find_key(&keys, &key)?;
             let public = crate::keyfile::read_public(&public_key)?;
             let na = not_after.as_deref().map(parse_time).transpose()?;
@@ -298,10 +325,10 @@ fn key_cmd(db: &Path, cmd: KeyCommand) -> Result<ExitCode> {
                 now,
             )?;
             let admin = keyfile_read(&admin_key_path(db, &admin))?;
-            output::receipt(&sign_and_append(&ledger, &rec, &admin)?, json)?;
+            output::receipt(&sign_and_append(&mut ledger, &rec, &admin)?, json)?;
         }
         KeyCommand::Revoke { key, admin, json } => {
-            let keys = ledger.keys();
+            let keys = ledger.keys()?;
             let k = find_key(&keys, &key)?;
             let rec = key_record(
                 KeySpec {
@@ -316,10 +343,10 @@ fn key_cmd(db: &Path, cmd: KeyCommand) -> Result<ExitCode> {
                 now,
             )?;
             let admin = keyfile_read(&admin_key_path(db, &admin))?;
-            output::receipt(&sign_and_append(&ledger, &rec, &admin)?, json)?;
+            output::receipt(&sign_and_append(&mut ledger, &rec, &admin)?, json)?;
         }
         KeyCommand::List { json } => {
-            let keys = ledger.keys();
+            let keys = ledger.keys()?;
             if json {
                 let v: Vec<serde_json::Value> = keys
                     .iter()
@@ -409,22 +436,22 @@ pub fn parse_body(kind: Kind, text: &[u8], now: Timestamp) -> Result<Record> {
     Ok(Record { v: FORMAT_VERSION, time, actor, links, body })
 }
 
-fn append(db: &Path, kind: &str, body: &Path, signer: &SignerArgs, as_json: bool) -> Result<ExitCode> {
+fn append(ctx: &Ctx, kind: &str, body: &Path, signer: &SignerArgs, as_json: bool) -> Result<ExitCode> {
     let kind: Kind = kind.parse()?;
     let text = read_input(body)?;
     let record = parse_body(kind, &text, SystemClock.now()).with_context(|| format!("in {}", body.display()))?;
-    let ledger = open(db)?;
-    let key = signer_key(db, signer)?;
-    output::receipt(&sign_and_append(&ledger, &record, &key)?, as_json)?;
+    let key = signer_key(&ctx.db, signer)?;
+    let mut ledger = ctx.backend()?;
+    output::receipt(&sign_and_append(&mut ledger, &record, &key)?, as_json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn signer_name(ledger: &LocalLedger, id: &ledger_core::types::KeyId) -> Option<String> {
-    ledger.keys().into_iter().find(|k| &k.id == id).map(|k| k.name.to_string())
+fn signer_name(ledger: &mut Backend, id: &ledger_core::types::KeyId) -> Result<Option<String>> {
+    Ok(ledger.keys()?.into_iter().find(|k| &k.id == id).map(|k| k.name.to_string()))
 }
 
-fn show(db: &Path, entry: &str, raw: bool, as_json: bool) -> Result<ExitCode> {
-    let ledger = open(db)?;
+fn show(ctx: &Ctx, entry: &str, raw: bool, as_json: bool) -> Result<ExitCode> {
+    let mut ledger = ctx.backend()?;
     let v = ledger.find_entry(entry)?;
     if raw {
         use std::io::Write;
@@ -433,7 +460,7 @@ fn show(db: &Path, entry: &str, raw: bool, as_json: bool) -> Result<ExitCode> {
         o.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let name = signer_name(&ledger, &v.entry.signer);
+    let name = signer_name(&mut ledger, &v.entry.signer)?;
     if as_json {
         json_out(&output::entry_json(&v, name.as_deref()))?;
     } else {
@@ -451,7 +478,7 @@ fn show(db: &Path, entry: &str, raw: bool, as_json: bool) -> Result<ExitCode> {
 }
 
 fn log(
-    db: &Path,
+    ctx: &Ctx,
     kind: Option<String>,
     subject: Option<String>,
     since: Option<String>,
@@ -460,11 +487,10 @@ fn log(
 ) -> Result<ExitCode> {
     let kind = kind.as_deref().map(str::parse::<Kind>).transpose()?;
     let since = since.as_deref().map(parse_time).transpose()?;
-    let ledger = open(db)?;
-    let subject = subject.as_deref().map(|s| ledger.resolve(s)).transpose()?;
-    let entries = ledger.log(&LogFilter { kind, subject, since, limit })?;
+    let mut ledger = ctx.backend()?;
+    let entries = ledger.log(&LogArgs { kind, subject, since, limit })?;
     let names: std::collections::BTreeMap<_, _> =
-        ledger.keys().into_iter().map(|k| (k.id, k.name.to_string())).collect();
+        ledger.keys()?.into_iter().map(|k| (k.id, k.name.to_string())).collect();
     for v in &entries {
         if as_json {
             line(serde_json::to_string(&output::entry_json(v, names.get(&v.entry.signer).map(String::as_str)))?)?;
@@ -475,15 +501,20 @@ fn log(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(db: &Path, as_json: bool) -> Result<ExitCode> {
-    let store = SledStore::open(db)?;
-    // Open without trusting the head: a tampered head must be reported like any other entry.
-    let ledger = match Ledger::open(store, clock()) {
-        Ok(l) => l,
-        Err(ledger_server::Error::Tampered { seq, reason }) => return tampered(seq.0, &reason, as_json),
-        Err(e) => return Err(e.into()),
+fn verify(ctx: &Ctx, as_json: bool) -> Result<ExitCode> {
+    let mut ledger = match &ctx.remote {
+        Some(_) => ctx.backend()?,
+        None => {
+            let store = SledStore::open(&ctx.db)?;
+            // Open without trusting the head: a tampered head is reported like any other entry.
+            match Ledger::open(store, clock()) {
+                Ok(l) => Backend::Local(l),
+                Err(ledger_server::Error::Tampered { seq, reason }) => return tampered(seq.0, &reason, as_json),
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
-    let total = ledger.len();
+    let total = ledger.len()?;
     let bar = if as_json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::hidden()
     } else {
@@ -495,20 +526,16 @@ fn verify(db: &Path, as_json: bool) -> Result<ExitCode> {
     );
     let res = ledger.verify(|n| bar.set_position(n));
     bar.finish_and_clear();
-    match res {
-        Ok(s) => {
+    match res? {
+        VerifyOutcome::Intact { entries, head } => {
             if as_json {
-                json_out(&json!({ "ok": true, "entries": s.entries, "head": s.head.to_hex() }))?;
+                json_out(&json!({ "ok": true, "entries": entries, "head": head.to_hex() }))?;
             } else {
-                line(format!(
-                    "ok: {} entries verified (signatures, chain links, signer rights); head {}",
-                    s.entries, s.head
-                ))?;
+                line(format!("ok: {entries} entries verified (signatures, chain links, signer rights); head {head}"))?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(ledger_server::Error::Tampered { seq, reason }) => tampered(seq.0, &reason, as_json),
-        Err(e) => Err(e.into()),
+        VerifyOutcome::Tampered { seq, reason } => tampered(seq, &reason, as_json),
     }
 }
 
@@ -521,10 +548,8 @@ fn tampered(seq: u64, reason: &str, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-fn why(db: &Path, subject: &str, as_json: bool) -> Result<ExitCode> {
-    let ledger = open(db)?;
-    let subject = ledger.resolve(subject)?;
-    let report = ledger.why(&subject)?;
+fn why(ctx: &Ctx, subject: &str, as_json: bool) -> Result<ExitCode> {
+    let report = ctx.backend()?.why(subject)?;
     if as_json {
         json_out(&report)?;
     } else {
@@ -558,7 +583,7 @@ enum StringOrList {
     Many(Vec<String>),
 }
 
-fn provenance(db: &Path, file: &Path, change: &str, signer: &SignerArgs, as_json: bool) -> Result<ExitCode> {
+fn provenance(ctx: &Ctx, file: &Path, change: &str, signer: &SignerArgs, as_json: bool) -> Result<ExitCode> {
     let bytes = read_input(file)?;
     let p: ProvenanceFile = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
         .map_err(|e| anyhow!("{}: {}: {}", file.display(), e.path(), e.inner()))?;
@@ -591,12 +616,12 @@ fn provenance(db: &Path, file: &Path, change: &str, signer: &SignerArgs, as_json
         },
         source: Some(Source::Payload { format: "ai-provenance-json".into(), digest: digest.clone() }),
     };
-    let ledger = open(db)?;
+    let mut ledger = ctx.backend()?;
     // Re-ingesting the same file is a no-op: the same session from the same payload is found
     // by its subject and source digest (the record's time may differ between runs).
-    for v in
-        ledger.log(&LogFilter { subject: Some(session.subject()), kind: Some(Kind::Session), ..Default::default() })?
-    {
+    let same =
+        LogArgs { subject: Some(session.subject().to_string()), kind: Some(Kind::Session), ..Default::default() };
+    for v in ledger.log(&same)? {
         if let Body::Session(s) = &v.record.body {
             if s.source == session.source && v.record.links.iter().any(|l| l.target == change) {
                 output::receipt(
@@ -620,7 +645,7 @@ fn provenance(db: &Path, file: &Path, change: &str, signer: &SignerArgs, as_json
         links: vec![Link { rel: Rel::Change, target: change }],
         body: Body::Session(session),
     };
-    let key = signer_key(db, signer)?;
-    output::receipt(&sign_and_append(&ledger, &record, &key)?, as_json)?;
+    let key = signer_key(&ctx.db, signer)?;
+    output::receipt(&sign_and_append(&mut ledger, &record, &key)?, as_json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use ledger_core::record::CommitSignature;
 use ledger_core::types::{CommitId, RepoName, Timestamp};
 use serde_json::json;
 
-use crate::cmd::{open, signer_key};
+use crate::cmd::{signer_key, Ctx};
 use crate::output::{json_out, line};
 use crate::SignerArgs;
 
@@ -88,7 +88,7 @@ fn repo_name(repo: &Repository, path: &Path, given: Option<&str>) -> Result<(Rep
 
 /// Runs the ingest.
 pub fn run(
-    db: &Path,
+    ctx: &Ctx,
     path: &Path,
     repo_arg: Option<&str>,
     rev: &str,
@@ -102,8 +102,8 @@ pub fn run(
     if guessed && !as_json {
         eprintln!("note: no `origin` remote; recording this repository as `{name}` (pass --repo owner/name to choose)");
     }
-    let ledger = open(db)?;
-    let key = signer_key(db, signer)?;
+    let key = signer_key(&ctx.db, signer)?;
+    let mut ledger = ctx.backend()?;
 
     let head = repo
         .revparse_single(rev)
@@ -130,7 +130,7 @@ pub fn run(
 
     let (mut appended, mut present, mut landings) = (0u64, 0u64, 0u64);
     let mut pending: Vec<SignedRecord> = vec![];
-    let flush = |pending: &mut Vec<SignedRecord>, appended: &mut u64, present: &mut u64| -> Result<()> {
+    let mut flush = |pending: &mut Vec<SignedRecord>, appended: &mut u64, present: &mut u64| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -178,12 +178,12 @@ pub fn run(
     }
     if as_json {
         json_out(
-            &json!({ "repo": name.as_str(), "landings": landings, "appended": appended, "already_present": present, "entries": ledger.len() }),
+            &json!({ "repo": name.as_str(), "landings": landings, "appended": appended, "already_present": present, "entries": ledger.len()? }),
         )?;
     } else {
         line(format!(
             "{name}: {landings} landings on the first-parent line; {appended} records appended, {present} already present; ledger has {} entries",
-            ledger.len()
+            ledger.len()?
         ))?;
     }
     Ok(ExitCode::SUCCESS)

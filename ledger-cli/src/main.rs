@@ -3,6 +3,8 @@
 //! Exit codes: 0 success, 1 a finding (tampering detected), 2 an error (bad input, missing
 //! ledger, I/O). A closed stdout (`ledger log | head`) exits 0.
 
+mod backend;
+mod bench;
 mod cmd;
 mod ingest_git;
 mod keyfile;
@@ -21,6 +23,16 @@ pub(crate) struct Cli {
     /// Ledger directory (the embedded sled store).
     #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data")]
     pub(crate) db: PathBuf,
+    /// A `ledgerd` server (`http://127.0.0.1:7700`, or `https://…`): run the command through
+    /// it instead of on the local `--db`. Key files are still read locally.
+    #[arg(long, global = true, env = "LEDGER_SERVER")]
+    pub(crate) server: Option<String>,
+    /// CA certificate (PEM) to trust for an `https://` server.
+    #[arg(long, global = true, env = "LEDGER_CA_CERT")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// File holding the bearer token for a server's read calls.
+    #[arg(long, global = true, env = "LEDGER_READ_TOKEN_FILE")]
+    pub(crate) read_token_file: Option<PathBuf>,
     /// Log filter for diagnostics on stderr, e.g. `info` or `ledger_server=debug`.
     #[arg(long, global = true, env = "LEDGER_LOG", default_value = "warn")]
     pub(crate) log_filter: String,
@@ -134,6 +146,37 @@ pub(crate) enum Command {
     /// Append records derived from outside sources.
     #[command(subcommand)]
     Ingest(IngestCommand),
+    /// Load generators for a `ledgerd` server.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// Append signed 1 KiB `evidence` records from concurrent clients and report durable
+    /// appends/s and latency percentiles. The signer key must be allowed `evidence`.
+    Append {
+        /// Concurrent clients (one HTTP/2 connection each).
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Use `AppendStream` instead of unary `Append`.
+        #[arg(long)]
+        stream: bool,
+        /// Records in flight per streaming client.
+        #[arg(long, default_value_t = 256)]
+        window: usize,
+        /// Records to pre-sign (default: 40,000 per second of duration).
+        #[arg(long)]
+        records: Option<usize>,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Print `{appends_per_sec, p50_ms, p99_ms, ...}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -85,6 +85,24 @@ impl ChainState {
         self.keys.verify(signed, self.next, at)
     }
 
+    /// The expensive half of [`ChainState::verify`] (signature), see
+    /// [`KeyRegister::verify_signature`].
+    ///
+    /// # Errors
+    /// As [`KeyRegister::verify_signature`].
+    pub fn verify_signature(&self, signed: &SignedRecord) -> Result<VerifiedRecord> {
+        self.keys.verify_signature(signed, self.next)
+    }
+
+    /// The cheap half of [`ChainState::verify`] (signer rights now), see
+    /// [`KeyRegister::authorize`].
+    ///
+    /// # Errors
+    /// As [`KeyRegister::authorize`].
+    pub fn authorize(&self, record: &VerifiedRecord, at: Timestamp) -> Result<()> {
+        self.keys.authorize(record, self.next, at)
+    }
+
     /// Sequences a verified record as the next entry at time `at` and advances the state.
     /// `record` must have been verified against this state (by [`ChainState::verify`]).
     ///

@@ -5,8 +5,10 @@ use crate::types::{KeyId, Seq};
 
 /// Everything that can go wrong in the pure core: decoding, signatures, authorization and
 /// chain checks. Each variant names the thing that is wrong.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): the server's mapping to gRPC status
+/// codes matches every variant without a wildcard, so a new variant must be mapped.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// Bytes are not valid CBOR for the expected type.
     #[error("malformed {what}: {detail}")]

@@ -88,6 +88,7 @@ impl KeyRegister {
     /// Checks that `signed` may be appended at `seq` and time `at`: the signer is registered,
     /// not revoked, within its validity window, its signature verifies (strict Ed25519), and it
     /// may append the record's kind. `key` records are further checked against the register.
+    /// Equivalent to [`KeyRegister::verify_signature`] followed by [`KeyRegister::authorize`].
     ///
     /// At seq 0 the only acceptable record is a self-signed `genesis` key record.
     ///
@@ -96,10 +97,42 @@ impl KeyRegister {
     /// [`Error::BadSignature`], [`Error::KindNotAllowed`], [`Error::KeyRecord`], or any record
     /// error from [`SignedRecord::verify_with`].
     pub fn verify(&self, signed: &SignedRecord, seq: Seq, at: Timestamp) -> Result<VerifiedRecord> {
+        let verified = self.verify_signature(signed, seq)?;
+        self.authorize(&verified, seq, at)?;
+        Ok(verified)
+    }
+
+    /// The signature half of [`KeyRegister::verify`]: finds the signer among all keys ever
+    /// registered (revoked ones included) and checks the signature and record rules. This is
+    /// the expensive part (about 35 µs), so a server runs it concurrently, before sequencing.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`], [`Error::BadSignature`], or a record error.
+    pub fn verify_signature(&self, signed: &SignedRecord, seq: Seq) -> Result<VerifiedRecord> {
         if seq == Seq(0) {
             return self.verify_genesis(signed);
         }
         let info = self.keys.get(&signed.signer).ok_or(Error::UnknownKey { key: signed.signer })?;
+        signed.verify_with(&info.public)
+    }
+
+    /// The authorization half of [`KeyRegister::verify`], cheap enough to run in the
+    /// sequencer for every entry: the signer is registered, not revoked, valid at `at`, and may
+    /// append this kind; a `key` record is consistent with the register.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`], [`Error::RevokedKey`], [`Error::KeyNotValid`],
+    /// [`Error::KindNotAllowed`] or [`Error::KeyRecord`].
+    pub fn authorize(&self, verified: &VerifiedRecord, seq: Seq, at: Timestamp) -> Result<()> {
+        let signer = verified.signed().signer;
+        if seq == Seq(0) {
+            // verify_genesis checked the record is a self-signed genesis key record.
+            return match &verified.record().body {
+                Body::Key(KeyBody { action: KeyAction::Genesis, .. }) => Ok(()),
+                _ => Err(key_err("the first entry must be a `key` record with action `genesis`")),
+            };
+        }
+        let info = self.keys.get(&signer).ok_or(Error::UnknownKey { key: signer })?;
         if let Some(revoked_at) = info.revoked_at {
             return Err(Error::RevokedKey { key: info.id, name: info.name.to_string(), revoked_at });
         }
@@ -110,16 +143,15 @@ impl KeyRegister {
             let reason = if info.rotated_to.is_some() { "rotated out" } else { "expired" };
             return Err(Error::KeyNotValid { key: info.id, name: info.name.to_string(), at, reason });
         }
-        let verified = signed.verify_with(&info.public)?;
         let kind = verified.kind();
         let allowed = if kind == Kind::Key { info.admin } else { info.kinds.contains(&kind) };
         if !allowed {
             return Err(Error::KindNotAllowed { key: info.id, name: info.name.to_string(), kind });
         }
-        if let Body::Key(body) = &verified.record().body {
-            self.check_key_body(body)?;
+        match &verified.record().body {
+            Body::Key(body) => self.check_key_body(body),
+            _ => Ok(()),
         }
-        Ok(verified)
     }
 
     fn verify_genesis(&self, signed: &SignedRecord) -> Result<VerifiedRecord> {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{Body, Change, CheckResult, MergeMethod, Record, Rel, Verdict};
 use crate::subject::Subject;
@@ -30,7 +30,7 @@ pub struct Gathered {
 }
 
 /// Where an item of the report comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryRef {
     /// Sequence number.
     pub seq: u64,
@@ -45,16 +45,16 @@ impl From<&Gathered> for EntryRef {
 }
 
 /// A finding: something an auditor should know, with a stable machine-readable code.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable code, e.g. `no_approval`.
-    pub code: &'static str,
+    pub code: String,
     /// Human sentence.
     pub message: String,
 }
 
 /// One commit of a change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CommitLine {
     /// Commit id.
     pub sha: CommitId,
@@ -71,7 +71,7 @@ pub struct CommitLine {
 }
 
 /// The merge of a change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MergeLine {
     /// Where it is recorded.
     #[serde(flatten)]
@@ -89,7 +89,7 @@ pub struct MergeLine {
 }
 
 /// An approval or other review.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReviewLine {
     /// Where it is recorded.
     #[serde(flatten)]
@@ -101,13 +101,13 @@ pub struct ReviewLine {
     /// The commit reviewed.
     pub commit: CommitId,
     /// `valid` (at the final commit) or `stale` (an older commit).
-    pub status: &'static str,
+    pub status: String,
     /// Where the review came from (`review`, or the trailer key such as `Reviewed-by`).
     pub via: String,
 }
 
 /// A check result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvidenceLine {
     /// Where it is recorded.
     #[serde(flatten)]
@@ -123,7 +123,7 @@ pub struct EvidenceLine {
 }
 
 /// An AI session involved in the change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionLine {
     /// Where it is recorded.
     #[serde(flatten)]
@@ -143,7 +143,7 @@ pub struct SessionLine {
 }
 
 /// An exception in force (or expired) for the change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExceptionLine {
     /// Where it is recorded.
     #[serde(flatten)]
@@ -159,7 +159,7 @@ pub struct ExceptionLine {
 }
 
 /// Everything recorded about one change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChangeReport {
     /// Where the (latest) change record is.
     #[serde(flatten)]
@@ -199,7 +199,7 @@ pub struct ChangeReport {
 }
 
 /// The answer to `why <subject>`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WhyReport {
     /// The subject asked about, canonical.
     pub subject: String,
@@ -209,8 +209,8 @@ pub struct WhyReport {
     pub findings: Vec<Finding>,
 }
 
-fn finding(code: &'static str, message: String) -> Finding {
-    Finding { code, message }
+fn finding(code: &str, message: String) -> Finding {
+    Finding { code: code.to_string(), message }
 }
 
 fn short(c: &CommitId) -> &str {
@@ -305,7 +305,7 @@ fn change_report(
                 reviewer: r.reviewer.clone(),
                 verdict: r.verdict,
                 commit: r.commit.clone(),
-                status: if is_final(&r.commit) { "valid" } else { "stale" },
+                status: if is_final(&r.commit) { "valid" } else { "stale" }.to_string(),
                 via: via(&r.source, "review"),
             }),
             Body::Evidence(e) if belongs_to(g, csub) || is_final(&e.commit) => evidence.push(EvidenceLine {

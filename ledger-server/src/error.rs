@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use ledger_core::types::Seq;
 
 /// What can go wrong opening, appending to or reading a ledger.
+///
+/// Exhaustive on purpose: `status::to_status` maps every variant to a gRPC code.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// A record was refused (bad signature, unknown key, not allowed, too large...). Nothing
     /// was written.

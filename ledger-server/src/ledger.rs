@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ledger_core::chain::{ChainState, SequencedEntry};
-use ledger_core::entry::{record_id, Entry, SignedRecord};
+use ledger_core::entry::{record_id, Entry, SignedRecord, VerifiedRecord};
 use ledger_core::keys::KeyInfo;
 use ledger_core::record::{Body, Kind};
 use ledger_core::subject::Subject;
@@ -60,6 +60,10 @@ pub struct LogFilter {
     pub subject: Option<Subject>,
     /// Only entries integrated at or after this time.
     pub since: Option<Timestamp>,
+    /// Only entries at or after this seq.
+    pub from_seq: Option<Seq>,
+    /// Only entries at or before this seq.
+    pub to_seq: Option<Seq>,
     /// At most this many entries (the latest ones).
     pub limit: Option<usize>,
 }
@@ -191,13 +195,8 @@ impl<S: Store> Ledger<S> {
         let mut batch: Vec<StoredEntry> = Vec::new();
         for signed in records {
             let id = record_id(&signed.record.0);
-            if let Some(seq) = self.store.seq_by_record(&id)? {
-                let bytes = self
-                    .store
-                    .entry(seq)?
-                    .ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })?;
-                let hash = ledger_core::entry::entry_hash(&bytes);
-                receipts.push(Receipt { seq, hash, record_id: id, duplicate: true });
+            if let Some(r) = self.existing(&id)? {
+                receipts.push(r);
                 continue;
             }
             if let Some(prev) = batch.iter().find(|e| e.record_id == id) {
@@ -217,6 +216,75 @@ impl<S: Store> Ledger<S> {
         }
         *state = work;
         Ok(receipts)
+    }
+
+    /// Checks a record's signature against the signer's registered key (revoked keys
+    /// included), without taking the sequencer's turn: the expensive half of an append, run
+    /// concurrently by request handlers. [`Ledger::append_verified`] then checks the signer's
+    /// rights at sequencing time.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] with `UnknownKey`, `BadSignature` or a record error.
+    pub fn verify_signature(&self, signed: &SignedRecord) -> Result<VerifiedRecord> {
+        let public = {
+            let s = self.lock();
+            s.keys().get(&signed.signer).map(|k| k.public)
+        };
+        let public = public.ok_or(ledger_core::Error::UnknownKey { key: signed.signer })?;
+        Ok(signed.verify_with(&public)?)
+    }
+
+    /// Appends already signature-checked records as one group commit: each is deduplicated,
+    /// authorized and sequenced in order; the accepted ones are written in one atomic batch and
+    /// flushed once. Each record gets its own result; a refused record does not affect the
+    /// others. If the write fails, every record of the batch gets the error and the ledger
+    /// stops accepting writes.
+    pub fn append_verified(&self, records: &[VerifiedRecord]) -> Vec<Result<Receipt>> {
+        let mut state = self.lock();
+        if self.poisoned.load(Ordering::SeqCst) {
+            return records.iter().map(|_| Err(Error::Unavailable)).collect();
+        }
+        let mut work = state.clone();
+        let now = self.clock.now();
+        let mut results: Vec<Result<Receipt>> = Vec::with_capacity(records.len());
+        let mut batch: Vec<StoredEntry> = Vec::new();
+        for v in records {
+            let id = v.id();
+            results.push((|| {
+                if let Some(r) = self.existing(&id)? {
+                    return Ok(r);
+                }
+                if let Some(prev) = batch.iter().find(|e| e.record_id == id) {
+                    return Ok(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
+                }
+                let at = work.integration_time(now);
+                work.authorize(v, at)?;
+                let seqd = work.sequence(v, at)?;
+                batch.push(stored(&seqd));
+                Ok(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false })
+            })());
+        }
+        if let Err(e) = self.store.append(&batch) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, "write failed; refusing further appends until restart");
+            let msg = e.to_string();
+            return results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(rec) if !rec.duplicate => Err(Error::Storage(msg.clone())),
+                    other => other,
+                })
+                .collect();
+        }
+        *state = work;
+        results
+    }
+
+    fn existing(&self, id: &RecordId) -> Result<Option<Receipt>> {
+        let Some(seq) = self.store.seq_by_record(id)? else { return Ok(None) };
+        let bytes =
+            self.store.entry(seq)?.ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })?;
+        Ok(Some(Receipt { seq, hash: ledger_core::entry::entry_hash(&bytes), record_id: *id, duplicate: true }))
     }
 
     /// The entry at `seq`.
@@ -334,10 +402,15 @@ impl<S: Store> Ledger<S> {
         }
         let seqs: Vec<Seq> = match seqs {
             Some(s) => s.into_iter().collect(),
-            None => (0..self.len()).map(Seq).collect(),
+            None => {
+                let from = filter.from_seq.map_or(0, |s| s.0);
+                let to = filter.to_seq.map_or(self.len(), |s| s.0.saturating_add(1).min(self.len()));
+                (from..to).map(Seq).collect()
+            }
         };
+        let in_range = |s: &Seq| filter.from_seq.is_none_or(|f| *s >= f) && filter.to_seq.is_none_or(|t| *s <= t);
         let mut out = Vec::new();
-        for seq in seqs.into_iter().rev() {
+        for seq in seqs.into_iter().filter(in_range).rev() {
             let v = self.must_get(seq)?;
             if filter.since.is_some_and(|t| v.entry.time < t) {
                 continue;

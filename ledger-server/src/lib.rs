@@ -6,10 +6,19 @@
 //!   write → flush), deduplicates re-appended records, answers queries and `why`, and
 //!   verifies the whole chain.
 //!
-//! The gRPC service `ledgerd` is built on this crate in a later step.
+//! - [`group`]: group commit: one sequencer thread, one flush per batch.
+//! - [`service`] and [`server::serve`]: the `ledger.v1` gRPC service (plus health and
+//!   reflection), served until a shutdown signal; the `ledgerd` binary is a thin wrapper.
+//! - [`status`]: the one mapping from errors to gRPC status codes; [`convert`]: wire ↔ core.
 
+pub mod clock;
+pub mod convert;
 pub mod error;
+pub mod group;
 pub mod ledger;
+pub mod server;
+pub mod service;
+pub mod status;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -1,0 +1,298 @@
+//! Where commands run: on a local store (`--db`) or through a `ledgerd` server (`--server`),
+//! with the same results.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ledger_core::entry::{entry_hash, Entry, SignedRecord};
+use ledger_core::keys::KeyInfo;
+use ledger_core::record::Kind;
+use ledger_core::types::{EntryHash, Timestamp};
+use ledger_core::why::WhyReport;
+use ledger_proto::v1 as pb;
+use ledger_proto::v1::ledger_client::LedgerClient;
+use ledger_server::clock::SystemClock;
+use ledger_server::convert;
+use ledger_server::ledger::{EntryView, Ledger, LogFilter, Receipt};
+use ledger_server::store::SledStore;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+/// How to reach a server.
+#[derive(Clone, Debug)]
+pub struct RemoteOptions {
+    /// `http://host:port` or `https://host:port`.
+    pub url: String,
+    /// PEM CA certificate to trust for `https`.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Bearer token for read calls.
+    pub read_token: Option<String>,
+}
+
+/// Query filters, as the user gave them.
+#[derive(Clone, Debug, Default)]
+pub struct LogArgs {
+    /// Record kind.
+    pub kind: Option<Kind>,
+    /// Subject or abbreviated commit id.
+    pub subject: Option<String>,
+    /// Integration time lower bound.
+    pub since: Option<Timestamp>,
+    /// Latest N.
+    pub limit: Option<usize>,
+}
+
+/// Result of a verification.
+pub enum VerifyOutcome {
+    /// Every entry verified.
+    Intact {
+        /// Entries verified.
+        entries: u64,
+        /// Head hash.
+        head: EntryHash,
+    },
+    /// The first entry that fails.
+    Tampered {
+        /// Its seq.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A local ledger or a remote server.
+pub enum Backend {
+    /// The embedded store.
+    Local(Ledger<SledStore>),
+    /// A `ledgerd` server.
+    Remote(Remote),
+}
+
+/// A connected client.
+pub struct Remote {
+    rt: tokio::runtime::Runtime,
+    client: LedgerClient<Channel>,
+    token: Option<String>,
+}
+
+/// Opens the local ledger at `db`.
+pub fn open_local(db: &Path) -> Result<Ledger<SledStore>> {
+    let store = SledStore::open(db)?;
+    Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {}", db.display()))
+}
+
+fn status(s: tonic::Status) -> anyhow::Error {
+    anyhow!("server refused: {:?}: {}", s.code(), s.message())
+}
+
+impl Remote {
+    /// Connects to `opts.url`.
+    pub fn connect(opts: &RemoteOptions) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+        let mut endpoint =
+            Channel::from_shared(opts.url.clone()).map_err(|e| anyhow!("bad --server URL `{}`: {e}", opts.url))?;
+        if opts.url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new();
+            if let Some(ca) = &opts.ca_cert {
+                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint.tls_config(tls).context("TLS configuration")?;
+        }
+        let endpoint = endpoint.connect_timeout(std::time::Duration::from_secs(10));
+        let channel = rt.block_on(endpoint.connect()).with_context(|| format!("connecting to {}", opts.url))?;
+        let client = LedgerClient::new(channel)
+            .max_decoding_message_size(ledger_server::server::MAX_FRAME_BYTES)
+            .max_encoding_message_size(ledger_server::server::MAX_FRAME_BYTES);
+        Ok(Remote { rt, client, token: opts.read_token.clone() })
+    }
+
+    fn req<T>(&self, msg: T) -> Result<tonic::Request<T>> {
+        let mut r = tonic::Request::new(msg);
+        if let Some(t) = &self.token {
+            r.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {t}")
+                    .parse()
+                    .map_err(|_| anyhow!("the read token has characters not allowed in a header"))?,
+            );
+        }
+        Ok(r)
+    }
+
+    fn view(e: pb::Entry) -> Result<EntryView> {
+        let hash = entry_hash(&e.entry);
+        if hash.0.as_slice() != e.entry_hash.as_slice() {
+            bail!("the server sent entry #{} whose bytes do not hash to the entry hash it claims", e.seq);
+        }
+        let entry = Entry::decode(&e.entry).with_context(|| format!("decoding entry #{} from the server", e.seq))?;
+        if entry.seq.0 != e.seq {
+            bail!("the server sent entry #{} labelled as #{}", entry.seq, e.seq);
+        }
+        let record = entry.decode_record().with_context(|| format!("decoding the record of entry #{}", e.seq))?;
+        Ok(EntryView { seq: entry.seq, hash, bytes: e.entry, entry, record })
+    }
+}
+
+impl Backend {
+    /// Appends records. Locally the batch is all-or-nothing; through a server each record is
+    /// acknowledged on its own, and the first refusal is returned as the error.
+    pub fn append(&mut self, records: &[SignedRecord]) -> Result<Vec<Receipt>> {
+        match self {
+            Backend::Local(l) => Ok(l.append(records)?),
+            Backend::Remote(r) => {
+                if let [one] = records {
+                    let mut client = r.client.clone();
+                    let resp = r
+                        .rt
+                        .block_on(client.append(pb::AppendRequest { record: Some(convert::signed_record_pb(one)) }))
+                        .map_err(status)?;
+                    let receipt = resp.into_inner().receipt.ok_or_else(|| anyhow!("the server sent no receipt"))?;
+                    return Ok(vec![convert::receipt(&receipt).map_err(status)?]);
+                }
+                let reqs: Vec<pb::AppendRequest> =
+                    records.iter().map(|s| pb::AppendRequest { record: Some(convert::signed_record_pb(s)) }).collect();
+                let mut client = r.client.clone();
+                r.rt.block_on(async move {
+                    let mut out = Vec::with_capacity(reqs.len());
+                    let mut stream =
+                        client.append_stream(futures::stream::iter(reqs)).await.map_err(status)?.into_inner();
+                    while let Some(msg) = stream.message().await.map_err(status)? {
+                        match msg.result {
+                            Some(pb::append_stream_response::Result::Receipt(rc)) => {
+                                out.push(convert::receipt(&rc).map_err(status)?)
+                            }
+                            Some(pb::append_stream_response::Result::Error(e)) => {
+                                bail!("server refused record {}: {}", out.len() + 1, e.message)
+                            }
+                            None => bail!("the server sent an empty response"),
+                        }
+                    }
+                    Ok(out)
+                })
+            }
+        }
+    }
+
+    /// One entry by `#seq`, `entry:<hex>` or a hash prefix.
+    pub fn find_entry(&mut self, input: &str) -> Result<EntryView> {
+        match self {
+            Backend::Local(l) => Ok(l.find_entry(input)?),
+            Backend::Remote(r) => {
+                let by = match input.strip_prefix('#') {
+                    Some(n) => {
+                        pb::get_entry_request::By::Seq(n.parse().map_err(|_| anyhow!("`{input}` is not #<seq>"))?)
+                    }
+                    None => pb::get_entry_request::By::Hash(input.strip_prefix("entry:").unwrap_or(input).to_string()),
+                };
+                let mut client = r.client.clone();
+                let req = r.req(pb::GetEntryRequest { by: Some(by) })?;
+                let e = r.rt.block_on(client.get_entry(req)).map_err(status)?.into_inner();
+                Remote::view(e)
+            }
+        }
+    }
+
+    /// Entries matching the filters, oldest first.
+    pub fn log(&mut self, args: &LogArgs) -> Result<Vec<EntryView>> {
+        match self {
+            Backend::Local(l) => {
+                let subject = args.subject.as_deref().map(|s| l.resolve(s)).transpose()?;
+                Ok(l.log(&LogFilter {
+                    kind: args.kind,
+                    subject,
+                    since: args.since,
+                    limit: args.limit,
+                    ..Default::default()
+                })?)
+            }
+            Backend::Remote(r) => {
+                let q = pb::QueryRequest {
+                    kind: args.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+                    subject: args.subject.clone().unwrap_or_default(),
+                    since_ms: args.since.map(|t| t.0),
+                    from_seq: None,
+                    to_seq: None,
+                    limit: args.limit.map_or(0, |l| l.min(u32::MAX as usize) as u32),
+                };
+                let mut client = r.client.clone();
+                let req = r.req(q)?;
+                let entries: Vec<pb::Entry> = r.rt.block_on(async move {
+                    let mut s = client.query(req).await.map_err(status)?.into_inner();
+                    let mut out = vec![];
+                    while let Some(e) = s.message().await.map_err(status)? {
+                        out.push(e);
+                    }
+                    Ok::<_, anyhow::Error>(out)
+                })?;
+                entries.into_iter().map(Remote::view).collect()
+            }
+        }
+    }
+
+    /// The `why` report for a subject as typed by the user.
+    pub fn why(&mut self, subject: &str) -> Result<WhyReport> {
+        match self {
+            Backend::Local(l) => {
+                let s = l.resolve(subject)?;
+                Ok(l.why(&s)?)
+            }
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::WhyRequest { subject: subject.to_string() })?;
+                let resp = r.rt.block_on(client.why(req)).map_err(status)?.into_inner();
+                serde_json::from_str(&resp.report_json).context("the server's why report is not valid JSON")
+            }
+        }
+    }
+
+    /// Verifies every entry.
+    pub fn verify(&mut self, progress: impl FnMut(u64)) -> Result<VerifyOutcome> {
+        match self {
+            Backend::Local(l) => match l.verify(progress) {
+                Ok(s) => Ok(VerifyOutcome::Intact { entries: s.entries, head: s.head }),
+                Err(ledger_server::Error::Tampered { seq, reason }) => {
+                    Ok(VerifyOutcome::Tampered { seq: seq.0, reason })
+                }
+                Err(e) => Err(e.into()),
+            },
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::VerifyRequest {})?;
+                let v = r.rt.block_on(client.verify(req)).map_err(status)?.into_inner();
+                if v.ok {
+                    let head: [u8; 32] =
+                        v.head.as_slice().try_into().map_err(|_| anyhow!("the server sent a malformed head"))?;
+                    Ok(VerifyOutcome::Intact { entries: v.entries, head: EntryHash(head) })
+                } else {
+                    Ok(VerifyOutcome::Tampered { seq: v.bad_seq, reason: v.reason })
+                }
+            }
+        }
+    }
+
+    /// Every key ever registered.
+    pub fn keys(&mut self) -> Result<Vec<KeyInfo>> {
+        match self {
+            Backend::Local(l) => Ok(l.keys()),
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::ListKeysRequest {})?;
+                let resp = r.rt.block_on(client.list_keys(req)).map_err(status)?.into_inner();
+                resp.keys.iter().map(|k| convert::key(k).map_err(status)).collect()
+            }
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&mut self) -> Result<u64> {
+        match self {
+            Backend::Local(l) => Ok(l.len()),
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::HeadRequest {})?;
+                Ok(r.rt.block_on(client.head(req)).map_err(status)?.into_inner().entries)
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! `ledger bench append`: a load generator for `ledgerd`. Appends signed 1 KiB records from
+//! N concurrent clients for a fixed time and reports durable appends per second and latency
+//! percentiles. Records are signed before the clock starts, as CI systems sign on their own
+//! machines; the server's signature check, sequencing and flush are what is measured.
+
+use std::collections::VecDeque;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ed25519_dalek::SigningKey;
+use ledger_core::entry::SignedRecord;
+use ledger_core::record::{Body, CheckKind, CheckResult, Evidence, Record};
+use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
+use ledger_proto::v1 as pb;
+use ledger_proto::v1::ledger_client::LedgerClient;
+use ledger_server::convert::signed_record_pb;
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::cmd::{signer_key, Ctx};
+use crate::output::{json_out, line};
+use crate::BenchCommand;
+
+/// Target size of each record's bytes.
+const RECORD_BYTES: usize = 1024;
+
+fn make_record(run: u64, i: usize) -> Result<Record> {
+    let sha = format!("{:016x}{:024x}", run, i);
+    let mut r = Record {
+        v: 1,
+        time: Timestamp(1_764_000_000_000),
+        actor: Identity::new("bench:load-generator")?,
+        links: vec![],
+        body: Body::Evidence(Evidence {
+            repo: RepoName::new("bench/load")?,
+            commit: CommitId::new(sha)?,
+            check: String::new(),
+            check_kind: CheckKind::Unit,
+            result: CheckResult::Pass,
+            artifact: None,
+            predicate_type: None,
+            url: None,
+            source: None,
+        }),
+    };
+    // Pad the check name so that the encoded record is RECORD_BYTES long.
+    let base = ledger_core::encoding::to_canonical(&r, "record")?.len();
+    if let Body::Evidence(e) = &mut r.body {
+        e.check = format!("bench-{run:x}-{i}-")
+            .chars()
+            .chain(std::iter::repeat('x'))
+            .take(RECORD_BYTES.saturating_sub(base + 3))
+            .collect();
+    }
+    Ok(r)
+}
+
+/// Signs `n` distinct records on all cores.
+fn presign(key: &SigningKey, n: usize, run: u64) -> Result<Vec<pb::SignedRecord>> {
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let chunk = n.div_ceil(threads);
+    let parts: Vec<Result<Vec<pb::SignedRecord>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(n))
+                        .map(|i| Ok(signed_record_pb(&SignedRecord::sign(&make_record(run, i)?, key)?)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a signing thread panicked")))).collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
+}
+
+async fn unary_client(
+    mut client: LedgerClient<Channel>,
+    pool: Arc<Vec<pb::SignedRecord>>,
+    next: Arc<AtomicUsize>,
+    deadline: Instant,
+) -> Tally {
+    let mut t = Tally::default();
+    while Instant::now() < deadline {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(rec) = pool.get(i) else { break };
+        let start = Instant::now();
+        match client.append(pb::AppendRequest { record: Some(rec.clone()) }).await {
+            Ok(_) => t.latencies_us.push(start.elapsed().as_micros().min(u32::MAX as u128) as u32),
+            Err(s) => {
+                t.errors += 1;
+                t.first_error.get_or_insert_with(|| format!("{:?}: {}", s.code(), s.message()));
+            }
+        }
+    }
+    t
+}
+
+async fn stream_client(
+    mut client: LedgerClient<Channel>,
+    pool: Arc<Vec<pb::SignedRecord>>,
+    next: Arc<AtomicUsize>,
+    deadline: Instant,
+    window: usize,
+) -> Tally {
+    let mut t = Tally::default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::AppendRequest>(window);
+    let sent: Arc<Mutex<VecDeque<Instant>>> = Arc::new(Mutex::new(VecDeque::new()));
+    let permits = Arc::new(tokio::sync::Semaphore::new(window));
+    let producer = {
+        let (sent, permits) = (sent.clone(), permits.clone());
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let Ok(p) = permits.clone().acquire_owned().await else { break };
+                p.forget();
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(rec) = pool.get(i) else { break };
+                if let Ok(mut q) = sent.lock() {
+                    q.push_back(Instant::now());
+                }
+                if tx.send(pb::AppendRequest { record: Some(rec.clone()) }).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let mut inbound = match client.append_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).await {
+        Ok(r) => r.into_inner(),
+        Err(s) => {
+            t.errors += 1;
+            t.first_error = Some(format!("{:?}: {}", s.code(), s.message()));
+            producer.abort();
+            return t;
+        }
+    };
+    loop {
+        match inbound.message().await {
+            Ok(Some(msg)) => {
+                let started = sent.lock().ok().and_then(|mut q| q.pop_front());
+                permits.add_permits(1);
+                match msg.result {
+                    Some(pb::append_stream_response::Result::Receipt(_)) => {
+                        if let Some(s) = started {
+                            t.latencies_us.push(s.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        }
+                    }
+                    Some(pb::append_stream_response::Result::Error(e)) => {
+                        t.errors += 1;
+                        t.first_error.get_or_insert(e.message);
+                    }
+                    None => t.errors += 1,
+                }
+            }
+            Ok(None) => break,
+            Err(s) => {
+                t.errors += 1;
+                t.first_error.get_or_insert_with(|| format!("{:?}: {}", s.code(), s.message()));
+                break;
+            }
+        }
+    }
+    let _ = producer.await;
+    t
+}
+
+/// Runs `ledger bench append`.
+pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
+    let BenchCommand::Append { clients, duration, stream, window, records, signer, json: as_json } = b;
+    let Some(remote) = &ctx.remote else { bail!("`ledger bench append` needs --server URL (or LEDGER_SERVER)") };
+    if clients == 0 || duration == 0 {
+        bail!("--clients and --duration must be at least 1");
+    }
+    let key = signer_key(&ctx.db, &signer)?;
+    let n = records.unwrap_or_else(|| (duration as usize).saturating_mul(40_000).min(3_000_000));
+    let mut nonce = [0u8; 8];
+    getrandom::getrandom(&mut nonce).map_err(|e| anyhow!("random nonce: {e}"))?;
+    let run_id = u64::from_le_bytes(nonce);
+    if !as_json {
+        eprintln!("signing {n} records of {RECORD_BYTES} bytes before the clock starts…");
+    }
+    let pool = Arc::new(presign(&key, n, run_id)?);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let (tally, elapsed) = rt.block_on(async {
+        let mut channels = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let ch = Channel::from_shared(remote.url.clone())
+                .map_err(|e| anyhow!("bad --server URL: {e}"))?
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {}", remote.url))?;
+            channels.push(ch);
+        }
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(duration);
+        let tasks: Vec<_> = channels
+            .into_iter()
+            .map(|ch| {
+                let client = LedgerClient::new(ch);
+                let (pool, next) = (pool.clone(), next.clone());
+                if stream {
+                    tokio::spawn(stream_client(client, pool, next, deadline, window.max(1)))
+                } else {
+                    tokio::spawn(unary_client(client, pool, next, deadline))
+                }
+            })
+            .collect();
+        let mut all = Tally::default();
+        for t in tasks {
+            let r = t.await.map_err(|e| anyhow!("a client task failed: {e}"))?;
+            all.latencies_us.extend(r.latencies_us);
+            all.errors += r.errors;
+            if all.first_error.is_none() {
+                all.first_error = r.first_error;
+            }
+        }
+        let elapsed = start.elapsed();
+        Ok::<_, anyhow::Error>((all, elapsed))
+    })?;
+    let mut lat = tally.latencies_us;
+    lat.sort_unstable();
+    let ok = lat.len() as u64;
+    let secs = elapsed.as_secs_f64();
+    let rate = ok as f64 / secs;
+    let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
+    if ok as usize >= n {
+        eprintln!("warning: the pre-signed pool ({n} records) ran out before the duration; pass a larger --records");
+    }
+    let mode = if stream { "stream" } else { "unary" };
+    if as_json {
+        json_out(&json!({
+            "mode": mode, "clients": clients, "duration_s": secs, "appended": ok, "errors": tally.errors,
+            "appends_per_sec": rate, "p50_ms": p50, "p99_ms": p99, "record_bytes": RECORD_BYTES,
+            "first_error": tally.first_error,
+        }))?;
+    } else {
+        line(format!(
+            "{mode}, {clients} clients, {secs:.1} s: {ok} durable appends ({rate:.0}/s), p50 {p50:.2} ms, p99 {p99:.2} ms, {} errors",
+            tally.errors
+        ))?;
+        if let Some(e) = &tally.first_error {
+            line(format!("first error: {e}"))?;
+        }
+    }
+    Ok(if tally.errors > 0 && ok == 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

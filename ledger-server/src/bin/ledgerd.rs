@@ -1,0 +1,115 @@
+//! `ledgerd`: the Provenance Ledger gRPC service on the embedded sled store.
+//!
+//! Prints `listening on <addr>` once ready (so `--listen 127.0.0.1:0` callers can find the
+//! port). SIGTERM or Ctrl-C: stop accepting, finish in-flight appends, flush, exit 0.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ledger_server::clock::SystemClock;
+use ledger_server::ledger::Ledger;
+use ledger_server::server::{serve, ServeOptions};
+use ledger_server::store::SledStore;
+
+/// The Provenance Ledger service: appends through group commit, queries, `why`, verify.
+#[derive(Parser, Debug)]
+#[command(name = "ledgerd", version, about)]
+struct Args {
+    /// Ledger directory (create it with `ledger init`).
+    #[arg(long, env = "LEDGER_DB", default_value = "ledger-data")]
+    db: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:7700")]
+    listen: String,
+    /// Log filter, e.g. `info` or `ledger_server=debug`.
+    #[arg(long, env = "LEDGER_LOG", default_value = "info")]
+    log_filter: String,
+    /// TLS certificate chain (PEM). With --tls-key, serve TLS.
+    #[arg(long, env = "LEDGER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "LEDGER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// File holding a bearer token that read calls must present. Appends are authenticated
+    /// by their signatures and need no token.
+    #[arg(long, env = "LEDGER_READ_TOKEN_FILE")]
+    read_token_file: Option<PathBuf>,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight appends");
+}
+
+async fn run(args: Args) -> Result<()> {
+    let store = SledStore::open(&args.db)?;
+    let ledger = Arc::new(
+        Ledger::open(store, Arc::new(SystemClock))
+            .with_context(|| format!("opening the ledger at {}", args.db.display()))?,
+    );
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some((
+            std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
+            std::fs::read(k).with_context(|| format!("reading {}", k.display()))?,
+        )),
+        _ => None,
+    };
+    let read_token = match &args.read_token_file {
+        Some(p) => {
+            let t = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?.trim().to_string();
+            anyhow::ensure!(!t.is_empty(), "{} is empty", p.display());
+            Some(t)
+        }
+        None => None,
+    };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let (entries, head) = ledger.head();
+    tracing::info!(%addr, entries, head = %head, tls = tls.is_some(), "ledgerd serving");
+    println!("listening on {addr}");
+    serve(listener, ledger, ServeOptions { tls, read_token }, shutdown_signal()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

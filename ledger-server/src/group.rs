@@ -1,0 +1,95 @@
+//! Group commit: one sequencer thread owns the write path. Request handlers verify signatures
+//! concurrently, then hand verified records to the sequencer, which takes every record waiting
+//! (up to a batch limit), sequences them, writes them in one atomic batch with one flush, and
+//! only then answers each request. Under load, records that arrive during a flush form the
+//! next batch, so the number of flushes per record falls as concurrency rises.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use ledger_core::entry::VerifiedRecord;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::ledger::{Ledger, Receipt};
+use crate::store::Store;
+
+/// Most records in one group commit.
+pub const MAX_BATCH: usize = 1024;
+
+struct Job {
+    record: VerifiedRecord,
+    reply: oneshot::Sender<Result<Receipt>>,
+}
+
+/// The sequencer thread. Dropping every [`SequencerHandle`] and calling
+/// [`Sequencer::shutdown`] drains what is queued, flushes it, and stops the thread.
+pub struct Sequencer {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A cheap handle that submits records to the sequencer.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Sequencer {
+    /// Starts the sequencer thread for `ledger`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the thread cannot be spawned.
+    pub fn start<S: Store + 'static>(ledger: Arc<Ledger<S>>) -> Result<Self> {
+        let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        let thread = std::thread::Builder::new()
+            .name("ledger-sequencer".into())
+            .spawn(move || {
+                let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+                while let Some(first) = rx.blocking_recv() {
+                    jobs.push(first);
+                    while jobs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(j) => jobs.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let records: Vec<VerifiedRecord> = jobs.iter().map(|j| j.record.clone()).collect();
+                    let results = ledger.append_verified(&records);
+                    tracing::trace!(batch = jobs.len(), "group commit");
+                    for (job, result) in jobs.drain(..).zip(results) {
+                        // The requester may have gone away; its record is stored regardless.
+                        let _ = job.reply.send(result);
+                    }
+                }
+            })
+            .map_err(|e| Error::Storage(format!("cannot start the sequencer thread: {e}")))?;
+        Ok(Sequencer { tx: Some(tx), thread: Some(thread) })
+    }
+
+    /// A handle for request handlers.
+    pub fn handle(&self) -> Option<SequencerHandle> {
+        self.tx.clone().map(|tx| SequencerHandle { tx })
+    }
+
+    /// Stops accepting work, lets the thread drain and flush everything queued, and waits for
+    /// it. Outstanding handles must have been dropped, or this waits until they are.
+    pub fn shutdown(mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl SequencerHandle {
+    /// Submits a verified record and waits until it is durably stored (or refused).
+    ///
+    /// # Errors
+    /// The record's own error, or [`Error::Unavailable`] if the sequencer has stopped.
+    pub async fn append(&self, record: VerifiedRecord) -> Result<Receipt> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { record, reply }).await.map_err(|_| Error::Unavailable)?;
+        rx.await.map_err(|_| Error::Unavailable)?
+    }
+}

@@ -1,0 +1,78 @@
+//! Serving: [`serve`] runs the gRPC service (with health and reflection) on a listener until
+//! a shutdown signal, then drains in-flight appends and flushes before returning.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use ledger_proto::v1::ledger_server::LedgerServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::group::Sequencer;
+use crate::ledger::Ledger;
+use crate::service::LedgerService;
+use crate::store::Store;
+
+/// Largest request frame accepted (4 MiB), checked after decompression.
+pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// How to serve.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// PEM certificate chain and private key: serve TLS (rustls) instead of plaintext.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// When set, read calls require `authorization: Bearer <token>`.
+    pub read_token: Option<String>,
+}
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed (bind, TLS configuration, I/O).
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The sequencer could not start.
+    #[error(transparent)]
+    Ledger(#[from] crate::Error),
+}
+
+/// Serves `ledger` on `listener` until `shutdown` completes. In-flight requests are then
+/// finished, every queued append is written and flushed, and the function returns.
+///
+/// # Errors
+/// [`ServeError`] if the server cannot start or its transport fails.
+pub async fn serve<S: Store + 'static>(
+    listener: TcpListener,
+    ledger: Arc<Ledger<S>>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let sequencer = Sequencer::start(ledger.clone())?;
+    let handle = sequencer.handle().ok_or(crate::Error::Unavailable)?;
+    let service = LedgerServer::new(LedgerService::new(ledger, handle, opts.read_token))
+        .max_decoding_message_size(MAX_FRAME_BYTES)
+        .max_encoding_message_size(MAX_FRAME_BYTES)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let (mut health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LedgerServer<LedgerService<S>>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ledger_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| crate::Error::Storage(format!("reflection: {e}")))?;
+    let mut builder = Server::builder().trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
+    if let Some((cert, key)) = opts.tls {
+        builder = builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
+    }
+    let result = builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    // The router (and with it every sequencer handle) is gone: drain and flush.
+    tokio::task::spawn_blocking(move || sequencer.shutdown()).await.ok();
+    result?;
+    Ok(())
+}

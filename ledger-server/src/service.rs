@@ -1,0 +1,212 @@
+//! The `ledger.v1.Ledger` gRPC service: handlers decode, call the ledger, encode.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use ledger_core::record::Kind;
+use ledger_core::types::{Seq, Timestamp};
+use ledger_proto::v1 as pb;
+use ledger_proto::v1::ledger_server::Ledger as LedgerApi;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::convert;
+use crate::error::Error;
+use crate::group::SequencerHandle;
+use crate::ledger::{Ledger, LogFilter};
+use crate::status::to_status;
+use crate::store::Store;
+
+/// How many records of one `AppendStream` may be in flight at once.
+const STREAM_WINDOW: usize = 1024;
+
+/// The service state shared by all requests.
+pub struct LedgerService<S: Store> {
+    ledger: Arc<Ledger<S>>,
+    sequencer: SequencerHandle,
+    read_token: Option<Arc<str>>,
+}
+
+impl<S: Store> Clone for LedgerService<S> {
+    fn clone(&self) -> Self {
+        LedgerService {
+            ledger: self.ledger.clone(),
+            sequencer: self.sequencer.clone(),
+            read_token: self.read_token.clone(),
+        }
+    }
+}
+
+fn err(e: Error) -> Status {
+    to_status(&e)
+}
+
+/// Constant-time byte comparison, so a token check does not leak how much of a guess matched.
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<S: Store + 'static> LedgerService<S> {
+    /// A service over `ledger`, appending through `sequencer`. With `read_token`, read calls
+    /// require `authorization: Bearer <token>`; appends are authenticated by their signatures.
+    pub fn new(ledger: Arc<Ledger<S>>, sequencer: SequencerHandle, read_token: Option<String>) -> Self {
+        LedgerService { ledger, sequencer, read_token: read_token.map(Arc::from) }
+    }
+
+    fn check_read<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let Some(token) = &self.read_token else { return Ok(()) };
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if ct_eq(given.as_bytes(), token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("this server requires a read token (authorization: Bearer …)"))
+        }
+    }
+
+    async fn append_one(&self, req: pb::AppendRequest) -> Result<pb::Receipt, Status> {
+        let signed = convert::signed_record(req.record)?;
+        // The signature check (tens of µs) runs here, concurrently across requests; the
+        // sequencer then only checks the signer's rights and writes.
+        let verified = self.ledger.verify_signature(&signed).map_err(err)?;
+        let receipt = self.sequencer.append(verified).await.map_err(err)?;
+        Ok(convert::receipt_pb(&receipt))
+    }
+
+    fn entry_pb(&self, v: &crate::ledger::EntryView) -> pb::Entry {
+        pb::Entry { seq: v.seq.0, entry_hash: v.hash.0.to_vec(), entry: v.bytes.clone() }
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl<S: Store + 'static> LedgerApi for LedgerService<S> {
+    #[tracing::instrument(skip_all)]
+    async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
+        let receipt = self.append_one(request.into_inner()).await?;
+        Ok(Response::new(pb::AppendResponse { receipt: Some(receipt) }))
+    }
+
+    type AppendStreamStream = BoxStream<pb::AppendStreamResponse>;
+
+    #[tracing::instrument(skip_all)]
+    async fn append_stream(
+        &self,
+        request: Request<Streaming<pb::AppendRequest>>,
+    ) -> Result<Response<Self::AppendStreamStream>, Status> {
+        let this = self.clone();
+        let inbound = request.into_inner();
+        // A transport error on the inbound side ends the stream after answering it.
+        let out = inbound
+            .map(move |msg| {
+                let this = this.clone();
+                async move {
+                    let result = match msg {
+                        Ok(req) => this.append_one(req).await,
+                        Err(status) => Err(status),
+                    };
+                    let r = match result {
+                        Ok(receipt) => pb::append_stream_response::Result::Receipt(receipt),
+                        Err(s) => pb::append_stream_response::Result::Error(pb::Error {
+                            code: s.code() as i32,
+                            message: s.message().to_string(),
+                        }),
+                    };
+                    Ok(pb::AppendStreamResponse { result: Some(r) })
+                }
+            })
+            .buffered(STREAM_WINDOW);
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_entry(&self, request: Request<pb::GetEntryRequest>) -> Result<Response<pb::Entry>, Status> {
+        self.check_read(&request)?;
+        let view = match request.into_inner().by {
+            Some(pb::get_entry_request::By::Seq(s)) => {
+                self.ledger.get(Seq(s)).map_err(err)?.ok_or_else(|| err(Error::NotFound(format!("entry #{s}"))))?
+            }
+            Some(pb::get_entry_request::By::Hash(h)) => self.ledger.find_entry(&h).map_err(err)?,
+            None => return Err(Status::invalid_argument("give `seq` or `hash`")),
+        };
+        Ok(Response::new(self.entry_pb(&view)))
+    }
+
+    type QueryStream = BoxStream<pb::Entry>;
+
+    #[tracing::instrument(skip_all)]
+    async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<Self::QueryStream>, Status> {
+        self.check_read(&request)?;
+        let q = request.into_inner();
+        let kind = (!q.kind.is_empty())
+            .then(|| q.kind.parse::<Kind>())
+            .transpose()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let subject = (!q.subject.is_empty()).then(|| self.ledger.resolve(&q.subject)).transpose().map_err(err)?;
+        let filter = LogFilter {
+            kind,
+            subject,
+            since: q.since_ms.map(Timestamp),
+            from_seq: q.from_seq.map(Seq),
+            to_seq: q.to_seq.map(Seq),
+            limit: (q.limit > 0).then_some(q.limit as usize),
+        };
+        let ledger = self.ledger.clone();
+        let views = tokio::task::spawn_blocking(move || ledger.log(&filter))
+            .await
+            .map_err(|_| Status::internal("query task failed"))?
+            .map_err(err)?;
+        let items: Vec<Result<pb::Entry, Status>> = views.iter().map(|v| Ok(self.entry_pb(v))).collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(items))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn why(&self, request: Request<pb::WhyRequest>) -> Result<Response<pb::WhyResponse>, Status> {
+        self.check_read(&request)?;
+        let subject = self.ledger.resolve(&request.into_inner().subject).map_err(err)?;
+        let ledger = self.ledger.clone();
+        let report = tokio::task::spawn_blocking(move || ledger.why(&subject))
+            .await
+            .map_err(|_| Status::internal("why task failed"))?
+            .map_err(err)?;
+        let report_json = serde_json::to_string(&report).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::WhyResponse { report_json }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+        self.check_read(&request)?;
+        let ledger = self.ledger.clone();
+        let res = tokio::task::spawn_blocking(move || ledger.verify(|_| {}))
+            .await
+            .map_err(|_| Status::internal("verify task failed"))?;
+        let resp = match res {
+            Ok(s) => pb::VerifyResponse { ok: true, entries: s.entries, head: s.head.0.to_vec(), ..Default::default() },
+            Err(Error::Tampered { seq, reason }) => {
+                tracing::error!(seq = seq.0, %reason, "verify found tampering");
+                pb::VerifyResponse { ok: false, bad_seq: seq.0, reason, ..Default::default() }
+            }
+            Err(e) => return Err(err(e)),
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
+        self.check_read(&request)?;
+        Ok(Response::new(pb::ListKeysResponse { keys: self.ledger.keys().iter().map(convert::key_pb).collect() }))
+    }
+
+    async fn head(&self, request: Request<pb::HeadRequest>) -> Result<Response<pb::HeadResponse>, Status> {
+        self.check_read(&request)?;
+        let (entries, head) = self.ledger.head();
+        Ok(Response::new(pb::HeadResponse { entries, head: head.0.to_vec() }))
+    }
+}

@@ -17,6 +17,23 @@ use crate::store::Store;
 /// Largest request frame accepted (4 MiB), checked after decompression.
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 
+/// tonic answers a frame over the decoding limit with OUT_OF_RANGE before any handler runs;
+/// the ledger's contract (and gRPC's convention for size limits) is RESOURCE_EXHAUSTED. The
+/// service itself never returns OUT_OF_RANGE, so the rewrite cannot hide another error. It
+/// applies to trailers-only responses (unary calls, and a stream's opening frame).
+fn oversize_as_resource_exhausted(
+    mut resp: tonic::codegen::http::Response<tonic::body::BoxBody>,
+) -> tonic::codegen::http::Response<tonic::body::BoxBody> {
+    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
+    if resp.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == out_of_range.as_bytes()) {
+        let code = (tonic::Code::ResourceExhausted as i32).to_string();
+        if let Ok(v) = tonic::codegen::http::HeaderValue::from_str(&code) {
+            resp.headers_mut().insert("grpc-status", v);
+        }
+    }
+    resp
+}
+
 /// How to serve.
 #[derive(Clone, Debug, Default)]
 pub struct ServeOptions {
@@ -61,7 +78,9 @@ pub async fn serve<S: Store + 'static>(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| crate::Error::Storage(format!("reflection: {e}")))?;
-    let mut builder = Server::builder().trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
+    let mut builder = Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .layer(tower::util::MapResponseLayer::new(oversize_as_resource_exhausted));
     if let Some((cert, key)) = opts.tls {
         builder = builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
     }

@@ -9,4 +9,5 @@
 
 mod git_history;
 mod self_repo;
+mod server_parity;
 mod support;

@@ -22,6 +22,13 @@ pub fn ledger_bin() -> PathBuf {
     bin
 }
 
+/// The `ledgerd` binary next to `ledger`.
+pub fn ledgerd_bin() -> PathBuf {
+    let bin = ledger_bin().with_file_name(format!("ledgerd{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} not found; build it first: cargo build -p ledger-server", bin.display());
+    bin
+}
+
 /// The directory of this package (`tests/`).
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,15 +67,28 @@ impl Ledger {
         ledger
     }
 
+    /// The ledger directory.
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+
     /// `ledger --db <db> ARGS…`, with the environment variables the CLI reads removed so that
     /// the caller's environment cannot change the outcome.
-    fn command<I, S>(&self, args: I) -> assert_cmd::Command
+    pub fn command<I, S>(&self, args: I) -> assert_cmd::Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
         let mut c = assert_cmd::Command::new(ledger_bin());
-        for var in ["LEDGER_DB", "LEDGER_KEY", "LEDGER_ADMIN_KEY", "LEDGER_LOG"] {
+        for var in [
+            "LEDGER_DB",
+            "LEDGER_KEY",
+            "LEDGER_ADMIN_KEY",
+            "LEDGER_LOG",
+            "LEDGER_SERVER",
+            "LEDGER_CA_CERT",
+            "LEDGER_READ_TOKEN_FILE",
+        ] {
             c.env_remove(var);
         }
         c.arg("--db").arg(&self.db).args(args);

@@ -1,0 +1,186 @@
+//! The CLI gives the same answers through `ledgerd` as on the local store: the same ledger is
+//! queried through the server, the server is stopped with SIGTERM, and the same commands run
+//! locally must print byte-identical output. Also: TLS and the read token, end to end.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{ledgerd_bin, manifest_dir, Ledger};
+
+/// A running `ledgerd`, killed on drop.
+struct Daemon {
+    child: Child,
+    addr: String,
+}
+
+impl Daemon {
+    fn start(db: &Path, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(ledgerd_bin())
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0", "--log-filter", "warn"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ledgerd");
+        let stdout = child.stdout.take().expect("ledgerd stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read ledgerd's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Daemon { child, addr }
+    }
+
+    /// SIGTERM, and the exit code.
+    fn term(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill").success();
+        assert!(ok, "kill -TERM failed");
+        let status = self.child.wait().expect("wait for ledgerd");
+        std::mem::forget(self);
+        status.code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `ledger ARGS` (through `server` when given) and returns (exit code, stdout bytes).
+fn run(l: &Ledger, server: Option<&str>, args: &[&str]) -> (i32, Vec<u8>) {
+    let mut c = l.command(args);
+    if let Some(s) = server {
+        c.arg("--server").arg(s);
+    }
+    let out = c.output().expect("run ledger");
+    (out.status.code().unwrap_or(-1), out.stdout)
+}
+
+#[test]
+fn every_query_prints_the_same_through_the_server_as_locally() {
+    let l = Ledger::init();
+    let repo = manifest_dir().join("..");
+    let head = git2::Repository::open(&repo).unwrap().head().unwrap().peel_to_commit().unwrap().id().to_string();
+    let review = l.db().join("review.json");
+    std::fs::write(
+        &review,
+        serde_json::json!({
+            "actor": "github:bo", "links": [{"rel": "change", "target": format!("git:provenance-ledger/ledger@{head}")}],
+            "repo": "provenance-ledger/ledger", "reviewer": "github:bo", "verdict": "approved", "commit": head
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let queries: Vec<Vec<String>> = vec![
+        vec!["log".into()],
+        vec!["log".into(), "--json".into()],
+        vec!["log".into(), "--kind".into(), "merge".into(), "--limit".into(), "2".into()],
+        vec!["why".into(), head.clone(), "--json".into()],
+        vec!["why".into(), head[..10].to_string()],
+        vec!["show".into(), "#3".into(), "--json".into()],
+        vec!["show".into(), "#3".into(), "--raw".into()],
+        vec!["key".into(), "list".into(), "--json".into()],
+        vec!["verify".into(), "--json".into()],
+    ];
+    let remote_out: Vec<(i32, Vec<u8>)> = {
+        let d = Daemon::start(l.db(), &[]);
+        let url = format!("http://{}", d.addr);
+        let (code, out) = run(
+            &l,
+            Some(&url),
+            &["ingest", "git", repo.to_str().unwrap(), "--repo", "provenance-ledger/ledger", "--json"],
+        );
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+        let (code, out) = run(&l, Some(&url), &["append", "--kind", "review", "--body", review.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+        let outs =
+            queries.iter().map(|q| run(&l, Some(&url), &q.iter().map(String::as_str).collect::<Vec<_>>())).collect();
+        assert_eq!(d.term(), Some(0), "ledgerd exits 0 on SIGTERM");
+        outs
+    };
+    for (q, remote) in queries.iter().zip(remote_out) {
+        let local = run(&l, None, &q.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(remote.0, 0, "ledger {q:?} through the server failed: {}", String::from_utf8_lossy(&remote.1));
+        assert_eq!(
+            String::from_utf8_lossy(&remote.1),
+            String::from_utf8_lossy(&local.1),
+            "ledger {q:?}: output through the server differs from the local output"
+        );
+        assert_eq!(remote.0, local.0, "ledger {q:?}: exit codes differ");
+    }
+    // The review appended through the server is a valid approval of HEAD.
+    let why = l.why(&head);
+    assert_eq!(why["changes"][0]["reviews"][0]["status"], "valid", "{why:#}");
+}
+
+#[test]
+fn tls_and_the_read_token_work_end_to_end() {
+    let l = Ledger::init();
+    let dir = l.db().parent().unwrap().to_path_buf();
+    // A CA and a server certificate for `localhost`, made for this test only.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let (ca_pem, cert_pem, key_pem, token) =
+        (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    std::fs::write(&cert_pem, leaf.pem()).unwrap();
+    std::fs::write(&key_pem, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&token, "s3cret-read-token\n").unwrap();
+
+    let d = Daemon::start(
+        l.db(),
+        &[
+            "--tls-cert",
+            cert_pem.to_str().unwrap(),
+            "--tls-key",
+            key_pem.to_str().unwrap(),
+            "--read-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let port = d.addr.rsplit(':').next().unwrap().to_string();
+    let https = format!("https://localhost:{port}");
+    let with_tls = |extra: &[&str]| {
+        let mut args = vec!["--ca-cert", ca_pem.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    // Reads need the token.
+    let args = with_tls(&["key", "list", "--json"]);
+    let (code, _) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 2, "a read without the token must be refused");
+    let args = with_tls(&["--read-token-file", token.to_str().unwrap(), "key", "list", "--json"]);
+    let (code, out) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+    let keys: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(keys.as_array().map(Vec::len), Some(2));
+    // Appends need no token: their signatures authenticate them.
+    let body = dir.join("c.json");
+    std::fs::write(
+        &body,
+        r#"{"actor":"github:o","repo":"o/r","number":1,"title":"t","author":"github:o","head_commit":"1111111111111111111111111111111111111111","commits_total":0}"#,
+    )
+    .unwrap();
+    let args = with_tls(&["append", "--kind", "change", "--body", body.to_str().unwrap(), "--json"]);
+    let (code, out) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+    // Plaintext to a TLS server fails cleanly.
+    let (code, _) = run(&l, Some(&format!("http://{}", d.addr)), &["key", "list"]);
+    assert_eq!(code, 2);
+    assert_eq!(d.term(), Some(0));
+}

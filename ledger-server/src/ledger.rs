@@ -377,6 +377,18 @@ impl<S: Store> Ledger<S> {
     fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
         match subject {
             Subject::Entry(h) => Ok(self.store.seq_by_hash(h)?.into_iter().collect()),
+            // Commits are indexed under their bare form only (one index key instead of two
+            // per commit; see `stored`); a repository-qualified lookup filters the bare hits.
+            Subject::Commit { repo: Some(_), .. } => {
+                let bare = subject.bare_commit().map(|b| b.to_string()).unwrap_or_default();
+                let mut out = vec![];
+                for seq in self.store.subject_seqs(&bare)? {
+                    if self.must_get(seq)?.record.subjects().contains(subject) {
+                        out.push(seq);
+                    }
+                }
+                Ok(out)
+            }
             other => self.store.subject_seqs(&other.to_string()),
         }
     }
@@ -450,7 +462,7 @@ impl<S: Store> Ledger<S> {
         }
         let mut commits: BTreeSet<Subject> = BTreeSet::new();
         for c in &changes {
-            for g in add(self.store.subject_seqs(&c.to_string())?, &mut gathered)? {
+            for g in add(self.seqs_for(c)?, &mut gathered)? {
                 match &g.record.body {
                     Body::Change(ch) => {
                         commits.insert(Subject::Commit { repo: Some(ch.repo.clone()), sha: ch.head_commit.clone() });
@@ -464,7 +476,7 @@ impl<S: Store> Ledger<S> {
             }
         }
         for c in &commits {
-            add(self.store.subject_seqs(&c.to_string())?, &mut gathered)?;
+            add(self.seqs_for(c)?, &mut gathered)?;
         }
         add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
         Ok(why::analyze(subject, &gathered, self.clock.now()))
@@ -518,6 +530,14 @@ fn stored(e: &SequencedEntry) -> StoredEntry {
         bytes: e.bytes.clone(),
         record_id: e.record_id,
         kind: e.record.kind(),
-        subjects: e.record.subjects().iter().map(|s| s.to_string()).collect(),
+        // Repository-qualified commit subjects are not indexed: every record that names one
+        // also names its bare form, which is (see `seqs_for`).
+        subjects: e
+            .record
+            .subjects()
+            .iter()
+            .filter(|s| !matches!(s, Subject::Commit { repo: Some(_), .. }))
+            .map(|s| s.to_string())
+            .collect(),
     }
 }

@@ -10,7 +10,7 @@
 //! | `e` ‖ seq (u64 BE) | entry bytes |
 //! | `h` ‖ entry hash | seq (u64 BE) |
 //! | `r` ‖ record id | seq (u64 BE) |
-//! | `s` ‖ subject ‖ 0x00 ‖ seq (u64 BE) | empty |
+//! | `s` ‖ subject ‖ 0x00 ‖ seq (u64 BE) | empty (commits indexed in bare `git:<sha>` form only) |
 //! | `k` ‖ kind code ‖ seq (u64 BE) | empty |
 //!
 //! Durability: sled 0.34's `flush()` writes and calls `sync_file_range`, not `fsync`; an

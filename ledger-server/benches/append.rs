@@ -1,0 +1,136 @@
+//! Where an append's time goes, phase by phase, on this machine: signature verification,
+//! sequencing (encode, hash), and the sled write + flush of a group commit.
+//!
+//! Run: `cargo bench -p ledger-server --bench append` (results: docs/BENCHMARKS.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use ledger_core::entry::SignedRecord;
+use ledger_core::record::*;
+use ledger_core::types::*;
+use ledger_server::clock::SystemClock;
+use ledger_server::ledger::Ledger;
+use ledger_server::store::SledStore;
+
+fn key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
+}
+
+fn rec(body: Body) -> Record {
+    Record { v: 1, time: Timestamp(1_764_000_000_000), actor: Identity::new("bench:x").unwrap(), links: vec![], body }
+}
+
+fn evidence(i: usize) -> Record {
+    rec(Body::Evidence(Evidence {
+        repo: RepoName::new("bench/load").unwrap(),
+        commit: CommitId::new(format!("{:040x}", i)).unwrap(),
+        check: format!("check-{i}-{}", "x".repeat(880)),
+        check_kind: CheckKind::Unit,
+        result: CheckResult::Pass,
+        artifact: None,
+        predicate_type: None,
+        url: None,
+        source: None,
+    }))
+}
+
+fn per(label: &str, n: usize, t: Instant) {
+    let us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!("{label:<48} {us:>8.1} µs/record");
+}
+
+fn main() {
+    let n = 20_480;
+    let admin = key("admin");
+    let ci = key("ci");
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = rec(Body::Key(KeyBody {
+        action: KeyAction::Genesis,
+        name: Token::new("admin").unwrap(),
+        public_key: PublicKeyBytes(admin.verifying_key().to_bytes()),
+        kinds: vec![Kind::Key],
+        not_before: Timestamp(0),
+        not_after: None,
+        replaces: None,
+    }));
+    let l = Ledger::create(
+        SledStore::create(dir.path()).unwrap(),
+        &SignedRecord::sign(&genesis, &admin).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let reg = rec(Body::Key(KeyBody {
+        action: KeyAction::Register,
+        name: Token::new("ci").unwrap(),
+        public_key: PublicKeyBytes(ci.verifying_key().to_bytes()),
+        kinds: vec![Kind::Evidence],
+        not_before: Timestamp(0),
+        not_after: None,
+        replaces: None,
+    }));
+    l.append(&[SignedRecord::sign(&reg, &admin).unwrap()]).unwrap();
+
+    let t = Instant::now();
+    let records: Vec<Record> = (0..n).map(evidence).collect();
+    per("build records", n, t);
+    let t = Instant::now();
+    let encoded: Vec<Vec<u8>> =
+        records.iter().map(|r| ledger_core::encoding::to_canonical(r, "record").unwrap()).collect();
+    per("canonical encode (record, ~1 KiB)", n, t);
+    println!("record size: {} bytes", encoded[0].len());
+    let t = Instant::now();
+    for b in &encoded {
+        let _: Record = ledger_core::encoding::from_canonical(b, "record").unwrap();
+    }
+    per("canonical decode + check (record)", n, t);
+    let t = Instant::now();
+    for r in &records {
+        ledger_core::secrets::scan(r).unwrap();
+    }
+    per("secret scan", n, t);
+    let t = Instant::now();
+    let signed: Vec<SignedRecord> = records.iter().map(|r| SignedRecord::sign(r, &ci).unwrap()).collect();
+    per("sign (client side: encode, scan, Ed25519)", n, t);
+    let t = Instant::now();
+    let verified: Vec<_> = signed.iter().map(|s| l.verify_signature(s).unwrap()).collect();
+    per("verify_signature (server handler)", n, t);
+    {
+        // Sequencing alone (encode entry, hash, derive index keys), without storage.
+        let mut chain = ledger_core::chain::ChainState::new();
+        let g = SignedRecord::sign(&genesis, &admin).unwrap();
+        let gv = chain.verify(&g, Timestamp(1)).unwrap();
+        chain.sequence(&gv, Timestamp(1)).unwrap();
+        let rv = chain.verify(&SignedRecord::sign(&reg, &admin).unwrap(), Timestamp(1)).unwrap();
+        chain.sequence(&rv, Timestamp(1)).unwrap();
+        let t = Instant::now();
+        let mut subjects = 0usize;
+        for v in &verified {
+            chain.authorize(v, Timestamp(2)).unwrap();
+            let e = chain.sequence(v, Timestamp(2)).unwrap();
+            subjects += e.record.subjects().len();
+        }
+        per("authorize + sequence + subjects (no storage)", n, t);
+        println!("index keys per entry: {} (e, h, r, k) + {} subjects", 4, subjects / n);
+    }
+    for batch in [1usize, 64, 256, 1024] {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = Ledger::create(
+            SledStore::create(dir.path()).unwrap(),
+            &SignedRecord::sign(&genesis, &admin).unwrap(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        l2.append(&[SignedRecord::sign(&reg, &admin).unwrap()]).unwrap();
+        let m = if batch == 1 { 2_000 } else { n };
+        let t = Instant::now();
+        for chunk in verified[..m].chunks(batch) {
+            for r in l2.append_verified(chunk) {
+                r.unwrap();
+            }
+        }
+        per(&format!("append_verified, group commit of {batch}"), m, t);
+    }
+}

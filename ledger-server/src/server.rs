@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use ledger_proto::v1::ledger_server::LedgerServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::group::Sequencer;
@@ -84,11 +83,15 @@ pub async fn serve<S: Store + 'static>(
     if let Some((cert, key)) = opts.tls {
         builder = builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
     }
+    // TCP_NODELAY: without it, Nagle's algorithm and delayed ACKs hold small responses for
+    // ~40 ms. tonic sets it only on listeners it binds itself.
+    let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
+        .map_err(|e| crate::Error::Storage(format!("listener: {e}")))?;
     let result = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     // The router (and with it every sequencer handle) is gone: drain and flush.
     tokio::task::spawn_blocking(move || sequencer.shutdown()).await.ok();

@@ -1,6 +1,5 @@
-//! The append path and storage: atomic batches, deduplication, reopen checks, and a write
-//! failure that stops further appends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The append path and storage (in process): atomic batches, deduplication, reopen checks,
+//! and a write failure that stops further appends.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -165,8 +165,9 @@ pub(crate) enum BenchCommand {
         /// Use `AppendStream` instead of unary `Append`.
         #[arg(long)]
         stream: bool,
-        /// Records in flight per streaming client.
-        #[arg(long, default_value_t = 256)]
+        /// Records in flight per streaming client. Deeper windows add queueing latency, not
+        /// throughput, once the server is saturated.
+        #[arg(long, default_value_t = 8)]
         window: usize,
         /// Records to pre-sign (default: 40,000 per second of duration).
         #[arg(long)]

@@ -17,8 +17,9 @@ use crate::store::Store;
 /// Most records in one group commit.
 pub const MAX_BATCH: usize = 1024;
 
-/// How long the sequencer waits for more records before writing a batch that is still filling.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+/// Default time the sequencer waits for more records before writing a batch that is still
+/// filling (see [`Sequencer::start`]).
+pub const DEFAULT_LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// At most this many lingers per batch (bounds the added latency to 1 ms).
 const LINGER_ROUNDS: usize = 5;
@@ -42,11 +43,12 @@ pub struct SequencerHandle {
 }
 
 impl Sequencer {
-    /// Starts the sequencer thread for `ledger`.
+    /// Starts the sequencer thread for `ledger`. While records keep arriving, a batch waits up
+    /// to `linger` (at most 5 times) before it is written; zero disables lingering.
     ///
     /// # Errors
     /// [`Error::Storage`] if the thread cannot be spawned.
-    pub fn start<S: Store + 'static>(ledger: Arc<Ledger<S>>) -> Result<Self> {
+    pub fn start<S: Store + 'static>(ledger: Arc<Ledger<S>>, linger: std::time::Duration) -> Result<Self> {
         let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
         let thread = std::thread::Builder::new()
             .name("ledger-sequencer".into())
@@ -66,12 +68,13 @@ impl Sequencer {
                     // Linger while records keep arriving: a flush costs hundreds of µs whatever
                     // its size, so under load a slightly later, larger batch is far cheaper per
                     // record. A lone request waits one linger at most.
-                    for _ in 0..LINGER_ROUNDS {
+                    let rounds = if linger.is_zero() { 0 } else { LINGER_ROUNDS };
+                    for _ in 0..rounds {
                         if jobs.len() >= MAX_BATCH {
                             break;
                         }
                         let before = jobs.len();
-                        std::thread::sleep(LINGER);
+                        std::thread::sleep(linger);
                         drain(&mut jobs, &mut rx);
                         if jobs.len() == before {
                             break;

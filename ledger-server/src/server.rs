@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     /// When set, read calls require `authorization: Bearer <token>`.
     pub read_token: Option<String>,
+    /// Group-commit linger (see [`crate::group::Sequencer::start`]); `None` = the default.
+    pub linger: Option<std::time::Duration>,
 }
 
 /// Errors that stop the server.
@@ -64,7 +66,7 @@ pub async fn serve<S: Store + 'static>(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let sequencer = Sequencer::start(ledger.clone())?;
+    let sequencer = Sequencer::start(ledger.clone(), opts.linger.unwrap_or(crate::group::DEFAULT_LINGER))?;
     let handle = sequencer.handle().ok_or(crate::Error::Unavailable)?;
     let service = LedgerServer::new(LedgerService::new(ledger, handle, opts.read_token))
         .max_decoding_message_size(MAX_FRAME_BYTES)

@@ -42,6 +42,10 @@ struct Args {
     /// by their signatures and need no token.
     #[arg(long, env = "LEDGER_READ_TOKEN_FILE")]
     read_token_file: Option<PathBuf>,
+    /// Group commit: while appends keep arriving, wait up to this many microseconds (at most
+    /// five times) for more before writing a batch. 0 writes as soon as the sequencer is free.
+    #[arg(long, env = "LEDGER_LINGER_US", default_value_t = 200)]
+    linger_us: u64,
 }
 
 async fn shutdown_signal() {
@@ -93,7 +97,8 @@ async fn run(args: Args) -> Result<()> {
     let (entries, head) = ledger.head();
     tracing::info!(%addr, entries, head = %head, tls = tls.is_some(), "ledgerd serving");
     println!("listening on {addr}");
-    serve(listener, ledger, ServeOptions { tls, read_token }, shutdown_signal()).await?;
+    let linger = Some(std::time::Duration::from_micros(args.linger_us));
+    serve(listener, ledger, ServeOptions { tls, read_token, linger }, shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -108,6 +108,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(IngestCommand::Git { path, repo, rev, signer, quiet, json }) => {
             crate::ingest_git::run(&ctx, &path, repo.as_deref(), &rev, &signer, quiet, json)
         }
+        Command::Ingest(IngestCommand::Github { event, files, signer, json }) => {
+            crate::ingest_github::run(&ctx, event.as_deref(), &files, &signer, json)
+        }
         Command::Ingest(IngestCommand::Provenance { file, change, signer, json }) => {
             provenance(&ctx, &file, &change, &signer, json)
         }

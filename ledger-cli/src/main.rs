@@ -7,6 +7,7 @@ mod backend;
 mod bench;
 mod cmd;
 mod ingest_git;
+mod ingest_github;
 mod keyfile;
 mod output;
 
@@ -261,6 +262,24 @@ pub(crate) enum IngestCommand {
         #[arg(long)]
         quiet: bool,
         /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read GitHub webhook deliveries saved as files (pull_request, pull_request_review,
+    /// check_run, check_suite, workflow_run, workflow_job, status, deployment,
+    /// deployment_status, issues labelled as incidents). Other events and actions are
+    /// skipped and counted. Re-ingesting a delivery appends nothing.
+    Github {
+        /// The event name (`X-GitHub-Event`). Default: from `<file stem>-header.txt` beside
+        /// each file, as captured deliveries keep their headers.
+        #[arg(long)]
+        event: Option<String>,
+        /// Payload files (JSON bodies).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Print the per-file results as JSON.
         #[arg(long)]
         json: bool,
     },

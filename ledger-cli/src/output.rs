@@ -137,12 +137,16 @@ fn change_human(c: &ChangeReport) -> String {
     } else {
         String::new()
     };
-    s += &format!(
-        "├─ commits       {}{} by {}\n",
-        c.commits_total,
-        more,
-        c.commit_authors.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
-    );
+    if c.commits.is_empty() {
+        s += &format!("├─ commits       {} (not listed: recorded from a webhook)\n", c.commits_total);
+    } else {
+        s += &format!(
+            "├─ commits       {}{} by {}\n",
+            c.commits_total,
+            more,
+            c.commit_authors.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
     for cm in &c.commits {
         let tr = if cm.trailers.is_empty() { String::new() } else { format!("  [{}]", cm.trailers.join("; ")) };
         s += &format!(
@@ -169,9 +173,9 @@ fn change_human(c: &ChangeReport) -> String {
     }
     s += &format!("├─ final commit  {}\n", c.final_commit);
     if c.reviews.is_empty() {
-        s += "├─ approvals     none recorded\n";
+        s += "├─ reviews       none recorded\n";
     } else {
-        s += "├─ approvals\n";
+        s += "├─ reviews\n";
         for r in &c.reviews {
             s += &format!(
                 "│    {:<6} {:?} by {} at {} via {}   [#{} {}]\n",

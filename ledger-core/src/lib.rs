@@ -53,6 +53,7 @@ pub mod encoding;
 pub mod entry;
 pub mod error;
 pub mod ingest;
+pub mod ingest_github;
 pub mod keys;
 pub mod record;
 pub mod secrets;

@@ -423,8 +423,12 @@ fn change_report(
             format!("no check results recorded at the final commit {}", short(&final_commit)),
         ));
     }
-    for e in evidence.iter().filter(|e| e.at_final_commit && matches!(e.result, CheckResult::Fail | CheckResult::Error))
-    {
+    // The latest result of each check at the final commit decides (a re-run may fix a failure).
+    let mut latest: BTreeMap<&str, &EvidenceLine> = BTreeMap::new();
+    for e in evidence.iter().filter(|e| e.at_final_commit) {
+        latest.insert(e.check.as_str(), e);
+    }
+    for e in latest.values().filter(|e| matches!(e.result, CheckResult::Fail | CheckResult::Error)) {
         findings.push(finding("failing_check", format!("check `{}` did not pass at the final commit", e.check)));
     }
     for x in exceptions.iter().filter(|x| x.expired) {

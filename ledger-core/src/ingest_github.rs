@@ -1,0 +1,421 @@
+//! Mapping GitHub webhook deliveries to records. Pure: the caller reads the payload (a file,
+//! or an HTTP body already authenticated by its `X-Hub-Signature-256`) and the event name
+//! (`X-GitHub-Event`); this module decides which records the delivery implies.
+//!
+//! Every record keeps the SHA-256 of the exact payload bytes (`source.payload.digest`), so an
+//! auditor holding the delivery can tie the record to it. Record times come from the payload,
+//! so the same delivery always yields the same bytes, and re-ingesting it appends nothing.
+//! Events and actions that carry no provenance are [`Mapped::Skipped`], with the reason.
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::ai::ai_tool_name;
+use crate::domain::FORMAT_VERSION;
+use crate::error::{Error, Result};
+use crate::record::{
+    Body, Change, CheckKind, CheckResult, DeployStatus, Deployment, Evidence, Incident, Link, Merge, MergeMethod,
+    Record, Rel, Review, Session, Source, Verdict,
+};
+use crate::subject::Subject;
+use crate::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
+
+/// What a delivery maps to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mapped {
+    /// Records to append, in order.
+    Records(Vec<Record>),
+    /// Nothing to record, and why.
+    Skipped(String),
+}
+
+/// The action of a delivery, if it has one.
+pub fn action(payload: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(payload).ok()?.get("action")?.as_str().map(str::to_string)
+}
+
+struct P<'a> {
+    v: &'a Value,
+    event: &'a str,
+    source: Source,
+}
+
+fn missing(field: &str) -> Error {
+    Error::InvalidField { field: field.to_string(), reason: "missing or not the expected type in the payload".into() }
+}
+
+impl<'a> P<'a> {
+    fn get(&self, ptr: &str) -> Option<&'a Value> {
+        self.v.pointer(ptr).filter(|x| !x.is_null())
+    }
+    fn str(&self, ptr: &str) -> Result<&'a str> {
+        self.get(ptr).and_then(Value::as_str).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
+    }
+    fn opt_str(&self, ptr: &str) -> Option<&'a str> {
+        self.get(ptr).and_then(Value::as_str)
+    }
+    fn u64(&self, ptr: &str) -> Result<u64> {
+        self.get(ptr).and_then(Value::as_u64).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
+    }
+    fn time(&self, ptr: &str) -> Result<Timestamp> {
+        self.str(ptr)?.parse()
+    }
+    fn login(&self, ptr: &str) -> Result<Identity> {
+        Identity::new(format!("github:{}", self.str(ptr)?))
+    }
+    fn sha(&self, ptr: &str) -> Result<CommitId> {
+        CommitId::new(self.str(ptr)?.to_ascii_lowercase())
+    }
+    fn repo(&self) -> Result<RepoName> {
+        RepoName::new(self.str("/repository/full_name")?)
+    }
+    fn record(&self, time: Timestamp, actor: Identity, links: Vec<Link>, body: Body) -> Record {
+        Record { v: FORMAT_VERSION, time, actor, links, body }
+    }
+    fn change_link(&self, number: u64) -> Result<Link> {
+        Ok(Link { rel: Rel::Change, target: Subject::Change { repo: self.repo()?, number } })
+    }
+    fn pr_links(&self, ptr: &str) -> Result<Vec<Link>> {
+        let mut out = vec![];
+        for pr in self.get(ptr).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(n) = pr.get("number").and_then(Value::as_u64) {
+                out.push(self.change_link(n)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A check conclusion as a result; `None` for a check that has not concluded.
+fn conclusion(c: &str) -> Option<CheckResult> {
+    Some(match c {
+        "success" => CheckResult::Pass,
+        "failure" => CheckResult::Fail,
+        "neutral" | "skipped" | "cancelled" | "stale" => CheckResult::Neutral,
+        "timed_out" | "action_required" | "startup_failure" | "error" => CheckResult::Error,
+        _ => return None,
+    })
+}
+
+/// A check's kind from its name, by common naming conventions.
+fn check_kind(name: &str) -> CheckKind {
+    let n = name.to_ascii_lowercase();
+    let has = |w: &[&str]| w.iter().any(|x| n.contains(x));
+    if has(&["secret", "gitleaks", "trufflehog"]) {
+        CheckKind::SecretScan
+    } else if has(&["codeql", "sast", "semgrep", "security", "scan"]) {
+        CheckKind::Sast
+    } else if has(&["lint", "fmt", "format", "clippy", "eslint"]) {
+        CheckKind::Lint
+    } else if has(&["integration", "e2e"]) {
+        CheckKind::Integration
+    } else if has(&["test", "unit"]) {
+        CheckKind::Unit
+    } else if has(&["build", "compile"]) {
+        CheckKind::Build
+    } else if has(&["canary"]) {
+        CheckKind::Canary
+    } else if has(&["provenance", "slsa", "attest"]) {
+        CheckKind::Provenance
+    } else {
+        CheckKind::Other
+    }
+}
+
+/// Maps one delivery.
+///
+/// # Errors
+/// [`Error::Malformed`] if the payload is not JSON; [`Error::InvalidField`] naming the first
+/// field a mapped event needs and lacks (e.g. `pull_request.head.sha`).
+pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
+    let v: Value = serde_json::from_slice(payload)
+        .map_err(|e| Error::Malformed { what: "GitHub webhook payload", detail: e.to_string() })?;
+    let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
+    let p = P { v: &v, event, source: Source::Payload { format: format!("github-webhook:{event}"), digest } };
+    let action = p.opt_str("/action");
+    let skip = |why: String| Ok(Mapped::Skipped(why));
+    match event {
+        "pull_request" => match action {
+            Some("opened" | "synchronize" | "reopened" | "edited" | "ready_for_review" | "closed") => pull_request(&p),
+            other => skip(format!("pull_request action `{}` carries no provenance", other.unwrap_or("none"))),
+        },
+        "pull_request_review" => match action {
+            Some("submitted" | "dismissed") => review(&p, action == Some("dismissed")),
+            other => skip(format!("pull_request_review action `{}` carries no provenance", other.unwrap_or("none"))),
+        },
+        "check_run" | "check_suite" | "workflow_run" | "workflow_job" => {
+            if action != Some("completed") {
+                return skip(format!(
+                    "{event} action `{}`: only completed checks are evidence",
+                    action.unwrap_or("none")
+                ));
+            }
+            check(&p)
+        }
+        "status" => status(&p),
+        "deployment" | "deployment_status" => deployment(&p),
+        "issues" => issue(&p),
+        other => skip(format!("event `{other}` carries no provenance the ledger records")),
+    }
+}
+
+fn pull_request(p: &P<'_>) -> Result<Mapped> {
+    let repo = p.repo()?;
+    let number = p.u64("/pull_request/number")?;
+    let author = p.login("/pull_request/user/login")?;
+    let head = p.sha("/pull_request/head/sha")?;
+    let body = p.opt_str("/pull_request/body").unwrap_or("");
+    let change = Change {
+        repo: repo.clone(),
+        number: Some(number),
+        title: truncate(p.str("/pull_request/title")?, 500),
+        description: (!body.trim().is_empty()).then(|| truncate(body, 4096)),
+        author: author.clone(),
+        head_commit: head.clone(),
+        base_commit: p.get("/pull_request/base/sha").map(|_| p.sha("/pull_request/base/sha")).transpose()?,
+        commits: vec![],
+        commits_total: p.get("/pull_request/commits").and_then(Value::as_u64).unwrap_or(0),
+        risk_tier: None,
+        intent: None,
+        source: Some(p.source.clone()),
+    };
+    let updated = p.time("/pull_request/updated_at")?;
+    let mut out = vec![p.record(updated, author.clone(), vec![], Body::Change(change))];
+    let link = p.change_link(number)?;
+    for (i, line) in body.lines().enumerate() {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let key = key.trim();
+        let value = value.trim();
+        let model = value.split('<').next().unwrap_or("").trim();
+        let ai = match key.to_ascii_lowercase().as_str() {
+            "assisted-by" | "generated-by" => true,
+            "co-authored-by" => ai_tool_name(model).is_some(),
+            _ => false,
+        };
+        if !ai || model.is_empty() {
+            continue;
+        }
+        let tool = ai_tool_name(model).map(str::to_string).unwrap_or_else(|| {
+            model.to_ascii_lowercase().split_whitespace().next().unwrap_or("unknown").replace('/', "-")
+        });
+        out.push(p.record(
+            updated,
+            author.clone(),
+            vec![link.clone()],
+            Body::Session(Session {
+                tool: Token::new(tool)?,
+                model: Some(truncate(model, 200)),
+                session_id: Token::new(format!("gh-{}-{number}-{i}", repo.as_str().replace('/', "-")))?,
+                prompt_digest: None,
+                summary: None,
+                context: vec![],
+                declared_reviewer: None,
+                risk_area: None,
+                verification: vec![],
+                source: Some(p.source.clone()),
+            }),
+        ));
+    }
+    if p.opt_str("/action") == Some("closed") && p.get("/pull_request/merged").and_then(Value::as_bool) == Some(true) {
+        let merged_by =
+            p.get("/pull_request/merged_by/login").map(|_| p.login("/pull_request/merged_by/login")).transpose()?;
+        let time =
+            p.get("/pull_request/merged_at").map(|_| p.time("/pull_request/merged_at")).transpose()?.unwrap_or(updated);
+        out.push(p.record(
+            time,
+            merged_by.clone().unwrap_or(author),
+            vec![link],
+            Body::Merge(Merge {
+                repo,
+                merge_commit: p.sha("/pull_request/merge_commit_sha")?,
+                head_commit: head,
+                base_commit: p.get("/pull_request/base/sha").map(|_| p.sha("/pull_request/base/sha")).transpose()?,
+                merged_by,
+                method: MergeMethod::Merge,
+                source: Some(p.source.clone()),
+            }),
+        ));
+    }
+    Ok(Mapped::Records(out))
+}
+
+fn review(p: &P<'_>, dismissed: bool) -> Result<Mapped> {
+    let reviewer = p.login("/review/user/login")?;
+    let verdict = if dismissed {
+        Verdict::Dismissed
+    } else {
+        match p.str("/review/state")?.to_ascii_lowercase().as_str() {
+            "approved" => Verdict::Approved,
+            "changes_requested" => Verdict::ChangesRequested,
+            "dismissed" => Verdict::Dismissed,
+            _ => Verdict::Commented,
+        }
+    };
+    let time = match p.get("/review/submitted_at") {
+        Some(_) => p.time("/review/submitted_at")?,
+        None => p.time("/pull_request/updated_at")?,
+    };
+    let links = vec![p.change_link(p.u64("/pull_request/number")?)?];
+    let body = Body::Review(Review {
+        repo: p.repo()?,
+        reviewer: reviewer.clone(),
+        verdict,
+        commit: p.sha("/review/commit_id")?,
+        source: Some(p.source.clone()),
+    });
+    Ok(Mapped::Records(vec![p.record(time, reviewer, links, body)]))
+}
+
+fn check(p: &P<'_>) -> Result<Mapped> {
+    let (root, name, time_field) = match p.event {
+        "check_run" => ("/check_run", p.str("/check_run/name")?.to_string(), "/check_run/completed_at"),
+        "check_suite" => {
+            let app = p.opt_str("/check_suite/app/slug").or(p.opt_str("/check_suite/app/name")).unwrap_or("app");
+            ("/check_suite", format!("check_suite/{app}"), "/check_suite/updated_at")
+        }
+        "workflow_run" => ("/workflow_run", p.str("/workflow_run/name")?.to_string(), "/workflow_run/updated_at"),
+        _ => {
+            let job = p.str("/workflow_job/name")?;
+            let name = match p.opt_str("/workflow_job/workflow_name") {
+                Some(w) => format!("{w}/{job}"),
+                None => job.to_string(),
+            };
+            ("/workflow_job", name, "/workflow_job/completed_at")
+        }
+    };
+    let concl = p.str(&format!("{root}/conclusion"))?;
+    let Some(result) = conclusion(concl) else {
+        return Ok(Mapped::Skipped(format!("{} conclusion `{concl}` is not a result", p.event)));
+    };
+    let time = match p.get(time_field) {
+        Some(_) => p.time(time_field)?,
+        None => p.time(&format!("{root}/created_at"))?,
+    };
+    let actor = p.login("/sender/login").unwrap_or_else(|_| unreachable_identity());
+    let links = p.pr_links(&format!("{root}/pull_requests"))?;
+    let body = Body::Evidence(Evidence {
+        repo: p.repo()?,
+        commit: p.sha(&format!("{root}/head_sha"))?,
+        check_kind: check_kind(&name),
+        check: truncate(&name, 500),
+        result,
+        artifact: None,
+        predicate_type: None,
+        url: p.opt_str(&format!("{root}/html_url")).map(str::to_string),
+        source: Some(p.source.clone()),
+    });
+    Ok(Mapped::Records(vec![p.record(time, actor, links, body)]))
+}
+
+/// A fixed identity for the impossible case that a constant fails validation.
+fn unreachable_identity() -> Identity {
+    #[allow(clippy::expect_used)]
+    Identity::new("github:unknown").expect("constant identity is valid")
+}
+
+fn status(p: &P<'_>) -> Result<Mapped> {
+    let state = p.str("/state")?;
+    let result = match state {
+        "success" => CheckResult::Pass,
+        "failure" => CheckResult::Fail,
+        "error" => CheckResult::Error,
+        other => return Ok(Mapped::Skipped(format!("status state `{other}` is not a result"))),
+    };
+    let context = p.str("/context")?;
+    let time = match p.get("/updated_at") {
+        Some(_) => p.time("/updated_at")?,
+        None => p.time("/created_at")?,
+    };
+    let actor = p.login("/sender/login").unwrap_or_else(|_| unreachable_identity());
+    let body = Body::Evidence(Evidence {
+        repo: p.repo()?,
+        commit: p.sha("/sha")?,
+        check: truncate(context, 500),
+        check_kind: check_kind(context),
+        result,
+        artifact: None,
+        predicate_type: None,
+        url: p.opt_str("/target_url").map(str::to_string),
+        source: Some(p.source.clone()),
+    });
+    Ok(Mapped::Records(vec![p.record(time, actor, vec![], body)]))
+}
+
+fn deployment(p: &P<'_>) -> Result<Mapped> {
+    let id = p.get("/deployment/id").ok_or_else(|| missing("deployment.id"))?;
+    let id = match id {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return Err(missing("deployment.id")),
+    };
+    let (deployer, status, time) = if p.event == "deployment_status" {
+        let status = match p.str("/deployment_status/state")? {
+            "success" => DeployStatus::Success,
+            "failure" => DeployStatus::Failure,
+            "error" => DeployStatus::Error,
+            "inactive" => DeployStatus::Inactive,
+            "in_progress" => DeployStatus::InProgress,
+            _ => DeployStatus::Pending,
+        };
+        (p.login("/deployment_status/creator/login")?, status, p.time("/deployment_status/created_at")?)
+    } else {
+        (p.login("/deployment/creator/login")?, DeployStatus::Pending, p.time("/deployment/created_at")?)
+    };
+    let body = Body::Deployment(Deployment {
+        service: Token::new(p.str("/repository/name")?)?,
+        environment: Token::new(p.str("/deployment/environment")?.replace(char::is_whitespace, "-"))?,
+        deployment_id: Token::new(id)?,
+        repo: Some(p.repo()?),
+        commits: vec![p.sha("/deployment/sha")?],
+        version: None,
+        deployer: deployer.clone(),
+        status,
+        rollback_of: None,
+        source: Some(p.source.clone()),
+    });
+    Ok(Mapped::Records(vec![p.record(time, deployer, vec![], body)]))
+}
+
+fn issue(p: &P<'_>) -> Result<Mapped> {
+    let labels: Vec<&str> = p
+        .get("/issue/labels")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|l| l.get("name").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    let event_label = p.opt_str("/label/name");
+    let is_incident = labels.iter().chain(event_label.iter()).any(|l| l.to_ascii_lowercase().contains("incident"));
+    if !is_incident {
+        return Ok(Mapped::Skipped("issue without an incident label".into()));
+    }
+    let severity = labels
+        .iter()
+        .find(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("sev") || l.starts_with("severity") || (l.len() == 2 && l.starts_with('p'))
+        })
+        .map(|s| s.to_string());
+    let number = p.u64("/issue/number")?;
+    let body = Body::Incident(Incident {
+        system: Token::new("github")?,
+        incident_id: Token::new(format!("{}#{number}", p.repo()?))?,
+        title: truncate(p.str("/issue/title")?, 500),
+        service: Some(p.str("/repository/name")?.to_string()),
+        severity,
+        opened: p.time("/issue/created_at")?,
+        resolved: p.get("/issue/closed_at").map(|_| p.time("/issue/closed_at")).transpose()?,
+        source: Some(p.source.clone()),
+    });
+    let time = p.time("/issue/updated_at")?;
+    Ok(Mapped::Records(vec![p.record(time, p.login("/issue/user/login")?, vec![], body)]))
+}

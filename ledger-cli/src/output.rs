@@ -223,6 +223,32 @@ fn change_human(c: &ChangeReport) -> String {
             );
         }
     }
+    for d in &c.deployments {
+        s += &format!(
+            "├─ deployment    {} {:?} by {} at {} (commit {})   [#{} {}]\n",
+            d.subject,
+            d.status,
+            d.deployer,
+            d.time,
+            short(d.commit.as_str()),
+            d.at.seq,
+            short(&d.at.entry)
+        );
+    }
+    for i in &c.incidents {
+        let how = if i.inferred { "inferred" } else { "explicit" };
+        s += &format!(
+            "├─ incident      {} \"{}\" severity {} opened {}{} ← {} ({how})   [#{} {}]\n",
+            i.subject,
+            i.title,
+            i.severity.as_deref().unwrap_or("-"),
+            i.opened,
+            i.resolved.map(|r| format!(" resolved {r}")).unwrap_or_default(),
+            i.cause,
+            i.at.seq,
+            short(&i.at.entry)
+        );
+    }
     for x in &c.exceptions {
         let state = if x.expired { "expired" } else { "in force" };
         s += &format!("├─ exception     {} by {} until {} ({state})\n", x.reason, x.approver, x.not_after);

@@ -158,6 +158,48 @@ pub struct ExceptionLine {
     pub expired: bool,
 }
 
+/// A deployment of the change's landed or final commit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeploymentLine {
+    /// Where its latest record is.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// `deploy:<service>/<environment>/<id>`.
+    pub subject: String,
+    /// Environment.
+    pub environment: String,
+    /// Latest status.
+    pub status: crate::record::DeployStatus,
+    /// Who deployed (from the first record).
+    pub deployer: Identity,
+    /// The commit deployed that belongs to this change.
+    pub commit: CommitId,
+    /// When (event time of the latest record).
+    pub time: Timestamp,
+}
+
+/// An incident linked to the change through one of its deployments (or directly).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IncidentLine {
+    /// Where its latest record is.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// `incident:<system>/<id>`.
+    pub subject: String,
+    /// Title.
+    pub title: String,
+    /// Severity, as the system names it.
+    pub severity: Option<String>,
+    /// Opened.
+    pub opened: Timestamp,
+    /// Resolved, if it was.
+    pub resolved: Option<Timestamp>,
+    /// What it is linked to (a deployment or the change).
+    pub cause: String,
+    /// True when the link was inferred from timing alone, not an explicit reference.
+    pub inferred: bool,
+}
+
 /// Everything recorded about one change.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChangeReport {
@@ -194,6 +236,10 @@ pub struct ChangeReport {
     pub sessions: Vec<SessionLine>,
     /// Exceptions.
     pub exceptions: Vec<ExceptionLine>,
+    /// Deployments of the landed or final commit.
+    pub deployments: Vec<DeploymentLine>,
+    /// Incidents linked to those deployments or to the change.
+    pub incidents: Vec<IncidentLine>,
     /// Findings about this change.
     pub findings: Vec<Finding>,
 }
@@ -223,6 +269,34 @@ pub fn change_subjects_of(record: &Record) -> Vec<Subject> {
         record.links.iter().filter(|l| l.rel == Rel::Change).map(|l| l.target.clone()).collect();
     if let Body::Change(c) = &record.body {
         out.push(c.subject());
+    }
+    out
+}
+
+/// The subjects worth following from a record when gathering what `why` needs: the change it
+/// belongs to, a change's head commit, a merge's head and merge commits, a deployment and
+/// its commits, an incident and its causes. (A change's other commits are not followed: they
+/// lead back to the same change.)
+pub fn follow(record: &Record) -> Vec<Subject> {
+    let mut out = change_subjects_of(record);
+    for l in &record.links {
+        if matches!(l.rel, Rel::Deployment | Rel::CausedBy | Rel::CausedByInferred | Rel::RollbackOf) {
+            out.push(l.target.clone());
+        }
+    }
+    match &record.body {
+        Body::Change(c) => out.push(Subject::Commit { repo: Some(c.repo.clone()), sha: c.head_commit.clone() }),
+        Body::Merge(m) => {
+            out.push(Subject::Commit { repo: Some(m.repo.clone()), sha: m.head_commit.clone() });
+            out.push(Subject::Commit { repo: Some(m.repo.clone()), sha: m.merge_commit.clone() });
+        }
+        Body::Deployment(d) => {
+            out.push(d.subject());
+            out.extend(d.commits.iter().map(|c| Subject::Commit { repo: None, sha: c.clone() }));
+            out.extend(d.rollback_of.iter().cloned());
+        }
+        Body::Incident(i) => out.push(i.subject()),
+        _ => {}
     }
     out
 }
@@ -338,6 +412,57 @@ fn change_report(
         }
     }
 
+    // Deployments of what this change shipped, grouped by deployment; the latest record wins.
+    let shipped: Vec<CommitId> =
+        [Some(final_commit.clone()), merge.as_ref().map(|m| m.commit.clone())].into_iter().flatten().collect();
+    let mut deps: BTreeMap<String, DeploymentLine> = BTreeMap::new();
+    for g in all {
+        if let Body::Deployment(d) = &g.record.body {
+            let Some(commit) = d.commits.iter().find(|c| shipped.contains(c)) else { continue };
+            let key = d.subject().to_string();
+            let deployer = deps.get(&key).map_or(d.deployer.clone(), |x| x.deployer.clone());
+            deps.insert(
+                key.clone(),
+                DeploymentLine {
+                    at: EntryRef::from(*g),
+                    subject: key,
+                    environment: d.environment.to_string(),
+                    status: d.status,
+                    deployer,
+                    commit: commit.clone(),
+                    time: g.record.time,
+                },
+            );
+        }
+    }
+    let deployments: Vec<DeploymentLine> = deps.into_values().collect();
+    let mut causes: Vec<String> = deployments.iter().map(|d| d.subject.clone()).collect();
+    causes.push(csub.to_string());
+    let mut incs: BTreeMap<String, IncidentLine> = BTreeMap::new();
+    for g in all {
+        if let Body::Incident(i) = &g.record.body {
+            let link = g.record.links.iter().find(|l| {
+                matches!(l.rel, Rel::CausedBy | Rel::CausedByInferred) && causes.contains(&l.target.to_string())
+            });
+            let Some(link) = link else { continue };
+            let key = i.subject().to_string();
+            incs.insert(
+                key.clone(),
+                IncidentLine {
+                    at: EntryRef::from(*g),
+                    subject: key,
+                    title: i.title.clone(),
+                    severity: i.severity.clone(),
+                    opened: i.opened,
+                    resolved: i.resolved,
+                    cause: link.target.to_string(),
+                    inferred: link.rel == Rel::CausedByInferred,
+                },
+            );
+        }
+    }
+    let incidents: Vec<IncidentLine> = incs.into_values().collect();
+
     let mut commit_authors: Vec<Identity> = vec![];
     for c in &change.commits {
         if !commit_authors.iter().any(|a| a.same_person(&c.author)) {
@@ -431,6 +556,26 @@ fn change_report(
     for e in latest.values().filter(|e| matches!(e.result, CheckResult::Fail | CheckResult::Error)) {
         findings.push(finding("failing_check", format!("check `{}` did not pass at the final commit", e.check)));
     }
+    let checks_ok = latest.values().any(|e| e.result == CheckResult::Pass)
+        && !latest.values().any(|e| matches!(e.result, CheckResult::Fail | CheckResult::Error));
+    for d in deployments.iter().filter(|d| d.status == crate::record::DeployStatus::Success) {
+        if !checks_ok {
+            findings.push(finding(
+                "deployed_without_passing_checks",
+                format!("{} deployed commit {} with failing or missing checks", d.subject, short(&d.commit)),
+            ));
+        }
+        if human_valid.len() == 1 && human_valid[0].reviewer.same_person(&d.deployer) {
+            findings.push(finding(
+                "deployer_sole_approver",
+                format!("{} was deployed by {}, the only approver", d.subject, d.deployer),
+            ));
+        }
+    }
+    for i in &incidents {
+        let how = if i.inferred { "inferred from timing" } else { "explicit" };
+        findings.push(finding("incident", format!("{} \"{}\" is linked to {} ({how})", i.subject, i.title, i.cause)));
+    }
     for x in exceptions.iter().filter(|x| x.expired) {
         findings.push(finding(
             "exception_expired",
@@ -466,6 +611,8 @@ fn change_report(
         evidence,
         sessions,
         exceptions,
+        deployments,
+        incidents,
         findings,
     }
 }

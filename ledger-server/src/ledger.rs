@@ -8,13 +8,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ledger_core::chain::{ChainState, SequencedEntry};
 use ledger_core::entry::{record_id, Entry, SignedRecord, VerifiedRecord};
 use ledger_core::keys::KeyInfo;
-use ledger_core::record::{Body, Kind};
+use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
 use ledger_core::types::{Clock, EntryHash, RecordId, Seq, Timestamp};
 use ledger_core::why::{self, Gathered, WhyReport};
 
 use crate::error::{Error, Result};
 use crate::store::{Store, StoredEntry};
+
+/// Hops `why` follows from the asked subject (subject → change → commits → deployments →
+/// incidents needs four).
+const WHY_ROUNDS: usize = 5;
+
+/// Most entries `why` gathers; beyond it the report covers what was gathered.
+const WHY_MAX_ENTRIES: usize = 20_000;
 
 /// The answer to an append: where the record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,28 +462,24 @@ impl<S: Store> Ledger<S> {
             }
             Ok(fresh)
         };
-        let start = add(self.seqs_for(subject)?, &mut gathered)?;
-        let mut changes: BTreeSet<Subject> = start.iter().flat_map(|g| why::change_subjects_of(&g.record)).collect();
-        if matches!(subject, Subject::Change { .. }) {
-            changes.insert(subject.clone());
-        }
-        let mut commits: BTreeSet<Subject> = BTreeSet::new();
-        for c in &changes {
-            for g in add(self.seqs_for(c)?, &mut gathered)? {
-                match &g.record.body {
-                    Body::Change(ch) => {
-                        commits.insert(Subject::Commit { repo: Some(ch.repo.clone()), sha: ch.head_commit.clone() });
-                    }
-                    Body::Merge(m) => {
-                        commits.insert(Subject::Commit { repo: Some(m.repo.clone()), sha: m.head_commit.clone() });
-                        commits.insert(Subject::Commit { repo: Some(m.repo.clone()), sha: m.merge_commit.clone() });
-                    }
-                    _ => {}
+        // Expand from the subject along the links that matter (change, head and merge
+        // commits, deployments, causes), a few hops and a bounded number of entries.
+        let mut expanded: BTreeSet<Subject> = BTreeSet::new();
+        let mut frontier: Vec<Subject> = vec![subject.clone()];
+        for _round in 0..WHY_ROUNDS {
+            let mut next: Vec<Subject> = vec![];
+            for s in frontier.drain(..) {
+                if !expanded.insert(s.clone()) || gathered.len() >= WHY_MAX_ENTRIES {
+                    continue;
+                }
+                for g in add(self.seqs_for(&s)?, &mut gathered)? {
+                    next.extend(why::follow(&g.record).into_iter().filter(|x| !expanded.contains(x)));
                 }
             }
-        }
-        for c in &commits {
-            add(self.seqs_for(c)?, &mut gathered)?;
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
         }
         add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
         Ok(why::analyze(subject, &gathered, self.clock.now()))

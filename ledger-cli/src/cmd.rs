@@ -111,6 +111,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(IngestCommand::Github { event, files, signer, json }) => {
             crate::ingest_github::run(&ctx, event.as_deref(), &files, &signer, json)
         }
+        Command::Ingest(IngestCommand::Incident { system, files, caused_by, inferred, signer, json }) => {
+            crate::ingest_incident::run(&ctx, &system, &files, &caused_by, inferred, &signer, json)
+        }
         Command::Ingest(IngestCommand::Provenance { file, change, signer, json }) => {
             provenance(&ctx, &file, &change, &signer, json)
         }

@@ -8,6 +8,7 @@ mod bench;
 mod cmd;
 mod ingest_git;
 mod ingest_github;
+mod ingest_incident;
 mod keyfile;
 mod output;
 
@@ -277,6 +278,28 @@ pub(crate) enum IngestCommand {
         /// Payload files (JSON bodies).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Print the per-file results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read incident webhooks (PagerDuty v3 incident events, Opsgenie alerts): triggered or
+    /// created incidents open one, resolved or closed ones resolve it; other events are
+    /// skipped. Causes come only from explicit `--caused-by` subjects.
+    Incident {
+        /// `pagerduty` or `opsgenie`.
+        #[arg(long)]
+        system: String,
+        /// Payload files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A deployment (or change) that caused it, e.g. `deploy:api/production/42`. Repeatable.
+        #[arg(long)]
+        caused_by: Vec<String>,
+        /// The causes were inferred from timing alone, not from an explicit reference.
+        #[arg(long, requires = "caused_by")]
+        inferred: bool,
         #[command(flatten)]
         signer: SignerArgs,
         /// Print the per-file results as JSON.

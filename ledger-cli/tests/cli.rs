@@ -379,3 +379,78 @@ fn log_filters_by_kind_and_subject() {
     f.refused(&["log", "--kind", "nope"], "unknown record kind");
     f.refused(&["log", "--since", "yesterday"], "RFC 3339");
 }
+
+/// A file under `../shared/realdata`, or `None` (with a notice) outside CI when it is missing.
+fn realdata(rel: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata").join(rel);
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{} is missing and CI is set", p.display());
+    eprintln!("notice: {} is missing; skipping", p.display());
+    None
+}
+
+#[test]
+fn incidents_from_pagerduty_and_opsgenie_link_back_to_the_change() {
+    let (Some(triggered), Some(ack), Some(close)) = (
+        realdata("incidents/pagerduty/triggered_v3.json"),
+        realdata("incidents/pagerduty/acknowledged_v3.json"),
+        realdata("incidents/opsgenie/close.json"),
+    ) else {
+        return;
+    };
+    let f = Fixture::new();
+    f.append_json("change", &change_body("Add login"));
+    let merge = serde_json::json!({
+        "actor": "github:octocat", "links": [{"rel": "change", "target": "pr:o/r#5"}],
+        "repo": "o/r", "merge_commit": "cccccccccccccccccccccccccccccccccccccccc", "head_commit": SHA_B,
+        "merged_by": "github:octocat", "method": "merge"
+    });
+    f.append_json("merge", &merge.to_string());
+    let deploy = serde_json::json!({
+        "actor": "github:deployer", "service": "api", "environment": "production", "deployment_id": "42",
+        "repo": "o/r", "commits": ["cccccccccccccccccccccccccccccccccccccccc"], "deployer": "github:deployer", "status": "success"
+    });
+    f.append_json("deployment", &deploy.to_string());
+    let (t, a) = (triggered.to_str().unwrap(), ack.to_str().unwrap());
+    let v: Value = serde_json::from_str(&f.ok(&[
+        "ingest",
+        "incident",
+        "--system",
+        "pagerduty",
+        t,
+        a,
+        "--caused-by",
+        "deploy:api/production/42",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!((v["appended"].as_u64(), v["skipped"].as_u64()), (Some(1), Some(1)), "{v}");
+    let payload: Value = serde_json::from_str(&std::fs::read_to_string(&triggered).unwrap()).unwrap();
+    let id = payload["event"]["data"]["id"].as_str().unwrap();
+    let why: Value = serde_json::from_str(&f.ok(&["why", &format!("incident:pagerduty/{id}"), "--json"])).unwrap();
+    let c = &why["changes"][0];
+    assert_eq!(c["subject"], "pr:o/r#5");
+    assert_eq!(c["deployments"][0]["subject"], "deploy:api/production/42");
+    let inc = &c["incidents"][0];
+    assert_eq!(inc["title"], payload["event"]["data"]["title"]);
+    assert_eq!(inc["opened"], payload["event"]["occurred_at"]);
+    assert_eq!((inc["inferred"].as_bool(), inc["cause"].as_str()), (Some(false), Some("deploy:api/production/42")));
+    // Opsgenie's nanosecond `updatedAt` (> 2^53) must not lose precision on the way.
+    let v: Value =
+        serde_json::from_str(&f.ok(&["ingest", "incident", "--system", "opsgenie", close.to_str().unwrap(), "--json"]))
+            .unwrap();
+    let seq = v["files"][0]["records"][0]["seq"].as_u64().unwrap();
+    let shown: Value = serde_json::from_str(&f.ok(&["show", &format!("#{seq}"), "--json"])).unwrap();
+    let raw: Value = serde_json::from_str(&std::fs::read_to_string(&close).unwrap()).unwrap();
+    let ns = raw["alert"]["updatedAt"].as_u64().unwrap();
+    let resolved = shown["record"]["body"]["incident"]["resolved"].as_str().unwrap();
+    let ms: i64 = resolved.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    assert_eq!(ms, (ns / 1_000_000) as i64);
+    // Re-ingesting appends nothing.
+    let again: Value =
+        serde_json::from_str(&f.ok(&["ingest", "incident", "--system", "opsgenie", close.to_str().unwrap(), "--json"]))
+            .unwrap();
+    assert_eq!(again["appended"], 0);
+}

@@ -54,6 +54,7 @@ pub mod entry;
 pub mod error;
 pub mod ingest;
 pub mod ingest_github;
+pub mod ingest_incident;
 pub mod keys;
 pub mod record;
 pub mod secrets;

@@ -251,6 +251,11 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
 }
 
 fn review(p: &P<'_>, dismissed: bool) -> Result<Mapped> {
+    if p.get("/review/commit_id").is_none() {
+        // An approval that names no commit cannot be judged valid or stale; recording it at
+        // the PR's head would make a possibly stale approval look valid.
+        return Ok(Mapped::Skipped("review has no commit_id: an approval must name the exact commit".into()));
+    }
     let reviewer = p.login("/review/user/login")?;
     let verdict = if dismissed {
         Verdict::Dismissed
@@ -284,7 +289,15 @@ fn check(p: &P<'_>) -> Result<Mapped> {
             let app = p.opt_str("/check_suite/app/slug").or(p.opt_str("/check_suite/app/name")).unwrap_or("app");
             ("/check_suite", format!("check_suite/{app}"), "/check_suite/updated_at")
         }
-        "workflow_run" => ("/workflow_run", p.str("/workflow_run/name")?.to_string(), "/workflow_run/updated_at"),
+        "workflow_run" => {
+            // Some deliveries carry an empty run name; the workflow's name is what a human knows.
+            let name = p
+                .opt_str("/workflow_run/name")
+                .filter(|n| !n.is_empty())
+                .or(p.opt_str("/workflow/name").filter(|n| !n.is_empty()))
+                .unwrap_or("workflow_run");
+            ("/workflow_run", name.to_string(), "/workflow_run/updated_at")
+        }
         _ => {
             let job = p.str("/workflow_job/name")?;
             let name = match p.opt_str("/workflow_job/workflow_name") {

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod git_history;
+mod github;
 mod self_repo;
 mod server_parity;
 mod support;

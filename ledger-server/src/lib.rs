@@ -15,10 +15,12 @@ pub mod clock;
 pub mod convert;
 pub mod error;
 pub mod group;
+pub mod keyfile;
 pub mod ledger;
 pub mod server;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -34,7 +34,7 @@ fn oversize_as_resource_exhausted(
 }
 
 /// How to serve.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct ServeOptions {
     /// PEM certificate chain and private key: serve TLS (rustls) instead of plaintext.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub read_token: Option<String>,
     /// Group-commit linger (see [`crate::group::Sequencer::start`]); `None` = the default.
     pub linger: Option<std::time::Duration>,
+    /// The webhook receiver: a second listener (plain HTTP) and its configuration.
+    pub webhooks: Option<(TcpListener, crate::webhook::WebhookConfig)>,
 }
 
 /// Errors that stop the server.
@@ -68,6 +70,27 @@ pub async fn serve<S: Store + 'static>(
 ) -> Result<(), ServeError> {
     let sequencer = Sequencer::start(ledger.clone(), opts.linger.unwrap_or(crate::group::DEFAULT_LINGER))?;
     let handle = sequencer.handle().ok_or(crate::Error::Unavailable)?;
+    // One shutdown signal, fanned out to the gRPC server and the webhook receiver.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let webhook_task = match opts.webhooks {
+        Some((listener, config)) => {
+            let app = crate::webhook::router(ledger.clone(), handle.clone(), config);
+            let stop = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "webhook receiver failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let service = LedgerServer::new(LedgerService::new(ledger, handle, opts.read_token))
         .max_decoding_message_size(MAX_FRAME_BYTES)
         .max_encoding_message_size(MAX_FRAME_BYTES)
@@ -93,8 +116,14 @@ pub async fn serve<S: Store + 'static>(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
         .await;
+    if let Some(t) = webhook_task {
+        let _ = t.await;
+    }
     // The router (and with it every sequencer handle) is gone: drain and flush.
     tokio::task::spawn_blocking(move || sequencer.shutdown()).await.ok();
     result?;

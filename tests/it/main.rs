@@ -12,3 +12,4 @@ mod github;
 mod self_repo;
 mod server_parity;
 mod support;
+mod webhooks;

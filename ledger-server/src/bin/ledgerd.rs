@@ -46,6 +46,28 @@ struct Args {
     /// five times) for more before writing a batch. 0 writes as soon as the sequencer is free.
     #[arg(long, env = "LEDGER_LINGER_US", default_value_t = 200)]
     linger_us: u64,
+    /// Serve the webhook receiver (plain HTTP: put TLS in front) on this address, e.g.
+    /// `127.0.0.1:7701`. Needs --ingest-key and at least one secret.
+    #[arg(long, env = "LEDGER_WEBHOOK_LISTEN", requires = "ingest_key")]
+    webhook_listen: Option<String>,
+    /// Key (PKCS#8 PEM, mode 0600) that signs records made from webhook deliveries; register
+    /// it first, e.g. `ledger key add --name ingest --kinds all --public-key ingest.key.pub`.
+    #[arg(long, env = "LEDGER_INGEST_KEY")]
+    ingest_key: Option<PathBuf>,
+    /// File holding the GitHub webhook secret (enables `POST /webhooks/github`).
+    #[arg(long, env = "LEDGER_GITHUB_SECRET_FILE")]
+    github_secret_file: Option<PathBuf>,
+    /// File holding the PagerDuty v3 signing secret (enables `POST /webhooks/pagerduty`).
+    #[arg(long, env = "LEDGER_PAGERDUTY_SECRET_FILE")]
+    pagerduty_secret_file: Option<PathBuf>,
+}
+
+/// Reads a secret file, trimming a trailing newline; refuses an empty one.
+fn read_secret(p: &std::path::Path) -> Result<Vec<u8>> {
+    let t = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let t = t.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!t.is_empty(), "{} is empty", p.display());
+    Ok(t.as_bytes().to_vec())
 }
 
 async fn shutdown_signal() {
@@ -91,14 +113,33 @@ async fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
+    let webhooks = match &args.webhook_listen {
+        Some(addr) => {
+            let key_path =
+                args.ingest_key.as_ref().ok_or_else(|| anyhow::anyhow!("--webhook-listen needs --ingest-key"))?;
+            let ingest_key = ledger_server::keyfile::read_private(key_path)?;
+            let github_secret = args.github_secret_file.as_deref().map(read_secret).transpose()?;
+            let pagerduty_secret = args.pagerduty_secret_file.as_deref().map(read_secret).transpose()?;
+            anyhow::ensure!(
+                github_secret.is_some() || pagerduty_secret.is_some(),
+                "--webhook-listen needs --github-secret-file or --pagerduty-secret-file"
+            );
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            Some((l, ledger_server::webhook::WebhookConfig { ingest_key, github_secret, pagerduty_secret }))
+        }
+        None => None,
+    };
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let (entries, head) = ledger.head();
     tracing::info!(%addr, entries, head = %head, tls = tls.is_some(), "ledgerd serving");
     println!("listening on {addr}");
+    if let Some((l, _)) = &webhooks {
+        println!("webhooks on {}", l.local_addr()?);
+    }
     let linger = Some(std::time::Duration::from_micros(args.linger_us));
-    serve(listener, ledger, ServeOptions { tls, read_token, linger }, shutdown_signal()).await?;
+    serve(listener, ledger, ServeOptions { tls, read_token, linger, webhooks }, shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

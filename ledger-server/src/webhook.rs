@@ -1,0 +1,165 @@
+//! The webhook receiver: HTTP endpoints that authenticate deliveries from GitHub
+//! (`X-Hub-Signature-256`, HMAC-SHA256 of the body) and PagerDuty (`X-PagerDuty-Signature`,
+//! `v1=` HMAC-SHA256), map them with the same code as `ledger ingest`, sign the records with the
+//! server's ingest key and append them through the same verify → sequencer path as gRPC.
+//!
+//! | route | authenticates with | answers |
+//! |---|---|---|
+//! | `POST /webhooks/github` | `X-Hub-Signature-256: sha256=<hex>` | 200 receipts, 202 skipped |
+//! | `POST /webhooks/pagerduty` | `X-PagerDuty-Signature: v1=<hex>[,v1=…]` | 200 receipts, 202 skipped |
+//!
+//! Unsigned or badly signed deliveries get 401 and change nothing; bodies over
+//! [`MAX_WEBHOOK_BYTES`] get 413; a route whose secret is not configured answers 404.
+//! Signatures are compared in constant time (`hmac`'s `verify_slice`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use ed25519_dalek::SigningKey;
+use hmac::{Hmac, Mac};
+use ledger_core::entry::SignedRecord;
+use ledger_core::ingest_github::Mapped;
+use ledger_core::record::Record;
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::group::SequencerHandle;
+use crate::ledger::Ledger;
+use crate::status;
+use crate::store::Store;
+
+/// Largest delivery body accepted (GitHub caps payloads at 25 MB; records are far smaller).
+pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
+
+/// Secrets and the signing key of the receiver.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// The key that signs records made from deliveries; it must be registered in the ledger
+    /// for the kinds the deliveries produce.
+    pub ingest_key: SigningKey,
+    /// GitHub webhook secret.
+    pub github_secret: Option<Vec<u8>>,
+    /// PagerDuty v3 webhook signing secret.
+    pub pagerduty_secret: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material or secrets.
+        f.debug_struct("WebhookConfig")
+            .field("github", &self.github_secret.is_some())
+            .field("pagerduty", &self.pagerduty_secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct AppState<S: Store> {
+    ledger: Arc<Ledger<S>>,
+    sequencer: SequencerHandle,
+    config: WebhookConfig,
+}
+
+/// The receiver's routes.
+pub fn router<S: Store + 'static>(ledger: Arc<Ledger<S>>, sequencer: SequencerHandle, config: WebhookConfig) -> Router {
+    let state = Arc::new(AppState { ledger, sequencer, config });
+    Router::new()
+        .route("/webhooks/github", post(github::<S>))
+        .route("/webhooks/pagerduty", post(pagerduty::<S>))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .with_state(state)
+}
+
+fn reply(code: StatusCode, body: serde_json::Value) -> Response {
+    (code, Json(body)).into_response()
+}
+
+fn hmac_ok(secret: &[u8], body: &[u8], hex_sig: &str) -> bool {
+    let Ok(sig) = hex::decode(hex_sig.trim()) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+async fn append_mapped<S: Store + 'static>(st: &AppState<S>, mapped: Mapped) -> Response {
+    let records: Vec<Record> = match mapped {
+        Mapped::Skipped(why) => return reply(StatusCode::ACCEPTED, json!({ "skipped": why })),
+        Mapped::Records(r) => r,
+    };
+    let mut receipts = vec![];
+    for r in &records {
+        let signed = match SignedRecord::sign(r, &st.config.ingest_key) {
+            Ok(s) => s,
+            Err(e) => return reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+        };
+        let verified = match st.ledger.verify_signature(&signed) {
+            Ok(v) => v,
+            Err(e) => return error_reply(&e),
+        };
+        match st.sequencer.append(verified).await {
+            Ok(rc) => receipts.push(json!({
+                "seq": rc.seq.0, "entry": rc.hash.to_hex(), "kind": r.kind().as_str(), "duplicate": rc.duplicate
+            })),
+            Err(e) => return error_reply(&e),
+        }
+    }
+    reply(StatusCode::OK, json!({ "records": receipts }))
+}
+
+fn error_reply(e: &crate::Error) -> Response {
+    let s = status::to_status(e);
+    let code = match s.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => StatusCode::BAD_REQUEST,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    reply(code, json!({ "error": s.message() }))
+}
+
+async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &st.config.github_secret else {
+        return reply(StatusCode::NOT_FOUND, json!({ "error": "GitHub deliveries are not configured on this server" }));
+    };
+    let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("sha256="));
+    if !sig.is_some_and(|s| hmac_ok(secret, &body, s)) {
+        tracing::warn!("GitHub delivery refused: missing or bad X-Hub-Signature-256");
+        return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or bad X-Hub-Signature-256" }));
+    }
+    let Some(event) = headers.get("x-github-event").and_then(|v| v.to_str().ok()) else {
+        return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-GitHub-Event" }));
+    };
+    match ledger_core::ingest_github::map(event, &body) {
+        Ok(m) => append_mapped(&st, m).await,
+        Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+    }
+}
+
+async fn pagerduty<S: Store + 'static>(
+    State(st): State<Arc<AppState<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = &st.config.pagerduty_secret else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({ "error": "PagerDuty deliveries are not configured on this server" }),
+        );
+    };
+    // PagerDuty sends one or more comma-separated `v1=<hex>` signatures (during secret rotation).
+    let ok = headers
+        .get("x-pagerduty-signature")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').filter_map(|p| p.trim().strip_prefix("v1=")).any(|s| hmac_ok(secret, &body, s)));
+    if !ok {
+        tracing::warn!("PagerDuty delivery refused: missing or bad X-PagerDuty-Signature");
+        return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or bad X-PagerDuty-Signature" }));
+    }
+    match ledger_core::ingest_incident::map(ledger_core::ingest_incident::System::PagerDuty, &body, None, vec![]) {
+        Ok(m) => append_mapped(&st, m).await,
+        Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+    }
+}

@@ -43,6 +43,7 @@ fn make_record(run: u64, i: usize) -> Result<Record> {
             artifact: None,
             predicate_type: None,
             url: None,
+            signature: None,
             source: None,
         }),
     };

@@ -111,8 +111,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(IngestCommand::Github { event, files, signer, json }) => {
             crate::ingest_github::run(&ctx, event.as_deref(), &files, &signer, json)
         }
+        Command::Ingest(IngestCommand::Gitlab { event, files, signer, json }) => {
+            crate::ingest_gitlab::run(&ctx, event.as_deref(), &files, &signer, json)
+        }
         Command::Ingest(IngestCommand::Incident { system, files, caused_by, inferred, signer, json }) => {
             crate::ingest_incident::run(&ctx, &system, &files, &caused_by, inferred, &signer, json)
+        }
+        Command::Ingest(IngestCommand::Attestation { files, key, commit, signer_key, json }) => {
+            let signer = SignerArgs { key: signer_key };
+            crate::ingest_attestation::run(&ctx, &files, key.as_deref(), commit.as_deref(), &signer, json)
         }
         Command::Ingest(IngestCommand::Provenance { file, change, signer, json }) => {
             provenance(&ctx, &file, &change, &signer, json)

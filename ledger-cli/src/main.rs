@@ -6,8 +6,10 @@
 mod backend;
 mod bench;
 mod cmd;
+mod ingest_attestation;
 mod ingest_git;
 mod ingest_github;
+mod ingest_gitlab;
 mod ingest_incident;
 mod keyfile;
 mod output;
@@ -284,6 +286,49 @@ pub(crate) enum IngestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Read GitLab webhook deliveries saved as files (merge_request, pipeline, build (job)
+    /// and deployment events; merge request approvals become reviews). Other events, notes
+    /// and unfinished pipelines and jobs are skipped and counted. Re-ingesting a delivery
+    /// appends nothing.
+    Gitlab {
+        /// The event name: GitLab's `object_kind` (`merge_request`, `pipeline`, `build`…) or
+        /// the `X-Gitlab-Event` header value (`Merge Request Hook`). Default: each payload's
+        /// `object_kind`; when given, it must agree with it.
+        #[arg(long)]
+        event: Option<String>,
+        /// Payload files (JSON bodies).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Print the per-file results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read attestations: in-toto Statements, DSSE envelopes, `.intoto.jsonl`, Sigstore
+    /// bundles (v0.1–v0.3) with SLSA Provenance v0.2/v1 or SLSA VSA predicates. Each attested
+    /// subject digest becomes evidence at the source commit the attestation names.
+    Attestation {
+        /// Attestation files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Public key (SPKI PEM, ECDSA P-256 or Ed25519) the DSSE signatures must verify with;
+        /// a signature that does not is an error. Without it, signatures are recorded as not
+        /// verified.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Bind the evidence to this commit when the attestation names none
+        /// (`git:owner/repo@<sha>`).
+        #[arg(long)]
+        commit: Option<String>,
+        /// Signer key of the evidence records (here `--key` names the attestation key).
+        /// Default: `<db>/keys/local.key`.
+        #[arg(long, env = "LEDGER_KEY")]
+        signer_key: Option<PathBuf>,
+        /// Print the per-file results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Read incident webhooks (PagerDuty v3 incident events, Opsgenie alerts): triggered or
     /// created incidents open one, resolved or closed ones resolve it; other events are
     /// skipped. Causes come only from explicit `--caused-by` subjects.
@@ -343,5 +388,14 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -326,6 +326,7 @@ fn check(p: &P<'_>) -> Result<Mapped> {
         artifact: None,
         predicate_type: None,
         url: p.opt_str(&format!("{root}/html_url")).map(str::to_string),
+        signature: None,
         source: Some(p.source.clone()),
     });
     Ok(Mapped::Records(vec![p.record(time, actor, links, body)]))
@@ -360,6 +361,7 @@ fn status(p: &P<'_>) -> Result<Mapped> {
         artifact: None,
         predicate_type: None,
         url: p.opt_str("/target_url").map(str::to_string),
+        signature: None,
         source: Some(p.source.clone()),
     });
     Ok(Mapped::Records(vec![p.record(time, actor, vec![], body)]))

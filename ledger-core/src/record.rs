@@ -513,8 +513,22 @@ pub struct Evidence {
     pub predicate_type: Option<String>,
     /// Where a human can see the check.
     pub url: Option<String>,
+    /// For a signed attestation: whether its signature was checked against a known key.
+    #[serde(default)]
+    pub signature: Option<SignatureCheck>,
     /// Where this record came from.
     pub source: Option<Source>,
+}
+
+/// Whether the signature of signed evidence (a DSSE envelope) was checked when it was
+/// recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureCheck {
+    /// A signature verified with the key the recorder was given.
+    Verified,
+    /// Signed, but no key was given: recorded as unverified.
+    NotVerified,
 }
 
 impl BodyParts for Evidence {

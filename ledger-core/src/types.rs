@@ -213,6 +213,11 @@ impl FromStr for Timestamp {
         if let Ok(t) = s.parse::<jiff::Timestamp>() {
             return Ok(Timestamp(t.as_millisecond()));
         }
+        // Only a bare date means midnight UTC: a date-time without an offset is ambiguous and
+        // is refused rather than silently truncated to its date.
+        if s.len() != 10 {
+            return Err(bad("a time needs an offset (`Z` or `+hh:mm`)".into()));
+        }
         let d: jiff::civil::Date = s.parse().map_err(|e: jiff::Error| bad(e.to_string()))?;
         let t = d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| bad(e.to_string()))?.timestamp();
         Ok(Timestamp(t.as_millisecond()))
@@ -533,6 +538,8 @@ mod tests {
         let d: Timestamp = "2026-01-02".parse().unwrap();
         assert_eq!(d.to_rfc3339(), "2026-01-02T00:00:00Z");
         assert!("yesterday".parse::<Timestamp>().is_err());
+        assert!("2013-12-03 17:23:34".parse::<Timestamp>().is_err(), "no offset: refused, not truncated");
+        assert!("2013-12-03T17:23:34".parse::<Timestamp>().is_err());
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn evidence(i: usize) -> Record {
         artifact: None,
         predicate_type: None,
         url: None,
+        signature: None,
         source: None,
     }))
 }

@@ -7,8 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attestations;
 mod git_history;
 mod github;
+mod gitlab;
 mod self_repo;
 mod server_parity;
 mod support;

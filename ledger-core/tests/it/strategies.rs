@@ -204,6 +204,7 @@ pub fn body() -> impl Strategy<Value = Body> {
                 artifact,
                 predicate_type: None,
                 url,
+                signature: Some(SignatureCheck::NotVerified),
                 source
             })
         ),

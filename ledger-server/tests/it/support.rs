@@ -69,6 +69,7 @@ pub fn evidence_with_check(label: &str, check: String) -> Record {
         artifact: None,
         predicate_type: None,
         url: None,
+        signature: None,
         source: None,
     }))
 }

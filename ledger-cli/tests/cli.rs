@@ -454,3 +454,52 @@ fn incidents_from_pagerduty_and_opsgenie_link_back_to_the_change() {
             .unwrap();
     assert_eq!(again["appended"], 0);
 }
+
+#[test]
+fn every_incident_payload_is_ingested_or_skipped() {
+    let Some(any) = realdata("incidents/pagerduty/triggered_v3.json") else { return };
+    let root = any.parent().unwrap().parent().unwrap().to_path_buf();
+    let f = Fixture::new();
+    let mut handled = 0;
+    for system in ["pagerduty", "opsgenie"] {
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(root.join(system)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for file in files {
+            let p: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let out: Value = serde_json::from_str(&f.ok(&[
+                "ingest",
+                "incident",
+                "--system",
+                system,
+                file.to_str().unwrap(),
+                "--json",
+            ]))
+            .unwrap();
+            let r = &out["files"][0];
+            let (opens_or_closes, id, title) = match system {
+                "pagerduty" => (
+                    matches!(p["event"]["event_type"].as_str(), Some("incident.triggered" | "incident.resolved")),
+                    p["event"]["data"]["id"].clone(),
+                    p["event"]["data"]["title"].clone(),
+                ),
+                _ => (
+                    matches!(p["action"].as_str(), Some("Create" | "Close")),
+                    p["alert"]["alertId"].clone(),
+                    p["alert"]["message"].clone(),
+                ),
+            };
+            if opens_or_closes {
+                let seq = r["records"][0]["seq"].as_u64().unwrap_or_else(|| panic!("{}: {out}", file.display()));
+                let shown: Value = serde_json::from_str(&f.ok(&["show", &format!("#{seq}"), "--json"])).unwrap();
+                let inc = &shown["record"]["body"]["incident"];
+                assert_eq!((&inc["incident_id"], &inc["title"]), (&id, &title), "{}", file.display());
+                assert_eq!(inc["system"], system);
+            } else {
+                assert!(r["skipped"].is_string(), "{}: {out}", file.display());
+            }
+            handled += 1;
+        }
+    }
+    assert_eq!(handled, 8, "every incident payload in realdata was handled");
+}

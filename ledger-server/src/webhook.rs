@@ -6,6 +6,7 @@
 //! | route | authenticates with | answers |
 //! |---|---|---|
 //! | `POST /webhooks/github` | `X-Hub-Signature-256: sha256=<hex>` | 200 receipts, 202 skipped |
+//! | `POST /webhooks/gitlab` | `X-Gitlab-Token: <token>` (GitLab sends the secret token itself) | 200 receipts, 202 skipped |
 //! | `POST /webhooks/pagerduty` | `X-PagerDuty-Signature: v1=<hex>[,v1=…]` | 200 receipts, 202 skipped |
 //!
 //! Unsigned or badly signed deliveries get 401 and change nothing; bodies over
@@ -44,6 +45,8 @@ pub struct WebhookConfig {
     pub ingest_key: SigningKey,
     /// GitHub webhook secret.
     pub github_secret: Option<Vec<u8>>,
+    /// GitLab webhook secret token.
+    pub gitlab_token: Option<Vec<u8>>,
     /// PagerDuty v3 webhook signing secret.
     pub pagerduty_secret: Option<Vec<u8>>,
 }
@@ -53,6 +56,7 @@ impl std::fmt::Debug for WebhookConfig {
         // Never print key material or secrets.
         f.debug_struct("WebhookConfig")
             .field("github", &self.github_secret.is_some())
+            .field("gitlab", &self.gitlab_token.is_some())
             .field("pagerduty", &self.pagerduty_secret.is_some())
             .finish_non_exhaustive()
     }
@@ -69,6 +73,7 @@ pub fn router<S: Store + 'static>(ledger: Arc<Ledger<S>>, sequencer: SequencerHa
     let state = Arc::new(AppState { ledger, sequencer, config });
     Router::new()
         .route("/webhooks/github", post(github::<S>))
+        .route("/webhooks/gitlab", post(gitlab::<S>))
         .route("/webhooks/pagerduty", post(pagerduty::<S>))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
         .with_state(state)
@@ -133,6 +138,45 @@ async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
         return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-GitHub-Event" }));
     };
     match ledger_core::ingest_github::map(event, &body) {
+        Ok(m) => append_mapped(&st, m).await,
+        Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+    }
+}
+
+/// Constant-time comparison of a presented token with the configured one.
+fn token_ok(expected: &[u8], given: &[u8]) -> bool {
+    // HMAC both under a fixed key so the comparison time does not depend on where they differ
+    // (and lengths leak nothing either).
+    let tag = |b: &[u8]| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(b"provenance-ledger token compare").ok()?;
+        m.update(b);
+        Some(m.finalize().into_bytes())
+    };
+    match (tag(expected), tag(given)) {
+        (Some(a), Some(b)) => a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0,
+        _ => false,
+    }
+}
+
+async fn gitlab<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(token) = &st.config.gitlab_token else {
+        return reply(StatusCode::NOT_FOUND, json!({ "error": "GitLab deliveries are not configured on this server" }));
+    };
+    let given = headers.get("x-gitlab-token").map(|v| v.as_bytes()).unwrap_or_default();
+    if given.is_empty() || !token_ok(token, given) {
+        tracing::warn!("GitLab delivery refused: missing or wrong X-Gitlab-Token");
+        return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or wrong X-Gitlab-Token" }));
+    }
+    // GitLab names the event in `X-Gitlab-Event`; every payload also carries `object_kind`.
+    let event = headers.get("x-gitlab-event").and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| {
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("object_kind").and_then(|k| k.as_str()).map(str::to_string))
+    });
+    let Some(event) = event else {
+        return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-Gitlab-Event and object_kind" }));
+    };
+    match ledger_core::ingest_gitlab::map(&event, &body) {
         Ok(m) => append_mapped(&st, m).await,
         Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     }

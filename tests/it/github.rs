@@ -1000,6 +1000,50 @@ fn a_connected_chain_reads_back_through_why() {
     let by_merge = ledger.why_one_change(&merge_commit);
     assert_eq!(by_merge["subject"], subject.as_str(), "why {merge_commit} finds another change: {by_merge:#}");
     assert_eq!(by_merge["final_commit"], new.as_str(), "{by_merge:#}");
+
+    // The deployment of the merge commit, with the status's state, and an incident that an
+    // operator ties to that deployment explicitly.
+    let dep_subject = format!(
+        "deploy:{}/{}/{}",
+        deployment["repository"]["name"].as_str().expect("repository.name"),
+        deployment["deployment"]["environment"].as_str().expect("environment"),
+        deployment["deployment"]["id"]
+    );
+    let deployments = change["deployments"].as_array().expect("deployments");
+    let d = deployments
+        .iter()
+        .find(|d| d["subject"] == dep_subject.as_str())
+        .unwrap_or_else(|| panic!("no deployment {dep_subject}: {}", report()));
+    assert_eq!(d["commit"], merge_commit.as_str(), "{}", report());
+    let same_deployment = status["deployment"]["id"] == deployment["deployment"]["id"];
+    if same_deployment {
+        assert_eq!(d["status"], status["deployment_status"]["state"], "latest status wins: {}", report());
+    }
+    let Some(pd) = crate::support::shared_data("realdata/incidents/pagerduty/triggered_v3.json") else { return };
+    let inc = ledger.json([
+        "ingest",
+        "incident",
+        "--system",
+        "pagerduty",
+        pd.to_str().expect("path"),
+        "--caused-by",
+        &dep_subject,
+        "--json",
+    ]);
+    assert_eq!(inc["appended"], 1, "{inc}");
+    let pd_payload: Value = serde_json::from_slice(&std::fs::read(&pd).expect("read")).expect("json");
+    let inc_subject = format!("incident:pagerduty/{}", pd_payload["event"]["data"]["id"].as_str().expect("id"));
+    // From the incident back to the change, with every line of the chain.
+    let from_incident = ledger.why_one_change(&inc_subject);
+    assert_eq!(from_incident["subject"], subject.as_str(), "{from_incident:#}");
+    let i = &from_incident["incidents"][0];
+    assert_eq!(i["subject"], inc_subject.as_str());
+    assert_eq!((i["cause"].as_str(), i["inferred"].as_bool()), (Some(dep_subject.as_str()), Some(false)));
+    assert_eq!(i["opened"], pd_payload["event"]["occurred_at"]);
+    assert_eq!(from_incident["final_commit"], new.as_str());
+    assert_eq!(from_incident["merge"]["commit"], merge_commit.as_str());
+    let codes = finding_codes(&from_incident["findings"]);
+    assert!(codes.iter().any(|c| c == "incident"), "{codes:?}");
 }
 
 /// Cases of the mapping the recorded data lacks, made by editing one field of a recorded

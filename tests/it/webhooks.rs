@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use crate::support::{ledgerd_bin, shared_data, Ledger};
 
-const SECRET: &str = "test-webhook-secret (not a real one)";
+const SECRET: &str = "test-webhook-secret-not-a-real-one";
 
 struct Daemon {
     child: Child,
@@ -43,6 +43,8 @@ fn start(l: &Ledger) -> Daemon {
         .arg(dir.join("gh.secret"))
         .arg("--pagerduty-secret-file")
         .arg(dir.join("pd.secret"))
+        .arg("--gitlab-token-file")
+        .arg(dir.join("gh.secret"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("start ledgerd");
@@ -165,4 +167,28 @@ fn signed_deliveries_are_appended_and_bad_ones_refused() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["records"][0]["kind"], "incident");
     assert_eq!(entries(&l, &d.grpc), before + 3);
+
+    // GitLab: the secret token itself, compared in constant time.
+    if let Some(mr) = shared_data("realdata/gitlab-webhooks/go-playground/merge-request-event.json") {
+        let gbody = std::fs::read(&mr).unwrap();
+        let gurl = format!("http://{}/webhooks/gitlab", d.hooks);
+        let (status, _) = post(&gurl, &[("X-Gitlab-Event", "Merge Request Hook"), ("X-Gitlab-Token", "wrong")], &gbody);
+        assert_eq!(status, 401);
+        let (status, _) = post(&gurl, &[("X-Gitlab-Event", "Merge Request Hook")], &gbody);
+        assert_eq!(status, 401);
+        assert_eq!(entries(&l, &d.grpc), before + 3);
+        let (status, v) = post(&gurl, &[("X-Gitlab-Event", "Merge Request Hook"), ("X-Gitlab-Token", SECRET)], &gbody);
+        assert!(status == 200 || status == 202, "{status}: {v}");
+        let p: Value = serde_json::from_slice(&gbody).unwrap();
+        if status == 200 {
+            assert_eq!(v["records"][0]["kind"], "change", "{v}");
+            let subject = format!(
+                "pr:{}#{}",
+                p["project"]["path_with_namespace"].as_str().unwrap(),
+                p["object_attributes"]["iid"]
+            );
+            let why = l.json(["--server", &format!("http://{}", d.grpc), "why", &subject, "--json"]);
+            assert_eq!(why["changes"][0]["head_commit"], p["object_attributes"]["last_commit"]["id"]);
+        }
+    }
 }

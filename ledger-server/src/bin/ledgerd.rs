@@ -57,6 +57,9 @@ struct Args {
     /// File holding the GitHub webhook secret (enables `POST /webhooks/github`).
     #[arg(long, env = "LEDGER_GITHUB_SECRET_FILE")]
     github_secret_file: Option<PathBuf>,
+    /// File holding the GitLab secret token (enables `POST /webhooks/gitlab`).
+    #[arg(long, env = "LEDGER_GITLAB_TOKEN_FILE")]
+    gitlab_token_file: Option<PathBuf>,
     /// File holding the PagerDuty v3 signing secret (enables `POST /webhooks/pagerduty`).
     #[arg(long, env = "LEDGER_PAGERDUTY_SECRET_FILE")]
     pagerduty_secret_file: Option<PathBuf>,
@@ -119,13 +122,17 @@ async fn run(args: Args) -> Result<()> {
                 args.ingest_key.as_ref().ok_or_else(|| anyhow::anyhow!("--webhook-listen needs --ingest-key"))?;
             let ingest_key = ledger_server::keyfile::read_private(key_path)?;
             let github_secret = args.github_secret_file.as_deref().map(read_secret).transpose()?;
+            let gitlab_token = args.gitlab_token_file.as_deref().map(read_secret).transpose()?;
             let pagerduty_secret = args.pagerduty_secret_file.as_deref().map(read_secret).transpose()?;
             anyhow::ensure!(
-                github_secret.is_some() || pagerduty_secret.is_some(),
-                "--webhook-listen needs --github-secret-file or --pagerduty-secret-file"
+                github_secret.is_some() || gitlab_token.is_some() || pagerduty_secret.is_some(),
+                "--webhook-listen needs --github-secret-file, --gitlab-token-file or --pagerduty-secret-file"
             );
             let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-            Some((l, ledger_server::webhook::WebhookConfig { ingest_key, github_secret, pagerduty_secret }))
+            Some((
+                l,
+                ledger_server::webhook::WebhookConfig { ingest_key, github_secret, gitlab_token, pagerduty_secret },
+            ))
         }
         None => None,
     };

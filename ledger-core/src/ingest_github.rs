@@ -227,6 +227,11 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
             }),
         ));
     }
+    // An `.ai/provenance.json` document pasted in the body as a fenced JSON block.
+    for block in json_blocks(body) {
+        let Some(session) = provenance_session(&block, &p.source)? else { continue };
+        out.push(p.record(updated, author.clone(), vec![link.clone()], Body::Session(session)));
+    }
     if p.opt_str("/action") == Some("closed") && p.get("/pull_request/merged").and_then(Value::as_bool) == Some(true) {
         let merged_by =
             p.get("/pull_request/merged_by/login").map(|_| p.login("/pull_request/merged_by/login")).transpose()?;
@@ -248,6 +253,50 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
         ));
     }
     Ok(Mapped::Records(out))
+}
+
+/// The contents of fenced code blocks tagged `json` in a Markdown text.
+fn json_blocks(body: &str) -> Vec<Value> {
+    let mut out = vec![];
+    let mut rest = body;
+    while let Some(start) = rest.find("```json") {
+        let after = &rest[start + 7..];
+        let Some(end) = after.find("```") else { break };
+        if let Ok(v) = serde_json::from_str::<Value>(after[..end].trim()) {
+            out.push(v);
+        }
+        rest = &after[end + 3..];
+    }
+    out
+}
+
+/// A session from an `.ai/provenance.json`-shaped object (`tool`, `model`, `session_id`,
+/// `prompt_summary`, `reviewer`, `risk_area`, `verification`); `None` for other JSON.
+fn provenance_session(v: &Value, source: &Source) -> Result<Option<Session>> {
+    let (Some(tool), Some(id)) = (v.get("tool").and_then(Value::as_str), v.get("session_id").and_then(Value::as_str))
+    else {
+        return Ok(None);
+    };
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(|s| truncate(s, 1000));
+    let tool =
+        ai_tool_name(tool).map(str::to_string).unwrap_or_else(|| tool.to_ascii_lowercase().replace([' ', '/'], "-"));
+    let verification = match v.get("verification") {
+        Some(Value::String(s)) => vec![truncate(s, 500)],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(|s| truncate(s, 500)).collect(),
+        _ => vec![],
+    };
+    Ok(Some(Session {
+        tool: Token::new(tool)?,
+        model: text("model"),
+        session_id: Token::new(id)?,
+        prompt_digest: v.get("prompt_digest").and_then(Value::as_str).map(str::parse).transpose()?,
+        summary: text("prompt_summary"),
+        context: vec![],
+        declared_reviewer: v.get("reviewer").and_then(Value::as_str).map(Identity::new).transpose()?,
+        risk_area: text("risk_area"),
+        verification,
+        source: Some(source.clone()),
+    }))
 }
 
 fn review(p: &P<'_>, dismissed: bool) -> Result<Mapped> {
@@ -433,4 +482,32 @@ fn issue(p: &P<'_>) -> Result<Mapped> {
     });
     let time = p.time("/issue/updated_at")?;
     Ok(Mapped::Records(vec![p.record(time, p.login("/issue/user/login")?, vec![], body)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provenance_block_in_a_pr_body_becomes_a_session() {
+        let body = "Adds login.\n\n```json\n{\"tool\": \"Claude Code\", \"model\": \"claude-opus-4\", \"session_id\": \"s-1\",\n \"prompt_summary\": \"add a login form\", \"reviewer\": \"github:bo\"}\n```\n\n```json\n{\"unrelated\": 1}\n```";
+        let payload = serde_json::json!({
+            "action": "opened",
+            "repository": {"full_name": "o/r"},
+            "pull_request": {"number": 7, "title": "t", "body": body, "user": {"login": "ann"},
+                "head": {"sha": "a".repeat(40)}, "base": {"sha": "b".repeat(40)}, "updated_at": "2026-01-01T00:00:00Z"}
+        });
+        let Mapped::Records(r) = map("pull_request", payload.to_string().as_bytes()).unwrap() else { panic!() };
+        let sessions: Vec<&Session> = r
+            .iter()
+            .filter_map(|x| match &x.body {
+                Body::Session(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sessions.len(), 1);
+        assert_eq!((sessions[0].tool.as_str(), sessions[0].session_id.as_str()), ("claude", "s-1"));
+        assert_eq!(sessions[0].summary.as_deref(), Some("add a login form"));
+        assert_eq!(sessions[0].declared_reviewer.as_ref().map(|i| i.as_str()), Some("github:bo"));
+    }
 }

@@ -230,7 +230,15 @@ pub fn map(
     let mut why_not = vec![];
     for (v, raw) in &docs {
         let Some(p) = parse_one(v, raw, key)? else {
-            why_not.push("not an attestation (no in-toto statement)".to_string());
+            why_not.push(if v.get("provenance_summary").is_some() {
+                "a Google Cloud Build provenance summary (gcloud's own format) is not supported yet".to_string()
+            } else if v.get("mediaType").and_then(Value::as_str).is_some_and(|m| m.contains("trustedroot")) {
+                "a Sigstore trusted root, not an attestation".to_string()
+            } else if v.get("messageSignature").is_some() {
+                "a Sigstore bundle over a plain artifact signature carries no in-toto statement".to_string()
+            } else {
+                "not an attestation (no in-toto statement)".to_string()
+            });
             continue;
         };
         let st = &p.statement;

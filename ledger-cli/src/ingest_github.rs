@@ -54,6 +54,22 @@ pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArg
         let m = ingest_github::map(&ev, &bytes).with_context(|| format!("{} ({ev} event)", file.display()))?;
         mapped.push((file, ev, ingest_github::action(&bytes), m));
     }
+    append_and_report(ctx, mapped, signer, as_json)
+}
+
+/// One mapped delivery: its file, event name, action and what it maps to.
+pub type MappedFile<'a> = (&'a PathBuf, String, Option<String>, Mapped);
+
+/// Signs and appends mapped deliveries file by file and reports per file, in the shape
+/// `{files: [{file, event, action, appended, already_present, skipped, records}], appended,
+/// already_present, skipped}` with `--json`. Shared by the GitHub and GitLab ingests.
+pub fn append_and_report(
+    ctx: &Ctx,
+    mapped: Vec<MappedFile<'_>>,
+    signer: &SignerArgs,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let files = mapped.len();
     let key = signer_key(&ctx.db, signer)?;
     let mut ledger = ctx.backend()?;
     let (mut appended, mut present, mut skipped) = (0u64, 0u64, 0u64);
@@ -105,10 +121,7 @@ pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArg
     if as_json {
         json_out(&json!({ "files": out, "appended": appended, "already_present": present, "skipped": skipped }))?;
     } else {
-        line(format!(
-            "{} files: {appended} records appended, {present} already present, {skipped} skipped",
-            files.len()
-        ))?;
+        line(format!("{files} files: {appended} records appended, {present} already present, {skipped} skipped"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,12 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ledger_core::entry::SignedRecord;
-use ledger_core::ingest_gitlab::{self, Mapped};
-use serde_json::json;
+use ledger_core::ingest_gitlab;
 
-use crate::cmd::{signer_key, Ctx};
-use crate::output::{json_out, line};
+use crate::cmd::Ctx;
 use crate::SignerArgs;
 
 /// Largest payload read (far above what GitLab sends; records are far smaller).
@@ -36,61 +33,5 @@ pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArg
         let m = ingest_gitlab::map(&ev, &bytes).with_context(|| format!("{} ({ev} event)", file.display()))?;
         mapped.push((file, ev, ingest_gitlab::action(&bytes), m));
     }
-    let key = signer_key(&ctx.db, signer)?;
-    let mut ledger = ctx.backend()?;
-    let (mut appended, mut present, mut skipped) = (0u64, 0u64, 0u64);
-    let mut out = vec![];
-    for (file, ev, action, m) in mapped {
-        let (records, skip) = match m {
-            Mapped::Records(r) => (r, None),
-            Mapped::Skipped(why) => (vec![], Some(why)),
-        };
-        let signed = records
-            .iter()
-            .map(|r| SignedRecord::sign(r, &key).with_context(|| format!("{}: {} record", file.display(), r.kind())))
-            .collect::<Result<Vec<_>>>()?;
-        let receipts = if signed.is_empty() { vec![] } else { ledger.append(&signed)? };
-        let (mut a, mut p) = (0u64, 0u64);
-        let recs: Vec<serde_json::Value> = receipts
-            .iter()
-            .zip(&records)
-            .map(|(r, rec)| {
-                if r.duplicate {
-                    p += 1;
-                } else {
-                    a += 1;
-                }
-                json!({ "seq": r.seq.0, "entry": r.hash.to_hex(), "kind": rec.kind().as_str(), "duplicate": r.duplicate })
-            })
-            .collect();
-        appended += a;
-        present += p;
-        if skip.is_some() {
-            skipped += 1;
-        }
-        if !as_json {
-            match &skip {
-                Some(why) => line(format!("{}: skipped: {why}", file.display()))?,
-                None => line(format!(
-                    "{}: {ev}{}: {a} appended, {p} already present ({})",
-                    file.display(),
-                    action.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
-                    records.iter().map(|r| r.kind().as_str()).collect::<Vec<_>>().join(", ")
-                ))?,
-            }
-        }
-        out.push(json!({
-            "file": file, "event": ev, "action": action, "appended": a, "already_present": p,
-            "skipped": skip, "records": recs,
-        }));
-    }
-    if as_json {
-        json_out(&json!({ "files": out, "appended": appended, "already_present": present, "skipped": skipped }))?;
-    } else {
-        line(format!(
-            "{} files: {appended} records appended, {present} already present, {skipped} skipped",
-            files.len()
-        ))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    crate::ingest_github::append_and_report(ctx, mapped, signer, as_json)
 }

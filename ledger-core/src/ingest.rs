@@ -155,7 +155,8 @@ pub fn classify(commit: &GitCommit) -> LandingKind {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::ai::ai_tool_name;
 use crate::domain::FORMAT_VERSION;
 use crate::error::{Error, Result};
+use crate::ingest::truncate;
 use crate::record::{
     Body, Change, CheckKind, CheckResult, DeployStatus, Deployment, Evidence, Incident, Link, Merge, MergeMethod,
     Record, Rel, Review, Session, Source, Verdict,
@@ -86,17 +87,6 @@ impl<'a> P<'a> {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 /// A check conclusion as a result; `None` for a check that has not concluded.
 fn conclusion(c: &str) -> Option<CheckResult> {
     Some(match c {
@@ -109,7 +99,7 @@ fn conclusion(c: &str) -> Option<CheckResult> {
 }
 
 /// A check's kind from its name, by common naming conventions.
-fn check_kind(name: &str) -> CheckKind {
+pub(crate) fn check_kind(name: &str) -> CheckKind {
     let n = name.to_ascii_lowercase();
     let has = |w: &[&str]| w.iter().any(|x| n.contains(x));
     if has(&["secret", "gitleaks", "trufflehog"]) {

@@ -15,10 +15,12 @@ use sha2::{Digest as _, Sha256};
 
 use crate::domain::FORMAT_VERSION;
 use crate::error::{Error, Result};
+use crate::ingest::truncate;
+use crate::ingest_github::check_kind;
 pub use crate::ingest_github::Mapped;
 use crate::record::{
-    Body, Change, CheckKind, CheckResult, DeployStatus, Deployment, Evidence, Link, Merge, MergeMethod, Record, Rel,
-    Review, Source, Verdict,
+    Body, Change, CheckResult, DeployStatus, Deployment, Evidence, Link, Merge, MergeMethod, Record, Rel, Review,
+    Source, Verdict,
 };
 use crate::subject::Subject;
 use crate::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
@@ -183,42 +185,6 @@ impl<'a> P<'a> {
 fn unreachable_identity() -> Identity {
     #[allow(clippy::expect_used)]
     Identity::new("gitlab:unknown").expect("constant identity is valid")
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// A check's kind from its name, by the same naming conventions as the GitHub mapping.
-fn check_kind(name: &str) -> CheckKind {
-    let n = name.to_ascii_lowercase();
-    let has = |w: &[&str]| w.iter().any(|x| n.contains(x));
-    if has(&["secret", "gitleaks", "trufflehog"]) {
-        CheckKind::SecretScan
-    } else if has(&["codeql", "sast", "semgrep", "security", "scan"]) {
-        CheckKind::Sast
-    } else if has(&["lint", "fmt", "format", "clippy", "eslint"]) {
-        CheckKind::Lint
-    } else if has(&["integration", "e2e"]) {
-        CheckKind::Integration
-    } else if has(&["test", "unit"]) {
-        CheckKind::Unit
-    } else if has(&["build", "compile"]) {
-        CheckKind::Build
-    } else if has(&["canary"]) {
-        CheckKind::Canary
-    } else if has(&["provenance", "slsa", "attest"]) {
-        CheckKind::Provenance
-    } else {
-        CheckKind::Other
-    }
 }
 
 /// A pipeline or job status as a result; `None` for one that has not concluded.

@@ -1,9 +1,10 @@
 //! Mapping incident-management webhooks (PagerDuty v3 incident events, Opsgenie alerts) to
 //! `incident` records. Pure, like the other ingest mappings.
 //!
-//! Incidents link to deployments only through explicit references: the payloads of these
-//! systems carry none, so links come from the caller (`--caused-by`); a link the caller
-//! inferred from timing alone must be given as inferred (`caused_by_inferred`).
+//! Incidents link to deployments only through explicit references: a deployment subject or a
+//! full commit id written in the payload (see [`explicit_causes`]), or a cause the caller gives
+//! (`--caused-by`); a link the caller inferred from timing alone must be given as inferred
+//! (`caused_by_inferred`). Nothing is inferred here.
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -31,6 +32,44 @@ fn s<'a>(v: &'a Value, ptr: &str) -> Result<&'a str> {
     v.pointer(ptr).and_then(Value::as_str).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
 }
 
+/// Explicit references to what caused an incident, found in the payload's text: deployment
+/// subjects (`deploy:<service>/<env>/<id>`) and full commit ids (40 or 64 hex characters).
+/// Only whole tokens count; nothing is inferred from timing.
+pub fn explicit_causes(v: &Value) -> Vec<Link> {
+    let mut texts = vec![];
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(v, &mut texts);
+    let mut out: Vec<Link> = vec![];
+    for t in texts {
+        for tok in t.split(|c: char| c.is_whitespace() || ",;()[]<>\"'".contains(c)) {
+            let tok = tok.trim_end_matches(['.', ':']);
+            let target = if tok.starts_with("deploy:") {
+                tok.parse::<crate::subject::Subject>().ok()
+            } else if (tok.len() == 40 || tok.len() == 64) && tok.bytes().all(|b| b.is_ascii_hexdigit()) {
+                crate::types::CommitId::new(tok.to_ascii_lowercase())
+                    .ok()
+                    .map(|sha| crate::subject::Subject::Commit { repo: None, sha })
+            } else {
+                None
+            };
+            if let Some(target) = target {
+                let link = Link { rel: crate::record::Rel::CausedBy, target };
+                if !out.contains(&link) {
+                    out.push(link);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Maps one delivery. `opened_before` is the opening time already recorded for this incident,
 /// if any: a resolution event does not repeat it. `links` (causes) are attached as given.
 ///
@@ -46,6 +85,12 @@ pub fn map(system: System, payload: &[u8], opened_before: Option<Timestamp>, lin
         System::Opsgenie => ("opsgenie", "opsgenie-webhook"),
     };
     let source = Some(Source::Payload { format: format.into(), digest });
+    let mut links = links;
+    for l in explicit_causes(&v) {
+        if !links.contains(&l) {
+            links.push(l);
+        }
+    }
     let (id, title, service, severity, at, resolved_now, actor) = match system {
         System::PagerDuty => {
             let kind = s(&v, "/event/event_type")?;
@@ -136,6 +181,15 @@ pub fn map(system: System, payload: &[u8], opened_before: Option<Timestamp>, lin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explicit_references_in_the_payload_become_causes() {
+        let sha = "ab".repeat(20);
+        let v: Value = serde_json::json!({"alert": {"message": format!("errors after deploy:api/prod/42 (commit {sha})"), "ids": ["PT1"]}});
+        let targets: Vec<String> = explicit_causes(&v).iter().map(|l| l.target.to_string()).collect();
+        assert_eq!(targets, vec!["deploy:api/prod/42".to_string(), format!("git:{sha}")]);
+        assert!(explicit_causes(&serde_json::json!({"m": "deadbeef and 2021-06-04"})).is_empty());
+    }
 
     #[test]
     fn opsgenie_nanosecond_times_keep_their_precision() {

@@ -438,6 +438,11 @@ fn change_report(
     let deployments: Vec<DeploymentLine> = deps.into_values().collect();
     let mut causes: Vec<String> = deployments.iter().map(|d| d.subject.clone()).collect();
     causes.push(csub.to_string());
+    // An incident may name the shipped commit itself (bare or in this repository).
+    for c in &shipped {
+        causes.push(Subject::Commit { repo: None, sha: c.clone() }.to_string());
+        causes.push(Subject::Commit { repo: Some(change.repo.clone()), sha: c.clone() }.to_string());
+    }
     let mut incs: BTreeMap<String, IncidentLine> = BTreeMap::new();
     for g in all {
         if let Body::Incident(i) = &g.record.body {

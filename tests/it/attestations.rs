@@ -161,3 +161,74 @@ fn files_without_a_statement_are_skipped() {
     let out = l.json(["ingest", "attestation", root.to_str().unwrap(), msg.to_str().unwrap(), "--json"]);
     assert_eq!((out["appended"].as_u64(), out["skipped"].as_u64()), (Some(0), Some(2)), "{out}");
 }
+
+/// Every file under `realdata/attestations`: JSON documents are ingested into evidence (one
+/// record per subject digest of each statement that names a source commit) or skipped with a
+/// reason; the other files are key material and artifacts used by the tests above, and are
+/// counted here as such.
+#[test]
+fn every_attestation_file_is_ingested_or_skipped() {
+    let Some(any) = shared_data("realdata/attestations/slsa-verifier/annotated-tag.intoto.jsonl") else { return };
+    let root = any.parent().unwrap().parent().unwrap().to_path_buf();
+    let mut files = vec![];
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let l = Ledger::init();
+    let (mut documents, mut other) = (0, 0);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let docs: Vec<Value> = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => match v["attestations"].as_array() {
+                Some(set) => set.iter().map(|a| a["bundle"].clone()).collect(),
+                None => vec![v],
+            },
+            Err(_) => {
+                match text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str::<Value>).collect() {
+                    Ok(v) => v,
+                    Err(_) => {
+                        // Not JSON: a PEM key, a digest list or an artifact.
+                        other += 1;
+                        continue;
+                    }
+                }
+            }
+        };
+        documents += 1;
+        let mut expected = 0;
+        for d in &docs {
+            let env = if d["dsseEnvelope"].is_object() { &d["dsseEnvelope"] } else { d };
+            let st: Value = if env["payload"].is_string() {
+                serde_json::from_slice(&b64(env["payload"].as_str().unwrap())).unwrap()
+            } else if d["_type"].is_string() {
+                d.clone()
+            } else {
+                continue;
+            };
+            if source(&st).is_some() {
+                expected += st["subject"].as_array().map_or(1, |a| a.len().max(1));
+            }
+        }
+        let out = l.json(["ingest", "attestation", f.to_str().unwrap(), "--json"]);
+        let r = &out["files"][0];
+        let got = r["records"].as_array().map_or(0, Vec::len);
+        assert_eq!(got, expected, "{}: {out}", f.display());
+        if expected == 0 {
+            let why =
+                r["skipped"].as_str().unwrap_or_else(|| panic!("{}: neither records nor a reason: {out}", f.display()));
+            assert!(!why.is_empty());
+        }
+    }
+    assert_eq!(documents + other, files.len());
+    assert!(documents >= 20, "only {documents} attestation documents found");
+}

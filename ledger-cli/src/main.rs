@@ -270,7 +270,7 @@ pub(crate) enum IngestCommand {
     },
     /// Read GitHub webhook deliveries saved as files (pull_request, pull_request_review,
     /// check_run, check_suite, workflow_run, workflow_job, status, deployment,
-    /// deployment_status, issues labelled as incidents). Other events and actions are
+    /// deployment_status, issues labelled as incidents, direct pushes to the default branch). Other events and actions are
     /// skipped and counted. Re-ingesting a delivery appends nothing.
     Github {
         /// The event name (`X-GitHub-Event`). Default: from `<file stem>-header.txt` beside

@@ -244,6 +244,8 @@ pub enum CommitSignature {
     X509,
     /// A signature header of an unrecognised kind.
     Unknown,
+    /// The source did not say (a push webhook carries no signature information).
+    NotReported,
 }
 
 /// A `Key: value` trailer from a commit message.

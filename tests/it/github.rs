@@ -247,6 +247,29 @@ fn expected(event: &str, p: &Value) -> Expect {
                 Expect::Skip(vec!["incident".into()])
             }
         }
+        "push" => {
+            let default = p["repository"]["default_branch"]
+                .as_str()
+                .or(p["repository"]["master_branch"].as_str())
+                .unwrap_or("main");
+            let head_msg = p["head_commit"]["message"].as_str().unwrap_or("");
+            let subject_line = head_msg.lines().next().unwrap_or("");
+            let pr_landing = subject_line.starts_with("Merge pull request #")
+                || subject_line
+                    .trim_end()
+                    .strip_suffix(')')
+                    .and_then(|x| x.rsplit_once("(#"))
+                    .is_some_and(|(_, n)| n.parse::<u64>().is_ok());
+            if p["ref"] != format!("refs/heads/{default}").as_str() {
+                Expect::Skip(vec!["default branch".into()])
+            } else if p["head_commit"].is_null() {
+                Expect::Skip(vec!["head commit".into()])
+            } else if pr_landing {
+                Expect::Skip(vec!["pull request".into()])
+            } else {
+                Expect::Records(vec!["change", "merge"])
+            }
+        }
         other => Expect::Skip(vec![other.to_string()]),
     }
 }
@@ -449,6 +472,36 @@ fn check_fields(pr: &mut Problems, ctx: &str, event: &str, p: &Value, by_kind: &
     let one = |kind: &str| by_kind.get(kind).and_then(|v| v.first()).copied();
     let full = &p["repository"]["full_name"];
     match event {
+        "push" => {
+            // A direct push to the default branch: a change at `after` listing the pushed
+            // commits, and a direct merge by the pusher.
+            let after = &p["after"];
+            if let Some(e) = one("change") {
+                let c = body(e, "change");
+                pr.eq(ctx, "change.repo", &c["repo"], full);
+                pr.eq(ctx, "change.number", &c["number"], &Value::Null);
+                pr.eq(ctx, "change.head_commit", &c["head_commit"], after);
+                let pushed: Vec<&Value> = p["commits"]
+                    .as_array()
+                    .map(|a| a.iter().filter(|c| c["distinct"] != false).map(|c| &c["id"]).collect())
+                    .unwrap_or_default();
+                let listed: Vec<&Value> =
+                    c["commits"].as_array().map(|a| a.iter().map(|x| &x["sha"]).collect()).unwrap_or_default();
+                for id in &pushed {
+                    pr.check(listed.contains(id), || format!("{ctx}: pushed commit {id} not listed"));
+                }
+                if let Some(first) = c["commits"].as_array().and_then(|a| a.first()) {
+                    pr.eq(ctx, "change.commits[0].signature", &first["signature"], &json!("not_reported"));
+                }
+            }
+            if let Some(e) = one("merge") {
+                let m = body(e, "merge");
+                pr.eq(ctx, "merge.merge_commit", &m["merge_commit"], after);
+                pr.eq(ctx, "merge.method", &m["method"], &json!("direct"));
+                let pusher = p["pusher"]["name"].as_str().map(|n| json!(format!("github:{n}"))).unwrap_or(Value::Null);
+                pr.eq(ctx, "merge.merged_by", &m["merged_by"], &pusher);
+            }
+        }
         "pull_request" => {
             let pull = &p["pull_request"];
             let subject = pr_subject(p, &pull["number"]);
@@ -683,7 +736,7 @@ fn reingesting_a_delivery_adds_nothing() {
             }
         }
     }
-    assert!(first[0]["files"][1]["skipped"].is_string(), "a push is skipped: {}", first[0]);
+    assert!(first[0]["files"][1]["skipped"].is_string(), "a push of a PR's landing is skipped: {}", first[0]);
     let entries = log_by_seq(&ledger).len();
 
     let same_records = |again: &Value, before: &Value| {

@@ -87,6 +87,7 @@ fn commit_info() -> impl Strategy<Value = CommitInfo> {
             CommitSignature::Ssh,
             CommitSignature::X509,
             CommitSignature::Unknown,
+            CommitSignature::NotReported,
         ]),
         proptest::collection::vec((text(), text()).prop_map(|(key, value)| Trailer { key, value }), 0..3),
     )

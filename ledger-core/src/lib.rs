@@ -58,6 +58,7 @@ pub mod ingest_github;
 pub mod ingest_gitlab;
 pub mod ingest_incident;
 pub mod keys;
+pub mod merkle;
 pub mod record;
 pub mod secrets;
 pub mod subject;

@@ -4,5 +4,6 @@
 
 mod chain;
 mod golden;
+mod merkle;
 mod props;
 mod strategies;

@@ -59,6 +59,7 @@ pub mod ingest_gitlab;
 pub mod ingest_incident;
 pub mod keys;
 pub mod merkle;
+pub mod note;
 pub mod record;
 pub mod secrets;
 pub mod subject;

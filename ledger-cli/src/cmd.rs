@@ -125,6 +125,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             provenance(&ctx, &file, &change, &signer, json)
         }
         Command::Bench(b) => crate::bench::run(&ctx, b),
+        Command::Checkpoint { origin, key, json } => crate::transparency::checkpoint(&ctx, origin, key, json),
+        Command::Prove { entry, size, json } => crate::transparency::prove(&ctx, &entry, size, json),
+        Command::Consistency { old, new, json } => crate::transparency::consistency(&ctx, old, new, json),
     }
 }
 

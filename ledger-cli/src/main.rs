@@ -13,6 +13,7 @@ mod ingest_gitlab;
 mod ingest_incident;
 mod keyfile;
 mod output;
+mod transparency;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -150,6 +151,40 @@ pub(crate) enum Command {
     /// Append records derived from outside sources.
     #[command(subcommand)]
     Ingest(IngestCommand),
+    /// Print a signed C2SP checkpoint (origin, tree size, RFC 6962 root, BLAKE3 chain head)
+    /// of the current tree. Auditors pin it to detect later rewrites and forks.
+    Checkpoint {
+        /// Origin line (the log's name). Default: `provenance-ledger/<genesis entry prefix>`.
+        #[arg(long)]
+        origin: Option<String>,
+        /// Signing key (PKCS#8 PEM, 0600). Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print `{checkpoint, verifier_key, tree_size, root}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the RFC 6962 inclusion proof of an entry (`#seq` or hash prefix).
+    Prove {
+        /// The entry.
+        entry: String,
+        /// Tree size to prove against. Default: the current size.
+        #[arg(long)]
+        size: Option<u64>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the RFC 6962 consistency proof between two tree sizes.
+    Consistency {
+        /// The older tree size.
+        old: u64,
+        /// The newer tree size. Default: the current size.
+        new: Option<u64>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load generators for a `ledgerd` server.
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -503,3 +503,53 @@ fn every_incident_payload_is_ingested_or_skipped() {
     }
     assert_eq!(handled, 8, "every incident payload in realdata was handled");
 }
+
+#[test]
+fn checkpoints_and_proofs_verify_independently() {
+    use ledger_core::merkle;
+    use ledger_core::note;
+    let f = Fixture::new();
+    for t in ["a", "b", "c"] {
+        f.append_json("change", &change_body(t));
+    }
+    // A signed checkpoint, opened with its verifier key.
+    let cp: Value = serde_json::from_str(&f.ok(&["checkpoint", "--json"])).unwrap();
+    let (name, vk) = note::parse_verifier_key(cp["verifier_key"].as_str().unwrap()).unwrap();
+    let signed = cp["checkpoint"].as_str().unwrap();
+    let body = note::open(signed, &name, &vk).unwrap();
+    let pinned = note::Checkpoint::parse(body).unwrap();
+    assert_eq!(pinned.size, 5);
+    assert!(note::open(&signed.replacen('5', "6", 1), &name, &vk).is_err(), "an edited checkpoint does not open");
+    // The root recomputed from the exact stored bytes of every entry.
+    let leaves: Vec<merkle::Hash> = (0..pinned.size)
+        .map(|s| merkle::leaf_hash(&f.cmd(&["show", &format!("#{s}"), "--raw"]).output().unwrap().stdout))
+        .collect();
+    assert_eq!(merkle::root(&leaves), pinned.root);
+    let head: Value = serde_json::from_str(&f.ok(&["verify", "--json"])).unwrap();
+    assert_eq!(pinned.extensions, vec![format!("blake3-head 4 {}", head["head"].as_str().unwrap())]);
+    // An inclusion proof for every entry, checked here.
+    for s in 0..pinned.size {
+        let p: Value = serde_json::from_str(&f.ok(&["prove", &format!("#{s}"), "--json"])).unwrap();
+        let proof: Vec<merkle::Hash> = p["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| hex::decode(x.as_str().unwrap()).unwrap().try_into().unwrap())
+            .collect();
+        merkle::verify_inclusion(&leaves[s as usize], s, pinned.size, &proof, &pinned.root).unwrap();
+    }
+    // The ledger grows; the pinned checkpoint is consistent with the new head.
+    f.append_json("change", &change_body("d"));
+    let c: Value = serde_json::from_str(&f.ok(&["consistency", &pinned.size.to_string(), "--json"])).unwrap();
+    let proof: Vec<merkle::Hash> = c["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| hex::decode(x.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    let new_root: merkle::Hash = hex::decode(c["new_root"].as_str().unwrap()).unwrap().try_into().unwrap();
+    merkle::verify_consistency(pinned.size, 6, &proof, &pinned.root, &new_root).unwrap();
+    assert!(merkle::verify_consistency(pinned.size, 6, &proof, &[0; 32], &new_root).is_err());
+    // Out of range: a clear error.
+    f.refused(&["prove", "#2", "--size", "99"], "tree size 99");
+}

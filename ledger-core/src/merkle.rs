@@ -278,6 +278,23 @@ impl Frontier {
         self.size
     }
 
+    /// The roots of the perfect subtrees, left to right (one per set bit of the size).
+    pub fn peaks(&self) -> &[Hash] {
+        &self.peaks
+    }
+
+    /// Rebuilds a frontier from its size and peaks.
+    ///
+    /// # Errors
+    /// [`ProofError::WrongLength`] unless there is one peak per set bit of `size`.
+    pub fn from_parts(size: u64, peaks: Vec<Hash>) -> Result<Self, ProofError> {
+        let expected = size.count_ones() as usize;
+        if peaks.len() != expected {
+            return Err(ProofError::WrongLength { got: peaks.len(), expected });
+        }
+        Ok(Frontier { size, peaks })
+    }
+
     /// Appends a leaf hash.
     pub fn push(&mut self, leaf: Hash) {
         let mut node = leaf;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ledger_core::chain::{ChainState, SequencedEntry};
 use ledger_core::entry::{record_id, Entry, SignedRecord, VerifiedRecord};
 use ledger_core::keys::KeyInfo;
+use ledger_core::merkle::{self, Frontier, Hash};
 use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
 use ledger_core::types::{Clock, EntryHash, RecordId, Seq, Timestamp};
@@ -88,6 +89,8 @@ pub struct VerifySummary {
 pub struct Ledger<S: Store> {
     store: S,
     state: Mutex<ChainState>,
+    /// The RFC 6962 tree's right edge, updated with the chain under the `state` lock.
+    tree: Mutex<Frontier>,
     clock: Arc<dyn Clock>,
     poisoned: AtomicBool,
 }
@@ -102,7 +105,13 @@ impl<S: Store> Ledger<S> {
         if store.head()?.is_some() {
             return Err(Error::Storage("store is not empty".into()));
         }
-        let ledger = Ledger { store, state: Mutex::new(ChainState::new()), clock, poisoned: AtomicBool::new(false) };
+        let ledger = Ledger {
+            store,
+            state: Mutex::new(ChainState::new()),
+            tree: Mutex::new(Frontier::new()),
+            clock,
+            poisoned: AtomicBool::new(false),
+        };
         ledger.append(std::slice::from_ref(genesis))?;
         Ok(ledger)
     }
@@ -148,7 +157,27 @@ impl<S: Store> Ledger<S> {
             keys.apply(&verified, seq, entry.time);
         }
         let state = ChainState::resume(Seq(head_seq.0 + 1), head_hash, head_entry.time, keys);
-        Ok(Ledger { store, state: Mutex::new(state), clock, poisoned: AtomicBool::new(false) })
+        let tree = match store.tree()? {
+            Some(t) if t.size() == head_seq.0 + 1 => t,
+            Some(t) => {
+                return Err(Error::Tampered {
+                    seq: head_seq,
+                    reason: format!("the recorded Merkle tree has {} leaves, the chain {}", t.size(), head_seq.0 + 1),
+                })
+            }
+            // A ledger written before the tree was kept: build it once from the entries.
+            None => {
+                let mut t = Frontier::new();
+                for s in 0..=head_seq.0 {
+                    let bytes = store
+                        .entry(Seq(s))?
+                        .ok_or_else(|| Error::Tampered { seq: Seq(s), reason: "entry is missing".into() })?;
+                    t.push(merkle::leaf_hash(&bytes));
+                }
+                t
+            }
+        };
+        Ok(Ledger { store, state: Mutex::new(state), tree: Mutex::new(tree), clock, poisoned: AtomicBool::new(false) })
     }
 
     fn lock(&self) -> MutexGuard<'_, ChainState> {
@@ -216,12 +245,14 @@ impl<S: Store> Ledger<S> {
             receipts.push(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false });
             batch.push(stored(&seqd));
         }
-        if let Err(e) = self.store.append(&batch) {
+        let tree = self.extended_tree(&batch);
+        if let Err(e) = self.store.append(&batch, &tree) {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             return Err(e);
         }
         *state = work;
+        *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
         Ok(receipts)
     }
 
@@ -271,7 +302,8 @@ impl<S: Store> Ledger<S> {
                 Ok(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false })
             })());
         }
-        if let Err(e) = self.store.append(&batch) {
+        let tree = self.extended_tree(&batch);
+        if let Err(e) = self.store.append(&batch, &tree) {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             let msg = e.to_string();
@@ -284,7 +316,69 @@ impl<S: Store> Ledger<S> {
                 .collect();
         }
         *state = work;
+        *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
         results
+    }
+
+    /// The frontier after appending `batch` (callers hold the state lock).
+    fn extended_tree(&self, batch: &[StoredEntry]) -> Frontier {
+        let mut t = self.tree.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for e in batch {
+            t.push(merkle::leaf_hash(&e.bytes));
+        }
+        t
+    }
+
+    /// The tree size and RFC 6962 root hash now (equal to the number of entries).
+    pub fn tree_head(&self) -> (u64, Hash) {
+        let t = self.tree.lock().unwrap_or_else(|p| p.into_inner());
+        (t.size(), t.root())
+    }
+
+    /// Leaf hashes of the first `size` entries. Reads every entry up to `size`: proofs cost
+    /// O(size) here until interior nodes are stored (appends stay O(log n)).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if `size` exceeds the tree; [`Error::Tampered`] for a missing entry.
+    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>> {
+        if size > self.len() {
+            return Err(Error::NotFound(format!("tree size {size} (the tree has {} leaves)", self.len())));
+        }
+        (0..size)
+            .map(|s| {
+                let bytes = self
+                    .store
+                    .entry(Seq(s))?
+                    .ok_or_else(|| Error::Tampered { seq: Seq(s), reason: "entry is missing".into() })?;
+                Ok(merkle::leaf_hash(&bytes))
+            })
+            .collect()
+    }
+
+    /// The root hash at `size` and the inclusion proof of entry `seq` in it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if `seq >= size` or `size` exceeds the tree.
+    pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<(Hash, Vec<Hash>)> {
+        if seq.0 >= size {
+            return Err(Error::NotFound(format!("entry #{seq} in a tree of size {size}")));
+        }
+        let leaves = self.leaf_hashes(size)?;
+        let proof = merkle::inclusion_proof(&leaves, seq.0 as usize).map_err(|e| Error::NotFound(e.to_string()))?;
+        Ok((merkle::root(&leaves), proof))
+    }
+
+    /// The consistency proof between tree sizes `old <= new` and both roots.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for sizes out of range.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<(Hash, Hash, Vec<Hash>)> {
+        if old == 0 || old > new {
+            return Err(Error::NotFound(format!("consistency between sizes {old} and {new} (need 0 < old ≤ new)")));
+        }
+        let leaves = self.leaf_hashes(new)?;
+        let proof = merkle::consistency_proof(&leaves, old as usize).map_err(|e| Error::NotFound(e.to_string()))?;
+        Ok((merkle::root(&leaves[..old as usize]), merkle::root(&leaves), proof))
     }
 
     fn existing(&self, id: &RecordId) -> Result<Option<Receipt>> {
@@ -495,8 +589,10 @@ impl<S: Store> Ledger<S> {
         let (head_seq, head_hash) =
             self.store.head()?.ok_or_else(|| Error::Tampered { seq: Seq(0), reason: "no head recorded".into() })?;
         let mut chain = ChainState::new();
+        let mut tree = Frontier::new();
         let mut seq = Seq(0);
         while let Some(bytes) = self.store.entry(seq)? {
+            tree.push(merkle::leaf_hash(&bytes));
             let e: SequencedEntry = chain.replay(&bytes).map_err(|e| match e {
                 ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
                 other => Error::Tampered { seq, reason: other.to_string() },

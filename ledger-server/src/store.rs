@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `meta` | format marker `provenance-ledger/sled/v1` |
 //! | `head` | seq (u64 BE) ‖ entry hash (32) |
+//! | `tree` | tree size (u64 BE) ‖ peaks (32 each): the RFC 6962 frontier after the head |
 //! | `e` ‖ seq (u64 BE) | entry bytes |
 //! | `h` ‖ entry hash | seq (u64 BE) |
 //! | `r` ‖ record id | seq (u64 BE) |
@@ -19,6 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ledger_core::merkle::Frontier;
 use ledger_core::record::Kind;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
@@ -51,12 +53,18 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::AlreadyExists`] if the store already holds a ledger.
     fn initialize(&self) -> Result<()>;
-    /// Appends entries (consecutive seqs, continuing the head) and their indexes atomically,
-    /// then flushes. Returns only once durable.
+    /// Appends entries (consecutive seqs, continuing the head), their indexes and the Merkle
+    /// tree's frontier after them, atomically, then flushes. Returns only once durable.
     ///
     /// # Errors
     /// [`Error::Storage`] if the write or flush fails; the caller must then stop writing.
-    fn append(&self, batch: &[StoredEntry]) -> Result<()>;
+    fn append(&self, batch: &[StoredEntry], tree: &Frontier) -> Result<()>;
+    /// The Merkle tree frontier recorded with the head, if any (ledgers written before the
+    /// tree existed have none).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error or a malformed record.
+    fn tree(&self) -> Result<Option<Frontier>>;
     /// The last entry's seq and hash, if any.
     ///
     /// # Errors
@@ -198,7 +206,7 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn append(&self, batch: &[StoredEntry]) -> Result<()> {
+    fn append(&self, batch: &[StoredEntry], tree: &Frontier) -> Result<()> {
         let Some(last) = batch.last() else { return Ok(()) };
         let mut b = sled::Batch::default();
         for e in batch {
@@ -225,6 +233,11 @@ impl Store for SledStore {
         let mut head = last.seq.0.to_be_bytes().to_vec();
         head.extend_from_slice(&last.hash.0);
         b.insert(&b"head"[..], head);
+        let mut t = tree.size().to_be_bytes().to_vec();
+        for p in tree.peaks() {
+            t.extend_from_slice(p);
+        }
+        b.insert(&b"tree"[..], t);
         self.db.apply_batch(b)?;
         self.db.flush()?;
         Ok(())
@@ -239,6 +252,16 @@ impl Store for SledStore {
         let mut h = [0u8; 32];
         h.copy_from_slice(&v[8..]);
         Ok(Some((seq, EntryHash(h))))
+    }
+
+    fn tree(&self) -> Result<Option<Frontier>> {
+        let Some(v) = self.db.get(b"tree")? else { return Ok(None) };
+        if v.len() < 8 || (v.len() - 8) % 32 != 0 {
+            return Err(Error::Storage("malformed tree record".into()));
+        }
+        let size = decode_seq(&v[..8])?.0;
+        let peaks = v[8..].chunks(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+        Ok(Some(Frontier::from_parts(size, peaks).map_err(|e| Error::Storage(format!("malformed tree record: {e}")))?))
     }
 
     fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>> {

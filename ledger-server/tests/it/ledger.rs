@@ -149,11 +149,14 @@ impl Store for FailingStore {
     fn initialize(&self) -> ledger_server::Result<()> {
         self.inner.initialize()
     }
-    fn append(&self, batch: &[StoredEntry]) -> ledger_server::Result<()> {
+    fn append(&self, batch: &[StoredEntry], tree: &ledger_core::merkle::Frontier) -> ledger_server::Result<()> {
         if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
             return Err(Error::Storage("injected flush failure".into()));
         }
-        self.inner.append(batch)
+        self.inner.append(batch, tree)
+    }
+    fn tree(&self) -> ledger_server::Result<Option<ledger_core::merkle::Frontier>> {
+        self.inner.tree()
     }
     fn head(&self) -> ledger_server::Result<Option<(Seq, EntryHash)>> {
         self.inner.head()

@@ -58,7 +58,7 @@ pub fn signer_key(db: &Path, s: &SignerArgs) -> Result<SigningKey> {
 }
 
 fn keyfile_read(path: &Path) -> Result<SigningKey> {
-    crate::keyfile::read_private(path)
+    Ok(ledger_server::keyfile::read_private(path)?)
 }
 
 fn ident(s: &str) -> Result<Identity> {

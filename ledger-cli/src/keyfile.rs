@@ -4,9 +4,9 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 /// A fresh random signing key from the operating system's generator.
@@ -46,27 +46,6 @@ pub fn public_path(path: &Path) -> std::path::PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".pub");
     s.into()
-}
-
-/// Reads a PKCS#8 PEM private key, refusing a file readable by group or others.
-pub fn read_private(path: &Path) -> Result<SigningKey> {
-    let meta = fs::metadata(path).with_context(|| format!("reading key file {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "key file {} is readable by group or others (mode {mode:o}); run `chmod 600 {}` first",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-    let _ = meta;
-    let pem = fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 PEM private key: {e}", path.display()))
 }
 
 /// Parses a public key given as 64 hex characters, or as the path of an SPKI PEM file.

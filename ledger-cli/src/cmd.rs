@@ -128,6 +128,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Checkpoint { origin, key, json } => crate::transparency::checkpoint(&ctx, origin, key, json),
         Command::Prove { entry, size, json } => crate::transparency::prove(&ctx, &entry, size, json),
         Command::Consistency { old, new, json } => crate::transparency::consistency(&ctx, old, new, json),
+        Command::Audit { checkpoint, verifier_key, json } => {
+            crate::transparency::audit(&ctx, &checkpoint, &verifier_key, json)
+        }
     }
 }
 

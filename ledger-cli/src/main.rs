@@ -185,6 +185,19 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that the ledger today extends a checkpoint pinned earlier (saved output of
+    /// `ledger checkpoint`). Exit 0 consistent, 1 truncated/rewritten/forked, 2 error.
+    Audit {
+        /// The pinned signed checkpoint.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The log's verifier key (`<name>+<id>+<base64>`, as `ledger checkpoint` prints).
+        #[arg(long, env = "LEDGER_VERIFIER_KEY")]
+        verifier_key: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load generators for a `ledgerd` server.
     #[command(subcommand)]
     Bench(BenchCommand),

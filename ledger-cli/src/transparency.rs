@@ -105,3 +105,44 @@ pub fn consistency(ctx: &Ctx, old: u64, new: Option<u64>, as_json: bool) -> Resu
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Checks that the ledger today extends a checkpoint the auditor pinned earlier: the pinned
+/// note's signature, then a consistency proof from the pinned tree to today's. Exit 1 when
+/// the ledger was truncated behind the pin, or rewritten or forked.
+pub fn audit(ctx: &Ctx, pinned: &std::path::Path, verifier_key: &str, as_json: bool) -> Result<ExitCode> {
+    let l = local(ctx, "audit")?;
+    let text = std::fs::read_to_string(pinned).map_err(|e| anyhow::anyhow!("reading {}: {e}", pinned.display()))?;
+    let (name, key) = note::parse_verifier_key(verifier_key.trim())?;
+    let body = note::open(&text, &name, &key).map_err(|e| anyhow::anyhow!("{}: {e}", pinned.display()))?;
+    let cp = Checkpoint::parse(body)?;
+    let (size, root) = l.tree_head();
+    let finding = |reason: String| -> Result<ExitCode> {
+        if as_json {
+            json_out(&json!({ "ok": false, "pinned_size": cp.size, "tree_size": size, "reason": reason }))?;
+        } else {
+            line(format!("TAMPERED: {reason}"))?;
+        }
+        Ok(ExitCode::from(1))
+    };
+    if cp.size > size {
+        return finding(format!("the ledger has {size} entries but the pinned checkpoint has {}: truncated", cp.size));
+    }
+    if cp.size == 0 {
+        bail!("the pinned checkpoint is of an empty tree");
+    }
+    let (old_root, new_root, proof) = l.consistency_proof(cp.size, size)?;
+    if merkle::verify_consistency(cp.size, size, &proof, &cp.root, &new_root).is_err() || new_root != root {
+        let why = if old_root != cp.root {
+            format!("the first {} entries no longer hash to the pinned root: rewritten or forked", cp.size)
+        } else {
+            "the consistency proof does not verify".to_string()
+        };
+        return finding(why);
+    }
+    if as_json {
+        json_out(&json!({ "ok": true, "pinned_size": cp.size, "tree_size": size, "root": hex::encode(root) }))?;
+    } else {
+        line(format!("ok: today's tree ({size} entries) extends the pinned checkpoint ({} entries)", cp.size))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

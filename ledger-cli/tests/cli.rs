@@ -553,3 +553,44 @@ fn checkpoints_and_proofs_verify_independently() {
     // Out of range: a clear error.
     f.refused(&["prove", "#2", "--size", "99"], "tree size 99");
 }
+
+#[test]
+fn audit_detects_truncation_and_rewrites_behind_a_pinned_checkpoint() {
+    use ledger_core::note;
+    let f = Fixture::new();
+    for t in ["a", "b", "c"] {
+        f.append_json("change", &change_body(t));
+    }
+    let cp: Value = serde_json::from_str(&f.ok(&["checkpoint", "--json"])).unwrap();
+    let vkey = cp["verifier_key"].as_str().unwrap().to_string();
+    f.write("pinned.txt", cp["checkpoint"].as_str().unwrap());
+    f.append_json("change", &change_body("d"));
+    let ok: Value =
+        serde_json::from_str(&f.ok(&["audit", "--checkpoint", "pinned.txt", "--verifier-key", &vkey, "--json"]))
+            .unwrap();
+    assert_eq!(
+        (ok["ok"].as_bool(), ok["pinned_size"].as_u64(), ok["tree_size"].as_u64()),
+        (Some(true), Some(5), Some(6))
+    );
+    // Checkpoints the log key signed but that this ledger does not extend: another root at
+    // the same size (a rewrite or fork), and a larger size (a truncation since).
+    let admin = ledger_server::keyfile::read_private(&f.db().join("keys/admin.key")).unwrap();
+    let (name, _) = note::parse_verifier_key(&vkey).unwrap();
+    let pinned =
+        note::Checkpoint::parse(note::open(cp["checkpoint"].as_str().unwrap(), &name, &admin.verifying_key()).unwrap())
+            .unwrap();
+    for (label, forged) in [
+        ("fork", note::Checkpoint { root: [9; 32], ..pinned.clone() }),
+        ("truncation", note::Checkpoint { size: 99, ..pinned.clone() }),
+    ] {
+        f.write("forged.txt", &note::sign(&forged.to_text(), &name, &admin).unwrap());
+        let (out, _) = f.run(&["audit", "--checkpoint", "forged.txt", "--verifier-key", &vkey], 1);
+        assert!(out.contains("TAMPERED"), "{label}: {out}");
+    }
+    // A checkpoint not signed by the given key is an error, not a verdict.
+    f.ok(&["keygen", "--out", "other.key"]);
+    let other = ledger_server::keyfile::read_private(&f.path("other.key")).unwrap();
+    let other_vkey = note::verifier_key(&name, &other.verifying_key()).unwrap();
+    let (_, err) = f.run(&["audit", "--checkpoint", "pinned.txt", "--verifier-key", &other_vkey], 2);
+    assert!(err.contains("no valid signature"), "{err}");
+}

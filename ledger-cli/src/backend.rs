@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use ledger_core::entry::{entry_hash, Entry, SignedRecord};
 use ledger_core::keys::KeyInfo;
+use ledger_core::merkle;
 use ledger_core::record::Kind;
 use ledger_core::types::{EntryHash, Timestamp};
 use ledger_core::why::WhyReport;
@@ -79,6 +80,10 @@ pub struct Remote {
 pub fn open_local(db: &Path) -> Result<Ledger<SledStore>> {
     let store = SledStore::open(db)?;
     Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {}", db.display()))
+}
+
+fn hash32(b: &[u8]) -> Result<merkle::Hash> {
+    b.try_into().map_err(|_| anyhow!("the server sent a hash of {} bytes", b.len()))
 }
 
 fn status(s: tonic::Status) -> anyhow::Error {
@@ -280,6 +285,70 @@ impl Backend {
                 let req = r.req(pb::ListKeysRequest {})?;
                 let resp = r.rt.block_on(client.list_keys(req)).map_err(status)?.into_inner();
                 resp.keys.iter().map(|k| convert::key(k).map_err(status)).collect()
+            }
+        }
+    }
+
+    /// (tree size, root, inclusion proof) of entry `seq` in the tree of `size` (default: now).
+    /// The caller verifies it: a server's proof is not trusted.
+    pub fn inclusion_proof(&mut self, seq: u64, size: Option<u64>) -> Result<(u64, merkle::Hash, Vec<merkle::Hash>)> {
+        match self {
+            Backend::Local(l) => {
+                let size = size.unwrap_or_else(|| l.tree_head().0);
+                let (root, proof) = l.inclusion_proof(ledger_core::types::Seq(seq), size)?;
+                Ok((size, root, proof))
+            }
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::GetInclusionProofRequest { seq, tree_size: size.unwrap_or(0) })?;
+                let p = r.rt.block_on(client.get_inclusion_proof(req)).map_err(status)?.into_inner();
+                Ok((p.tree_size, hash32(&p.root)?, p.proof.iter().map(|h| hash32(h)).collect::<Result<_>>()?))
+            }
+        }
+    }
+
+    /// (new size, old root, new root, consistency proof) between `old` and `new` (default: now).
+    pub fn consistency_proof(
+        &mut self,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<(u64, merkle::Hash, merkle::Hash, Vec<merkle::Hash>)> {
+        match self {
+            Backend::Local(l) => {
+                let new = new.unwrap_or_else(|| l.tree_head().0);
+                let (r1, r2, proof) = l.consistency_proof(old, new)?;
+                Ok((new, r1, r2, proof))
+            }
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::GetConsistencyProofRequest { old_size: old, new_size: new.unwrap_or(0) })?;
+                let p = r.rt.block_on(client.get_consistency_proof(req)).map_err(status)?.into_inner();
+                Ok((
+                    p.new_size,
+                    hash32(&p.old_root)?,
+                    hash32(&p.new_root)?,
+                    p.proof.iter().map(|h| hash32(h)).collect::<Result<_>>()?,
+                ))
+            }
+        }
+    }
+
+    /// A signed checkpoint: (signed note, verifier key, tree size, root). Locally it is signed
+    /// with `local_signer` (origin, key); a server signs with its own checkpoint key.
+    pub fn checkpoint(
+        &mut self,
+        local_signer: impl FnOnce(&Ledger<SledStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
+    ) -> Result<(String, String, u64, merkle::Hash)> {
+        match self {
+            Backend::Local(l) => {
+                let (origin, key) = local_signer(l)?;
+                Ok(l.signed_checkpoint(&origin, &key)?)
+            }
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = r.req(pb::GetCheckpointRequest {})?;
+                let c = r.rt.block_on(client.get_checkpoint(req)).map_err(status)?.into_inner();
+                Ok((c.signed_note, c.verifier_key, c.tree_size, hash32(&c.root)?))
             }
         }
     }

@@ -335,6 +335,35 @@ impl<S: Store> Ledger<S> {
         (t.size(), t.root())
     }
 
+    /// A signed C2SP checkpoint of the current tree head, with the chain head as the
+    /// `blake3-head <seq> <hash>` extension line. Returns (signed note, verifier key, size, root).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if `origin` is not a valid note signer name.
+    pub fn signed_checkpoint(
+        &self,
+        origin: &str,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<(String, String, u64, Hash)> {
+        // Read the chain head and the tree head under the state lock, so they describe the
+        // same entries.
+        let state = self.lock();
+        let (size, root) = self.tree_head();
+        let head = state.head();
+        drop(state);
+        let cp = ledger_core::note::Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+            extensions: vec![format!("blake3-head {} {}", size.saturating_sub(1), head)],
+        };
+        let name = origin.replace(char::is_whitespace, "-");
+        let bad = |e: ledger_core::note::NoteError| Error::NotFound(format!("checkpoint origin `{origin}`: {e}"));
+        let signed = ledger_core::note::sign(&cp.to_text(), &name, key).map_err(bad)?;
+        let vkey = ledger_core::note::verifier_key(&name, &key.verifying_key()).map_err(bad)?;
+        Ok((signed, vkey, size, root))
+    }
+
     /// Leaf hashes of the first `size` entries. Reads every entry up to `size`: proofs cost
     /// O(size) here until interior nodes are stored (appends stay O(log n)).
     ///

@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub read_token: Option<String>,
     /// Group-commit linger (see [`crate::group::Sequencer::start`]); `None` = the default.
     pub linger: Option<std::time::Duration>,
+    /// The key and origin to sign checkpoints with (enables `GetCheckpoint`).
+    pub checkpoints: Option<crate::service::CheckpointSigner>,
     /// The webhook receiver: a second listener (plain HTTP) and its configuration.
     pub webhooks: Option<(TcpListener, crate::webhook::WebhookConfig)>,
 }
@@ -91,7 +93,7 @@ pub async fn serve<S: Store + 'static>(
         }
         None => None,
     };
-    let service = LedgerServer::new(LedgerService::new(ledger, handle, opts.read_token))
+    let service = LedgerServer::new(LedgerService::new(ledger, handle, opts.read_token, opts.checkpoints))
         .max_decoding_message_size(MAX_FRAME_BYTES)
         .max_encoding_message_size(MAX_FRAME_BYTES)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);

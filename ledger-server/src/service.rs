@@ -25,6 +25,21 @@ pub struct LedgerService<S: Store> {
     ledger: Arc<Ledger<S>>,
     sequencer: SequencerHandle,
     read_token: Option<Arc<str>>,
+    checkpoints: Option<Arc<CheckpointSigner>>,
+}
+
+/// The key and origin `ledgerd` signs checkpoints with.
+pub struct CheckpointSigner {
+    /// Origin line and note signer name.
+    pub origin: String,
+    /// The log's checkpoint key.
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for CheckpointSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointSigner").field("origin", &self.origin).finish_non_exhaustive()
+    }
 }
 
 impl<S: Store> Clone for LedgerService<S> {
@@ -33,6 +48,7 @@ impl<S: Store> Clone for LedgerService<S> {
             ledger: self.ledger.clone(),
             sequencer: self.sequencer.clone(),
             read_token: self.read_token.clone(),
+            checkpoints: self.checkpoints.clone(),
         }
     }
 }
@@ -52,8 +68,18 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 impl<S: Store + 'static> LedgerService<S> {
     /// A service over `ledger`, appending through `sequencer`. With `read_token`, read calls
     /// require `authorization: Bearer <token>`; appends are authenticated by their signatures.
-    pub fn new(ledger: Arc<Ledger<S>>, sequencer: SequencerHandle, read_token: Option<String>) -> Self {
-        LedgerService { ledger, sequencer, read_token: read_token.map(Arc::from) }
+    pub fn new(
+        ledger: Arc<Ledger<S>>,
+        sequencer: SequencerHandle,
+        read_token: Option<String>,
+        checkpoints: Option<CheckpointSigner>,
+    ) -> Self {
+        LedgerService {
+            ledger,
+            sequencer,
+            read_token: read_token.map(Arc::from),
+            checkpoints: checkpoints.map(Arc::new),
+        }
     }
 
     fn check_read<T>(&self, req: &Request<T>) -> Result<(), Status> {
@@ -202,6 +228,64 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
         self.check_read(&request)?;
         Ok(Response::new(pb::ListKeysResponse { keys: self.ledger.keys().iter().map(convert::key_pb).collect() }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
+        self.check_read(&request)?;
+        let signer = self.checkpoints.as_ref().ok_or_else(|| {
+            Status::failed_precondition("this server signs no checkpoints (start ledgerd with --checkpoint-key)")
+        })?;
+        // The tree head and chain head are read under one view of the ledger.
+        let (signed, vkey, size, root) = self.ledger.signed_checkpoint(&signer.origin, &signer.key).map_err(err)?;
+        Ok(Response::new(pb::GetCheckpointResponse {
+            signed_note: signed,
+            verifier_key: vkey,
+            tree_size: size,
+            root: root.to_vec(),
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+        self.check_read(&request)?;
+        let r = request.into_inner();
+        let size = if r.tree_size == 0 { self.ledger.tree_head().0 } else { r.tree_size };
+        let ledger = self.ledger.clone();
+        let (root, proof) = tokio::task::spawn_blocking(move || ledger.inclusion_proof(Seq(r.seq), size))
+            .await
+            .map_err(|_| Status::internal("proof task failed"))?
+            .map_err(err)?;
+        Ok(Response::new(pb::GetInclusionProofResponse {
+            tree_size: size,
+            root: root.to_vec(),
+            proof: proof.iter().map(|h| h.to_vec()).collect(),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
+        self.check_read(&request)?;
+        let r = request.into_inner();
+        let new = if r.new_size == 0 { self.ledger.tree_head().0 } else { r.new_size };
+        let ledger = self.ledger.clone();
+        let (old_root, new_root, proof) =
+            tokio::task::spawn_blocking(move || ledger.consistency_proof(r.old_size, new))
+                .await
+                .map_err(|_| Status::internal("proof task failed"))?
+                .map_err(err)?;
+        Ok(Response::new(pb::GetConsistencyProofResponse {
+            new_size: new,
+            old_root: old_root.to_vec(),
+            new_root: new_root.to_vec(),
+            proof: proof.iter().map(|h| h.to_vec()).collect(),
+        }))
     }
 
     async fn head(&self, request: Request<pb::HeadRequest>) -> Result<Response<pb::HeadResponse>, Status> {

@@ -89,9 +89,13 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
         vec!["show".into(), "#3".into(), "--raw".into()],
         vec!["key".into(), "list".into(), "--json".into()],
         vec!["verify".into(), "--json".into()],
+        vec!["checkpoint".into(), "--json".into()],
+        vec!["prove".into(), "#3".into(), "--json".into()],
+        vec!["consistency".into(), "2".into(), "--json".into()],
     ];
     let remote_out: Vec<(i32, Vec<u8>)> = {
-        let d = Daemon::start(l.db(), &[]);
+        let admin_key = l.db().join("keys").join("admin.key");
+        let d = Daemon::start(l.db(), &["--checkpoint-key", admin_key.to_str().unwrap()]);
         let url = format!("http://{}", d.addr);
         let (code, out) = run(
             &l,

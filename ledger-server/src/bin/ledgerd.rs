@@ -57,6 +57,13 @@ struct Args {
     /// File holding the GitHub webhook secret (enables `POST /webhooks/github`).
     #[arg(long, env = "LEDGER_GITHUB_SECRET_FILE")]
     github_secret_file: Option<PathBuf>,
+    /// Key (PKCS#8 PEM, 0600) that signs checkpoints served by `GetCheckpoint`; typically the
+    /// admin key, so auditors know one verifier key for the log.
+    #[arg(long, env = "LEDGER_CHECKPOINT_KEY")]
+    checkpoint_key: Option<PathBuf>,
+    /// Origin line of the checkpoints. Default: `provenance-ledger/<genesis entry prefix>`.
+    #[arg(long, env = "LEDGER_ORIGIN")]
+    origin: Option<String>,
     /// File holding the GitLab secret token (enables `POST /webhooks/gitlab`).
     #[arg(long, env = "LEDGER_GITLAB_TOKEN_FILE")]
     gitlab_token_file: Option<PathBuf>,
@@ -146,7 +153,22 @@ async fn run(args: Args) -> Result<()> {
         println!("webhooks on {}", l.local_addr()?);
     }
     let linger = Some(std::time::Duration::from_micros(args.linger_us));
-    serve(listener, ledger, ServeOptions { tls, read_token, linger, webhooks }, shutdown_signal()).await?;
+    let checkpoints = match &args.checkpoint_key {
+        Some(p) => {
+            let key = ledger_server::keyfile::read_private(p)?;
+            let origin = match &args.origin {
+                Some(o) => o.clone(),
+                None => {
+                    let genesis =
+                        ledger.get(ledger_core::types::Seq(0))?.ok_or_else(|| anyhow::anyhow!("no genesis entry"))?;
+                    format!("provenance-ledger/{}", &genesis.hash.to_hex()[..16])
+                }
+            };
+            Some(ledger_server::service::CheckpointSigner { origin, key })
+        }
+        None => None,
+    };
+    serve(listener, ledger, ServeOptions { tls, read_token, linger, checkpoints, webhooks }, shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

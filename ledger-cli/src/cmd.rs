@@ -126,7 +126,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(b) => crate::bench::run(&ctx, b),
         Command::Checkpoint { origin, key, json } => crate::transparency::checkpoint(&ctx, origin, key, json),
-        Command::Prove { entry, size, json } => crate::transparency::prove(&ctx, &entry, size, json),
+        Command::Prove { entry, size, format, json, key } => {
+            let format = if json { crate::transparency::ProofFormat::Json } else { format };
+            crate::transparency::prove(&ctx, &entry, size, format, key)
+        }
+        Command::LogKey { key } => crate::transparency::log_key(&ctx, key),
         Command::Consistency { old, new, json } => crate::transparency::consistency(&ctx, old, new, json),
         Command::Audit { checkpoint, verifier_key, json } => {
             crate::transparency::audit(&ctx, &checkpoint, &verifier_key, json)

@@ -164,16 +164,30 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the RFC 6962 inclusion proof of an entry (`#seq` or hash prefix).
+    /// Print the RFC 6962 inclusion proof of an entry (`#seq` or hash prefix), checked before
+    /// it is printed.
     Prove {
         /// The entry.
         entry: String,
         /// Tree size to prove against. Default: the current size.
         #[arg(long)]
         size: Option<u64>,
-        /// Print as JSON.
-        #[arg(long)]
+        /// `text`, `json`, or `tlog-proof` (C2SP tlog-proof@v1 with a fresh signed checkpoint).
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::transparency::ProofFormat,
+        /// Shorthand for `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Checkpoint key for `tlog-proof` on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Print the log's verifier key (`<name>+<hex key id>+<base64(0x01 ‖ key)>`): what auditors
+    /// pin to check checkpoints.
+    LogKey {
+        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// Print the RFC 6962 consistency proof between two tree sizes.
     Consistency {

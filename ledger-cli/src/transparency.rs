@@ -24,13 +24,10 @@ fn default_origin(l: &ledger_server::ledger::Ledger<ledger_server::store::SledSt
 /// Prints a signed checkpoint of the current tree head.
 pub fn checkpoint(ctx: &Ctx, origin: Option<String>, key: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
     let mut b = ctx.backend()?;
-    let key_path = key.unwrap_or_else(|| ctx.db.join("keys").join("admin.key"));
+    let signer = local_signer(ctx, key);
     let (signed, vkey, size, root) = b.checkpoint(|l| {
-        let origin = match origin {
-            Some(o) => o,
-            None => default_origin(l)?,
-        };
-        Ok((origin, ledger_server::keyfile::read_private(&key_path)?))
+        let (default, key) = signer(l)?;
+        Ok((origin.unwrap_or(default), key))
     })?;
     // Whoever signed it, check it before handing it out.
     let (name, vk) = note::parse_verifier_key(&vkey)?;
@@ -49,9 +46,16 @@ pub fn checkpoint(ctx: &Ctx, origin: Option<String>, key: Option<PathBuf>, as_js
 }
 
 /// Prints the inclusion proof of an entry in the tree of `size` (default: now), verified here.
-pub fn prove(ctx: &Ctx, entry: &str, size: Option<u64>, as_json: bool) -> Result<ExitCode> {
+pub fn prove(ctx: &Ctx, entry: &str, size: Option<u64>, format: ProofFormat, key: Option<PathBuf>) -> Result<ExitCode> {
+    let as_json = format == ProofFormat::Json;
     let mut b = ctx.backend()?;
     let v = b.find_entry(entry)?;
+    if format == ProofFormat::TlogProof {
+        if size.is_some() {
+            bail!("--format tlog-proof proves against a fresh checkpoint of the current tree; drop --size");
+        }
+        return tlog_proof(ctx, &mut b, &v, key);
+    }
     let (size, root, proof) = b.inclusion_proof(v.seq.0, size)?;
     let leaf = merkle::leaf_hash(&v.bytes);
     merkle::verify_inclusion(&leaf, v.seq.0, size, &proof, &root)
@@ -69,6 +73,62 @@ pub fn prove(ctx: &Ctx, entry: &str, size: Option<u64>, as_json: bool) -> Result
             line(B64.encode(p))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `prove` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProofFormat {
+    /// Readable: index and base64 proof hashes.
+    Text,
+    /// JSON with hex hashes.
+    Json,
+    /// C2SP `tlog-proof@v1`: header, index, proof hashes, blank line, signed checkpoint.
+    TlogProof,
+}
+
+fn local_signer(
+    ctx: &Ctx,
+    key: Option<PathBuf>,
+) -> impl FnOnce(
+    &ledger_server::ledger::Ledger<ledger_server::store::SledStore>,
+) -> Result<(String, ed25519_dalek::SigningKey)> {
+    let key_path = key.unwrap_or_else(|| ctx.db.join("keys").join("admin.key"));
+    move |l| Ok((default_origin(l)?, ledger_server::keyfile::read_private(&key_path)?))
+}
+
+/// A C2SP tlog-proof: an inclusion proof against a fresh signed checkpoint, verified here.
+fn tlog_proof(
+    ctx: &Ctx,
+    b: &mut crate::backend::Backend,
+    v: &ledger_server::ledger::EntryView,
+    key: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let (signed, vkey, size, root) = b.checkpoint(local_signer(ctx, key))?;
+    let (psize, proot, proof) = b.inclusion_proof(v.seq.0, Some(size))?;
+    if (psize, proot) != (size, root) {
+        bail!("the proof is not for the checkpoint's tree");
+    }
+    let (name, vk) = note::parse_verifier_key(&vkey)?;
+    let cp = Checkpoint::parse(note::open(&signed, &name, &vk)?)?;
+    merkle::verify_inclusion(&merkle::leaf_hash(&v.bytes), v.seq.0, cp.size, &proof, &cp.root)
+        .map_err(|e| anyhow::anyhow!("the inclusion proof does not verify: {e}"))?;
+    let mut text = format!("c2sp.org/tlog-proof@v1\nindex {}\n", v.seq);
+    for p in &proof {
+        text.push_str(&B64.encode(p));
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(&signed);
+    out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the log's verifier key (the key that signs checkpoints) in signed-note form.
+pub fn log_key(ctx: &Ctx, key: Option<PathBuf>) -> Result<ExitCode> {
+    let mut b = ctx.backend()?;
+    let (_, vkey, _, _) = b.checkpoint(local_signer(ctx, key))?;
+    line(vkey)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -594,3 +594,27 @@ fn audit_detects_truncation_and_rewrites_behind_a_pinned_checkpoint() {
     let (_, err) = f.run(&["audit", "--checkpoint", "pinned.txt", "--verifier-key", &other_vkey], 2);
     assert!(err.contains("no valid signature"), "{err}");
 }
+
+#[test]
+fn tlog_proofs_follow_c2sp_and_verify_with_the_log_key() {
+    use base64::Engine as _;
+    use ledger_core::{merkle, note};
+    let f = Fixture::new();
+    for t in ["a", "b", "c", "d"] {
+        f.append_json("change", &change_body(t));
+    }
+    let vkey = f.ok(&["log-key"]).trim().to_string();
+    let (name, vk) = note::parse_verifier_key(&vkey).unwrap();
+    let text = f.ok(&["prove", "#4", "--format", "tlog-proof"]);
+    // c2sp.org/tlog-proof@v1: header, index, proof hashes, blank line, signed checkpoint.
+    let (head, checkpoint) = text.split_once("\n\n").unwrap();
+    let mut lines = head.lines();
+    assert_eq!(lines.next(), Some("c2sp.org/tlog-proof@v1"));
+    assert_eq!(lines.next(), Some("index 4"));
+    let proof: Vec<merkle::Hash> =
+        lines.map(|l| base64::engine::general_purpose::STANDARD.decode(l).unwrap().try_into().unwrap()).collect();
+    let cp = note::Checkpoint::parse(note::open(checkpoint, &name, &vk).unwrap()).unwrap();
+    let leaf = merkle::leaf_hash(&f.cmd(&["show", "#4", "--raw"]).output().unwrap().stdout);
+    merkle::verify_inclusion(&leaf, 4, cp.size, &proof, &cp.root).unwrap();
+    assert_eq!(cp.size, 6);
+}

@@ -132,8 +132,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::LogKey { key } => crate::transparency::log_key(&ctx, key),
         Command::Consistency { old, new, json } => crate::transparency::consistency(&ctx, old, new, json),
-        Command::Audit { checkpoint, verifier_key, json } => {
-            crate::transparency::audit(&ctx, &checkpoint, &verifier_key, json)
+        Command::Audit { pin, verifier_key, key, json } => {
+            crate::transparency::audit(&ctx, &pin, &verifier_key, key, json)
         }
     }
 }

@@ -199,15 +199,19 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check that the ledger today extends a checkpoint pinned earlier (saved output of
-    /// `ledger checkpoint`). Exit 0 consistent, 1 truncated/rewritten/forked, 2 error.
+    /// The auditor's check: verify the pinned checkpoint, fetch a fresh one, check that the
+    /// tree extends the pin (consistency proof), and move the pin forward. The first run pins.
+    /// Exit 0 consistent, 1 truncated/rewritten/forked (evidence kept), 2 error.
     Audit {
-        /// The pinned signed checkpoint.
+        /// The pin file (a signed checkpoint); created on first use.
         #[arg(long)]
-        checkpoint: PathBuf,
-        /// The log's verifier key (`<name>+<id>+<base64>`, as `ledger checkpoint` prints).
+        pin: PathBuf,
+        /// The log's verifier key (`ledger log-key`): checkpoints must be signed by it.
         #[arg(long, env = "LEDGER_VERIFIER_KEY")]
         verifier_key: String,
+        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -152,43 +152,89 @@ pub fn consistency(ctx: &Ctx, old: u64, new: Option<u64>, as_json: bool) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks that the ledger today extends a checkpoint the auditor pinned earlier: the pinned
-/// note's signature, then a consistency proof from the pinned tree to today's, verified here.
-/// Exit 1 when the ledger was truncated behind the pin, or rewritten or forked.
-pub fn audit(ctx: &Ctx, pinned: &std::path::Path, verifier_key: &str, as_json: bool) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(pinned).map_err(|e| anyhow::anyhow!("reading {}: {e}", pinned.display()))?;
-    let (name, key) = note::parse_verifier_key(verifier_key.trim())?;
-    let body = note::open(&text, &name, &key).map_err(|e| anyhow::anyhow!("{}: {e}", pinned.display()))?;
-    let cp = Checkpoint::parse(body)?;
-    if cp.size == 0 {
-        bail!("the pinned checkpoint is of an empty tree");
-    }
+/// The auditor's check: verifies the pinned checkpoint (saved by an earlier run), fetches a
+/// fresh signed checkpoint, checks the consistency proof between them, and moves the pin
+/// forward. With no pin yet, the first verified checkpoint becomes the pin (trust on first
+/// use). Exit 1 on truncation, rewrite or fork; the conflicting checkpoint is saved beside
+/// the pin as evidence (`<pin>.conflict-<size>`).
+pub fn audit(
+    ctx: &Ctx,
+    pin: &std::path::Path,
+    verifier_key: &str,
+    key: Option<PathBuf>,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let (name, vk) = note::parse_verifier_key(verifier_key.trim())?;
     let mut b = ctx.backend()?;
-    let size = b.len()?;
-    let finding = |reason: String| -> Result<ExitCode> {
+    let (signed, fresh_vkey, _, _) = b.checkpoint(local_signer(ctx, key))?;
+    if fresh_vkey != verifier_key.trim() {
+        bail!("the ledger signs checkpoints with {fresh_vkey}, not the pinned verifier key");
+    }
+    let current = Checkpoint::parse(note::open(&signed, &name, &vk)?)?;
+    let report = |ok: bool, msg: String, pinned: u64| -> Result<ExitCode> {
         if as_json {
-            json_out(&json!({ "ok": false, "pinned_size": cp.size, "tree_size": size, "reason": reason }))?;
+            json_out(&json!({ "ok": ok, "pinned_size": pinned, "tree_size": current.size, "message": msg }))?;
+        } else if ok {
+            line(format!("ok: {msg}"))?;
         } else {
-            line(format!("TAMPERED: {reason}"))?;
+            line(format!("TAMPERED: {msg}"))?;
         }
-        Ok(ExitCode::from(1))
+        Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
     };
-    if cp.size > size {
-        return finding(format!("the ledger has {size} entries but the pinned checkpoint has {}: truncated", cp.size));
+    if !pin.exists() {
+        std::fs::write(pin, &signed).map_err(|e| anyhow::anyhow!("writing {}: {e}", pin.display()))?;
+        return report(true, format!("pinned the checkpoint of {} entries (first use)", current.size), current.size);
     }
-    let (new, old_root, new_root, proof) = b.consistency_proof(cp.size, Some(size))?;
-    if new != size || merkle::verify_consistency(cp.size, size, &proof, &cp.root, &new_root).is_err() {
-        let why = if old_root != cp.root {
-            format!("the first {} entries no longer hash to the pinned root: rewritten or forked", cp.size)
-        } else {
-            "the consistency proof does not verify".to_string()
-        };
-        return finding(why);
+    let text = std::fs::read_to_string(pin).map_err(|e| anyhow::anyhow!("reading {}: {e}", pin.display()))?;
+    let pinned =
+        Checkpoint::parse(note::open(&text, &name, &vk).map_err(|e| anyhow::anyhow!("{}: {e}", pin.display()))?)?;
+    if pinned.origin != current.origin {
+        bail!("the pin is for log `{}`, this ledger is `{}`", pinned.origin, current.origin);
     }
-    if as_json {
-        json_out(&json!({ "ok": true, "pinned_size": cp.size, "tree_size": size, "root": hex::encode(new_root) }))?;
-    } else {
-        line(format!("ok: today's tree ({size} entries) extends the pinned checkpoint ({} entries)", cp.size))?;
+    let keep_evidence = || -> Result<String> {
+        let path = PathBuf::from(format!("{}.conflict-{}", pin.display(), current.size));
+        std::fs::write(&path, &signed).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        Ok(path.display().to_string())
+    };
+    if current.size < pinned.size {
+        let ev = keep_evidence()?;
+        return report(
+            false,
+            format!(
+                "the ledger now has {} entries but {} were pinned: truncated (evidence kept in {ev})",
+                current.size, pinned.size
+            ),
+            pinned.size,
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    if current.size == pinned.size && current.root != pinned.root {
+        let ev = keep_evidence()?;
+        return report(
+            false,
+            format!(
+                "two signed checkpoints of size {} with different roots: a fork (both kept: {} and {ev})",
+                current.size,
+                pin.display()
+            ),
+            pinned.size,
+        );
+    }
+    let (_, _, _, proof) = b.consistency_proof(pinned.size, Some(current.size))?;
+    if merkle::verify_consistency(pinned.size, current.size, &proof, &pinned.root, &current.root).is_err() {
+        let ev = keep_evidence()?;
+        return report(
+            false,
+            format!(
+                "the tree of {} entries does not extend the pinned tree of {}: history was rewritten or forked (evidence kept in {ev})",
+                current.size, pinned.size
+            ),
+            pinned.size,
+        );
+    }
+    std::fs::write(pin, &signed).map_err(|e| anyhow::anyhow!("writing {}: {e}", pin.display()))?;
+    report(
+        true,
+        format!("the tree of {} entries extends the pinned {}; pin moved forward", current.size, pinned.size),
+        pinned.size,
+    )
 }

@@ -555,43 +555,50 @@ fn checkpoints_and_proofs_verify_independently() {
 }
 
 #[test]
-fn audit_detects_truncation_and_rewrites_behind_a_pinned_checkpoint() {
+fn audit_pins_moves_forward_and_detects_truncation_rewrites_and_forks() {
     use ledger_core::note;
     let f = Fixture::new();
     for t in ["a", "b", "c"] {
         f.append_json("change", &change_body(t));
     }
-    let cp: Value = serde_json::from_str(&f.ok(&["checkpoint", "--json"])).unwrap();
-    let vkey = cp["verifier_key"].as_str().unwrap().to_string();
-    f.write("pinned.txt", cp["checkpoint"].as_str().unwrap());
+    let vkey = f.ok(&["log-key"]).trim().to_string();
+    let audit = |code: i32| -> Value {
+        let (out, _) = f.run(&["audit", "--pin", "pin.txt", "--verifier-key", &vkey, "--json"], code);
+        serde_json::from_str(&out).unwrap()
+    };
+    // First use pins; later runs move the pin forward as the ledger grows.
+    let first = audit(0);
+    assert_eq!((first["ok"].as_bool(), first["tree_size"].as_u64()), (Some(true), Some(5)));
     f.append_json("change", &change_body("d"));
-    let ok: Value =
-        serde_json::from_str(&f.ok(&["audit", "--checkpoint", "pinned.txt", "--verifier-key", &vkey, "--json"]))
-            .unwrap();
-    assert_eq!(
-        (ok["ok"].as_bool(), ok["pinned_size"].as_u64(), ok["tree_size"].as_u64()),
-        (Some(true), Some(5), Some(6))
-    );
-    // Checkpoints the log key signed but that this ledger does not extend: another root at
-    // the same size (a rewrite or fork), and a larger size (a truncation since).
+    let second = audit(0);
+    assert_eq!((second["pinned_size"].as_u64(), second["tree_size"].as_u64()), (Some(5), Some(6)));
+    let pin_text = std::fs::read_to_string(f.path("pin.txt")).unwrap();
     let admin = ledger_server::keyfile::read_private(&f.db().join("keys/admin.key")).unwrap();
     let (name, _) = note::parse_verifier_key(&vkey).unwrap();
-    let pinned =
-        note::Checkpoint::parse(note::open(cp["checkpoint"].as_str().unwrap(), &name, &admin.verifying_key()).unwrap())
-            .unwrap();
-    for (label, forged) in [
-        ("fork", note::Checkpoint { root: [9; 32], ..pinned.clone() }),
-        ("truncation", note::Checkpoint { size: 99, ..pinned.clone() }),
+    let pinned = note::Checkpoint::parse(note::open(&pin_text, &name, &admin.verifying_key()).unwrap()).unwrap();
+    assert_eq!(pinned.size, 6, "the pin moved forward");
+    // A pin the log key signed but that this ledger does not extend: the same size with another
+    // root (a fork), a larger size (a truncation since), a smaller tree with another root (a
+    // rewrite). Each exits 1 and keeps the conflicting checkpoint as evidence.
+    for (label, forged, needle) in [
+        ("fork", note::Checkpoint { root: [9; 32], ..pinned.clone() }, "fork"),
+        ("truncation", note::Checkpoint { size: 99, ..pinned.clone() }, "truncated"),
+        ("rewrite", note::Checkpoint { size: 4, root: [7; 32], ..pinned.clone() }, "rewritten"),
     ] {
-        f.write("forged.txt", &note::sign(&forged.to_text(), &name, &admin).unwrap());
-        let (out, _) = f.run(&["audit", "--checkpoint", "forged.txt", "--verifier-key", &vkey], 1);
-        assert!(out.contains("TAMPERED"), "{label}: {out}");
+        std::fs::write(f.path("pin.txt"), note::sign(&forged.to_text(), &name, &admin).unwrap()).unwrap();
+        let v = audit(1);
+        assert!(v["message"].as_str().unwrap().contains(needle), "{label}: {v}");
     }
-    // A checkpoint not signed by the given key is an error, not a verdict.
+    assert!(std::fs::read_dir(f.dir.path()).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("pin.txt.conflict-")));
+    // A pin not signed by the verifier key is an error, not a verdict.
     f.ok(&["keygen", "--out", "other.key"]);
     let other = ledger_server::keyfile::read_private(&f.path("other.key")).unwrap();
-    let other_vkey = note::verifier_key(&name, &other.verifying_key()).unwrap();
-    let (_, err) = f.run(&["audit", "--checkpoint", "pinned.txt", "--verifier-key", &other_vkey], 2);
+    std::fs::write(f.path("pin.txt"), note::sign(&pinned.to_text(), &name, &other).unwrap()).unwrap();
+    let (_, err) = f.run(&["audit", "--pin", "pin.txt", "--verifier-key", &vkey], 2);
     assert!(err.contains("no valid signature"), "{err}");
 }
 

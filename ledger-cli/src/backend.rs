@@ -307,6 +307,20 @@ impl Backend {
         }
     }
 
+    /// Inclusion proofs of several entries in the tree of `size`. Locally the leaf hashes are
+    /// read once for all of them.
+    pub fn inclusion_proofs(&mut self, seqs: &[u64], size: u64) -> Result<Vec<Vec<merkle::Hash>>> {
+        match self {
+            Backend::Local(l) => {
+                let leaves = l.leaf_hashes(size)?;
+                seqs.iter()
+                    .map(|s| merkle::inclusion_proof(&leaves, *s as usize).map_err(|e| anyhow!("entry #{s}: {e}")))
+                    .collect()
+            }
+            Backend::Remote(_) => seqs.iter().map(|s| Ok(self.inclusion_proof(*s, Some(size))?.2)).collect(),
+        }
+    }
+
     /// (new size, old root, new root, consistency proof) between `old` and `new` (default: now).
     pub fn consistency_proof(
         &mut self,

@@ -131,6 +131,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::transparency::prove(&ctx, &entry, size, format, key)
         }
         Command::LogKey { key } => crate::transparency::log_key(&ctx, key),
+        Command::Export { subject, since, until, all, out, key, json } => {
+            let sel = crate::bundle::Selection {
+                subject,
+                since: since.as_deref().map(parse_time).transpose()?,
+                until: until.as_deref().map(parse_time).transpose()?,
+                all,
+            };
+            crate::bundle::export(&ctx, sel, &out, key, json)
+        }
+        Command::VerifyBundle { file, log_key, json } => crate::bundle::verify_bundle(&file, &log_key, json),
         Command::Consistency { old, new, json } => crate::transparency::consistency(&ctx, old, new, json),
         Command::Audit { pin, verifier_key, key, json } => {
             crate::transparency::audit(&ctx, &pin, &verifier_key, key, json)

@@ -5,6 +5,7 @@
 
 mod backend;
 mod bench;
+mod bundle;
 mod cmd;
 mod ingest_attestation;
 mod ingest_git;
@@ -213,6 +214,42 @@ pub(crate) enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an offline-verifiable bundle: the selected entries with inclusion proofs against
+    /// one signed checkpoint, and every key entry needed to check their signers.
+    Export {
+        /// Export what `why SUBJECT` covers (changes, reviews, evidence, sessions, merges,
+        /// deployments, incidents), plus gate decisions about them and policies.
+        subject: Option<String>,
+        /// Entries integrated at or after this time.
+        #[arg(long, conflicts_with_all = ["subject", "all"])]
+        since: Option<String>,
+        /// Entries integrated before this time.
+        #[arg(long, conflicts_with_all = ["subject", "all"])]
+        until: Option<String>,
+        /// Every entry.
+        #[arg(long, conflicts_with = "subject")]
+        all: bool,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a bundle offline (no database, no server). Exit 0 intact, 1 tampered, 2 error.
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The log's verifier key (`ledger log-key`).
+        #[arg(long)]
+        log_key: String,
+        /// Print the result, with every entry decoded, as JSON.
         #[arg(long)]
         json: bool,
     },

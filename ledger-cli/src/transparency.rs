@@ -87,7 +87,7 @@ pub enum ProofFormat {
     TlogProof,
 }
 
-fn local_signer(
+pub(crate) fn local_signer(
     ctx: &Ctx,
     key: Option<PathBuf>,
 ) -> impl FnOnce(

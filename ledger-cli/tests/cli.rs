@@ -625,3 +625,77 @@ fn tlog_proofs_follow_c2sp_and_verify_with_the_log_key() {
     merkle::verify_inclusion(&leaf, 4, cp.size, &proof, &cp.root).unwrap();
     assert_eq!(cp.size, 6);
 }
+
+#[test]
+fn export_bundles_verify_offline_and_tampering_is_named() {
+    let f = Fixture::new();
+    f.append_json("change", &change_body("Add login"));
+    f.append_json("review", &review_body("Bo <bo@example.com>", SHA_B));
+    f.append_json(
+        "change",
+        &serde_json::json!({
+            "actor": "github:x", "repo": "o/other", "number": 9, "title": "unrelated", "author": "github:x",
+            "head_commit": SHA_A, "commits_total": 1
+        })
+        .to_string(),
+    );
+    let vkey = f.ok(&["log-key"]).trim().to_string();
+    let out: Value = serde_json::from_str(&f.ok(&["export", "pr:o/r#5", "--out", "b.json", "--json"])).unwrap();
+    assert_eq!(out["selected"], 2, "the change and its review: {out}");
+    // Offline: another directory, no database, no server.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bundle = f.path("b.json");
+    let run = |file: &Path, code: i32| -> String {
+        let o = Command::cargo_bin("ledger")
+            .unwrap()
+            .current_dir(elsewhere.path())
+            .args(["verify-bundle", file.to_str().unwrap(), "--log-key", &vkey])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(code), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(run(&bundle, 0).contains("2 selected"));
+    assert!(!elsewhere.path().join("ledger-data").exists(), "verify-bundle created nothing");
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    let tamper = |edit: &dyn Fn(&mut Value)| -> PathBuf {
+        let mut v = original.clone();
+        edit(&mut v);
+        let p = f.path("t.json");
+        std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
+        p
+    };
+    // A flipped byte in the review entry: named by its seq.
+    let review_seq = original["selected"][1].as_u64().unwrap();
+    let idx = original["entries"].as_array().unwrap().iter().position(|e| e["seq"] == review_seq).unwrap();
+    let flipped = tamper(&|v| {
+        let hexs = v["entries"][idx]["entry"].as_str().unwrap().to_string();
+        let mut bytes = hex::decode(&hexs).unwrap();
+        let n = bytes.len() / 2;
+        bytes[n] ^= 1;
+        v["entries"][idx]["entry"] = Value::String(hex::encode(bytes));
+    });
+    assert!(run(&flipped, 1).contains(&format!("entry #{review_seq}")));
+    // The key registration of the signer removed: its entries can no longer be checked.
+    let no_key = tamper(&|v| {
+        let entries = v["entries"].as_array_mut().unwrap();
+        entries.retain(|e| e["seq"] != 1);
+    });
+    assert!(run(&no_key, 1).contains("unknown signer"));
+    // A checkpoint signed by someone else.
+    let other_cp = tamper(&|v| {
+        let c = v["checkpoint"].as_str().unwrap().replace("\n— ", "\n— x").to_string();
+        v["checkpoint"] = Value::String(c);
+    });
+    assert!(run(&other_cp, 1).contains("checkpoint"));
+    // Not a bundle at all: an error.
+    std::fs::write(f.path("junk.json"), "{}").unwrap();
+    run(&f.path("junk.json"), 2);
+    // --all and a time range export every (or no) entry.
+    let all: Value = serde_json::from_str(&f.ok(&["export", "--all", "--out", "all.json", "--json"])).unwrap();
+    assert_eq!(all["selected"], 5);
+    run(&f.path("all.json"), 0);
+    let none: Value =
+        serde_json::from_str(&f.ok(&["export", "--since", "2999-01-01", "--out", "none.json", "--json"])).unwrap();
+    assert_eq!(none["selected"], 0);
+}

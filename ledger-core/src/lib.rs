@@ -47,6 +47,7 @@
 //! ```
 
 pub mod ai;
+pub mod bundle;
 pub mod chain;
 pub mod domain;
 pub mod encoding;

@@ -572,6 +572,17 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
     pub fn why(&self, subject: &Subject) -> Result<WhyReport> {
+        let gathered = self.related(subject)?;
+        Ok(why::analyze(subject, &gathered, self.clock.now()))
+    }
+
+    /// Every record `why` considers for `subject`: the records mentioning it, the change(s) it
+    /// belongs to and their records, the head and merge commits, deployments, incidents, and
+    /// `model` records. Used by `why` and by exports of a subject.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
+    pub fn related(&self, subject: &Subject) -> Result<Vec<Gathered>> {
         let mut seen: BTreeSet<Seq> = BTreeSet::new();
         let mut gathered: Vec<Gathered> = vec![];
         let mut add = |seqs: Vec<Seq>, out: &mut Vec<Gathered>| -> Result<Vec<Gathered>> {
@@ -605,7 +616,7 @@ impl<S: Store> Ledger<S> {
             frontier = next;
         }
         add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
-        Ok(why::analyze(subject, &gathered, self.clock.now()))
+        Ok(gathered)
     }
 
     /// Verifies every entry from the first: canonical bytes, sequence, previous hash,

@@ -4,6 +4,7 @@
 
 mod chain;
 mod golden;
+mod interop;
 mod merkle;
 mod props;
 mod strategies;

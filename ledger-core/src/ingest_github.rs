@@ -11,15 +11,14 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::ai::ai_tool_name;
-use crate::domain::FORMAT_VERSION;
 use crate::error::{Error, Result};
 use crate::ingest::truncate;
+use crate::payload::{missing, Payload, Platform};
 use crate::record::{
     Body, Change, CheckKind, CheckResult, DeployStatus, Deployment, Evidence, Incident, Link, Merge, MergeMethod,
-    Record, Rel, Review, Session, Source, Verdict,
+    Record, Review, Session, Source, Verdict,
 };
-use crate::subject::Subject;
-use crate::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
+use crate::types::{CommitId, Digest, DigestAlg, Identity, Timestamp, Token};
 
 /// What a delivery maps to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,47 +34,20 @@ pub fn action(payload: &[u8]) -> Option<String> {
     serde_json::from_slice::<Value>(payload).ok()?.get("action")?.as_str().map(str::to_string)
 }
 
-struct P<'a> {
-    v: &'a Value,
-    event: &'a str,
-    source: Source,
+/// GitHub's payload conventions.
+pub(crate) struct GitHub;
+
+impl Platform for GitHub {
+    const PREFIX: &'static str = "github";
+    const REPO: &'static str = "/repository/full_name";
+    fn parse_time(s: &str) -> Result<Timestamp> {
+        s.parse()
+    }
 }
 
-fn missing(field: &str) -> Error {
-    Error::InvalidField { field: field.to_string(), reason: "missing or not the expected type in the payload".into() }
-}
+type P<'a> = Payload<'a, GitHub>;
 
 impl<'a> P<'a> {
-    fn get(&self, ptr: &str) -> Option<&'a Value> {
-        self.v.pointer(ptr).filter(|x| !x.is_null())
-    }
-    fn str(&self, ptr: &str) -> Result<&'a str> {
-        self.get(ptr).and_then(Value::as_str).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
-    }
-    fn opt_str(&self, ptr: &str) -> Option<&'a str> {
-        self.get(ptr).and_then(Value::as_str)
-    }
-    fn u64(&self, ptr: &str) -> Result<u64> {
-        self.get(ptr).and_then(Value::as_u64).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
-    }
-    fn time(&self, ptr: &str) -> Result<Timestamp> {
-        self.str(ptr)?.parse()
-    }
-    fn login(&self, ptr: &str) -> Result<Identity> {
-        Identity::new(format!("github:{}", self.str(ptr)?))
-    }
-    fn sha(&self, ptr: &str) -> Result<CommitId> {
-        CommitId::new(self.str(ptr)?.to_ascii_lowercase())
-    }
-    fn repo(&self) -> Result<RepoName> {
-        RepoName::new(self.str("/repository/full_name")?)
-    }
-    fn record(&self, time: Timestamp, actor: Identity, links: Vec<Link>, body: Body) -> Record {
-        Record { v: FORMAT_VERSION, time, actor, links, body }
-    }
-    fn change_link(&self, number: u64) -> Result<Link> {
-        Ok(Link { rel: Rel::Change, target: Subject::Change { repo: self.repo()?, number } })
-    }
     fn pr_links(&self, ptr: &str) -> Result<Vec<Link>> {
         let mut out = vec![];
         for pr in self.get(ptr).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
@@ -132,7 +104,7 @@ pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
     let v: Value = serde_json::from_slice(payload)
         .map_err(|e| Error::Malformed { what: "GitHub webhook payload", detail: e.to_string() })?;
     let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
-    let p = P { v: &v, event, source: Source::Payload { format: format!("github-webhook:{event}"), digest } };
+    let p = P::new(&v, event, Source::Payload { format: format!("github-webhook:{event}"), digest });
     let action = p.opt_str("/action");
     let skip = |why: String| Ok(Mapped::Skipped(why));
     match event {

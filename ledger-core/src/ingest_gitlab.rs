@@ -13,16 +13,14 @@
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::domain::FORMAT_VERSION;
 use crate::error::{Error, Result};
 use crate::ingest::truncate;
 use crate::ingest_github::check_kind;
 pub use crate::ingest_github::Mapped;
+use crate::payload::{missing, Payload, Platform};
 use crate::record::{
-    Body, Change, CheckResult, DeployStatus, Deployment, Evidence, Link, Merge, MergeMethod, Record, Rel, Review,
-    Source, Verdict,
+    Body, Change, CheckResult, DeployStatus, Deployment, Evidence, Merge, MergeMethod, Review, Source, Verdict,
 };
-use crate::subject::Subject;
 use crate::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
 
 /// The event name GitLab's `object_kind` uses for a name given either that way
@@ -122,35 +120,23 @@ fn rfc3339(s: &str) -> Option<Timestamp> {
     s.parse::<jiff::Timestamp>().ok().map(|t| Timestamp(t.as_millisecond()))
 }
 
-struct P<'a> {
-    v: &'a Value,
-    event: &'a str,
-    source: Source,
+/// GitLab's payload conventions.
+pub(crate) struct GitLab;
+
+impl Platform for GitLab {
+    const PREFIX: &'static str = "gitlab";
+    const REPO: &'static str = "/project/path_with_namespace";
+    fn parse_time(s: &str) -> Result<Timestamp> {
+        parse_time(s)
+    }
 }
 
-fn missing(field: &str) -> Error {
-    Error::InvalidField { field: field.to_string(), reason: "missing or not the expected type in the payload".into() }
-}
+type P<'a> = Payload<'a, GitLab>;
 
 impl<'a> P<'a> {
-    fn get(&self, ptr: &str) -> Option<&'a Value> {
-        self.v.pointer(ptr).filter(|x| !x.is_null())
-    }
-    fn str(&self, ptr: &str) -> Result<&'a str> {
-        self.get(ptr).and_then(Value::as_str).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
-    }
-    fn opt_str(&self, ptr: &str) -> Option<&'a str> {
-        self.get(ptr).and_then(Value::as_str)
-    }
     /// A keyword (action, state, status), without surrounding whitespace.
     fn word(&self, ptr: &str) -> Option<&'a str> {
         self.opt_str(ptr).map(str::trim)
-    }
-    fn u64(&self, ptr: &str) -> Result<u64> {
-        self.get(ptr).and_then(Value::as_u64).ok_or_else(|| missing(&ptr[1..].replace('/', ".")))
-    }
-    fn time(&self, ptr: &str) -> Result<Timestamp> {
-        parse_time(self.str(ptr)?)
     }
     /// The time of the first of `ptrs` present.
     fn first_time(&self, ptrs: &[&str]) -> Result<Timestamp> {
@@ -159,25 +145,10 @@ impl<'a> P<'a> {
             None => Err(missing(&ptrs.first().map(|p| p[1..].replace('/', ".")).unwrap_or_default())),
         }
     }
-    fn login(&self, ptr: &str) -> Result<Identity> {
-        Identity::new(format!("gitlab:{}", self.str(ptr)?))
-    }
     /// `user.username`, or a fixed `gitlab:unknown` for a record whose actor is incidental
     /// (a check's trigger); go-playground's job event names its user without a username.
     fn user_or_unknown(&self) -> Identity {
         self.login("/user/username").unwrap_or_else(|_| unreachable_identity())
-    }
-    fn sha(&self, ptr: &str) -> Result<CommitId> {
-        CommitId::new(self.str(ptr)?.trim().to_ascii_lowercase())
-    }
-    fn repo(&self) -> Result<RepoName> {
-        RepoName::new(self.str("/project/path_with_namespace")?)
-    }
-    fn record(&self, time: Timestamp, actor: Identity, links: Vec<Link>, body: Body) -> Record {
-        Record { v: FORMAT_VERSION, time, actor, links, body }
-    }
-    fn change_link(&self, iid: u64) -> Result<Link> {
-        Ok(Link { rel: Rel::Change, target: Subject::Change { repo: self.repo()?, number: iid } })
     }
 }
 
@@ -219,7 +190,7 @@ pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
         }
     }
     let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
-    let p = P { v: &v, event: &event, source: Source::Payload { format: format!("gitlab-webhook:{event}"), digest } };
+    let p = P::new(&v, &event, Source::Payload { format: format!("gitlab-webhook:{event}"), digest });
     let skip = |why: String| Ok(Mapped::Skipped(why));
     match p.event {
         "merge_request" => {
@@ -490,6 +461,7 @@ fn deployment(p: &P<'_>) -> Result<Mapped> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{Link, Rel};
 
     #[test]
     fn gitlab_time_forms_parse_to_the_same_instant() {

@@ -61,6 +61,7 @@ pub mod ingest_incident;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+mod payload;
 pub mod record;
 pub mod secrets;
 pub mod subject;

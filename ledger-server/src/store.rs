@@ -132,6 +132,9 @@ fn seq_suffix(k: &[u8]) -> Result<Seq> {
     decode_seq(&k[k.len() - 8..])
 }
 
+/// How long opening waits for another handle to release the directory's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Sled's page cache size: set, not left at sled's 1 GiB default (see the brief's measurements).
 /// The store also runs sled in `HighThroughput` mode: it measured ~30% less time per appended
 /// entry than the default `LowSpace` (docs/BENCHMARKS.md), at the cost of more disk space.
@@ -173,6 +176,27 @@ impl SledStore {
     }
 
     fn open_sled(dir: &Path) -> Result<Self> {
+        // One process owns a ledger directory (sled holds a file lock). A process that just
+        // closed it may hold the lock for a moment longer while sled's threads stop, so wait
+        // briefly before saying the ledger is in use.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::try_open_sled(dir) {
+                Err(Error::Storage(m)) if m.contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(Error::Storage(format!(
+                            "the ledger at {} is in use by another process (is ledgerd running? use --server)",
+                            dir.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open_sled(dir: &Path) -> Result<Self> {
         // sled panics on some corrupt files instead of returning an error; a corrupt
         // directory must be an error, not a crash.
         let cfg = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).mode(sled::Mode::HighThroughput);

@@ -75,7 +75,7 @@ fn entries_survive_reopen_and_indexes_answer() {
         assert_eq!(r.iter().map(|r| r.seq.0).collect::<Vec<_>>(), [2, 3]);
         l.head()
     };
-    let l = Ledger::open(SledStore::open(dir.path()).unwrap(), Arc::new(FixedClock)).unwrap();
+    let l = Ledger::open(crate::support::open_store(dir.path()), Arc::new(FixedClock)).unwrap();
     assert_eq!(l.head(), head);
     assert_eq!(l.keys().len(), 2, "key register rebuilt from key entries");
     let commit: ledger_core::subject::Subject = format!("git:{}", "a".repeat(40)).parse().unwrap();
@@ -124,7 +124,7 @@ fn opening_a_store_whose_head_was_altered_reports_tampering() {
         let l = new_ledger(SledStore::create(dir.path()).unwrap());
         l.append(&[signed(&review('a'), &key("ci"))]).unwrap();
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = crate::support::open_store(dir.path());
     let mut k = vec![b'e'];
     k.extend_from_slice(&2u64.to_be_bytes());
     let mut v = store.raw().get(&k).unwrap().unwrap().to_vec();

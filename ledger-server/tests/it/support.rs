@@ -311,3 +311,18 @@ pub async fn assert_stored(c: &mut LedgerClient<Channel>, acked: &[(u64, Vec<u8>
         }
     }
 }
+
+/// Opens a store, waiting while sled's background threads of a handle dropped a moment ago in
+/// this process still hold the directory's file lock.
+pub fn open_store(dir: &Path) -> SledStore {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir) {
+            Ok(s) => return s,
+            Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("opening the store at {}: {e}", dir.display()),
+        }
+    }
+}

@@ -20,10 +20,14 @@ use crate::support::{evidence, key, signed, Fixture};
 
 const ENTRIES: u64 = 1_002;
 
+fn store(fx: &Fixture) -> SledStore {
+    crate::support::open_store(&fx.db())
+}
+
 /// A ledger of `ENTRIES` entries and the stored bytes of each.
 fn build() -> (Fixture, Vec<Vec<u8>>) {
     let fx = Fixture::new();
-    let l = Ledger::open(SledStore::open(&fx.db()).unwrap(), Arc::new(SystemClock)).unwrap();
+    let l = Ledger::open(store(&fx), Arc::new(SystemClock)).unwrap();
     let ci = key("ci");
     let records: Vec<_> = (0..ENTRIES - 2).map(|i| signed(&evidence(&format!("tamper-{i}")), &ci)).collect();
     for chunk in records.chunks(250) {
@@ -88,7 +92,7 @@ fn a_thousand_random_byte_flips_are_each_caught_at_their_entry() {
 }
 
 fn open(fx: &Fixture) -> Result<Ledger<SledStore>, Error> {
-    Ledger::open(SledStore::open(&fx.db()).unwrap(), Arc::new(SystemClock))
+    Ledger::open(store(fx), Arc::new(SystemClock))
 }
 
 /// Runs `Ledger::verify` (or open, if it already refuses) and returns the seq it names.
@@ -105,9 +109,9 @@ fn verify_names(fx: &Fixture) -> u64 {
 }
 
 fn with_store(fx: &Fixture, f: impl FnOnce(&sled::Db)) {
-    let store = SledStore::open(&fx.db()).unwrap();
-    f(store.raw());
-    store.raw().flush().unwrap();
+    let s = store(fx);
+    f(s.raw());
+    s.raw().flush().unwrap();
 }
 
 fn ekey(seq: u64) -> Vec<u8> {

@@ -1,0 +1,150 @@
+//! Scale: builds a ledger of N entries (default 1,000,000; `SCALE_N` to change) and times a
+//! full `verify`, inclusion and consistency proof generation and verification, and the
+//! proofs of one change's export, at that size.
+//!
+//! Run: `cargo bench -p ledger-server --bench scale` (results: docs/BENCHMARKS.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use ledger_core::entry::SignedRecord;
+use ledger_core::merkle;
+use ledger_core::record::*;
+use ledger_core::types::*;
+use ledger_server::clock::SystemClock;
+use ledger_server::ledger::Ledger;
+use ledger_server::store::SledStore;
+
+fn key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
+}
+
+fn rec(body: Body) -> Record {
+    Record { v: 1, time: Timestamp(1_764_000_000_000), actor: Identity::new("bench:x").unwrap(), links: vec![], body }
+}
+
+fn evidence(i: u64) -> Record {
+    rec(Body::Evidence(Evidence {
+        repo: RepoName::new("bench/scale").unwrap(),
+        commit: CommitId::new(format!("{:040x}", i)).unwrap(),
+        check: format!("check-{i}-{}", "x".repeat(200)),
+        check_kind: CheckKind::Unit,
+        result: CheckResult::Pass,
+        artifact: None,
+        predicate_type: None,
+        url: None,
+        signature: None,
+        source: None,
+    }))
+}
+
+fn main() {
+    let n: u64 = std::env::var("SCALE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let admin = key("admin");
+    let ci = key("ci");
+    let key_body = |action, name: &str, k: &SigningKey, kinds| {
+        rec(Body::Key(KeyBody {
+            action,
+            name: Token::new(name).unwrap(),
+            public_key: PublicKeyBytes(k.verifying_key().to_bytes()),
+            kinds,
+            not_before: Timestamp(0),
+            not_after: None,
+            replaces: None,
+        }))
+    };
+    let l = Ledger::create(
+        SledStore::create(dir.path()).unwrap(),
+        &SignedRecord::sign(&key_body(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    l.append(&[SignedRecord::sign(&key_body(KeyAction::Register, "ci", &ci, vec![Kind::Evidence]), &admin).unwrap()])
+        .unwrap();
+    let t = Instant::now();
+    let batch = 4096u64;
+    let mut i = 0u64;
+    while l.len() < n {
+        let want = batch.min(n - l.len());
+        // Sign and check signatures on both cores; the sequencer writes.
+        let verified: Vec<_> = std::thread::scope(|s| {
+            let half = want / 2;
+            let (l, ci) = (&l, &ci);
+            let parts: Vec<_> = [(i, i + half), (i + half, i + want)]
+                .into_iter()
+                .map(|(a, b)| {
+                    s.spawn(move || {
+                        (a..b)
+                            .map(|j| l.verify_signature(&SignedRecord::sign(&evidence(j), ci).unwrap()).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        i += want;
+        for r in l.append_verified(&verified) {
+            r.unwrap();
+        }
+        if l.len() % 100_000 < batch {
+            eprintln!("{} entries, {:.0} s", l.len(), t.elapsed().as_secs_f64());
+        }
+    }
+    println!("built {} entries in {:.1} s", l.len(), t.elapsed().as_secs_f64());
+    let du = walk(dir.path());
+    println!("store size: {:.2} GiB", du as f64 / (1u64 << 30) as f64);
+
+    let t = Instant::now();
+    let s = l.verify(|_| {}).unwrap();
+    println!("full verify of {} entries: {:.1} s", s.entries, t.elapsed().as_secs_f64());
+
+    let size = l.tree_head().0;
+    let t = Instant::now();
+    let (root, proof) = l.inclusion_proof(Seq(size / 2), size).unwrap();
+    println!("inclusion proof generation at {size} (reads every leaf): {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    let leaf = merkle::leaf_hash(&l.get(Seq(size / 2)).unwrap().unwrap().bytes);
+    let t = Instant::now();
+    for _ in 0..1000 {
+        merkle::verify_inclusion(&leaf, size / 2, size, &proof, &root).unwrap();
+    }
+    println!("inclusion proof verification: {:.1} µs", t.elapsed().as_secs_f64() * 1e6 / 1000.0);
+    let t = Instant::now();
+    let (r1, r2, cproof) = l.consistency_proof(size / 3, size).unwrap();
+    println!("consistency proof generation at {size}: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    for _ in 0..1000 {
+        merkle::verify_consistency(size / 3, size, &cproof, &r1, &r2).unwrap();
+    }
+    println!("consistency proof verification: {:.1} µs", t.elapsed().as_secs_f64() * 1e6 / 1000.0);
+    // Exporting one change: its related entries and their proofs (leaf hashes read once).
+    let t = Instant::now();
+    let subject: ledger_core::subject::Subject = format!("git:{:040x}", n / 2).parse().unwrap();
+    let related = l.related(&subject).unwrap();
+    let leaves = l.leaf_hashes(size).unwrap();
+    let proofs: Vec<_> = related.iter().map(|g| merkle::inclusion_proof(&leaves, g.seq.0 as usize).unwrap()).collect();
+    println!(
+        "export proofs for one subject ({} entries) at {size}: {:.0} ms",
+        proofs.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+fn walk(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    let m = e.metadata().unwrap();
+                    if m.is_dir() {
+                        walk(&e.path())
+                    } else {
+                        m.len()
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ed25519_dalek::SigningKey;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::*;
 use ledger_core::types::*;
@@ -15,27 +14,11 @@ use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
 use ledger_server::store::SledStore;
 
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
-}
-
-fn rec(body: Body) -> Record {
-    Record { v: 1, time: Timestamp(1_764_000_000_000), actor: Identity::new("bench:x").unwrap(), links: vec![], body }
-}
+mod common;
+use common::{key, key_record};
 
 fn evidence(i: usize) -> Record {
-    rec(Body::Evidence(Evidence {
-        repo: RepoName::new("bench/load").unwrap(),
-        commit: CommitId::new(format!("{:040x}", i)).unwrap(),
-        check: format!("check-{i}-{}", "x".repeat(880)),
-        check_kind: CheckKind::Unit,
-        result: CheckResult::Pass,
-        artifact: None,
-        predicate_type: None,
-        url: None,
-        signature: None,
-        source: None,
-    }))
+    common::evidence("bench/load", i as u64, 880)
 }
 
 fn per(label: &str, n: usize, t: Instant) {
@@ -48,30 +31,14 @@ fn main() {
     let admin = key("admin");
     let ci = key("ci");
     let dir = tempfile::tempdir().unwrap();
-    let genesis = rec(Body::Key(KeyBody {
-        action: KeyAction::Genesis,
-        name: Token::new("admin").unwrap(),
-        public_key: PublicKeyBytes(admin.verifying_key().to_bytes()),
-        kinds: vec![Kind::Key],
-        not_before: Timestamp(0),
-        not_after: None,
-        replaces: None,
-    }));
+    let genesis = key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]);
     let l = Ledger::create(
         SledStore::create(dir.path()).unwrap(),
         &SignedRecord::sign(&genesis, &admin).unwrap(),
         Arc::new(SystemClock),
     )
     .unwrap();
-    let reg = rec(Body::Key(KeyBody {
-        action: KeyAction::Register,
-        name: Token::new("ci").unwrap(),
-        public_key: PublicKeyBytes(ci.verifying_key().to_bytes()),
-        kinds: vec![Kind::Evidence],
-        not_before: Timestamp(0),
-        not_after: None,
-        replaces: None,
-    }));
+    let reg = key_record(KeyAction::Register, "ci", &ci, vec![Kind::Evidence]);
     l.append(&[SignedRecord::sign(&reg, &admin).unwrap()]).unwrap();
 
     let t = Instant::now();

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ed25519_dalek::SigningKey;
 use ledger_core::entry::SignedRecord;
 use ledger_core::merkle;
 use ledger_core::record::*;
@@ -17,27 +16,11 @@ use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
 use ledger_server::store::SledStore;
 
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
-}
-
-fn rec(body: Body) -> Record {
-    Record { v: 1, time: Timestamp(1_764_000_000_000), actor: Identity::new("bench:x").unwrap(), links: vec![], body }
-}
+mod common;
+use common::{key, key_record};
 
 fn evidence(i: u64) -> Record {
-    rec(Body::Evidence(Evidence {
-        repo: RepoName::new("bench/scale").unwrap(),
-        commit: CommitId::new(format!("{:040x}", i)).unwrap(),
-        check: format!("check-{i}-{}", "x".repeat(200)),
-        check_kind: CheckKind::Unit,
-        result: CheckResult::Pass,
-        artifact: None,
-        predicate_type: None,
-        url: None,
-        signature: None,
-        source: None,
-    }))
+    common::evidence("bench/scale", i, 200)
 }
 
 fn main() {
@@ -45,24 +28,13 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let admin = key("admin");
     let ci = key("ci");
-    let key_body = |action, name: &str, k: &SigningKey, kinds| {
-        rec(Body::Key(KeyBody {
-            action,
-            name: Token::new(name).unwrap(),
-            public_key: PublicKeyBytes(k.verifying_key().to_bytes()),
-            kinds,
-            not_before: Timestamp(0),
-            not_after: None,
-            replaces: None,
-        }))
-    };
     let l = Ledger::create(
         SledStore::create(dir.path()).unwrap(),
-        &SignedRecord::sign(&key_body(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
+        &SignedRecord::sign(&key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
         Arc::new(SystemClock),
     )
     .unwrap();
-    l.append(&[SignedRecord::sign(&key_body(KeyAction::Register, "ci", &ci, vec![Kind::Evidence]), &admin).unwrap()])
+    l.append(&[SignedRecord::sign(&key_record(KeyAction::Register, "ci", &ci, vec![Kind::Evidence]), &admin).unwrap()])
         .unwrap();
     let t = Instant::now();
     let batch = 4096u64;

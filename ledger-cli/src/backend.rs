@@ -307,16 +307,15 @@ impl Backend {
         }
     }
 
-    /// Inclusion proofs of several entries in the tree of `size`. Locally the leaf hashes are
-    /// read once for all of them.
+    /// Inclusion proofs of several entries in the tree of `size` (each O(log size) reads).
     pub fn inclusion_proofs(&mut self, seqs: &[u64], size: u64) -> Result<Vec<Vec<merkle::Hash>>> {
         match self {
-            Backend::Local(l) => {
-                let leaves = l.leaf_hashes(size)?;
-                seqs.iter()
-                    .map(|s| merkle::inclusion_proof(&leaves, *s as usize).map_err(|e| anyhow!("entry #{s}: {e}")))
-                    .collect()
-            }
+            Backend::Local(l) => seqs
+                .iter()
+                .map(|s| {
+                    Ok(l.inclusion_proof(ledger_core::types::Seq(*s), size).map_err(|e| anyhow!("entry #{s}: {e}"))?.1)
+                })
+                .collect(),
             Backend::Remote(_) => seqs.iter().map(|s| Ok(self.inclusion_proof(*s, Some(size))?.2)).collect(),
         }
     }

@@ -65,6 +65,7 @@ mod payload;
 pub mod record;
 pub mod secrets;
 pub mod subject;
+pub mod tiles;
 pub mod types;
 pub mod why;
 

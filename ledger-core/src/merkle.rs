@@ -33,6 +33,14 @@ pub enum ProofError {
     /// The recomputed root differs from the expected root.
     #[error("the proof does not lead to the expected root")]
     RootMismatch,
+    /// A proof needs a subtree the source does not hold complete.
+    #[error("tree node at level {level}, index {index} is not available")]
+    MissingNode {
+        /// Level (the subtree spans 2^level leaves).
+        level: u32,
+        /// Index at that level.
+        index: u64,
+    },
 }
 
 /// `H(0x00 ‖ data)`.
@@ -58,12 +66,63 @@ pub fn empty_root() -> Hash {
 }
 
 /// The largest power of two strictly less than `n` (n ≥ 2).
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     let mut k = 1;
     while k << 1 < n {
         k <<= 1;
     }
     k
+}
+
+/// Where proof generation reads tree hashes from: the root of any perfect subtree, named by
+/// its level (it spans `2^level` leaves) and its index at that level (it starts at leaf
+/// `index << level`). A slice of leaf hashes is one source ([`Leaves`]); stored tiles are
+/// another (see [`crate::tiles`]). Proofs need O(log n) such nodes, so a source that stores
+/// interior nodes proves in O(log n) reads whatever the tree size.
+pub trait NodeSource {
+    /// The source's error; it must be able to carry a [`ProofError`].
+    type Error: From<ProofError>;
+    /// MTH of leaves `[index << level, (index + 1) << level)`.
+    ///
+    /// # Errors
+    /// Whatever the source fails with, e.g. [`ProofError::MissingNode`] when the subtree is
+    /// not complete in it.
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, Self::Error>;
+}
+
+/// Leaf hashes in memory as a [`NodeSource`]; interior nodes are recomputed on demand.
+pub struct Leaves<'a>(pub &'a [Hash]);
+
+impl NodeSource for Leaves<'_> {
+    type Error = ProofError;
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        let missing = ProofError::MissingNode { level, index };
+        let lo = index.checked_shl(level).ok_or(missing.clone())?;
+        let hi = lo.checked_add(1u64.checked_shl(level).ok_or(missing.clone())?).ok_or(missing.clone())?;
+        let range = usize::try_from(lo).ok().zip(usize::try_from(hi).ok()).filter(|(_, h)| *h <= self.0.len());
+        let (lo, hi) = range.ok_or(missing)?;
+        Ok(root(&self.0[lo..hi]))
+    }
+}
+
+/// MTH(D[lo:hi]) (RFC 6962 §2.1), read from `src` as perfect subtrees: one node when the range
+/// is a perfect, aligned subtree, else the RFC's split into a left perfect subtree and the rest.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] if `lo >= hi`; the source's errors.
+pub fn subtree_root<S: NodeSource>(src: &mut S, lo: u64, hi: u64) -> Result<Hash, S::Error> {
+    if lo >= hi {
+        return Err(ProofError::OutOfRange("empty subtree range").into());
+    }
+    let n = hi - lo;
+    if n.is_power_of_two() && lo % n == 0 {
+        let level = n.trailing_zeros();
+        return src.node(level, lo >> level);
+    }
+    let k = split(n);
+    let left = subtree_root(src, lo, lo + k)?;
+    let right = subtree_root(src, lo + k, hi)?;
+    Ok(node_hash(&left, &right))
 }
 
 /// MTH(D[n]) over leaf hashes (RFC 6962 §2.1).
@@ -72,10 +131,21 @@ pub fn root(leaves: &[Hash]) -> Hash {
         0 => empty_root(),
         1 => leaves[0],
         n => {
-            let k = split(n);
+            let k = split(n as u64) as usize;
             node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
         }
     }
+}
+
+/// The root of the first `size` leaves of `src` (the empty root for size 0).
+///
+/// # Errors
+/// The source's errors.
+pub fn root_from<S: NodeSource>(src: &mut S, size: u64) -> Result<Hash, S::Error> {
+    if size == 0 {
+        return Ok(empty_root());
+    }
+    subtree_root(src, 0, size)
 }
 
 /// PATH(m, D[n]): the inclusion proof of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1).
@@ -83,24 +153,33 @@ pub fn root(leaves: &[Hash]) -> Hash {
 /// # Errors
 /// [`ProofError::OutOfRange`] if `index >= leaves.len()`.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Result<Vec<Hash>, ProofError> {
-    if index >= leaves.len() {
-        return Err(ProofError::OutOfRange("leaf index not below the tree size"));
+    inclusion_proof_from(&mut Leaves(leaves), leaves.len() as u64, index as u64)
+}
+
+/// PATH(index, D[size]) read from `src` (RFC 6962 §2.1.1): O(log size) nodes.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] if `index >= size`; the source's errors.
+pub fn inclusion_proof_from<S: NodeSource>(src: &mut S, size: u64, index: u64) -> Result<Vec<Hash>, S::Error> {
+    if index >= size {
+        return Err(ProofError::OutOfRange("leaf index not below the tree size").into());
     }
-    fn path(m: usize, d: &[Hash], out: &mut Vec<Hash>) {
-        if d.len() <= 1 {
-            return;
+    fn path<S: NodeSource>(src: &mut S, m: u64, lo: u64, hi: u64, out: &mut Vec<Hash>) -> Result<(), S::Error> {
+        if hi - lo <= 1 {
+            return Ok(());
         }
-        let k = split(d.len());
-        if m < k {
-            path(m, &d[..k], out);
-            out.push(root(&d[k..]));
+        let k = split(hi - lo);
+        if m < lo + k {
+            path(src, m, lo, lo + k, out)?;
+            out.push(subtree_root(src, lo + k, hi)?);
         } else {
-            path(m - k, &d[k..], out);
-            out.push(root(&d[..k]));
+            path(src, m, lo + k, hi, out)?;
+            out.push(subtree_root(src, lo, lo + k)?);
         }
+        Ok(())
     }
     let mut out = vec![];
-    path(index, leaves, &mut out);
+    path(src, index, 0, size, &mut out)?;
     Ok(out)
 }
 
@@ -110,28 +189,45 @@ pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Result<Vec<Hash>, Proof
 /// # Errors
 /// [`ProofError::OutOfRange`] unless `0 < old_size <= leaves.len()`.
 pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Result<Vec<Hash>, ProofError> {
-    if old_size == 0 || old_size > leaves.len() {
-        return Err(ProofError::OutOfRange("old size must be in 1..=new size"));
+    consistency_proof_from(&mut Leaves(leaves), old_size as u64, leaves.len() as u64)
+}
+
+/// PROOF(old, D[new]) read from `src` (RFC 6962 §2.1.2): O(log new) nodes.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] unless `0 < old <= new`; the source's errors.
+pub fn consistency_proof_from<S: NodeSource>(src: &mut S, old: u64, new: u64) -> Result<Vec<Hash>, S::Error> {
+    if old == 0 || old > new {
+        return Err(ProofError::OutOfRange("old size must be in 1..=new size").into());
     }
-    fn subproof(m: usize, d: &[Hash], complete: bool, out: &mut Vec<Hash>) {
-        let n = d.len();
+    // SUBPROOF(m, D[lo:hi], complete) with m = old - lo.
+    fn sub<S: NodeSource>(
+        src: &mut S,
+        old: u64,
+        lo: u64,
+        hi: u64,
+        complete: bool,
+        out: &mut Vec<Hash>,
+    ) -> Result<(), S::Error> {
+        let (n, m) = (hi - lo, old - lo);
         if m == n {
             if !complete {
-                out.push(root(d));
+                out.push(subtree_root(src, lo, hi)?);
             }
-            return;
+            return Ok(());
         }
         let k = split(n);
         if m <= k {
-            subproof(m, &d[..k], complete, out);
-            out.push(root(&d[k..]));
+            sub(src, old, lo, lo + k, complete, out)?;
+            out.push(subtree_root(src, lo + k, hi)?);
         } else {
-            subproof(m - k, &d[k..], false, out);
-            out.push(root(&d[..k]));
+            sub(src, old, lo + k, hi, false, out)?;
+            out.push(subtree_root(src, lo, lo + k)?);
         }
+        Ok(())
     }
     let mut out = vec![];
-    subproof(old_size, leaves, true, &mut out);
+    sub(src, old, 0, new, true, &mut out)?;
     Ok(out)
 }
 

@@ -62,3 +62,16 @@ impl From<sled::Error> for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<ledger_core::merkle::ProofError> for Error {
+    /// Proof generation fails on a size out of range (a lookup of something that does not
+    /// exist) or on a tile the store should hold but does not (storage damage).
+    fn from(e: ledger_core::merkle::ProofError) -> Self {
+        match e {
+            ledger_core::merkle::ProofError::MissingNode { .. } => {
+                Error::Storage(format!("{e} (the stored tiles are incomplete; run `ledger verify`)"))
+            }
+            other => Error::NotFound(other.to_string()),
+        }
+    }
+}

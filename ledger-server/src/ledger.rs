@@ -11,6 +11,7 @@ use ledger_core::keys::KeyInfo;
 use ledger_core::merkle::{self, Frontier, Hash};
 use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
+use ledger_core::tiles::{self, Tile, TileBuilder};
 use ledger_core::types::{Clock, EntryHash, RecordId, Seq, Timestamp};
 use ledger_core::why::{self, Gathered, WhyReport};
 
@@ -85,12 +86,21 @@ pub struct VerifySummary {
     pub head: EntryHash,
 }
 
+/// The Merkle tree as the append path keeps it: the frontier (for the root) and the partial
+/// tiles (for stored interior nodes).
+#[derive(Clone, Debug, Default)]
+struct TreeState {
+    frontier: Frontier,
+    tiles: TileBuilder,
+}
+
 /// A ledger over a store: one sequencer, many readers.
 pub struct Ledger<S: Store> {
     store: S,
     state: Mutex<ChainState>,
-    /// The RFC 6962 tree's right edge, updated with the chain under the `state` lock.
-    tree: Mutex<Frontier>,
+    /// The RFC 6962 tree's right edge and last tiles, updated with the chain under the
+    /// `state` lock.
+    tree: Mutex<TreeState>,
     clock: Arc<dyn Clock>,
     poisoned: AtomicBool,
 }
@@ -108,7 +118,7 @@ impl<S: Store> Ledger<S> {
         let ledger = Ledger {
             store,
             state: Mutex::new(ChainState::new()),
-            tree: Mutex::new(Frontier::new()),
+            tree: Mutex::new(TreeState::default()),
             clock,
             poisoned: AtomicBool::new(false),
         };
@@ -157,27 +167,68 @@ impl<S: Store> Ledger<S> {
             keys.apply(&verified, seq, entry.time);
         }
         let state = ChainState::resume(Seq(head_seq.0 + 1), head_hash, head_entry.time, keys);
-        let tree = match store.tree()? {
-            Some(t) if t.size() == head_seq.0 + 1 => t,
+        let size = head_seq.0 + 1;
+        let frontier = match store.tree()? {
+            Some(t) if t.size() == size => Some(t),
             Some(t) => {
                 return Err(Error::Tampered {
                     seq: head_seq,
-                    reason: format!("the recorded Merkle tree has {} leaves, the chain {}", t.size(), head_seq.0 + 1),
+                    reason: format!("the recorded Merkle tree has {} leaves, the chain {size}", t.size()),
                 })
             }
-            // A ledger written before the tree was kept: build it once from the entries.
-            None => {
-                let mut t = Frontier::new();
-                for s in 0..=head_seq.0 {
+            None => None,
+        };
+        let tree = match (frontier, Self::stored_tiles(&store, size)?) {
+            (Some(frontier), Some(tiles)) => TreeState { frontier, tiles },
+            // A ledger written before the frontier or the tiles were kept: build them once
+            // from the entries and store the tiles.
+            (frontier, _) => {
+                tracing::info!(entries = size, "building the Merkle tree's tiles from the entries (once)");
+                let mut t = TreeState::default();
+                let mut leaves = Vec::with_capacity(4096);
+                for s in 0..size {
                     let bytes = store
                         .entry(Seq(s))?
                         .ok_or_else(|| Error::Tampered { seq: Seq(s), reason: "entry is missing".into() })?;
-                    t.push(merkle::leaf_hash(&bytes));
+                    leaves.push(merkle::leaf_hash(&bytes));
+                    if leaves.len() == 4096 || s + 1 == size {
+                        for l in &leaves {
+                            t.frontier.push(*l);
+                        }
+                        store.put_tiles(&t.tiles.extend(&leaves))?;
+                        leaves.clear();
+                    }
+                }
+                if frontier.is_some_and(|f| f != t.frontier) {
+                    return Err(Error::Tampered {
+                        seq: head_seq,
+                        reason: "the recorded Merkle tree does not match the entries".into(),
+                    });
                 }
                 t
             }
         };
         Ok(Ledger { store, state: Mutex::new(state), tree: Mutex::new(tree), clock, poisoned: AtomicBool::new(false) })
+    }
+
+    /// The tile builder continuing the stored tiles of a tree of `size` leaves, or `None` if
+    /// a partial tile is missing (tiles were not kept when the ledger was written).
+    fn stored_tiles(store: &S, size: u64) -> Result<Option<TileBuilder>> {
+        let mut partials = std::collections::BTreeMap::new();
+        for (level, index, _) in tiles::partial_tiles(size) {
+            match store.tile(level, index)? {
+                Some(h) => partials.insert(level, h),
+                None => return Ok(None),
+            };
+        }
+        // The first full tile must exist too when there is one (a size that is a multiple
+        // of 256 has no partial level-0 tile to check).
+        if size >= tiles::TILE_WIDTH as u64 && store.tile(0, 0)?.is_none() {
+            return Ok(None);
+        }
+        TileBuilder::resume(size, &partials)
+            .map(Some)
+            .map_err(|e| Error::Tampered { seq: Seq(size - 1), reason: format!("stored tiles: {e}") })
     }
 
     fn lock(&self) -> MutexGuard<'_, ChainState> {
@@ -245,8 +296,8 @@ impl<S: Store> Ledger<S> {
             receipts.push(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false });
             batch.push(stored(&seqd));
         }
-        let tree = self.extended_tree(&batch);
-        if let Err(e) = self.store.append(&batch, &tree) {
+        let (tree, changed) = self.extended_tree(&batch);
+        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed) {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             return Err(e);
@@ -302,8 +353,8 @@ impl<S: Store> Ledger<S> {
                 Ok(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false })
             })());
         }
-        let tree = self.extended_tree(&batch);
-        if let Err(e) = self.store.append(&batch, &tree) {
+        let (tree, changed) = self.extended_tree(&batch);
+        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed) {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             let msg = e.to_string();
@@ -320,19 +371,21 @@ impl<S: Store> Ledger<S> {
         results
     }
 
-    /// The frontier after appending `batch` (callers hold the state lock).
-    fn extended_tree(&self, batch: &[StoredEntry]) -> Frontier {
+    /// The tree after appending `batch`, and the tiles it changed (callers hold the state lock).
+    fn extended_tree(&self, batch: &[StoredEntry]) -> (TreeState, Vec<Tile>) {
         let mut t = self.tree.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for e in batch {
-            t.push(merkle::leaf_hash(&e.bytes));
+        let leaves: Vec<Hash> = batch.iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
+        for l in &leaves {
+            t.frontier.push(*l);
         }
-        t
+        let changed = t.tiles.extend(&leaves);
+        (t, changed)
     }
 
     /// The tree size and RFC 6962 root hash now (equal to the number of entries).
     pub fn tree_head(&self) -> (u64, Hash) {
         let t = self.tree.lock().unwrap_or_else(|p| p.into_inner());
-        (t.size(), t.root())
+        (t.frontier.size(), t.frontier.root())
     }
 
     /// A signed C2SP checkpoint of the current tree head, with the chain head as the
@@ -364,50 +417,57 @@ impl<S: Store> Ledger<S> {
         Ok((signed, vkey, size, root))
     }
 
-    /// Leaf hashes of the first `size` entries. Reads every entry up to `size`: proofs cost
-    /// O(size) here until interior nodes are stored (appends stay O(log n)).
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] if `size` exceeds the tree; [`Error::Tampered`] for a missing entry.
-    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>> {
+    /// A proof node source over the stored tiles.
+    fn nodes(&self) -> tiles::TileReader<impl FnMut(u8, u64) -> Result<Option<Vec<Hash>>> + '_, Error> {
+        tiles::TileReader::new(move |level, index| self.store.tile(level, index))
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
         if size > self.len() {
             return Err(Error::NotFound(format!("tree size {size} (the tree has {} leaves)", self.len())));
         }
-        (0..size)
-            .map(|s| {
-                let bytes = self
-                    .store
-                    .entry(Seq(s))?
-                    .ok_or_else(|| Error::Tampered { seq: Seq(s), reason: "entry is missing".into() })?;
-                Ok(merkle::leaf_hash(&bytes))
-            })
-            .collect()
+        Ok(())
     }
 
-    /// The root hash at `size` and the inclusion proof of entry `seq` in it.
+    /// The RFC 6962 root hash at tree size `size` (≤ the number of entries), from the stored
+    /// tiles: O(log size) reads.
     ///
     /// # Errors
-    /// [`Error::NotFound`] if `seq >= size` or `size` exceeds the tree.
+    /// [`Error::NotFound`] if `size` exceeds the tree; [`Error::Tampered`] if a tile is missing.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root_from(&mut self.nodes(), size)
+    }
+
+    /// The root hash at `size` and the inclusion proof of entry `seq` in it, from the stored
+    /// tiles: O(log size) reads.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if `seq >= size` or `size` exceeds the tree; [`Error::Tampered`] if a
+    /// tile is missing.
     pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<(Hash, Vec<Hash>)> {
         if seq.0 >= size {
             return Err(Error::NotFound(format!("entry #{seq} in a tree of size {size}")));
         }
-        let leaves = self.leaf_hashes(size)?;
-        let proof = merkle::inclusion_proof(&leaves, seq.0 as usize).map_err(|e| Error::NotFound(e.to_string()))?;
-        Ok((merkle::root(&leaves), proof))
+        self.check_size(size)?;
+        let mut nodes = self.nodes();
+        let proof = merkle::inclusion_proof_from(&mut nodes, size, seq.0)?;
+        Ok((merkle::root_from(&mut nodes, size)?, proof))
     }
 
-    /// The consistency proof between tree sizes `old <= new` and both roots.
+    /// The consistency proof between tree sizes `old <= new` and both roots, from the stored
+    /// tiles: O(log new) reads.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for sizes out of range.
+    /// [`Error::NotFound`] for sizes out of range; [`Error::Tampered`] if a tile is missing.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<(Hash, Hash, Vec<Hash>)> {
         if old == 0 || old > new {
             return Err(Error::NotFound(format!("consistency between sizes {old} and {new} (need 0 < old ≤ new)")));
         }
-        let leaves = self.leaf_hashes(new)?;
-        let proof = merkle::consistency_proof(&leaves, old as usize).map_err(|e| Error::NotFound(e.to_string()))?;
-        Ok((merkle::root(&leaves[..old as usize]), merkle::root(&leaves), proof))
+        self.check_size(new)?;
+        let mut nodes = self.nodes();
+        let proof = merkle::consistency_proof_from(&mut nodes, old, new)?;
+        Ok((merkle::root_from(&mut nodes, old)?, merkle::root_from(&mut nodes, new)?, proof))
     }
 
     fn existing(&self, id: &RecordId) -> Result<Option<Receipt>> {
@@ -630,9 +690,12 @@ impl<S: Store> Ledger<S> {
             self.store.head()?.ok_or_else(|| Error::Tampered { seq: Seq(0), reason: "no head recorded".into() })?;
         let mut chain = ChainState::new();
         let mut tree = Frontier::new();
+        let mut tiles = TileChecker::default();
         let mut seq = Seq(0);
         while let Some(bytes) = self.store.entry(seq)? {
-            tree.push(merkle::leaf_hash(&bytes));
+            let leaf = merkle::leaf_hash(&bytes);
+            tree.push(leaf);
+            tiles.push(leaf, &self.store)?;
             let e: SequencedEntry = chain.replay(&bytes).map_err(|e| match e {
                 ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
                 other => Error::Tampered { seq, reason: other.to_string() },
@@ -658,7 +721,53 @@ impl<S: Store> Ledger<S> {
                 reason: "the recorded head hash does not match the chain".into(),
             });
         }
+        tiles.finish(&self.store)?;
+        if self.store.tree()?.is_some_and(|t| t != tree) {
+            return Err(Error::Tampered {
+                seq: head_seq,
+                reason: "the recorded Merkle tree frontier does not match the entries".into(),
+            });
+        }
         Ok(VerifySummary { entries: seq.0, head: chain.head() })
+    }
+}
+
+/// Recomputes the tiles from the entries during `verify` and compares each with the stored
+/// one: full tiles as they complete, the partial last tiles at the end.
+#[derive(Default)]
+struct TileChecker {
+    builder: TileBuilder,
+    pending: Vec<Hash>,
+}
+
+impl TileChecker {
+    fn push<S: Store>(&mut self, leaf: Hash, store: &S) -> Result<()> {
+        self.pending.push(leaf);
+        if self.pending.len() == 4096 {
+            self.check(store, true)?;
+        }
+        Ok(())
+    }
+
+    fn finish<S: Store>(&mut self, store: &S) -> Result<()> {
+        self.check(store, false)
+    }
+
+    fn check<S: Store>(&mut self, store: &S, full_only: bool) -> Result<()> {
+        let leaves = std::mem::take(&mut self.pending);
+        for t in self.builder.extend(&leaves) {
+            if full_only && t.hashes.len() < tiles::TILE_WIDTH {
+                continue;
+            }
+            if store.tile(t.level, t.index)?.as_ref() != Some(&t.hashes) {
+                let span = (tiles::TILE_WIDTH as u64).pow(u32::from(t.level) + 1);
+                return Err(Error::Tampered {
+                    seq: Seq(t.index.saturating_mul(span)),
+                    reason: format!("stored Merkle tile {}/{} does not match the entries", t.level, t.index),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@
 //! | `r` ‖ record id | seq (u64 BE) |
 //! | `s` ‖ subject ‖ 0x00 ‖ seq (u64 BE) | empty (commits indexed in bare `git:<sha>` form only) |
 //! | `k` ‖ kind code ‖ seq (u64 BE) | empty |
+//! | `t` ‖ tile level (u8) ‖ tile index (u64 BE) | tile hashes, 32 bytes each (1–256; see `ledger_core::tiles`) |
 //!
 //! Durability: sled 0.34's `flush()` writes and calls `sync_file_range`, not `fsync`; an
 //! acknowledged append survives a killed process, but a power cut may lose it (see
@@ -20,8 +21,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ledger_core::merkle::Frontier;
+use ledger_core::merkle::{Frontier, Hash};
 use ledger_core::record::Kind;
+use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
 use crate::error::{Error, Result};
@@ -53,12 +55,23 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::AlreadyExists`] if the store already holds a ledger.
     fn initialize(&self) -> Result<()>;
-    /// Appends entries (consecutive seqs, continuing the head), their indexes and the Merkle
-    /// tree's frontier after them, atomically, then flushes. Returns only once durable.
+    /// Appends entries (consecutive seqs, continuing the head), their indexes, the Merkle
+    /// tree's frontier after them and the tiles they changed, atomically, then flushes.
+    /// Returns only once durable.
     ///
     /// # Errors
     /// [`Error::Storage`] if the write or flush fails; the caller must then stop writing.
-    fn append(&self, batch: &[StoredEntry], tree: &Frontier) -> Result<()>;
+    fn append(&self, batch: &[StoredEntry], tree: &Frontier, tiles: &[Tile]) -> Result<()>;
+    /// Writes tiles on their own (building them for a ledger written before tiles were kept).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the write or flush fails.
+    fn put_tiles(&self, tiles: &[Tile]) -> Result<()>;
+    /// The stored tile `(level, index)`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error or a malformed tile.
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<Hash>>>;
     /// The Merkle tree frontier recorded with the head, if any (ledgers written before the
     /// tree existed have none).
     ///
@@ -117,6 +130,14 @@ fn seq_key(prefix: u8, seq: Seq) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = prefix;
     k[1..].copy_from_slice(&seq.0.to_be_bytes());
+    k
+}
+
+fn tile_key(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = b't';
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
     k
 }
 
@@ -230,7 +251,7 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn append(&self, batch: &[StoredEntry], tree: &Frontier) -> Result<()> {
+    fn append(&self, batch: &[StoredEntry], tree: &Frontier, tiles: &[Tile]) -> Result<()> {
         let Some(last) = batch.last() else { return Ok(()) };
         let mut b = sled::Batch::default();
         for e in batch {
@@ -262,9 +283,29 @@ impl Store for SledStore {
             t.extend_from_slice(p);
         }
         b.insert(&b"tree"[..], t);
+        for tile in tiles {
+            b.insert(&tile_key(tile.level, tile.index)[..], tile.to_bytes());
+        }
         self.db.apply_batch(b)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    fn put_tiles(&self, tiles: &[Tile]) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for tile in tiles {
+            b.insert(&tile_key(tile.level, tile.index)[..], tile.to_bytes());
+        }
+        self.db.apply_batch(b)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<Hash>>> {
+        let Some(v) = self.db.get(tile_key(level, index))? else { return Ok(None) };
+        Tile::hashes_from_bytes(level, index, &v)
+            .map(Some)
+            .map_err(|e| Error::Storage(format!("malformed tile {level}/{index}: {e}")))
     }
 
     fn head(&self) -> Result<Option<(Seq, EntryHash)>> {

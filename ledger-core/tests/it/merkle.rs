@@ -209,3 +209,65 @@ fn every_consistency_proof_verifies_and_mutations_are_refused() {
     // Sizes out of order are refused.
     assert!(verify_consistency(3, 2, &[], &root(&all[..3]), &root(&all[..2])).is_err());
 }
+
+/// Every perfect subtree of a tree, by level (`0.[l][i]`): proofs read from it cost
+/// O(log n), which is what makes checking every leaf of every tree up to 1,024 cheap.
+struct Table(Vec<Vec<Hash>>);
+
+impl NodeSource for Table {
+    type Error = ProofError;
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        self.0
+            .get(level as usize)
+            .and_then(|l| l.get(index as usize))
+            .copied()
+            .ok_or(ProofError::MissingNode { level, index })
+    }
+}
+
+#[test]
+fn every_leaf_of_every_tree_up_to_1024_leaves_proves() {
+    let all = leaves(1024);
+    let mut levels = vec![all.clone()];
+    while levels.last().is_some_and(|l| l.len() > 1) {
+        let next = levels.last().unwrap().chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        levels.push(next);
+    }
+    let mut src = Table(levels);
+    let mut checked = 0u64;
+    for n in 1..=1024u64 {
+        let r = root_from(&mut src, n).unwrap();
+        assert_eq!(r, root(&all[..n as usize]), "root of {n}");
+        for i in 0..n {
+            let leaf = &all[i as usize];
+            let p = inclusion_proof_from(&mut src, n, i).unwrap();
+            verify_inclusion(leaf, i, n, &p, &r).unwrap_or_else(|e| panic!("leaf {i} of {n}: {e}"));
+            checked += 1;
+            // A 1-bit mutation of one proof hash (a different hash and bit from leaf to leaf)
+            // and of the leaf is refused, for every leaf.
+            if !p.is_empty() {
+                let j = (i as usize) % p.len();
+                let mut q = p.clone();
+                q[j] = flip(&p[j], (i as usize * 37 + n as usize) % 256);
+                assert!(verify_inclusion(leaf, i, n, &q, &r).is_err(), "mutated hash {j} of {i}/{n}");
+            }
+            assert!(verify_inclusion(&flip(leaf, (i % 256) as usize), i, n, &p, &r).is_err());
+            // Every 1-bit mutation of the index, and of the size where the proof shape differs
+            // (where it coincides, the size is bound by the signed checkpoint, not the path):
+            // for every leaf up to 256 leaves, for every 8th leaf beyond.
+            if n > 256 && i % 8 != 0 {
+                continue;
+            }
+            for bit in 0..11 {
+                let (i2, n2) = (i ^ (1 << bit), n ^ (1 << bit));
+                if i2 < n {
+                    assert!(verify_inclusion(leaf, i2, n, &p, &r).is_err(), "index {i}→{i2} of {n}");
+                }
+                if n2 > i && n2 <= 1024 && inclusion_proof_from(&mut src, n2, i).unwrap().len() != p.len() {
+                    assert!(verify_inclusion(leaf, i, n2, &p, &r).is_err(), "size {n}→{n2} for {i}");
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 1024 * 1025 / 2);
+}

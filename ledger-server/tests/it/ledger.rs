@@ -149,11 +149,22 @@ impl Store for FailingStore {
     fn initialize(&self) -> ledger_server::Result<()> {
         self.inner.initialize()
     }
-    fn append(&self, batch: &[StoredEntry], tree: &ledger_core::merkle::Frontier) -> ledger_server::Result<()> {
+    fn append(
+        &self,
+        batch: &[StoredEntry],
+        tree: &ledger_core::merkle::Frontier,
+        tiles: &[ledger_core::tiles::Tile],
+    ) -> ledger_server::Result<()> {
         if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
             return Err(Error::Storage("injected flush failure".into()));
         }
-        self.inner.append(batch, tree)
+        self.inner.append(batch, tree, tiles)
+    }
+    fn put_tiles(&self, tiles: &[ledger_core::tiles::Tile]) -> ledger_server::Result<()> {
+        self.inner.put_tiles(tiles)
+    }
+    fn tile(&self, level: u8, index: u64) -> ledger_server::Result<Option<Vec<ledger_core::merkle::Hash>>> {
+        self.inner.tile(level, index)
     }
     fn tree(&self) -> ledger_server::Result<Option<ledger_core::merkle::Frontier>> {
         self.inner.tree()

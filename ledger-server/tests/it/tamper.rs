@@ -180,6 +180,12 @@ fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint() {
             tv.extend_from_slice(p);
         }
         db.insert("tree", tv).unwrap();
+        // And the stored tiles, rebuilt for the shorter tree.
+        for tile in ledger_core::tiles::TileBuilder::new().extend(&leaves[..cut as usize]) {
+            let mut k = vec![b't', tile.level];
+            k.extend_from_slice(&tile.index.to_be_bytes());
+            db.insert(k, tile.to_bytes()).unwrap();
+        }
     });
     let l = open(&fx).unwrap();
     assert_eq!(l.verify(|_| {}).unwrap().entries, cut, "a clean truncation passes verify alone");
@@ -200,4 +206,41 @@ fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint() {
     let pinned_500 = merkle::root(&leaves[..500]);
     assert!(merkle::verify_consistency(500, ENTRIES, &proof, &pinned_500, &new_root).is_err());
     assert_ne!(new_root, pinned.1);
+}
+
+#[test]
+fn a_corrupt_tile_is_named_by_verify_and_missing_tiles_are_rebuilt() {
+    let tkey = |level: u8, index: u64| {
+        let mut k = vec![b't', level];
+        k.extend_from_slice(&index.to_be_bytes());
+        k
+    };
+    // One flipped bit in the full level-0 tile 1 (leaves 256..512): named at its first leaf.
+    let (fx, _) = build();
+    with_store(&fx, |db| {
+        let mut v = db.get(tkey(0, 1)).unwrap().unwrap().to_vec();
+        v[32 * 10] ^= 1;
+        db.insert(tkey(0, 1), v).unwrap();
+    });
+    assert_eq!(verify_names(&fx), 256);
+
+    // Every tile removed, as in a ledger written before tiles were kept: opening rebuilds
+    // them once, and proofs equal the ones computed from the leaves.
+    let (fx, entries) = build();
+    with_store(&fx, |db| {
+        let keys: Vec<_> = db.scan_prefix(b"t").keys().map(|k| k.unwrap()).filter(|k| k.len() == 10).collect();
+        assert_eq!(keys.len(), 5, "four level-0 tiles and one level-1 tile");
+        for k in keys {
+            db.remove(k).unwrap();
+        }
+    });
+    let leaves: Vec<merkle::Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+    let l = open(&fx).unwrap();
+    let (root, proof) = l.inclusion_proof(ledger_core::types::Seq(700), ENTRIES).unwrap();
+    assert_eq!(proof, merkle::inclusion_proof(&leaves, 700).unwrap());
+    assert_eq!(root, merkle::root(&leaves));
+    let (r1, r2, cproof) = l.consistency_proof(333, ENTRIES).unwrap();
+    assert_eq!(cproof, merkle::consistency_proof(&leaves, 333).unwrap());
+    assert_eq!((r1, r2), (merkle::root(&leaves[..333]), merkle::root(&leaves)));
+    l.verify(|_| {}).unwrap();
 }

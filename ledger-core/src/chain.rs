@@ -133,6 +133,43 @@ impl ChainState {
         let seq = self.next;
         let broken = |reason: String| Error::ChainBroken { seq, reason };
         let entry = Entry::decode(bytes).map_err(|e| broken(e.to_string()))?;
+        self.check_link(&entry)?;
+        let verified = self.keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| broken(e.to_string()))?;
+        let hash = entry_hash(bytes);
+        self.keys.apply(&verified, seq, entry.time);
+        self.advance(hash, entry.time);
+        Ok(SequencedEntry {
+            record: verified.record().clone(),
+            record_id: verified.id(),
+            entry,
+            bytes: bytes.to_vec(),
+            hash,
+        })
+    }
+
+    /// [`ChainState::replay`] for an entry whose decoding and signature were already checked
+    /// by [`PreChecked::check`] (which can run ahead, on other threads): checks the sequence
+    /// number, previous hash, time and signer authorization, then advances. Returns the entry
+    /// hash. Accepts exactly what `replay` accepts.
+    ///
+    /// # Errors
+    /// [`Error::ChainBroken`] naming the seq and what is wrong.
+    pub fn replay_prechecked(&mut self, pre: &PreChecked) -> Result<EntryHash> {
+        let seq = self.next;
+        let broken = |reason: String| Error::ChainBroken { seq, reason };
+        self.check_link(&pre.entry)?;
+        // check_link made the entry's own seq (the one its signature was checked under, which
+        // decides the genesis rules) equal to its position.
+        self.keys.authorize(&pre.verified, seq, pre.entry.time).map_err(|e| broken(e.to_string()))?;
+        self.keys.apply(&pre.verified, seq, pre.entry.time);
+        self.advance(pre.hash, pre.entry.time);
+        Ok(pre.hash)
+    }
+
+    /// The checks of an entry against the one before it (everything but the record itself).
+    fn check_link(&self, entry: &Entry) -> Result<()> {
+        let seq = self.next;
+        let broken = |reason: String| Error::ChainBroken { seq, reason };
         if entry.seq != seq {
             return Err(broken(format!("entry says seq {}", entry.seq)));
         }
@@ -148,16 +185,72 @@ impl ChainState {
         if entry.time < self.last_time {
             return Err(broken("integration time goes backwards".into()));
         }
-        let verified = self.keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| broken(e.to_string()))?;
-        let hash = entry_hash(bytes);
-        self.keys.apply(&verified, seq, entry.time);
-        self.advance(hash, entry.time);
-        Ok(SequencedEntry {
-            record: verified.record().clone(),
-            record_id: verified.id(),
-            entry,
-            bytes: bytes.to_vec(),
-            hash,
-        })
+        Ok(())
+    }
+}
+
+/// Stored entry bytes whose decoding and signature are checked, position-independently: the
+/// expensive half of [`ChainState::replay`], which a verifier runs ahead on several threads.
+/// A key id is the hash of one public key, so any register that knows the signer (such as
+/// the final one) checks the signature exactly as the register at the entry's position would;
+/// what depends on the position (registered yet? revoked? allowed this kind?) is left to
+/// [`ChainState::replay_prechecked`].
+#[derive(Clone, Debug)]
+pub struct PreChecked {
+    entry: Entry,
+    verified: VerifiedRecord,
+    hash: EntryHash,
+}
+
+impl PreChecked {
+    /// Decodes `bytes` and checks the record's encoding, content rules and signature with the
+    /// signer's key from `keys` (the genesis rules for an entry that says seq 0).
+    ///
+    /// # Errors
+    /// Any decoding, record or signature error ([`ChainState::replay`] on the same bytes gives
+    /// the error with the seq it is found at).
+    pub fn check(keys: &KeyRegister, bytes: &[u8]) -> Result<Self> {
+        let entry = Entry::decode(bytes)?;
+        let verified = keys.verify_signature(&entry.signed_record(), entry.seq)?;
+        Ok(PreChecked { hash: entry_hash(bytes), entry, verified })
+    }
+
+    /// [`PreChecked::check`] for many entries, with their signatures checked in one batch
+    /// (see [`crate::entry::verify_batch`] for what batch verification accepts). The genesis
+    /// entry and any entry whose signer `keys` does not know are checked one by one. Results
+    /// are in input order, each what `check` gives for those bytes when the batch holds.
+    pub fn check_many(keys: &KeyRegister, entries: &[Vec<u8>]) -> Vec<Result<Self>> {
+        let mut out: Vec<Option<Result<Self>>> = Vec::with_capacity(entries.len());
+        let mut batch: Vec<(usize, Entry, crate::entry::SignedRecord, &ed25519_dalek::VerifyingKey)> = vec![];
+        for (i, bytes) in entries.iter().enumerate() {
+            match Entry::decode(bytes) {
+                Err(e) => out.push(Some(Err(e))),
+                Ok(entry) => match keys.get(&entry.signer) {
+                    Some(info) if entry.seq != Seq(0) => {
+                        let signed = entry.signed_record();
+                        batch.push((i, entry, signed, &info.public));
+                        out.push(None);
+                    }
+                    _ => out.push(Some(Self::check(keys, bytes))),
+                },
+            }
+        }
+        let items: Vec<_> = batch.iter().map(|(_, _, s, k)| (s, *k)).collect();
+        let verified = crate::entry::verify_batch(&items);
+        for ((i, entry, _, _), v) in batch.into_iter().zip(verified) {
+            out[i] = Some(v.map(|verified| PreChecked { hash: entry_hash(&entries[i]), entry, verified }));
+        }
+        // Every slot was filled above: one result per input.
+        out.into_iter().flatten().collect()
+    }
+
+    /// The decoded entry.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The entry hash of the checked bytes.
+    pub fn hash(&self) -> EntryHash {
+        self.hash
     }
 }

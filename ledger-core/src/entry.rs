@@ -143,6 +143,15 @@ impl SignedRecord {
     /// [`Error::TooLarge`], [`Error::BadSignature`], [`Error::Malformed`],
     /// [`Error::NonCanonical`], [`Error::InvalidField`] or [`Error::SecretInField`].
     pub fn verify_with(&self, key: &VerifyingKey) -> Result<VerifiedRecord> {
+        self.check_envelope(key)?;
+        let sig = Signature::from_bytes(&self.sig.0);
+        key.verify_strict(&signing_message(&self.record.0), &sig)
+            .map_err(|_| Error::BadSignature { key: self.signer })?;
+        self.decode_checked()
+    }
+
+    /// Size and signer checks that come before the signature.
+    fn check_envelope(&self, key: &VerifyingKey) -> Result<()> {
         let bytes = &self.record.0;
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(Error::TooLarge { what: "record", size: bytes.len(), limit: MAX_RECORD_BYTES });
@@ -150,12 +159,39 @@ impl SignedRecord {
         if key_id(key) != self.signer {
             return Err(Error::BadSignature { key: self.signer });
         }
-        let sig = Signature::from_bytes(&self.sig.0);
-        key.verify_strict(&signing_message(bytes), &sig).map_err(|_| Error::BadSignature { key: self.signer })?;
+        Ok(())
+    }
+
+    /// The checks after the signature: canonical decoding and the record's rules.
+    fn decode_checked(&self) -> Result<VerifiedRecord> {
+        let bytes = &self.record.0;
         let record: Record = from_canonical(bytes, "record")?;
         check_record(&record, bytes.len())?;
         Ok(VerifiedRecord { id: record_id(bytes), signed: self.clone(), record })
     }
+}
+
+/// [`SignedRecord::verify_with`] for many records at once, with Ed25519 batch verification
+/// (ed25519-dalek `verify_batch`, about 2.5× cheaper per signature than one `verify_strict`).
+/// If the batch fails, each record is checked on its own with `verify_strict`, so every
+/// result (and error) is what `verify_with` gives.
+///
+/// Batch verification accepts every signature `verify_strict` accepts, and every signature it
+/// accepts needs the signer's private key. It can also accept a signature that the key's own
+/// holder deliberately built with a small-order component, which `verify_strict` refuses: so
+/// it is for re-checking stored entries (`verify`), never for admitting new records.
+pub fn verify_batch(items: &[(&SignedRecord, &VerifyingKey)]) -> Vec<Result<VerifiedRecord>> {
+    let envelope_ok = items.iter().all(|(s, k)| s.check_envelope(k).is_ok());
+    if envelope_ok && !items.is_empty() {
+        let messages: Vec<Vec<u8>> = items.iter().map(|(s, _)| signing_message(&s.record.0)).collect();
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let sigs: Vec<Signature> = items.iter().map(|(s, _)| Signature::from_bytes(&s.sig.0)).collect();
+        let keys: Vec<VerifyingKey> = items.iter().map(|(_, k)| **k).collect();
+        if ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
+            return items.iter().map(|(s, _)| s.decode_checked()).collect();
+        }
+    }
+    items.iter().map(|(s, k)| s.verify_with(k)).collect()
 }
 
 /// A record whose signature, encoding and content rules have been checked. Only the key

@@ -60,7 +60,14 @@ fn key_err(reason: impl Into<String>) -> Error {
 }
 
 fn parse_public(body: &KeyBody) -> Result<VerifyingKey> {
-    VerifyingKey::from_bytes(&body.public_key.0).map_err(|_| key_err("public_key is not a valid Ed25519 point"))
+    let key =
+        VerifyingKey::from_bytes(&body.public_key.0).map_err(|_| key_err("public_key is not a valid Ed25519 point"))?;
+    // A small-order key can sign nothing `verify_strict` accepts; refusing it at registration
+    // also keeps batch verification (see `entry::verify_batch`) from meeting one.
+    if key.is_weak() {
+        return Err(key_err("public_key is a small-order point (a weak key)"));
+    }
+    Ok(key)
 }
 
 /// The set of signer keys, as of some position in the log.

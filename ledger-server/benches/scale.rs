@@ -69,9 +69,90 @@ fn main() {
     let du = walk(dir.path());
     println!("store size: {:.2} GiB", du as f64 / (1u64 << 30) as f64);
 
+    if std::env::var("SCALE_PHASES").is_ok() {
+        use ledger_server::store::Store;
+        let t = Instant::now();
+        let all: Vec<Vec<u8>> = (0..l.len()).map(|s| l.store().entry(Seq(s)).unwrap().unwrap()).collect();
+        println!("phase: read every entry: {:.1} µs/entry", t.elapsed().as_secs_f64() * 1e6 / all.len() as f64);
+        let reg = {
+            let mut chain = ledger_core::chain::ChainState::new();
+            for b in &all[..2] {
+                chain.replay(b).unwrap();
+            }
+            chain.keys().clone()
+        };
+        let t = Instant::now();
+        for b in &all[2..] {
+            ledger_core::chain::PreChecked::check(&reg, b).unwrap();
+        }
+        println!(
+            "phase: pre-check (decode, signature): {:.1} µs/entry",
+            t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+        );
+        let t = Instant::now();
+        for chunk in all[2..].chunks(1024) {
+            for r in ledger_core::chain::PreChecked::check_many(&reg, chunk) {
+                r.unwrap();
+            }
+        }
+        println!(
+            "phase: pre-check in batches of 1,024: {:.1} µs/entry",
+            t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+        );
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            let (a, b) = all[2..].split_at(all.len() / 2);
+            let reg = &reg;
+            let h = s.spawn(move || {
+                a.chunks(1024).for_each(|c| {
+                    ledger_core::chain::PreChecked::check_many(reg, c);
+                })
+            });
+            b.chunks(1024).for_each(|c| {
+                ledger_core::chain::PreChecked::check_many(reg, c);
+            });
+            h.join().unwrap();
+        });
+        println!(
+            "phase: pre-check in batches, two threads: {:.1} µs/entry",
+            t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+        );
+        let t = Instant::now();
+        for b in &all[2..] {
+            let e = ledger_core::entry::Entry::decode(b).unwrap();
+            let k = reg.get(&e.signer).unwrap();
+            e.signed_record().verify_with(&k.public).unwrap();
+        }
+        println!(
+            "phase: decode entry + verify_with: {:.1} µs/entry",
+            t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+        );
+        let t = Instant::now();
+        for b in &all {
+            let _ = l.store().seq_by_hash(&ledger_core::entry::entry_hash(b)).unwrap();
+        }
+        println!("phase: hash index lookups: {:.1} µs/entry", t.elapsed().as_secs_f64() * 1e6 / all.len() as f64);
+        let t = Instant::now();
+        for b in &all {
+            let e = ledger_core::entry::Entry::decode(b).unwrap();
+            let _ = e.decode_record().unwrap();
+        }
+        println!("phase: decode entry + record: {:.1} µs/entry", t.elapsed().as_secs_f64() * 1e6 / all.len() as f64);
+        let t = Instant::now();
+        for b in &all {
+            let _ = merkle::leaf_hash(b);
+        }
+        println!("phase: leaf hash: {:.1} µs/entry", t.elapsed().as_secs_f64() * 1e6 / all.len() as f64);
+    }
     let t = Instant::now();
+    let cpu = cpu_seconds();
     let s = l.verify(|_| {}).unwrap();
-    println!("full verify of {} entries: {:.1} s", s.entries, t.elapsed().as_secs_f64());
+    println!(
+        "full verify of {} entries: {:.1} s ({:.1} s CPU)",
+        s.entries,
+        t.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
 
     let size = l.tree_head().0;
     let t = Instant::now();
@@ -101,6 +182,16 @@ fn main() {
         proofs.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
+}
+
+/// This process's user + system CPU time in seconds (Linux `/proc/self/stat`, 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 =
+        f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
 }
 
 fn walk(p: &std::path::Path) -> u64 {

@@ -248,3 +248,48 @@ fn every_single_bit_flip_of_a_stored_entry_is_detected() {
         }
     }
 }
+
+#[test]
+fn batch_verification_agrees_with_one_by_one_and_names_the_bad_record() {
+    let f = Fixture::new();
+    let signed: Vec<SignedRecord> =
+        "abcdef01".chars().map(|c| SignedRecord::sign(&record(T0, review(c)), &f.ci).unwrap()).collect();
+    let public = f.ci.verifying_key();
+    let items: Vec<_> = signed.iter().map(|s| (s, &public)).collect();
+    let all = ledger_core::entry::verify_batch(&items);
+    for (r, s) in all.iter().zip(&signed) {
+        assert_eq!(r.as_ref().unwrap().id(), s.verify_with(&public).unwrap().id());
+    }
+    // One flipped signature bit fails the batch; each record is then checked alone, and only
+    // that one is refused, with the error `verify_with` gives.
+    let mut bad = signed.clone();
+    bad[5].sig.0[3] ^= 0x40;
+    let items: Vec<_> = bad.iter().map(|s| (s, &public)).collect();
+    let res = ledger_core::entry::verify_batch(&items);
+    for (i, r) in res.iter().enumerate() {
+        assert_eq!(r.is_ok(), i != 5, "record {i}");
+    }
+    assert!(matches!(res[5], Err(Error::BadSignature { .. })));
+    // The wrong key for one record: refused, the others pass.
+    let other = f.admin.verifying_key();
+    let mut items: Vec<_> = signed.iter().map(|s| (s, &public)).collect();
+    items[2].1 = &other;
+    let res = ledger_core::entry::verify_batch(&items);
+    assert!(res[2].is_err() && res.iter().enumerate().all(|(i, r)| i == 2 || r.is_ok()));
+    assert!(ledger_core::entry::verify_batch(&[]).is_empty());
+}
+
+#[test]
+fn a_small_order_key_cannot_be_registered() {
+    let mut f = Fixture::new();
+    let admin = f.admin.clone();
+    // The identity point (y = 1) is a valid encoding of a small-order point.
+    let mut weak = [0u8; 32];
+    weak[0] = 1;
+    let mut body = key_body(KeyAction::Register, "weak", &test_key("weak"), vec![Kind::Review]);
+    if let Body::Key(k) = &mut body {
+        k.public_key = PublicKeyBytes(weak);
+    }
+    let err = f.append(&admin, body, T0).unwrap_err();
+    assert!(matches!(&err, Error::KeyRecord { .. }) && err.to_string().contains("small-order"), "{err}");
+}

@@ -110,26 +110,38 @@ pub fn sign(text: &str, name: &str, key: &SigningKey) -> Result<String, NoteErro
 pub fn open<'a>(note: &'a str, name: &str, key: &VerifyingKey) -> Result<&'a str, NoteError> {
     let split = note.rfind("\n\n").ok_or(NoteError::Malformed("no blank line before the signatures"))?;
     let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
-    if !sigs.ends_with('\n') {
-        return Err(NoteError::Malformed("signature block must end with a newline"));
+    // signed-note: no control characters in the text but newline.
+    if text.chars().any(|c| c.is_ascii_control() && c != '\n') {
+        return Err(NoteError::Malformed("the note text contains a control character"));
     }
+    let Some(sigs) = sigs.strip_suffix('\n') else {
+        return Err(NoteError::Malformed("signature block must end with a newline"));
+    };
     let want_id = key_id(name, key);
-    for line in sigs.lines() {
+    let mut verified = false;
+    // Every signature line must be well formed (`— <name> <base64(key id ‖ signature)>`), and a
+    // signature by this key that does not verify makes the whole note invalid, as in the
+    // reference implementation: altered or padded signature blocks are refused, not skipped.
+    for line in sigs.split('\n') {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             return Err(NoteError::Malformed("a signature line starts with an em dash and a space"));
         };
         let Some((who, b64)) = rest.split_once(' ') else { return Err(NoteError::Malformed("signature line")) };
-        if who != name {
+        let blob = B64.decode(b64).map_err(|_| NoteError::Malformed("a signature is not base64"))?;
+        if who.is_empty() || blob.len() < 5 || who.chars().any(|c| c.is_whitespace() || c == '+') {
+            return Err(NoteError::Malformed("signature line"));
+        }
+        if who != name || blob[..4] != want_id {
             continue;
         }
-        let Ok(blob) = B64.decode(b64) else { continue };
-        if blob.len() != 68 || blob[..4] != want_id {
-            continue;
+        let sig = <[u8; 64]>::try_from(&blob[4..]).map_err(|_| NoteError::NotSigned(name.to_string()))?;
+        if key.verify_strict(text.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).is_err() {
+            return Err(NoteError::NotSigned(name.to_string()));
         }
-        let Ok(sig) = <[u8; 64]>::try_from(&blob[4..]) else { continue };
-        if key.verify_strict(text.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).is_ok() {
-            return Ok(text);
-        }
+        verified = true;
+    }
+    if verified {
+        return Ok(text);
     }
     Err(NoteError::NotSigned(name.to_string()))
 }
@@ -166,9 +178,15 @@ impl Checkpoint {
         if !text.ends_with('\n') {
             return Err(NoteError::Malformed("checkpoint must end with a newline"));
         }
-        let mut lines = text.lines();
+        if text.chars().any(|c| c.is_ascii_control() && c != '\n') {
+            return Err(NoteError::Malformed("checkpoint contains a control character"));
+        }
+        let mut lines = text[..text.len() - 1].split('\n');
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or(NoteError::Malformed("origin line"))?;
         let size_line = lines.next().ok_or(NoteError::Malformed("size line"))?;
+        if size_line.is_empty() || !size_line.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NoteError::Malformed("size line is not a decimal number"));
+        }
         if size_line.len() > 1 && size_line.starts_with('0') {
             return Err(NoteError::Malformed("size line has leading zeros"));
         }
@@ -229,6 +247,8 @@ mod tests {
         };
         assert_eq!(Checkpoint::parse(&c.to_text()).unwrap(), c);
         assert!(Checkpoint::parse("o\n08\nAAAA\n").is_err());
+        assert!(Checkpoint::parse(&c.to_text().replace("\n8\n", "\n+8\n")).is_err());
+        assert!(Checkpoint::parse(&c.to_text().replace('\n', "\r\n")).is_err());
         assert!(Checkpoint::parse("o\n1\nnot-base64\n").is_err());
     }
 }

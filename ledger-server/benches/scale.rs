@@ -16,6 +16,10 @@ use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
 use ledger_server::store::SledStore;
 
+/// The allocator of the `ledger` and `ledgerd` binaries, so the numbers are theirs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod common;
 use common::{key, key_record};
 

@@ -806,14 +806,7 @@ struct Checked {
 impl<S: Store> Ledger<S> {
     /// Up to [`VERIFY_CHUNK`] consecutive entries from `from`, stopping at the first missing one.
     fn read_chunk(&self, from: Seq) -> Result<Vec<Vec<u8>>> {
-        let mut out = vec![];
-        for s in from.0..from.0 + VERIFY_CHUNK {
-            match self.store.entry(Seq(s))? {
-                Some(b) => out.push(b),
-                None => break,
-            }
-        }
-        Ok(out)
+        self.store.entries(from, VERIFY_CHUNK)
     }
 
     fn precheck(&self, keys: &ledger_core::keys::KeyRegister, chunk: &[Vec<u8>]) -> Result<Vec<Checked>> {

@@ -88,6 +88,21 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error.
     fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` consecutive entries from `from`, stopping before the first missing one
+    /// (one range read instead of one lookup per entry).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error.
+    fn entries(&self, from: Seq, limit: u64) -> Result<Vec<Vec<u8>>> {
+        let mut out = vec![];
+        for s in from.0..from.0.saturating_add(limit) {
+            match self.entry(Seq(s))? {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
     /// The seq of the entry with this hash.
     ///
     /// # Errors
@@ -331,6 +346,20 @@ impl Store for SledStore {
 
     fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(seq_key(b'e', seq))?.map(|v| v.to_vec()))
+    }
+
+    fn entries(&self, from: Seq, limit: u64) -> Result<Vec<Vec<u8>>> {
+        let end = seq_key(b'e', Seq(from.0.saturating_add(limit)));
+        let mut out = vec![];
+        for (i, kv) in self.db.range(seq_key(b'e', from)..end).enumerate() {
+            let (k, v) = kv?;
+            // A gap ends the run, as a missing entry does for `entry`.
+            if seq_suffix(&k)? != Seq(from.0 + i as u64) {
+                break;
+            }
+            out.push(v.to_vec());
+        }
+        Ok(out)
     }
 
     fn seq_by_hash(&self, hash: &EntryHash) -> Result<Option<Seq>> {

@@ -148,15 +148,21 @@ impl Backend {
             Backend::Remote(r) => {
                 if let [one] = records {
                     let mut client = r.client.clone();
-                    let resp = r
-                        .rt
-                        .block_on(client.append(pb::AppendRequest { record: Some(convert::signed_record_pb(one)) }))
+                    let resp =
+                        r.rt.block_on(
+                            client.append(pb::AppendRequest {
+                                record: Some(convert::signed_record_pb(one)),
+                                prove: false,
+                            }),
+                        )
                         .map_err(status)?;
                     let receipt = resp.into_inner().receipt.ok_or_else(|| anyhow!("the server sent no receipt"))?;
                     return Ok(vec![convert::receipt(&receipt).map_err(status)?]);
                 }
-                let reqs: Vec<pb::AppendRequest> =
-                    records.iter().map(|s| pb::AppendRequest { record: Some(convert::signed_record_pb(s)) }).collect();
+                let reqs: Vec<pb::AppendRequest> = records
+                    .iter()
+                    .map(|s| pb::AppendRequest { record: Some(convert::signed_record_pb(s)), prove: false })
+                    .collect();
                 let mut client = r.client.clone();
                 r.rt.block_on(async move {
                     let mut out = Vec::with_capacity(reqs.len());
@@ -362,6 +368,37 @@ impl Backend {
                 let req = r.req(pb::GetCheckpointRequest {})?;
                 let c = r.rt.block_on(client.get_checkpoint(req)).map_err(status)?.into_inner();
                 Ok((c.signed_note, c.verifier_key, c.tree_size, hash32(&c.root)?))
+            }
+        }
+    }
+
+    /// Appends one record and proves it: the receipt and a C2SP tlog-proof@v1 against a
+    /// checkpoint signed after the append (locally with `local_signer`'s key).
+    pub fn append_proved(
+        &mut self,
+        signed: &SignedRecord,
+        local_signer: impl FnOnce(&Ledger<SledStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
+    ) -> Result<(Receipt, String)> {
+        match self {
+            Backend::Local(l) => {
+                let receipt = l
+                    .append(std::slice::from_ref(signed))?
+                    .pop()
+                    .ok_or_else(|| anyhow!("the ledger returned no receipt"))?;
+                let (origin, key) = local_signer(l)?;
+                let (note, _, size, _) = l.signed_checkpoint(&origin, &key)?;
+                let (_, proof) = l.inclusion_proof(receipt.seq, size)?;
+                Ok((receipt, ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note)))
+            }
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let req = pb::AppendRequest { record: Some(convert::signed_record_pb(signed)), prove: true };
+                let rc = r.rt.block_on(client.append(req)).map_err(status)?.into_inner().receipt;
+                let rc = rc.ok_or_else(|| anyhow!("the server sent no receipt"))?;
+                if rc.tlog_proof.is_empty() {
+                    bail!("the server sent no inclusion proof with the receipt");
+                }
+                Ok((convert::receipt(&rc).map_err(status)?, rc.tlog_proof))
             }
         }
     }

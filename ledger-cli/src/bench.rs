@@ -108,7 +108,7 @@ async fn unary_client(
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(rec) = pool.get(i) else { break };
         let start = Instant::now();
-        match client.append(pb::AppendRequest { record: Some(rec.clone()) }).await {
+        match client.append(pb::AppendRequest { record: Some(rec.clone()), prove: false }).await {
             Ok(_) => t.latencies_us.push(start.elapsed().as_micros().min(u32::MAX as u128) as u32),
             Err(s) => {
                 t.errors += 1;
@@ -141,7 +141,7 @@ async fn stream_client(
                 if let Ok(mut q) = sent.lock() {
                     q.push_back(Instant::now());
                 }
-                if tx.send(pb::AppendRequest { record: Some(rec.clone()) }).await.is_err() {
+                if tx.send(pb::AppendRequest { record: Some(rec.clone()), prove: false }).await.is_err() {
                     break;
                 }
             }

@@ -100,7 +100,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Keygen { out, json } => keygen(&out, json),
         Command::Key(k) => key_cmd(&ctx, k),
-        Command::Append { kind, body, signer, json } => append(&ctx, &kind, &body, &signer, json),
+        Command::Append { kind, body, signer, json, prove, proof_out, checkpoint_key } => {
+            let prove = prove.then_some(ProveArgs { out: proof_out, key: checkpoint_key });
+            append(&ctx, &kind, &body, &signer, json, prove)
+        }
         Command::Show { entry, raw, json } => show(&ctx, &entry, raw, json),
         Command::Log { kind, subject, since, limit, json } => log(&ctx, kind, subject, since, limit, json),
         Command::Verify { json } => verify(&ctx, json),
@@ -469,13 +472,54 @@ pub fn parse_body(kind: Kind, text: &[u8], now: Timestamp) -> Result<Record> {
     Ok(Record { v: FORMAT_VERSION, time, actor, links, body })
 }
 
-fn append(ctx: &Ctx, kind: &str, body: &Path, signer: &SignerArgs, as_json: bool) -> Result<ExitCode> {
+/// `append --prove`: where to write the proof and which key signs a local checkpoint.
+struct ProveArgs {
+    out: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+fn append(
+    ctx: &Ctx,
+    kind: &str,
+    body: &Path,
+    signer: &SignerArgs,
+    as_json: bool,
+    prove: Option<ProveArgs>,
+) -> Result<ExitCode> {
     let kind: Kind = kind.parse()?;
     let text = read_input(body)?;
     let record = parse_body(kind, &text, SystemClock.now()).with_context(|| format!("in {}", body.display()))?;
     let key = signer_key(&ctx.db, signer)?;
     let mut ledger = ctx.backend()?;
-    output::receipt(&sign_and_append(&mut ledger, &record, &key)?, as_json)?;
+    let Some(prove) = prove else {
+        output::receipt(&sign_and_append(&mut ledger, &record, &key)?, as_json)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let signed = SignedRecord::sign(&record, &key)?;
+    let signer_fn = || crate::transparency::local_signer(ctx, prove.key.clone());
+    let (receipt, proof) = ledger.append_proved(&signed, signer_fn())?;
+    // Check the proof before reporting it: the stored entry's leaf, under the log's key.
+    let entry = ledger.find_entry(&format!("#{}", receipt.seq))?;
+    let (_, vkey, _, _) = ledger.checkpoint(signer_fn())?;
+    let (name, vk) = ledger_core::note::parse_verifier_key(&vkey)?;
+    let (_, cp) = ledger_core::note::open_tlog_proof(&proof, &ledger_core::merkle::leaf_hash(&entry.bytes), &name, &vk)
+        .map_err(|e| anyhow!("the server's inclusion proof does not verify: {e}"))?;
+    if let Some(path) = &prove.out {
+        std::fs::write(path, &proof).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if as_json {
+        let mut v = output::receipt_json(&receipt);
+        v["tree_size"] = json!(cp.size);
+        v["verifier_key"] = json!(vkey);
+        v["tlog_proof"] = json!(proof);
+        json_out(&v)?;
+    } else {
+        output::receipt(&receipt, false)?;
+        line(format!("inclusion proof checked against the checkpoint of tree size {} ({vkey})", cp.size))?;
+        if let Some(path) = &prove.out {
+            line(format!("tlog-proof written to {}", path.display()))?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

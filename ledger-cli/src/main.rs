@@ -108,6 +108,16 @@ pub(crate) enum Command {
         /// Print the receipt as JSON.
         #[arg(long)]
         json: bool,
+        /// Also prove the entry: get a C2SP tlog-proof@v1 against a checkpoint signed after the
+        /// append, check it, and report it (with `--json`, as `tlog_proof`).
+        #[arg(long)]
+        prove: bool,
+        /// Write the tlog-proof to this file (with `--prove`).
+        #[arg(long, requires = "prove")]
+        proof_out: Option<PathBuf>,
+        /// Checkpoint key for `--prove` on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long, requires = "prove")]
+        checkpoint_key: Option<PathBuf>,
     },
     /// Show one entry: `#<seq>`, or an entry hash or unique prefix (≥ 12 hex).
     Show {

@@ -109,17 +109,10 @@ fn tlog_proof(
     if (psize, proot) != (size, root) {
         bail!("the proof is not for the checkpoint's tree");
     }
+    let text = note::tlog_proof(v.seq.0, &proof, &signed);
     let (name, vk) = note::parse_verifier_key(&vkey)?;
-    let cp = Checkpoint::parse(note::open(&signed, &name, &vk)?)?;
-    merkle::verify_inclusion(&merkle::leaf_hash(&v.bytes), v.seq.0, cp.size, &proof, &cp.root)
+    note::open_tlog_proof(&text, &merkle::leaf_hash(&v.bytes), &name, &vk)
         .map_err(|e| anyhow::anyhow!("the inclusion proof does not verify: {e}"))?;
-    let mut text = format!("c2sp.org/tlog-proof@v1\nindex {}\n", v.seq);
-    for p in &proof {
-        text.push_str(&B64.encode(p));
-        text.push('\n');
-    }
-    text.push('\n');
-    text.push_str(&signed);
     out(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -699,3 +699,38 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
         serde_json::from_str(&f.ok(&["export", "--since", "2999-01-01", "--out", "none.json", "--json"])).unwrap();
     assert_eq!(none["selected"], 0);
 }
+
+#[test]
+fn append_with_prove_returns_a_checked_tlog_proof() {
+    use ledger_core::{merkle, note};
+    let f = Fixture::new();
+    f.append_json("change", &change_body("a"));
+    let body = f.write("body.json", &change_body("b"));
+    let v: Value = serde_json::from_str(&f.ok(&[
+        "append",
+        "--kind",
+        "change",
+        "--body",
+        &body,
+        "--prove",
+        "--proof-out",
+        "receipt.proof",
+        "--json",
+    ]))
+    .unwrap();
+    let seq = v["seq"].as_u64().unwrap();
+    let proof = v["tlog_proof"].as_str().unwrap();
+    assert_eq!(std::fs::read_to_string(f.path("receipt.proof")).unwrap(), proof);
+    // The proof verifies offline with the log key, for the entry's exact bytes.
+    let vkey = f.ok(&["log-key"]).trim().to_string();
+    assert_eq!(v["verifier_key"], vkey.as_str());
+    let (name, vk) = note::parse_verifier_key(&vkey).unwrap();
+    let leaf = merkle::leaf_hash(&f.cmd(&["show", &format!("#{seq}"), "--raw"]).output().unwrap().stdout);
+    let (index, cp) = note::open_tlog_proof(proof, &leaf, &name, &vk).unwrap();
+    assert_eq!((index, cp.size), (seq, seq + 1));
+    // Not for another entry.
+    let other = merkle::leaf_hash(&f.cmd(&["show", "#1", "--raw"]).output().unwrap().stdout);
+    assert!(note::open_tlog_proof(proof, &other, &name, &vk).is_err());
+    // --proof-out needs --prove.
+    f.run(&["append", "--kind", "change", "--body", &body, "--proof-out", "x"], 2);
+}

@@ -205,6 +205,69 @@ impl Checkpoint {
     }
 }
 
+/// The first line of a C2SP `tlog-proof@v1`.
+pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// A C2SP `tlog-proof@v1`: an inclusion proof with the signed checkpoint it leads to, in one
+/// self-contained text an auditor can check offline with the log's verifier key:
+///
+/// ```text
+/// c2sp.org/tlog-proof@v1
+/// index <leaf index>
+/// <base64 proof hash>…
+///
+/// <signed checkpoint note>
+/// ```
+pub fn tlog_proof(index: u64, proof: &[Hash], signed_checkpoint: &str) -> String {
+    let mut text = format!("{TLOG_PROOF_HEADER}\nindex {index}\n");
+    for p in proof {
+        text.push_str(&B64.encode(p));
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(signed_checkpoint);
+    text
+}
+
+/// Checks a C2SP `tlog-proof@v1` for the leaf hash `leaf`: the checkpoint must be signed by
+/// `name`'s `key`, and the proof must lead from `leaf` at its index to the checkpoint's root
+/// (RFC 9162 §2.1.3.2). Returns the index and the checkpoint. An `extra` line is allowed and
+/// not interpreted.
+///
+/// # Errors
+/// [`NoteError::Malformed`] for a malformed text or a proof that does not verify;
+/// [`NoteError::NotSigned`] if the checkpoint is not signed by the key.
+pub fn open_tlog_proof(
+    text: &str,
+    leaf: &Hash,
+    name: &str,
+    key: &VerifyingKey,
+) -> Result<(u64, Checkpoint), NoteError> {
+    let bad = NoteError::Malformed;
+    let (head, note) = text.split_once("\n\n").ok_or(bad("tlog-proof: no blank line before the checkpoint"))?;
+    let mut lines = head.split('\n');
+    if lines.next() != Some(TLOG_PROOF_HEADER) {
+        return Err(bad("tlog-proof: the first line must be c2sp.org/tlog-proof@v1"));
+    }
+    let mut line = lines.next().ok_or(bad("tlog-proof: no index line"))?;
+    if line.starts_with("extra ") {
+        line = lines.next().ok_or(bad("tlog-proof: no index line"))?;
+    }
+    let index = line
+        .strip_prefix("index ")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0')))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or(bad("tlog-proof: malformed index line"))?;
+    let proof: Vec<Hash> = lines
+        .map(|l| B64.decode(l).ok().and_then(|h| Hash::try_from(h).ok()))
+        .collect::<Option<_>>()
+        .ok_or(bad("tlog-proof: a proof line is not base64 of 32 bytes"))?;
+    let checkpoint = Checkpoint::parse(open(note, name, key)?)?;
+    crate::merkle::verify_inclusion(leaf, index, checkpoint.size, &proof, &checkpoint.root)
+        .map_err(|_| bad("tlog-proof: the inclusion proof does not lead to the checkpoint's root"))?;
+    Ok((index, checkpoint))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +313,31 @@ mod tests {
         assert!(Checkpoint::parse(&c.to_text().replace("\n8\n", "\n+8\n")).is_err());
         assert!(Checkpoint::parse(&c.to_text().replace('\n', "\r\n")).is_err());
         assert!(Checkpoint::parse("o\n1\nnot-base64\n").is_err());
+    }
+
+    #[test]
+    fn tlog_proofs_round_trip_and_refuse_changes() {
+        let sk = signing_key();
+        let leaves: Vec<Hash> = (0u8..5).map(|i| crate::merkle::leaf_hash(&[i])).collect();
+        let c = Checkpoint {
+            origin: "ledger.example/t".into(),
+            size: 5,
+            root: crate::merkle::root(&leaves),
+            extensions: vec![],
+        };
+        let signed = sign(&c.to_text(), "ledger.example/t", &sk).unwrap();
+        let proof = crate::merkle::inclusion_proof(&leaves, 3).unwrap();
+        let text = tlog_proof(3, &proof, &signed);
+        let vk = sk.verifying_key();
+        assert_eq!(open_tlog_proof(&text, &leaves[3], "ledger.example/t", &vk).unwrap(), (3, c));
+        // Another leaf, another index, a changed proof hash, another key: refused.
+        assert!(open_tlog_proof(&text, &leaves[2], "ledger.example/t", &vk).is_err());
+        assert!(open_tlog_proof(&text.replace("index 3", "index 2"), &leaves[3], "ledger.example/t", &vk).is_err());
+        let first = B64.encode(proof[0]);
+        let other = B64.encode(proof[1]);
+        assert!(open_tlog_proof(&text.replacen(&first, &other, 1), &leaves[3], "ledger.example/t", &vk).is_err());
+        let stranger = SigningKey::from_bytes(&[9; 32]).verifying_key();
+        assert!(open_tlog_proof(&text, &leaves[3], "ledger.example/t", &stranger).is_err());
+        assert!(open_tlog_proof(&text.replace("index 3", "index 03"), &leaves[3], "ledger.example/t", &vk).is_err());
     }
 }

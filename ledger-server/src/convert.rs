@@ -38,6 +38,7 @@ pub fn receipt_pb(r: &Receipt) -> pb::Receipt {
         entry_hash: r.hash.0.to_vec(),
         record_id: r.record_id.0.to_vec(),
         duplicate: r.duplicate,
+        tlog_proof: String::new(),
     }
 }
 

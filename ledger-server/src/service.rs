@@ -98,12 +98,34 @@ impl<S: Store + 'static> LedgerService<S> {
     }
 
     async fn append_one(&self, req: pb::AppendRequest) -> Result<pb::Receipt, Status> {
+        // Refused before anything is written: a proof was asked for and cannot be given.
+        let prover = if req.prove { Some(self.signer()?.clone()) } else { None };
         let signed = convert::signed_record(req.record)?;
         // The signature check (tens of µs) runs here, concurrently across requests; the
         // sequencer then only checks the signer's rights and writes.
         let verified = self.ledger.verify_signature(&signed).map_err(err)?;
         let receipt = self.sequencer.append(verified).await.map_err(err)?;
-        Ok(convert::receipt_pb(&receipt))
+        let mut out = convert::receipt_pb(&receipt);
+        if let Some(signer) = prover {
+            // A checkpoint signed now covers the entry (the append is durable), and the proof
+            // is against that checkpoint's tree size.
+            let ledger = self.ledger.clone();
+            out.tlog_proof = tokio::task::spawn_blocking(move || -> crate::error::Result<String> {
+                let (note, _, size, _) = ledger.signed_checkpoint(&signer.origin, &signer.key)?;
+                let (_, proof) = ledger.inclusion_proof(receipt.seq, size)?;
+                Ok(ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note))
+            })
+            .await
+            .map_err(|e| Status::internal(format!("proof task failed: {e}")))?
+            .map_err(err)?;
+        }
+        Ok(out)
+    }
+
+    fn signer(&self) -> Result<&Arc<CheckpointSigner>, Status> {
+        self.checkpoints.as_ref().ok_or_else(|| {
+            Status::failed_precondition("this server signs no checkpoints (start ledgerd with --checkpoint-key)")
+        })
     }
 
     fn entry_pb(&self, v: &crate::ledger::EntryView) -> pb::Entry {
@@ -235,9 +257,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
         self.check_read(&request)?;
-        let signer = self.checkpoints.as_ref().ok_or_else(|| {
-            Status::failed_precondition("this server signs no checkpoints (start ledgerd with --checkpoint-key)")
-        })?;
+        let signer = self.signer()?;
         // The tree head and chain head are read under one view of the ledger.
         let (signed, vkey, size, root) = self.ledger.signed_checkpoint(&signer.origin, &signer.key).map_err(err)?;
         Ok(Response::new(pb::GetCheckpointResponse {

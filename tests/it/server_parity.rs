@@ -105,6 +105,17 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
         assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
         let (code, out) = run(&l, Some(&url), &["append", "--kind", "review", "--body", review.to_str().unwrap()]);
         assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+        // Another review with a proof: a tlog-proof the CLI has checked against the server's
+        // log key (exit 0).
+        let (code, out) = run(
+            &l,
+            Some(&url),
+            &["append", "--kind", "review", "--body", review.to_str().unwrap(), "--prove", "--json"],
+        );
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["duplicate"], false, "{v}");
+        assert!(v["tlog_proof"].as_str().unwrap().starts_with("c2sp.org/tlog-proof@v1\nindex "), "{v}");
         let outs =
             queries.iter().map(|q| run(&l, Some(&url), &q.iter().map(String::as_str).collect::<Vec<_>>())).collect();
         assert_eq!(d.term(), Some(0), "ledgerd exits 0 on SIGTERM");

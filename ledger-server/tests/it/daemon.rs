@@ -317,6 +317,7 @@ async fn refusals_have_the_right_code_and_write_nothing() {
             signer: ledger_core::entry::key_id(&ci.verifying_key()).0.to_vec(),
             signature: ci.sign(&msg).to_bytes().to_vec(),
         }),
+        prove: false,
     };
     cases.push(("record too large", too_large, Code::ResourceExhausted));
     // A signer id of the wrong length.
@@ -324,7 +325,7 @@ async fn refusals_have_the_right_code_and_write_nothing() {
     short_signer.record.as_mut().unwrap().signer.pop();
     cases.push(("31-byte signer", short_signer, Code::InvalidArgument));
     // No record at all.
-    cases.push(("missing record", pb::AppendRequest { record: None }, Code::InvalidArgument));
+    cases.push(("missing record", pb::AppendRequest { record: None, prove: false }, Code::InvalidArgument));
     // Record bytes that are not CBOR of a record, correctly signed.
     let garbage = b"not a record".to_vec();
     let mut msg = ledger_core::domain::RECORD_SIGNATURE_PREFIX.to_vec();
@@ -335,6 +336,7 @@ async fn refusals_have_the_right_code_and_write_nothing() {
             signer: ledger_core::entry::key_id(&ci.verifying_key()).0.to_vec(),
             signature: ci.sign(&msg).to_bytes().to_vec(),
         }),
+        prove: false,
     };
     cases.push(("record bytes not CBOR", not_cbor, Code::InvalidArgument));
 
@@ -491,4 +493,59 @@ async fn sequential_get_entry_calls_are_not_delayed() {
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "50 sequential GetEntry calls took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_with_prove_returns_a_tlog_proof_and_needs_a_checkpoint_key() {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ledger_core::{merkle, note};
+    use std::os::unix::fs::PermissionsExt;
+    // Without a checkpoint key, asking for a proof is refused before anything is written.
+    let fx = Fixture::new();
+    {
+        let d = Daemon::start(&fx);
+        let mut c = d.client().await;
+        let mut r = ci_req("prove-refused");
+        r.prove = true;
+        assert_eq!(c.append(r).await.unwrap_err().code(), Code::FailedPrecondition);
+        assert_eq!(entries(&mut c).await, SETUP_ENTRIES, "nothing written");
+    }
+    // With one (a test key from a fixed seed), unary and streamed receipts carry a
+    // tlog-proof that verifies with the log key for the stored entry's bytes.
+    let cp_key = key("checkpoints");
+    let path = fx.root().join("checkpoint.key");
+    std::fs::write(&path, cp_key.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let d = Daemon::start_with(&fx, &["--checkpoint-key", path.to_str().unwrap(), "--origin", "ledger.example/test"]);
+    let mut c = d.client().await;
+    let vkey = note::verifier_key("ledger.example/test", &cp_key.verifying_key()).unwrap();
+    let (name, vk) = note::parse_verifier_key(&vkey).unwrap();
+    let mut r = ci_req("prove-unary");
+    r.prove = true;
+    let mut reqs = vec![r];
+    for i in 0..3 {
+        let mut r = ci_req(&format!("prove-stream-{i}"));
+        r.prove = true;
+        reqs.push(r);
+    }
+    let mut receipts = vec![c.append(reqs[0].clone()).await.unwrap().into_inner().receipt.unwrap()];
+    let mut stream = c.append_stream(futures::stream::iter(reqs[1..].to_vec())).await.unwrap().into_inner();
+    while let Some(m) = stream.next().await {
+        match m.unwrap().result.unwrap() {
+            pb::append_stream_response::Result::Receipt(rc) => receipts.push(rc),
+            pb::append_stream_response::Result::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(receipts.len(), 4);
+    for rc in &receipts {
+        let by = Some(pb::get_entry_request::By::Seq(rc.seq));
+        let entry = c.get_entry(pb::GetEntryRequest { by }).await.unwrap().into_inner();
+        let leaf = merkle::leaf_hash(&entry.entry);
+        let (index, cp) = note::open_tlog_proof(&rc.tlog_proof, &leaf, &name, &vk).unwrap();
+        assert_eq!(index, rc.seq);
+        assert!(cp.size > rc.seq);
+    }
+    // A receipt without `prove` carries no proof.
+    let plain = c.append(ci_req("no-proof")).await.unwrap().into_inner().receipt.unwrap();
+    assert!(plain.tlog_proof.is_empty());
 }

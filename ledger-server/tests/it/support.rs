@@ -91,7 +91,7 @@ pub fn signed(record: &Record, key: &SigningKey) -> SignedRecord {
 
 /// An append request for a signed record.
 pub fn req(s: &SignedRecord) -> pb::AppendRequest {
-    pb::AppendRequest { record: Some(ledger_server::convert::signed_record_pb(s)) }
+    pb::AppendRequest { record: Some(ledger_server::convert::signed_record_pb(s)), prove: false }
 }
 
 /// An append request for `evidence(label)` signed by the `ci` key.

@@ -126,6 +126,15 @@ pub fn export(ctx: &Ctx, sel: Selection, out: &Path, key: Option<PathBuf>, as_js
 }
 
 /// Verifies a bundle with no database and no server. Exit 0 intact, 1 tampered, 2 error.
+/// How `verify-bundle` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BundleFormat {
+    /// A one-line verdict.
+    Text,
+    /// The verdict, the selection and every entry decoded, as JSON.
+    Json,
+}
+
 pub fn verify_bundle(file: &Path, log_key: &str, as_json: bool) -> Result<ExitCode> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let b: Bundle =

@@ -143,7 +143,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             crate::bundle::export(&ctx, sel, &out, key, json)
         }
-        Command::VerifyBundle { file, log_key, json } => crate::bundle::verify_bundle(&file, &log_key, json),
+        Command::VerifyBundle { file, log_key, format, json } => {
+            let as_json = json || format == crate::bundle::BundleFormat::Json;
+            crate::bundle::verify_bundle(&file, &log_key, as_json)
+        }
         Command::Consistency { old, new, json } => crate::transparency::consistency(&ctx, old, new, json),
         Command::Audit { pin, verifier_key, key, json } => {
             crate::transparency::audit(&ctx, &pin, &verifier_key, key, json)

@@ -264,8 +264,12 @@ pub(crate) enum Command {
         /// The log's verifier key (`ledger log-key`).
         #[arg(long)]
         log_key: String,
-        /// Print the result, with every entry decoded, as JSON.
-        #[arg(long)]
+        /// `text` (a one-line verdict) or `json` (the verdict with every entry decoded: the
+        /// readable form of the export).
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::bundle::BundleFormat,
+        /// Shorthand for `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
     },
     /// Load generators for a `ledgerd` server.

@@ -657,6 +657,20 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
     };
     assert!(run(&bundle, 0).contains("2 selected"));
     assert!(!elsewhere.path().join("ledger-data").exists(), "verify-bundle created nothing");
+    // The readable form: every entry decoded, the selected ones marked.
+    let o = Command::cargo_bin("ledger")
+        .unwrap()
+        .current_dir(elsewhere.path())
+        .args(["verify-bundle", bundle.to_str().unwrap(), "--log-key", &vkey, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let readable: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(readable["ok"], true);
+    let selected: Vec<&Value> =
+        readable["entries"].as_array().unwrap().iter().filter(|e| e["selected"] == true).collect();
+    assert_eq!(selected.len(), 2);
+    assert_eq!(selected[0]["record"]["body"]["change"]["title"], "Add login", "{readable}");
     let original: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
     let tamper = |edit: &dyn Fn(&mut Value)| -> PathBuf {
         let mut v = original.clone();

@@ -704,6 +704,8 @@ impl<S: Store> Ledger<S> {
         let mut tiles = TileChecker::default();
         let mut seq = Seq(0);
         let mut checked: Vec<Checked> = vec![];
+        // Entry hashes by seq, for the hash index check at the end (32 bytes per entry).
+        let mut hashes: Vec<EntryHash> = vec![];
         loop {
             let chunk = self.read_chunk(Seq(seq.0 + checked.len() as u64))?;
             if chunk.is_empty() {
@@ -714,18 +716,20 @@ impl<S: Store> Ledger<S> {
             checked = std::thread::scope(|scope| -> Result<Vec<Checked>> {
                 let worker = scope.spawn(|| self.precheck(&keys, ahead));
                 for c in prev {
-                    self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
+                    let h = self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c);
+                    hashes.push(self.blame(h, &hashes)?);
                     seq = Seq(seq.0 + 1);
                 }
-                let mine = self.precheck(&keys, rest)?;
-                let mut out = worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))??;
+                let mine = self.precheck(&keys, rest);
+                let mut out = worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
                 out.extend(mine);
                 Ok(out)
             })?;
             progress(seq.0);
         }
         for c in std::mem::take(&mut checked) {
-            self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
+            let h = self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c);
+            hashes.push(self.blame(h, &hashes)?);
             seq = Seq(seq.0 + 1);
         }
         progress(seq.0);
@@ -741,6 +745,7 @@ impl<S: Store> Ledger<S> {
                 reason: "the recorded head hash does not match the chain".into(),
             });
         }
+        self.check_hash_index(&hashes)?;
         tiles.finish(&self.store)?;
         if self.store.tree()?.is_some_and(|t| t != tree) {
             return Err(Error::Tampered {
@@ -795,12 +800,11 @@ impl TileChecker {
 const VERIFY_CHUNK: u64 = 2048;
 
 /// One entry after its position-independent checks: its bytes, the decoded and
-/// signature-checked form (or why not), its leaf hash and where the hash index points.
+/// signature-checked form (or why not), and its leaf hash.
 struct Checked {
     bytes: Vec<u8>,
     pre: std::result::Result<PreChecked, ledger_core::Error>,
     leaf: Hash,
-    indexed: Option<Seq>,
 }
 
 impl<S: Store> Ledger<S> {
@@ -809,21 +813,15 @@ impl<S: Store> Ledger<S> {
         self.store.entries(from, VERIFY_CHUNK)
     }
 
-    fn precheck(&self, keys: &ledger_core::keys::KeyRegister, chunk: &[Vec<u8>]) -> Result<Vec<Checked>> {
+    fn precheck(&self, keys: &ledger_core::keys::KeyRegister, chunk: &[Vec<u8>]) -> Vec<Checked> {
         chunk
             .iter()
             .zip(PreChecked::check_many(keys, chunk))
-            .map(|(bytes, pre)| {
-                let indexed = match &pre {
-                    Ok(p) => self.store.seq_by_hash(&p.hash())?,
-                    Err(_) => None,
-                };
-                Ok(Checked { leaf: merkle::leaf_hash(bytes), bytes: bytes.clone(), pre, indexed })
-            })
+            .map(|(bytes, pre)| Checked { leaf: merkle::leaf_hash(bytes), bytes: bytes.clone(), pre })
             .collect()
     }
 
-    /// The in-order half of `verify` for the entry at `seq`.
+    /// The in-order half of `verify` for the entry at `seq`; returns its entry hash.
     fn replay_checked(
         &self,
         chain: &mut ChainState,
@@ -831,28 +829,61 @@ impl<S: Store> Ledger<S> {
         tiles: &mut TileChecker,
         seq: Seq,
         c: Checked,
-    ) -> Result<()> {
+    ) -> Result<EntryHash> {
         let tampered = |e: ledger_core::Error| match e {
             ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
             other => Error::Tampered { seq, reason: other.to_string() },
         };
         tree.push(c.leaf);
         tiles.push(c.leaf, &self.store)?;
-        let indexed = match &c.pre {
-            Ok(pre) => {
-                chain.replay_prechecked(pre).map_err(tampered)?;
-                c.indexed
-            }
+        match &c.pre {
+            Ok(pre) => chain.replay_prechecked(pre).map_err(tampered),
             // The full replay names the error at this seq exactly as a one-thread replay would.
-            Err(_) => {
-                let e = chain.replay(&c.bytes).map_err(tampered)?;
-                self.store.seq_by_hash(&e.hash)?
-            }
-        };
-        if indexed != Some(seq) {
-            return Err(Error::Tampered { seq, reason: "the hash index does not point at this entry".into() });
+            Err(_) => Ok(chain.replay(&c.bytes).map_err(tampered)?.hash),
         }
-        Ok(())
+    }
+
+    /// A failure at an entry may be caused by the one before it: an entry whose bytes changed
+    /// (say, its integration time) still replays, but its hash no longer matches the next
+    /// entry's `prev`. The hash index still holds the original hash, so an entry before the
+    /// failing one that the index does not know is named instead.
+    fn blame(&self, result: Result<EntryHash>, hashes: &[EntryHash]) -> Result<EntryHash> {
+        match result {
+            Err(Error::Tampered { seq, reason }) if seq.0 > 0 => {
+                let before = Seq(seq.0 - 1);
+                match hashes.last() {
+                    Some(h) if self.store.seq_by_hash(h)? != Some(before) => Err(Error::Tampered {
+                        seq: before,
+                        reason: "the entry's bytes changed: its hash is not the one the hash index and the next entry record".into(),
+                    }),
+                    _ => Err(Error::Tampered { seq, reason }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Checks the hash index against the entry hashes, in one sequential scan of the index
+    /// (instead of one lookup per entry): every key must name the entry at its seq, and every
+    /// entry must have one. Names the lowest seq that is wrong or missing.
+    fn check_hash_index(&self, hashes: &[EntryHash]) -> Result<()> {
+        let mut seen = vec![false; hashes.len()];
+        let mut worst: Option<Seq> = None;
+        self.store.scan_hash_index(&mut |hash, seq| {
+            match usize::try_from(seq.0).ok().filter(|&i| i < hashes.len()) {
+                Some(i) if hashes[i] == hash => seen[i] = true,
+                _ => worst = Some(worst.map_or(seq, |w| w.min(seq))),
+            }
+            Ok(())
+        })?;
+        let missing = seen.iter().position(|s| !s).map(|i| Seq(i as u64));
+        match (worst, missing) {
+            (None, None) => Ok(()),
+            (w, m) => {
+                let seq = [w, m].into_iter().flatten().min().unwrap_or(Seq(0));
+                Err(Error::Tampered { seq, reason: "the hash index does not point at this entry".into() })
+            }
+        }
     }
 }
 

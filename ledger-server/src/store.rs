@@ -113,6 +113,16 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error.
     fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(EntryHash, Seq)>>;
+    /// Calls `f` with every (entry hash, seq) pair of the hash index, in index order.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error or a malformed key; `f`'s errors.
+    fn scan_hash_index(&self, f: &mut dyn FnMut(EntryHash, Seq) -> Result<()>) -> Result<()> {
+        for (hash, seq) in self.seqs_by_hash_prefix(&[], usize::MAX)? {
+            f(hash, seq)?;
+        }
+        Ok(())
+    }
     /// The seq of the entry carrying this record id.
     ///
     /// # Errors
@@ -378,6 +388,18 @@ impl Store for SledStore {
             out.push((EntryHash(h), decode_seq(&v)?));
         }
         Ok(out)
+    }
+
+    fn scan_hash_index(&self, f: &mut dyn FnMut(EntryHash, Seq) -> Result<()>) -> Result<()> {
+        for kv in self.db.scan_prefix([b'h']) {
+            let (k, v) = kv?;
+            if k.as_ref() == b"head" {
+                continue;
+            }
+            let h: [u8; 32] = k[1..].try_into().map_err(|_| Error::Storage("malformed hash index key".into()))?;
+            f(EntryHash(h), decode_seq(&v)?)?;
+        }
+        Ok(())
     }
 
     fn seq_by_record(&self, id: &RecordId) -> Result<Option<Seq>> {

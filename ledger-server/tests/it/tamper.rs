@@ -148,6 +148,16 @@ fn structural_attacks_on_the_store_are_named_by_verify() {
             a.sig = b.sig;
             db.insert(ekey(600), a.encode().unwrap()).unwrap();
         }),
+        ("point the hash index at the next entry", 650, |db, e| {
+            let mut k = vec![b'h'];
+            k.extend_from_slice(&ledger_core::entry::entry_hash(&e[650]).0);
+            db.insert(k, &651u64.to_be_bytes()[..]).unwrap();
+        }),
+        ("remove a hash index key", 820, |db, e| {
+            let mut k = vec![b'h'];
+            k.extend_from_slice(&ledger_core::entry::entry_hash(&e[820]).0);
+            db.remove(k).unwrap();
+        }),
     ];
     for (name, want, attack) in attacks {
         let (fx, entries) = build();
@@ -165,8 +175,12 @@ fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint() {
     // and `verify` passes, but the pinned size is larger than the tree.
     let cut = 900u64;
     with_store(&fx, |db| {
+        // The entries and their hash index keys (left behind, `verify` names the first one).
         for s in cut..ENTRIES {
             db.remove(ekey(s)).unwrap();
+            let mut k = vec![b'h'];
+            k.extend_from_slice(&ledger_core::entry::entry_hash(&entries[s as usize]).0);
+            db.remove(k).unwrap();
         }
         let mut head = (cut - 1).to_be_bytes().to_vec();
         head.extend_from_slice(&ledger_core::entry::entry_hash(&entries[cut as usize - 1]).0);

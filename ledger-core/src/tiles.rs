@@ -119,6 +119,20 @@ impl TileBuilder {
         Ok(TileBuilder { size, partial })
     }
 
+    /// Every partial last tile as `(level, index, hashes)`.
+    pub fn partials(&self) -> Vec<(u8, u64, Vec<Hash>)> {
+        (0..self.partial.len())
+            .filter_map(|l| u8::try_from(l).ok())
+            .filter_map(|l| self.partial(l).map(|(i, h)| (l, i, h.to_vec())))
+            .collect()
+    }
+
+    /// The partial last tile of `level` as `(index, hashes)`, if that level has one.
+    pub fn partial(&self, level: u8) -> Option<(u64, &[Hash])> {
+        let hashes = self.partial.get(usize::from(level)).filter(|h| !h.is_empty())?;
+        Some((nodes_at(self.size, level) / TILE_WIDTH as u64, hashes))
+    }
+
     /// Appends leaf hashes; returns every tile they changed with its new contents (tiles that
     /// filled, and the partial last tile of each level touched), one per `(level, index)`.
     pub fn extend(&mut self, leaves: &[Hash]) -> Vec<Tile> {
@@ -155,6 +169,34 @@ impl TileBuilder {
         }
         full
     }
+}
+
+/// Whether a tile is full (256 hashes): the only tiles a ledger stores; partial last tiles
+/// are kept in memory and rebuilt when the ledger is opened (see [`partial_sources`]).
+pub fn is_full(tile: &Tile) -> bool {
+    tile.hashes.len() == TILE_WIDTH
+}
+
+/// Where each hash of the partial tiles of a tree of `size` leaves comes from, so they can be
+/// rebuilt without storing them: for tile level 0, the leaf indexes (`from..size`); for tile
+/// level `k ≥ 1`, the indexes of the full level-`k−1` tiles whose roots they are. Returned as
+/// `(level, first, count)`: level 0 counts leaves, level `k` counts full tiles of level `k−1`.
+pub fn partial_sources(size: u64) -> Vec<(u8, u64, u64)> {
+    partial_tiles(size)
+        .into_iter()
+        .map(|(level, index, width)| (level, index * TILE_WIDTH as u64, width as u64))
+        .collect()
+}
+
+/// The root of a full tile's 256 hashes: the next tile level's hash for it.
+///
+/// # Errors
+/// [`ProofError::WrongLength`] unless there are exactly 256 hashes.
+pub fn full_tile_root(hashes: &[Hash]) -> Result<Hash, ProofError> {
+    if hashes.len() != TILE_WIDTH {
+        return Err(ProofError::WrongLength { got: hashes.len(), expected: TILE_WIDTH });
+    }
+    Ok(root(hashes))
 }
 
 /// A [`NodeSource`] over stored tiles: `read(level, index)` returns a tile's hashes (or
@@ -293,6 +335,8 @@ mod tests {
         assert!(matches!(e, ProofError::MissingNode { .. }), "{e}");
         assert_eq!(partial_tiles(600), vec![(0, 2, 88), (1, 0, 2)]);
         assert_eq!(partial_tiles(512), vec![(1, 0, 2)]);
+        // Partial tiles of 600 leaves: leaves 512..600, and the roots of level-0 tiles 0..2.
+        assert_eq!(partial_sources(600), vec![(0, 512, 88), (1, 0, 2)]);
         assert!(Tile::hashes_from_bytes(0, 0, &[0; 33]).is_err());
     }
 }

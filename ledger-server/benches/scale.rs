@@ -29,11 +29,15 @@ fn evidence(i: u64) -> Record {
 
 fn main() {
     let n: u64 = std::env::var("SCALE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
+    // SCALE_DIR keeps the ledger (with `keys/admin.key`) for timing `ledger` commands on it.
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("SCALE_DIR").map(std::path::PathBuf::from);
+    let dir_path = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir_path).unwrap();
     let admin = key("admin");
     let ci = key("ci");
     let l = Ledger::create(
-        SledStore::create(dir.path()).unwrap(),
+        SledStore::create(&dir_path).unwrap(),
         &SignedRecord::sign(&key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
         Arc::new(SystemClock),
     )
@@ -69,8 +73,32 @@ fn main() {
             eprintln!("{} entries, {:.0} s", l.len(), t.elapsed().as_secs_f64());
         }
     }
+    // Five more records about one commit, so exporting it has several entries to prove.
+    let target = n / 2;
+    let extra: Vec<_> = (0..5)
+        .map(|k| {
+            let mut r = evidence(target);
+            if let Body::Evidence(e) = &mut r.body {
+                e.check = format!("extra-check-{k}");
+            }
+            l.verify_signature(&SignedRecord::sign(&r, &ci).unwrap()).unwrap()
+        })
+        .collect();
+    for r in l.append_verified(&extra) {
+        r.unwrap();
+    }
     println!("built {} entries in {:.1} s", l.len(), t.elapsed().as_secs_f64());
-    let du = walk(dir.path());
+    if keep.is_some() {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use std::os::unix::fs::PermissionsExt;
+        let keys = dir_path.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let path = keys.join("admin.key");
+        std::fs::write(&path, admin.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        println!("kept at {} (test admin key from a fixed seed in keys/admin.key)", dir_path.display());
+    }
+    let du = walk(&dir_path);
     println!("store size: {:.2} GiB", du as f64 / (1u64 << 30) as f64);
 
     if std::env::var("SCALE_PHASES").is_ok() {
@@ -178,7 +206,7 @@ fn main() {
     println!("consistency proof verification: {:.1} µs", t.elapsed().as_secs_f64() * 1e6 / 1000.0);
     // Exporting one change: its related entries and their proofs.
     let t = Instant::now();
-    let subject: ledger_core::subject::Subject = format!("git:{:040x}", n / 2).parse().unwrap();
+    let subject: ledger_core::subject::Subject = format!("git:{target:040x}").parse().unwrap();
     let related = l.related(&subject).unwrap();
     let proofs: Vec<_> = related.iter().map(|g| l.inclusion_proof(g.seq, size).unwrap().1).collect();
     println!(

@@ -195,7 +195,8 @@ impl<S: Store> Ledger<S> {
                         for l in &leaves {
                             t.frontier.push(*l);
                         }
-                        store.put_tiles(&t.tiles.extend(&leaves))?;
+                        let full: Vec<Tile> = t.tiles.extend(&leaves).into_iter().filter(tiles::is_full).collect();
+                        store.put_tiles(&full)?;
                         leaves.clear();
                     }
                 }
@@ -212,23 +213,41 @@ impl<S: Store> Ledger<S> {
     }
 
     /// The tile builder continuing the stored tiles of a tree of `size` leaves, or `None` if
-    /// a partial tile is missing (tiles were not kept when the ledger was written).
+    /// a full tile it needs is missing (tiles were not kept when the ledger was written). Only
+    /// full tiles are stored: the partial last tile of each level is rebuilt here, level 0 from
+    /// the last entries' leaf hashes, level k from the roots of full level-(k−1) tiles (at most
+    /// 255 reads per level).
     fn stored_tiles(store: &S, size: u64) -> Result<Option<TileBuilder>> {
-        let mut partials = std::collections::BTreeMap::new();
-        for (level, index, _) in tiles::partial_tiles(size) {
-            match store.tile(level, index)? {
-                Some(h) => partials.insert(level, h),
-                None => return Ok(None),
-            };
-        }
-        // The first full tile must exist too when there is one (a size that is a multiple
-        // of 256 has no partial level-0 tile to check).
-        if size >= tiles::TILE_WIDTH as u64 && store.tile(0, 0)?.is_none() {
+        let width = tiles::TILE_WIDTH as u64;
+        if size >= width && store.tile(0, size / width - 1)?.is_none() {
             return Ok(None);
+        }
+        let mut partials = std::collections::BTreeMap::new();
+        for (level, first, count) in tiles::partial_sources(size) {
+            let hashes: Vec<Hash> = if level == 0 {
+                let entries = store.entries(Seq(first), count)?;
+                if entries.len() as u64 != count {
+                    let seq = Seq(first + entries.len() as u64);
+                    return Err(Error::Tampered { seq, reason: "entry is missing".into() });
+                }
+                entries.iter().map(|b| merkle::leaf_hash(b)).collect()
+            } else {
+                let mut out = Vec::with_capacity(count as usize);
+                for index in first..first + count {
+                    let Some(tile) = store.tile(level - 1, index)? else { return Ok(None) };
+                    let root = tiles::full_tile_root(&tile).map_err(|e| Error::Tampered {
+                        seq: Seq(index.saturating_mul(width.saturating_pow(u32::from(level)))),
+                        reason: format!("stored Merkle tile {}/{index}: {e}", level - 1),
+                    })?;
+                    out.push(root);
+                }
+                out
+            };
+            partials.insert(level, hashes);
         }
         TileBuilder::resume(size, &partials)
             .map(Some)
-            .map_err(|e| Error::Tampered { seq: Seq(size - 1), reason: format!("stored tiles: {e}") })
+            .map_err(|e| Error::Tampered { seq: Seq(size.saturating_sub(1)), reason: format!("stored tiles: {e}") })
     }
 
     fn lock(&self) -> MutexGuard<'_, ChainState> {
@@ -371,15 +390,17 @@ impl<S: Store> Ledger<S> {
         results
     }
 
-    /// The tree after appending `batch`, and the tiles it changed (callers hold the state lock).
+    /// The tree after appending `batch`, and the tiles it filled (callers hold the state lock).
+    /// Partial tiles are not written: rewriting them on every group commit cost more than the
+    /// entries themselves for small batches; they live in memory and are rebuilt on open.
     fn extended_tree(&self, batch: &[StoredEntry]) -> (TreeState, Vec<Tile>) {
         let mut t = self.tree.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let leaves: Vec<Hash> = batch.iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
         for l in &leaves {
             t.frontier.push(*l);
         }
-        let changed = t.tiles.extend(&leaves);
-        (t, changed)
+        let full = t.tiles.extend(&leaves).into_iter().filter(tiles::is_full).collect();
+        (t, full)
     }
 
     /// The tree size and RFC 6962 root hash now (equal to the number of entries).
@@ -419,7 +440,13 @@ impl<S: Store> Ledger<S> {
 
     /// A proof node source over the stored tiles.
     fn nodes(&self) -> tiles::TileReader<impl FnMut(u8, u64) -> Result<Option<Vec<Hash>>> + '_, Error> {
-        tiles::TileReader::new(move |level, index| self.store.tile(level, index))
+        // The partial tiles (in memory) as of now: they hold every node of any size up to
+        // now that is not in a full, stored tile.
+        let partials = self.tree.lock().unwrap_or_else(|p| p.into_inner()).tiles.partials();
+        tiles::TileReader::new(move |level, index| match partials.iter().find(|(l, i, _)| (*l, *i) == (level, index)) {
+            Some((_, _, hashes)) => Ok(Some(hashes.clone())),
+            None => self.store.tile(level, index),
+        })
     }
 
     fn check_size(&self, size: u64) -> Result<()> {
@@ -757,8 +784,8 @@ impl<S: Store> Ledger<S> {
     }
 }
 
-/// Recomputes the tiles from the entries during `verify` and compares each with the stored
-/// one: full tiles as they complete, the partial last tiles at the end.
+/// Recomputes the tiles from the entries during `verify` and compares every full tile with
+/// the stored one (partial tiles are not stored: they are rebuilt from these on open).
 #[derive(Default)]
 struct TileChecker {
     builder: TileBuilder,
@@ -769,21 +796,18 @@ impl TileChecker {
     fn push<S: Store>(&mut self, leaf: Hash, store: &S) -> Result<()> {
         self.pending.push(leaf);
         if self.pending.len() == 4096 {
-            self.check(store, true)?;
+            self.check(store)?;
         }
         Ok(())
     }
 
     fn finish<S: Store>(&mut self, store: &S) -> Result<()> {
-        self.check(store, false)
+        self.check(store)
     }
 
-    fn check<S: Store>(&mut self, store: &S, full_only: bool) -> Result<()> {
+    fn check<S: Store>(&mut self, store: &S) -> Result<()> {
         let leaves = std::mem::take(&mut self.pending);
-        for t in self.builder.extend(&leaves) {
-            if full_only && t.hashes.len() < tiles::TILE_WIDTH {
-                continue;
-            }
+        for t in self.builder.extend(&leaves).into_iter().filter(tiles::is_full) {
             if store.tile(t.level, t.index)?.as_ref() != Some(&t.hashes) {
                 let span = (tiles::TILE_WIDTH as u64).pow(u32::from(t.level) + 1);
                 return Err(Error::Tampered {

@@ -13,7 +13,7 @@
 //! | `r` ‖ record id | seq (u64 BE) |
 //! | `s` ‖ subject ‖ 0x00 ‖ seq (u64 BE) | empty (commits indexed in bare `git:<sha>` form only) |
 //! | `k` ‖ kind code ‖ seq (u64 BE) | empty |
-//! | `t` ‖ tile level (u8) ‖ tile index (u64 BE) | tile hashes, 32 bytes each (1–256; see `ledger_core::tiles`) |
+//! | `t` ‖ tile level (u8) ‖ tile index (u64 BE) | a full tile: 256 hashes of 32 bytes (see `ledger_core::tiles`; partial tiles are rebuilt on open, not stored) |
 //!
 //! Durability: sled 0.34's `flush()` writes and calls `sync_file_range`, not `fsync`; an
 //! acknowledged append survives a killed process, but a power cut may lose it (see

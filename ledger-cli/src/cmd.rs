@@ -133,7 +133,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let format = if json { crate::transparency::ProofFormat::Json } else { format };
             crate::transparency::prove(&ctx, &entry, size, format, key)
         }
-        Command::LogKey { key } => crate::transparency::log_key(&ctx, key),
+        Command::LogKey { key, json } => crate::transparency::log_key(&ctx, key, json),
         Command::Export { subject, since, until, all, out, key, json } => {
             let sel = crate::bundle::Selection {
                 subject,

@@ -204,6 +204,9 @@ pub(crate) enum Command {
         /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Print `{verifier_key, name, key_id}` as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the RFC 6962 consistency proof between two tree sizes.
     Consistency {

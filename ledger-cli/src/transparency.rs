@@ -118,10 +118,16 @@ fn tlog_proof(
 }
 
 /// Prints the log's verifier key (the key that signs checkpoints) in signed-note form.
-pub fn log_key(ctx: &Ctx, key: Option<PathBuf>) -> Result<ExitCode> {
+pub fn log_key(ctx: &Ctx, key: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
     let mut b = ctx.backend()?;
     let (_, vkey, _, _) = b.checkpoint(local_signer(ctx, key))?;
-    line(vkey)?;
+    if as_json {
+        let (name, vk) = note::parse_verifier_key(&vkey)?;
+        let id = hex::encode(note::key_id(&name, &vk));
+        json_out(&json!({ "verifier_key": vkey, "name": name, "key_id": id }))?;
+    } else {
+        line(vkey)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

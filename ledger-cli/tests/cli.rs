@@ -612,6 +612,10 @@ fn tlog_proofs_follow_c2sp_and_verify_with_the_log_key() {
     }
     let vkey = f.ok(&["log-key"]).trim().to_string();
     let (name, vk) = note::parse_verifier_key(&vkey).unwrap();
+    let j: Value = serde_json::from_str(&f.ok(&["log-key", "--json"])).unwrap();
+    assert_eq!(j["verifier_key"], vkey.as_str());
+    assert_eq!(j["name"], name.as_str());
+    assert_eq!(j["key_id"], hex::encode(note::key_id(&name, &vk)));
     let text = f.ok(&["prove", "#4", "--format", "tlog-proof"]);
     // c2sp.org/tlog-proof@v1: header, index, proof hashes, blank line, signed checkpoint.
     let (head, checkpoint) = text.split_once("\n\n").unwrap();

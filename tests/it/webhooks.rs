@@ -66,7 +66,10 @@ fn sign(body: &[u8]) -> String {
 
 /// POSTs `body` with `headers`; returns (status, JSON body).
 fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-    let mut req = ureq::post(url);
+    // A fresh connection per delivery, as webhook senders make them: a pooled keep-alive
+    // connection the server has just closed would fail a POST, which ureq does not retry.
+    let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
+    let mut req = agent.post(url);
     for (k, v) in headers {
         req = req.set(k, v);
     }

@@ -40,18 +40,37 @@ pub fn from_canonical<T: DeserializeOwned + Serialize>(bytes: &[u8], what: &'sta
 fn canonicalize(v: Value, what: &'static str) -> Result<Value> {
     Ok(match v {
         Value::Map(entries) => {
-            let mut keyed = Vec::with_capacity(entries.len());
+            let mut items = Vec::with_capacity(entries.len());
             for (k, val) in entries {
-                let k = canonicalize(k, what)?;
-                let mut kb = Vec::new();
-                ciborium::into_writer(&k, &mut kb).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
-                keyed.push((kb, k, canonicalize(val, what)?));
+                items.push((canonicalize(k, what)?, canonicalize(val, what)?));
             }
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            if keyed.windows(2).any(|w| w[0].0 == w[1].0) {
-                return Err(Error::Malformed { what, detail: "duplicate map key".into() });
+            if items.iter().all(|(k, _)| matches!(k, Value::Text(_))) {
+                // Text keys (every struct field): the canonical order of their encodings is
+                // length first, then bytes, because a text string's CBOR head grows with its
+                // length. Sorting on that avoids encoding every key.
+                items.sort_by(|(a, _), (b, _)| match (a, b) {
+                    (Value::Text(a), Value::Text(b)) => {
+                        a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+                    }
+                    _ => std::cmp::Ordering::Equal,
+                });
+                if items.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(Error::Malformed { what, detail: "duplicate map key".into() });
+                }
+                Value::Map(items)
+            } else {
+                let mut keyed = Vec::with_capacity(items.len());
+                for (k, val) in items {
+                    let mut kb = Vec::new();
+                    ciborium::into_writer(&k, &mut kb).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
+                    keyed.push((kb, k, val));
+                }
+                keyed.sort_by(|a, b| a.0.cmp(&b.0));
+                if keyed.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(Error::Malformed { what, detail: "duplicate map key".into() });
+                }
+                Value::Map(keyed.into_iter().map(|(_, k, v)| (k, v)).collect())
             }
-            Value::Map(keyed.into_iter().map(|(_, k, v)| (k, v)).collect())
         }
         Value::Array(items) => Value::Array(items.into_iter().map(|i| canonicalize(i, what)).collect::<Result<_>>()?),
         Value::Float(_) => return Err(Error::Malformed { what, detail: "floats are not allowed".into() }),
@@ -98,6 +117,30 @@ mod tests {
         let mut long = good[..pos].to_vec();
         long.extend([0x18, 0x01]);
         assert!(matches!(from_canonical::<T>(&long, "t"), Err(Error::NonCanonical { .. })));
+    }
+
+    #[test]
+    fn text_keys_sort_as_their_encodings_do() {
+        // Lengths around every CBOR head size change: 23/24 and 255/256 bytes.
+        let keys: Vec<String> =
+            [0usize, 1, 2, 23, 24, 25, 255, 256, 300].iter().flat_map(|&n| ["a".repeat(n), "b".repeat(n)]).collect();
+        let map: std::collections::BTreeMap<String, u8> = keys.iter().map(|k| (k.clone(), 1)).collect();
+        let fast = to_canonical(&map, "t").unwrap();
+        // The reference order: by each key's own encoding.
+        let mut enc: Vec<(Vec<u8>, &String)> = map
+            .keys()
+            .map(|k| {
+                let mut b = Vec::new();
+                ciborium::into_writer(&Value::Text(k.clone()), &mut b).unwrap();
+                (b, k)
+            })
+            .collect();
+        enc.sort();
+        let back: Value = ciborium::from_reader(fast.as_slice()).unwrap();
+        let Value::Map(items) = back else { panic!("not a map") };
+        let got: Vec<&str> = items.iter().map(|(k, _)| k.as_text().unwrap()).collect();
+        let want: Vec<&str> = enc.iter().map(|(_, k)| k.as_str()).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

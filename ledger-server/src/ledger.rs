@@ -733,25 +733,49 @@ impl<S: Store> Ledger<S> {
         let mut checked: Vec<Checked> = vec![];
         // Entry hashes by seq, for the hash index check at the end (32 bytes per entry).
         let mut hashes: Vec<EntryHash> = vec![];
+        // The share of each chunk the second thread pre-checks. This thread also reads the
+        // chunk and replays the previous one, so the share is rebalanced after every chunk
+        // from measured times: both threads should finish together.
+        let mut worker_share = 0.5f64;
         loop {
+            let read_started = std::time::Instant::now();
             let chunk = self.read_chunk(Seq(seq.0 + checked.len() as u64))?;
             if chunk.is_empty() {
                 break;
             }
-            let (ahead, rest) = chunk.split_at(chunk.len() / 2);
+            let n = chunk.len();
+            let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
+            let (ahead, rest) = chunk.split_at(ahead_len);
+            let read_time = read_started.elapsed();
             let prev = std::mem::take(&mut checked);
-            checked = std::thread::scope(|scope| -> Result<Vec<Checked>> {
-                let worker = scope.spawn(|| self.precheck(&keys, ahead));
+            let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
+                let worker = scope.spawn(|| {
+                    let t = std::time::Instant::now();
+                    (self.precheck(&keys, ahead), t.elapsed())
+                });
+                let t = std::time::Instant::now();
                 for c in prev {
                     let h = self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c);
                     hashes.push(self.blame(h, &hashes)?);
                     seq = Seq(seq.0 + 1);
                 }
+                let in_order = t.elapsed();
+                let t = std::time::Instant::now();
                 let mine = self.precheck(&keys, rest);
-                let mut out = worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
+                let mine_time = t.elapsed();
+                let (mut out, worker_time) =
+                    worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
                 out.extend(mine);
-                Ok(out)
+                Ok((out, in_order, mine_time + worker_time))
             })?;
+            checked = out;
+            // Pre-checking costs p per entry; this thread's own serial work is s, so the second
+            // thread should take (s / p + n) / 2 entries.
+            let p = prechecking.as_secs_f64() / n as f64;
+            if p > 0.0 {
+                let serial = (read_time + in_order).as_secs_f64();
+                worker_share = ((serial / p + n as f64) / 2.0 / n as f64).clamp(0.5, 0.95);
+            }
             progress(seq.0);
         }
         for c in std::mem::take(&mut checked) {

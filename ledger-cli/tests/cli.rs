@@ -337,6 +337,15 @@ fn why_reports_stale_and_valid_approvals_and_self_approval() {
     // Nothing recorded about an unknown PR is a finding, not an error.
     let v: Value = serde_json::from_str(&f.ok(&["why", "pr:o/r#6", "--json"])).unwrap();
     assert_eq!(v["findings"][0]["code"], "no_change");
+    // The author's approval is dismissed later: it no longer counts.
+    let dismissal = review_body("github:octocat", SHA_B).replace("\"approved\"", "\"dismissed\"");
+    f.append_json("review", &dismissal);
+    let v: Value = serde_json::from_str(&f.ok(&["why", "pr:o/r#5", "--json"])).unwrap();
+    let c = &v["changes"][0];
+    assert_eq!(c["reviews"][1]["status"], "dismissed", "{c:#}");
+    let codes: Vec<&str> = c["findings"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"dismissed_approval") && codes.contains(&"no_approval_at_final_commit"), "{codes:?}");
+    assert!(!codes.contains(&"self_approval"), "a dismissed approval is no self-approval: {codes:?}");
 }
 
 #[test]

@@ -100,7 +100,8 @@ pub struct ReviewLine {
     pub verdict: Verdict,
     /// The commit reviewed.
     pub commit: CommitId,
-    /// `valid` (at the final commit) or `stale` (an older commit).
+    /// `valid` (at the final commit), `stale` (an older commit) or `dismissed` (an approval
+    /// its reviewer's later dismissal cancelled).
     pub status: String,
     /// Where the review came from (`review`, or the trailer key such as `Reviewed-by`).
     pub via: String,
@@ -475,6 +476,16 @@ fn change_report(
         }
     }
 
+    // A later dismissal by the same person (GitHub "dismissed", GitLab "unapproved") cancels
+    // that person's earlier approvals: they are reported as `dismissed` and count for nothing.
+    let dismissals: Vec<(Identity, u64)> =
+        reviews.iter().filter(|r| r.verdict == Verdict::Dismissed).map(|r| (r.reviewer.clone(), r.at.seq)).collect();
+    for r in reviews.iter_mut().filter(|r| r.verdict == Verdict::Approved) {
+        if dismissals.iter().any(|(who, seq)| who.same_person(&r.reviewer) && *seq > r.at.seq) {
+            r.status = "dismissed".to_string();
+        }
+    }
+
     let mut findings = vec![];
     let approvals: Vec<&ReviewLine> = reviews.iter().filter(|r| r.verdict == Verdict::Approved).collect();
     let valid: Vec<&&ReviewLine> = approvals.iter().filter(|r| r.status == "valid").collect();
@@ -488,7 +499,10 @@ fn change_report(
     if approvals.is_empty() {
         findings.push(finding("no_approval", "no approval recorded".into()));
     } else if valid.is_empty() {
-        for r in &approvals {
+        for r in approvals.iter().filter(|r| r.status == "dismissed") {
+            findings.push(finding("dismissed_approval", format!("approval by {} was dismissed", r.reviewer)));
+        }
+        for r in approvals.iter().filter(|r| r.status == "stale") {
             findings.push(finding(
                 "stale_approval",
                 format!(

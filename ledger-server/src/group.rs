@@ -80,13 +80,19 @@ impl Sequencer {
                             break;
                         }
                     }
-                    let records: Vec<VerifiedRecord> = jobs.iter().map(|j| j.record.clone()).collect();
+                    // Moved out of the jobs, not cloned: a record is about 1 KiB plus its decoded form.
+                    let (records, replies): (Vec<VerifiedRecord>, Vec<_>) =
+                        jobs.drain(..).map(|j| (j.record, j.reply)).unzip();
                     let started = std::time::Instant::now();
                     let results = ledger.append_verified(&records);
-                    tracing::debug!(batch = jobs.len(), micros = started.elapsed().as_micros() as u64, "group commit");
-                    for (job, result) in jobs.drain(..).zip(results) {
+                    tracing::debug!(
+                        batch = records.len(),
+                        micros = started.elapsed().as_micros() as u64,
+                        "group commit"
+                    );
+                    for (reply, result) in replies.into_iter().zip(results) {
                         // The requester may have gone away; its record is stored regardless.
-                        let _ = job.reply.send(result);
+                        let _ = reply.send(result);
                     }
                 }
             })

@@ -372,13 +372,14 @@ impl Backend {
         }
     }
 
-    /// Appends one record and proves it: the receipt and a C2SP tlog-proof@v1 against a
-    /// checkpoint signed after the append (locally with `local_signer`'s key).
+    /// Appends one record and proves it: the receipt, a C2SP tlog-proof@v1 against a
+    /// checkpoint signed after the append (locally with `local_signer`'s key), and the log's
+    /// verifier key (through a server: the one it reports).
     pub fn append_proved(
         &mut self,
         signed: &SignedRecord,
         local_signer: impl FnOnce(&Ledger<SledStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
-    ) -> Result<(Receipt, String)> {
+    ) -> Result<(Receipt, String, String)> {
         match self {
             Backend::Local(l) => {
                 let receipt = l
@@ -386,9 +387,9 @@ impl Backend {
                     .pop()
                     .ok_or_else(|| anyhow!("the ledger returned no receipt"))?;
                 let (origin, key) = local_signer(l)?;
-                let (note, _, size, _) = l.signed_checkpoint(&origin, &key)?;
+                let (note, vkey, size, _) = l.signed_checkpoint(&origin, &key)?;
                 let (_, proof) = l.inclusion_proof(receipt.seq, size)?;
-                Ok((receipt, ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note)))
+                Ok((receipt, ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note), vkey))
             }
             Backend::Remote(r) => {
                 let mut client = r.client.clone();
@@ -398,7 +399,9 @@ impl Backend {
                 if rc.tlog_proof.is_empty() {
                     bail!("the server sent no inclusion proof with the receipt");
                 }
-                Ok((convert::receipt(&rc).map_err(status)?, rc.tlog_proof))
+                let req = r.req(pb::GetCheckpointRequest {})?;
+                let vkey = r.rt.block_on(client.get_checkpoint(req)).map_err(status)?.into_inner().verifier_key;
+                Ok((convert::receipt(&rc).map_err(status)?, rc.tlog_proof, vkey))
             }
         }
     }

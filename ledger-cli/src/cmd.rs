@@ -499,11 +499,10 @@ fn append(
         return Ok(ExitCode::SUCCESS);
     };
     let signed = SignedRecord::sign(&record, &key)?;
-    let signer_fn = || crate::transparency::local_signer(ctx, prove.key.clone());
-    let (receipt, proof) = ledger.append_proved(&signed, signer_fn())?;
+    let local_signer = crate::transparency::local_signer(ctx, prove.key.clone());
+    let (receipt, proof, vkey) = ledger.append_proved(&signed, local_signer)?;
     // Check the proof before reporting it: the stored entry's leaf, under the log's key.
     let entry = ledger.find_entry(&format!("#{}", receipt.seq))?;
-    let (_, vkey, _, _) = ledger.checkpoint(signer_fn())?;
     let (name, vk) = ledger_core::note::parse_verifier_key(&vkey)?;
     let (_, cp) = ledger_core::note::open_tlog_proof(&proof, &ledger_core::merkle::leaf_hash(&entry.bytes), &name, &vk)
         .map_err(|e| anyhow!("the server's inclusion proof does not verify: {e}"))?;

@@ -6,10 +6,11 @@
 //! With tiles stored, the root of any perfect subtree takes one tile read and at most 127 hash
 //! operations, so an inclusion or consistency proof at any tree size takes O(log n) reads
 //! instead of reading every leaf. Appending a leaf touches the last tile of each level:
-//! amortized O(1) hashes, with `log₂₅₆ n` tiles written per group commit.
+//! amortized O(1) hashes. A ledger stores a tile once, when it fills; the partial last tiles
+//! stay in memory and are rebuilt from the entries and full tiles when it is opened.
 //!
-//! Tiles are a cache of what the entries determine: `verify` recomputes the tree from the
-//! entries and compares the root read through the tiles, so a corrupt tile is found.
+//! Tiles are a cache of what the entries determine: `verify` recomputes every tile from the
+//! entries and compares it with the stored one, so a corrupt tile is found.
 
 use std::collections::BTreeMap;
 
@@ -136,8 +137,25 @@ impl TileBuilder {
     /// Appends leaf hashes; returns every tile they changed with its new contents (tiles that
     /// filled, and the partial last tile of each level touched), one per `(level, index)`.
     pub fn extend(&mut self, leaves: &[Hash]) -> Vec<Tile> {
+        let (mut changed, touched) = self.push_all(leaves);
+        for level in touched {
+            if let Some((index, hashes)) = self.partial(level) {
+                changed.push(Tile { level, index, hashes: hashes.to_vec() });
+            }
+        }
+        changed
+    }
+
+    /// Appends leaf hashes; returns only the tiles they filled: what a ledger stores (partial
+    /// tiles stay here, see [`partial_sources`]).
+    pub fn extend_full(&mut self, leaves: &[Hash]) -> Vec<Tile> {
+        self.push_all(leaves).0
+    }
+
+    /// Appends leaf hashes; returns the tiles that filled and the levels whose last tile changed.
+    fn push_all(&mut self, leaves: &[Hash]) -> (Vec<Tile>, std::collections::BTreeSet<u8>) {
         let mut full: Vec<Tile> = vec![];
-        let mut touched: BTreeMap<u8, ()> = BTreeMap::new();
+        let mut touched = std::collections::BTreeSet::new();
         for leaf in leaves {
             let mut node = *leaf;
             let mut level = 0u8;
@@ -148,7 +166,7 @@ impl TileBuilder {
                 let index = nodes_at(self.size, level) / TILE_WIDTH as u64;
                 let tile = &mut self.partial[usize::from(level)];
                 tile.push(node);
-                touched.insert(level, ());
+                touched.insert(level);
                 if tile.len() < TILE_WIDTH {
                     break;
                 }
@@ -160,21 +178,8 @@ impl TileBuilder {
             }
             self.size += 1;
         }
-        for level in touched.into_keys() {
-            let hashes = &self.partial[usize::from(level)];
-            if !hashes.is_empty() {
-                let index = nodes_at(self.size, level) / TILE_WIDTH as u64;
-                full.push(Tile { level, index, hashes: hashes.clone() });
-            }
-        }
-        full
+        (full, touched)
     }
-}
-
-/// Whether a tile is full (256 hashes): the only tiles a ledger stores; partial last tiles
-/// are kept in memory and rebuilt when the ledger is opened (see [`partial_sources`]).
-pub fn is_full(tile: &Tile) -> bool {
-    tile.hashes.len() == TILE_WIDTH
 }
 
 /// Where each hash of the partial tiles of a tree of `size` leaves comes from, so they can be
@@ -319,6 +324,13 @@ mod tests {
             store.insert((t.level, t.index), t.hashes);
         }
         assert_eq!(store, build(&all, 1));
+        // `extend_full` hands out exactly the full tiles `extend` does, in the same order.
+        let (mut a, mut b) = (TileBuilder::new(), TileBuilder::new());
+        for chunk in all.chunks(300) {
+            let full: Vec<Tile> = a.extend(chunk).into_iter().filter(|t| t.hashes.len() == TILE_WIDTH).collect();
+            assert_eq!(b.extend_full(chunk), full);
+        }
+        assert_eq!(a, b);
         // A partial tile of the wrong width is refused.
         let mut bad = partials.clone();
         bad.get_mut(&0).unwrap().pop();

@@ -195,8 +195,7 @@ impl<S: Store> Ledger<S> {
                         for l in &leaves {
                             t.frontier.push(*l);
                         }
-                        let full: Vec<Tile> = t.tiles.extend(&leaves).into_iter().filter(tiles::is_full).collect();
-                        store.put_tiles(&full)?;
+                        store.put_tiles(&t.tiles.extend_full(&leaves))?;
                         leaves.clear();
                     }
                 }
@@ -399,7 +398,7 @@ impl<S: Store> Ledger<S> {
         for l in &leaves {
             t.frontier.push(*l);
         }
-        let full = t.tiles.extend(&leaves).into_iter().filter(tiles::is_full).collect();
+        let full = t.tiles.extend_full(&leaves);
         (t, full)
     }
 
@@ -831,7 +830,7 @@ impl TileChecker {
 
     fn check<S: Store>(&mut self, store: &S) -> Result<()> {
         let leaves = std::mem::take(&mut self.pending);
-        for t in self.builder.extend(&leaves).into_iter().filter(tiles::is_full) {
+        for t in self.builder.extend_full(&leaves) {
             if store.tile(t.level, t.index)?.as_ref() != Some(&t.hashes) {
                 let span = (tiles::TILE_WIDTH as u64).pow(u32::from(t.level) + 1);
                 return Err(Error::Tampered {

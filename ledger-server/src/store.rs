@@ -259,6 +259,21 @@ impl SledStore {
         &self.path
     }
 
+    /// The hash index entries whose hash starts with `prefix`, in key order.
+    fn hash_index(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(EntryHash, Seq)>> + '_ {
+        let mut k = vec![b'h'];
+        k.extend_from_slice(prefix);
+        self.db
+            .scan_prefix(k)
+            // `head` shares the `h` prefix; it is no index key.
+            .filter(|kv| !matches!(kv, Ok((k, _)) if k.as_ref() == b"head"))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let h: [u8; 32] = k[1..].try_into().map_err(|_| Error::Storage("malformed hash index key".into()))?;
+                Ok((EntryHash(h), decode_seq(&v)?))
+            })
+    }
+
     /// The underlying sled database, for tests that corrupt stored bytes on purpose.
     #[doc(hidden)]
     pub fn raw(&self) -> &sled::Db {
@@ -379,25 +394,13 @@ impl Store for SledStore {
     }
 
     fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(EntryHash, Seq)>> {
-        let mut k = vec![b'h'];
-        k.extend_from_slice(prefix);
-        let mut out = vec![];
-        for kv in self.db.scan_prefix(k).take(limit) {
-            let (k, v) = kv?;
-            let h: [u8; 32] = k[1..].try_into().map_err(|_| Error::Storage("malformed hash index key".into()))?;
-            out.push((EntryHash(h), decode_seq(&v)?));
-        }
-        Ok(out)
+        self.hash_index(prefix).take(limit).collect()
     }
 
     fn scan_hash_index(&self, f: &mut dyn FnMut(EntryHash, Seq) -> Result<()>) -> Result<()> {
-        for kv in self.db.scan_prefix([b'h']) {
-            let (k, v) = kv?;
-            if k.as_ref() == b"head" {
-                continue;
-            }
-            let h: [u8; 32] = k[1..].try_into().map_err(|_| Error::Storage("malformed hash index key".into()))?;
-            f(EntryHash(h), decode_seq(&v)?)?;
+        for pair in self.hash_index(&[]) {
+            let (hash, seq) = pair?;
+            f(hash, seq)?;
         }
         Ok(())
     }

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use ed25519_dalek::SigningKey;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::*;
 use ledger_core::types::*;
@@ -12,32 +11,14 @@ use ledger_server::ledger::{Ledger, LogFilter};
 use ledger_server::store::{SledStore, Store, StoredEntry};
 use ledger_server::Error;
 
+use crate::support::{key, key_rec, rec, signed};
+
+/// The clock of these tests: the time `support::rec` gives records.
 struct FixedClock;
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         Timestamp(1_764_000_000_000)
     }
-}
-
-/// Test keys from fixed seeds; not secret.
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
-}
-
-fn rec(body: Body) -> Record {
-    Record { v: 1, time: FixedClock.now(), actor: Identity::new("github:octocat").unwrap(), links: vec![], body }
-}
-
-fn key_rec(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) -> Record {
-    rec(Body::Key(KeyBody {
-        action,
-        name: Token::new(name).unwrap(),
-        public_key: PublicKeyBytes(k.verifying_key().to_bytes()),
-        kinds,
-        not_before: Timestamp(0),
-        not_after: None,
-        replaces: None,
-    }))
 }
 
 fn review(c: char) -> Record {
@@ -48,10 +29,6 @@ fn review(c: char) -> Record {
         commit: CommitId::new(c.to_string().repeat(40)).unwrap(),
         source: None,
     }))
-}
-
-fn signed(r: &Record, k: &SigningKey) -> SignedRecord {
-    SignedRecord::sign(r, k).unwrap()
 }
 
 fn new_ledger<S: Store>(store: S) -> Ledger<S> {

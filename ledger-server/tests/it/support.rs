@@ -1,4 +1,4 @@
-//! Helpers for the daemon tests: a ledger on disk with test keys, record builders, and a
+//! Helpers for the ledger and daemon tests: a ledger on disk with test keys, record builders, and a
 //! `ledgerd` child process that is always killed when its handle is dropped.
 
 use std::fs::File;
@@ -31,7 +31,8 @@ pub fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
 }
 
-fn rec(body: Body) -> Record {
+/// A record with a fixed time (2025-11-24) and actor.
+pub fn rec(body: Body) -> Record {
     Record {
         v: 1,
         time: Timestamp(1_764_000_000_000),
@@ -41,7 +42,8 @@ fn rec(body: Body) -> Record {
     }
 }
 
-fn key_rec(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) -> Record {
+/// A `key` record for `k`, valid from the epoch, never expiring.
+pub fn key_rec(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) -> Record {
     rec(Body::Key(KeyBody {
         action,
         name: Token::new(name).unwrap(),

@@ -195,8 +195,7 @@ fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint() {
         }
         db.insert("tree", tv).unwrap();
         // And the stored (full) tiles, rebuilt for the shorter tree.
-        let rebuilt = ledger_core::tiles::TileBuilder::new().extend(&leaves[..cut as usize]);
-        for tile in rebuilt.into_iter().filter(ledger_core::tiles::is_full) {
+        for tile in ledger_core::tiles::TileBuilder::new().extend_full(&leaves[..cut as usize]) {
             let mut k = vec![b't', tile.level];
             k.extend_from_slice(&tile.index.to_be_bytes());
             db.insert(k, tile.to_bytes()).unwrap();

@@ -309,17 +309,15 @@ async fn refusals_have_the_right_code_and_write_nothing() {
     assert!(ledger_core::entry::SignedRecord::sign(&big, &ci).is_err(), "the library refuses to sign it");
     let bytes = ledger_core::encoding::to_canonical(&big, "record").unwrap();
     assert!(bytes.len() > 64 * 1024);
-    let mut msg = ledger_core::domain::RECORD_SIGNATURE_PREFIX.to_vec();
-    msg.extend_from_slice(&bytes);
-    let too_large = pb::AppendRequest {
-        record: Some(pb::SignedRecord {
-            record: bytes,
-            signer: ledger_core::entry::key_id(&ci.verifying_key()).0.to_vec(),
-            signature: ci.sign(&msg).to_bytes().to_vec(),
-        }),
-        prove: false,
+    // Signs any bytes as a record, bypassing the library's checks.
+    let signed_raw = |record: Vec<u8>| {
+        let mut msg = ledger_core::domain::RECORD_SIGNATURE_PREFIX.to_vec();
+        msg.extend_from_slice(&record);
+        let signature = ci.sign(&msg).to_bytes().to_vec();
+        let signer = ledger_core::entry::key_id(&ci.verifying_key()).0.to_vec();
+        pb::AppendRequest { record: Some(pb::SignedRecord { record, signer, signature }), prove: false }
     };
-    cases.push(("record too large", too_large, Code::ResourceExhausted));
+    cases.push(("record too large", signed_raw(bytes), Code::ResourceExhausted));
     // A signer id of the wrong length.
     let mut short_signer = ci_req("refusal-signer");
     short_signer.record.as_mut().unwrap().signer.pop();
@@ -327,18 +325,7 @@ async fn refusals_have_the_right_code_and_write_nothing() {
     // No record at all.
     cases.push(("missing record", pb::AppendRequest { record: None, prove: false }, Code::InvalidArgument));
     // Record bytes that are not CBOR of a record, correctly signed.
-    let garbage = b"not a record".to_vec();
-    let mut msg = ledger_core::domain::RECORD_SIGNATURE_PREFIX.to_vec();
-    msg.extend_from_slice(&garbage);
-    let not_cbor = pb::AppendRequest {
-        record: Some(pb::SignedRecord {
-            record: garbage,
-            signer: ledger_core::entry::key_id(&ci.verifying_key()).0.to_vec(),
-            signature: ci.sign(&msg).to_bytes().to_vec(),
-        }),
-        prove: false,
-    };
-    cases.push(("record bytes not CBOR", not_cbor, Code::InvalidArgument));
+    cases.push(("record bytes not CBOR", signed_raw(b"not a record".to_vec()), Code::InvalidArgument));
 
     for (what, r, code) in &cases {
         let s = c.append(r.clone()).await.expect_err(what);

@@ -172,7 +172,8 @@ impl SignedRecord {
 }
 
 /// [`SignedRecord::verify_with`] for many records at once, with Ed25519 batch verification
-/// (ed25519-dalek `verify_batch`, about 2.5× cheaper per signature than one `verify_strict`).
+/// ([`crate::sigbatch::verify`], about 4× cheaper per signature than one `verify_strict` when
+/// the batch has few signers).
 /// If the batch fails, each record is checked on its own with `verify_strict`, so every
 /// result (and error) is what `verify_with` gives.
 ///
@@ -183,11 +184,16 @@ impl SignedRecord {
 pub fn verify_batch(items: &[(&SignedRecord, &VerifyingKey)]) -> Vec<Result<VerifiedRecord>> {
     let envelope_ok = items.iter().all(|(s, k)| s.check_envelope(k).is_ok());
     if envelope_ok && !items.is_empty() {
-        let messages: Vec<Vec<u8>> = items.iter().map(|(s, _)| signing_message(&s.record.0)).collect();
-        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        let sigs: Vec<Signature> = items.iter().map(|(s, _)| Signature::from_bytes(&s.sig.0)).collect();
-        let keys: Vec<VerifyingKey> = items.iter().map(|(_, k)| **k).collect();
-        if ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
+        let batch: Vec<crate::sigbatch::Item<'_>> = items
+            .iter()
+            .map(|(s, k)| crate::sigbatch::Item {
+                signature: &s.sig.0,
+                key: k,
+                prefix: RECORD_SIGNATURE_PREFIX,
+                body: &s.record.0,
+            })
+            .collect();
+        if crate::sigbatch::verify(&batch) {
             return items.iter().map(|(s, _)| s.decode_checked()).collect();
         }
     }

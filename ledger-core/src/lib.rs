@@ -64,6 +64,7 @@ pub mod note;
 mod payload;
 pub mod record;
 pub mod secrets;
+pub mod sigbatch;
 pub mod subject;
 pub mod tiles;
 pub mod types;

@@ -34,70 +34,15 @@ fn main() {
     let keep = std::env::var_os("SCALE_DIR").map(std::path::PathBuf::from);
     let dir_path = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir_path).unwrap();
-    let admin = key("admin");
-    let ci = key("ci");
-    let l = Ledger::create(
-        SledStore::create(&dir_path).unwrap(),
-        &SignedRecord::sign(&key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    l.append(&[SignedRecord::sign(&key_record(KeyAction::Register, "ci", &ci, vec![Kind::Evidence]), &admin).unwrap()])
-        .unwrap();
-    let t = Instant::now();
-    let batch = 4096u64;
-    let mut i = 0u64;
-    while l.len() < n {
-        let want = batch.min(n - l.len());
-        // Sign and check signatures on both cores; the sequencer writes.
-        let verified: Vec<_> = std::thread::scope(|s| {
-            let half = want / 2;
-            let (l, ci) = (&l, &ci);
-            let parts: Vec<_> = [(i, i + half), (i + half, i + want)]
-                .into_iter()
-                .map(|(a, b)| {
-                    s.spawn(move || {
-                        (a..b)
-                            .map(|j| l.verify_signature(&SignedRecord::sign(&evidence(j), ci).unwrap()).unwrap())
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            parts.into_iter().flat_map(|h| h.join().unwrap()).collect()
-        });
-        i += want;
-        for r in l.append_verified(&verified) {
-            r.unwrap();
-        }
-        if l.len() % 100_000 < batch {
-            eprintln!("{} entries, {:.0} s", l.len(), t.elapsed().as_secs_f64());
-        }
-    }
-    // Five more records about one commit, so exporting it has several entries to prove.
-    let target = n / 2;
-    let extra: Vec<_> = (0..5)
-        .map(|k| {
-            let mut r = evidence(target);
-            if let Body::Evidence(e) = &mut r.body {
-                e.check = format!("extra-check-{k}");
-            }
-            l.verify_signature(&SignedRecord::sign(&r, &ci).unwrap()).unwrap()
-        })
-        .collect();
-    for r in l.append_verified(&extra) {
-        r.unwrap();
-    }
-    println!("built {} entries in {:.1} s", l.len(), t.elapsed().as_secs_f64());
-    if keep.is_some() {
-        use ed25519_dalek::pkcs8::EncodePrivateKey;
-        use std::os::unix::fs::PermissionsExt;
-        let keys = dir_path.join("keys");
-        std::fs::create_dir_all(&keys).unwrap();
-        let path = keys.join("admin.key");
-        std::fs::write(&path, admin.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        println!("kept at {} (test admin key from a fixed seed in keys/admin.key)", dir_path.display());
-    }
+    // SCALE_REUSE=1 with SCALE_DIR opens a ledger an earlier run kept, skipping the build.
+    let reuse = keep.is_some() && std::env::var_os("SCALE_REUSE").is_some();
+    let l = if reuse {
+        let l = Ledger::open(SledStore::open(&dir_path).unwrap(), Arc::new(SystemClock)).unwrap();
+        println!("reusing {} entries at {}", l.len(), dir_path.display());
+        l
+    } else {
+        build(n, &dir_path, keep.is_some())
+    };
     let du = walk(&dir_path);
     println!("store size: {:.2} GiB", du as f64 / (1u64 << 30) as f64);
 
@@ -206,6 +151,8 @@ fn main() {
     println!("consistency proof verification: {:.1} µs", t.elapsed().as_secs_f64() * 1e6 / 1000.0);
     // Exporting one change: its related entries and their proofs.
     let t = Instant::now();
+    // The commit `build` gave five extra records (SCALE_N must match the kept ledger's).
+    let target = n / 2;
     let subject: ledger_core::subject::Subject = format!("git:{target:040x}").parse().unwrap();
     let related = l.related(&subject).unwrap();
     let proofs: Vec<_> = related.iter().map(|g| l.inclusion_proof(g.seq, size).unwrap().1).collect();
@@ -241,4 +188,73 @@ fn walk(p: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Builds a ledger of `n` evidence entries (plus genesis and one key) in `dir`.
+fn build(n: u64, dir_path: &std::path::Path, keep: bool) -> Ledger<SledStore> {
+    let admin = key("admin");
+    let ci = key("ci");
+    let l = Ledger::create(
+        SledStore::create(dir_path).unwrap(),
+        &SignedRecord::sign(&key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    l.append(&[SignedRecord::sign(&key_record(KeyAction::Register, "ci", &ci, vec![Kind::Evidence]), &admin).unwrap()])
+        .unwrap();
+    let t = Instant::now();
+    let batch = 4096u64;
+    let mut i = 0u64;
+    while l.len() < n {
+        let want = batch.min(n - l.len());
+        // Sign and check signatures on both cores; the sequencer writes.
+        let verified: Vec<_> = std::thread::scope(|s| {
+            let half = want / 2;
+            let (l, ci) = (&l, &ci);
+            let parts: Vec<_> = [(i, i + half), (i + half, i + want)]
+                .into_iter()
+                .map(|(a, b)| {
+                    s.spawn(move || {
+                        (a..b)
+                            .map(|j| l.verify_signature(&SignedRecord::sign(&evidence(j), ci).unwrap()).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        i += want;
+        for r in l.append_verified(&verified) {
+            r.unwrap();
+        }
+        if l.len() % 100_000 < batch {
+            eprintln!("{} entries, {:.0} s", l.len(), t.elapsed().as_secs_f64());
+        }
+    }
+    // Five more records about one commit, so exporting it has several entries to prove.
+    let target = n / 2;
+    let extra: Vec<_> = (0..5)
+        .map(|k| {
+            let mut r = evidence(target);
+            if let Body::Evidence(e) = &mut r.body {
+                e.check = format!("extra-check-{k}");
+            }
+            l.verify_signature(&SignedRecord::sign(&r, &ci).unwrap()).unwrap()
+        })
+        .collect();
+    for r in l.append_verified(&extra) {
+        r.unwrap();
+    }
+    println!("built {} entries in {:.1} s", l.len(), t.elapsed().as_secs_f64());
+    if keep {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use std::os::unix::fs::PermissionsExt;
+        let keys = dir_path.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let path = keys.join("admin.key");
+        std::fs::write(&path, admin.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        println!("kept at {} (test admin key from a fixed seed in keys/admin.key)", dir_path.display());
+    }
+    l
 }

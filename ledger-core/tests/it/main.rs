@@ -7,4 +7,5 @@ mod golden;
 mod interop;
 mod merkle;
 mod props;
+mod sigbatch;
 mod strategies;

@@ -16,7 +16,7 @@ use ledger_proto::v1::ledger_client::LedgerClient;
 use ledger_server::clock::SystemClock;
 use ledger_server::convert;
 use ledger_server::ledger::{EntryView, Ledger, LogFilter, Receipt};
-use ledger_server::store::SledStore;
+use ledger_server::store::DiskStore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 /// How to reach a server.
@@ -64,7 +64,7 @@ pub enum VerifyOutcome {
 /// A local ledger or a remote server.
 pub enum Backend {
     /// The embedded store.
-    Local(Ledger<SledStore>),
+    Local(Ledger<DiskStore>),
     /// A `ledgerd` server.
     Remote(Remote),
 }
@@ -77,8 +77,8 @@ pub struct Remote {
 }
 
 /// Opens the local ledger at `db`.
-pub fn open_local(db: &Path) -> Result<Ledger<SledStore>> {
-    let store = SledStore::open(db)?;
+pub fn open_local(db: &Path) -> Result<Ledger<DiskStore>> {
+    let store = DiskStore::open(db)?;
     Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {}", db.display()))
 }
 
@@ -356,7 +356,7 @@ impl Backend {
     /// with `local_signer` (origin, key); a server signs with its own checkpoint key.
     pub fn checkpoint(
         &mut self,
-        local_signer: impl FnOnce(&Ledger<SledStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
+        local_signer: impl FnOnce(&Ledger<DiskStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
     ) -> Result<(String, String, u64, merkle::Hash)> {
         match self {
             Backend::Local(l) => {
@@ -378,7 +378,7 @@ impl Backend {
     pub fn append_proved(
         &mut self,
         signed: &SignedRecord,
-        local_signer: impl FnOnce(&Ledger<SledStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
+        local_signer: impl FnOnce(&Ledger<DiskStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
     ) -> Result<(Receipt, String, String)> {
         match self {
             Backend::Local(l) => {

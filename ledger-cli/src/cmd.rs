@@ -14,7 +14,7 @@ use ledger_core::record::{Body, KeyAction, KeyBody, Kind, Link, Record, Rel, Ses
 use ledger_core::subject::Subject;
 use ledger_core::types::{Clock, Digest, Identity, PublicKeyBytes, Timestamp, Token};
 use ledger_server::ledger::{Ledger, Receipt};
-use ledger_server::store::SledStore;
+use ledger_server::store::DiskStore;
 
 use crate::backend::{Backend, LogArgs, Remote, RemoteOptions, VerifyOutcome};
 use serde::Deserialize;
@@ -94,9 +94,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     let db = ctx.db.clone();
     match cli.command {
-        Command::Init { admin_key, no_local_key, json } => {
+        Command::Init { admin_key, no_local_key, backend, json } => {
             local_only("init")?;
-            init(&db, admin_key, no_local_key, json)
+            init(&db, admin_key, no_local_key, backend, json)
         }
         Command::Keygen { out, json } => keygen(&out, json),
         Command::Key(k) => key_cmd(&ctx, k),
@@ -187,7 +187,13 @@ fn all_signer_kinds() -> Vec<Kind> {
     Kind::ALL.iter().copied().filter(|k| *k != Kind::Key).collect()
 }
 
-fn init(db: &Path, admin_key: Option<PathBuf>, no_local_key: bool, as_json: bool) -> Result<ExitCode> {
+fn init(
+    db: &Path,
+    admin_key: Option<PathBuf>,
+    no_local_key: bool,
+    backend: ledger_server::store::Backend,
+    as_json: bool,
+) -> Result<ExitCode> {
     if db.exists() {
         let foreign = std::fs::read_dir(db)
             .with_context(|| format!("reading {}", db.display()))?
@@ -225,7 +231,7 @@ fn init(db: &Path, admin_key: Option<PathBuf>, no_local_key: bool, as_json: bool
             },
             now,
         )?;
-        let store = SledStore::create(db)?;
+        let store = DiskStore::create_with(db, backend)?;
         let mut ledger = Backend::Local(Ledger::create(store, &SignedRecord::sign(&genesis, &admin)?, clock())?);
         let mut local = serde_json::Value::Null;
         if !no_local_key {
@@ -249,6 +255,7 @@ fn init(db: &Path, admin_key: Option<PathBuf>, no_local_key: bool, as_json: bool
         }
         Ok(json!({
             "db": db,
+            "backend": backend.name(),
             "admin": { "key_id": key_id(&admin.verifying_key()).to_hex(), "path": admin_path },
             "local": local,
             "entries": ledger.len()?,
@@ -267,7 +274,7 @@ fn init(db: &Path, admin_key: Option<PathBuf>, no_local_key: bool, as_json: bool
     if as_json {
         json_out(&v)?;
     } else {
-        line(format!("created ledger at {}", db.display()))?;
+        line(format!("created ledger at {} (storage: {})", db.display(), backend.name()))?;
         line(format!("admin key  {}  {}", v["admin"]["key_id"].as_str().unwrap_or(""), admin_path.display()))?;
         if !no_local_key {
             line(format!(
@@ -584,7 +591,7 @@ fn verify(ctx: &Ctx, as_json: bool) -> Result<ExitCode> {
     let mut ledger = match &ctx.remote {
         Some(_) => ctx.backend()?,
         None => {
-            let store = SledStore::open(&ctx.db)?;
+            let store = DiskStore::open(&ctx.db)?;
             // Open without trusting the head: a tampered head is reported like any other entry.
             match Ledger::open(store, clock()) {
                 Ok(l) => Backend::Local(l),

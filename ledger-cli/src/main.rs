@@ -77,6 +77,10 @@ pub(crate) enum Command {
         /// Do not create and register the local signer key `<db>/keys/local.key`.
         #[arg(long)]
         no_local_key: bool,
+        /// Storage engine: `fjall` (one fdatasync per append batch; the default) or `sled`.
+        /// Later commands and `ledgerd` detect it from the directory.
+        #[arg(long, default_value = "fjall", value_parser = clap::value_parser!(ledger_server::store::Backend))]
+        backend: ledger_server::store::Backend,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -15,7 +15,7 @@ use crate::cmd::Ctx;
 use crate::output::{json_out, line, out};
 
 /// The default origin line: names the ledger by its genesis entry.
-fn default_origin(l: &ledger_server::ledger::Ledger<ledger_server::store::SledStore>) -> Result<String> {
+fn default_origin(l: &ledger_server::ledger::Ledger<ledger_server::store::DiskStore>) -> Result<String> {
     let genesis =
         l.get(ledger_core::types::Seq(0))?.ok_or_else(|| anyhow::anyhow!("the ledger has no genesis entry"))?;
     Ok(format!("provenance-ledger/{}", &genesis.hash.to_hex()[..16]))
@@ -91,7 +91,7 @@ pub(crate) fn local_signer(
     ctx: &Ctx,
     key: Option<PathBuf>,
 ) -> impl FnOnce(
-    &ledger_server::ledger::Ledger<ledger_server::store::SledStore>,
+    &ledger_server::ledger::Ledger<ledger_server::store::DiskStore>,
 ) -> Result<(String, ed25519_dalek::SigningKey)> {
     let key_path = key.unwrap_or_else(|| ctx.db.join("keys").join("admin.key"));
     move |l| Ok((default_origin(l)?, ledger_server::keyfile::read_private(&key_path)?))

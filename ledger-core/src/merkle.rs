@@ -115,7 +115,7 @@ pub fn subtree_root<S: NodeSource>(src: &mut S, lo: u64, hi: u64) -> Result<Hash
         return Err(ProofError::OutOfRange("empty subtree range").into());
     }
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let level = n.trailing_zeros();
         return src.node(level, lo >> level);
     }

@@ -45,7 +45,7 @@ impl Tile {
     /// [`ProofError::MissingNode`] (naming the tile's first node) if the length is not a
     /// positive multiple of 32 bytes up to a full tile.
     pub fn hashes_from_bytes(level: u8, index: u64, bytes: &[u8]) -> Result<Vec<Hash>, ProofError> {
-        if bytes.is_empty() || bytes.len() % 32 != 0 || bytes.len() > 32 * TILE_WIDTH {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(32) || bytes.len() > 32 * TILE_WIDTH {
             return Err(ProofError::MissingNode {
                 level: u32::from(level) * TILE_HEIGHT,
                 index: index * TILE_WIDTH as u64,

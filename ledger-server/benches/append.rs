@@ -12,7 +12,7 @@ use ledger_core::record::*;
 use ledger_core::types::*;
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
-use ledger_server::store::SledStore;
+use ledger_server::store::DiskStore;
 
 mod common;
 use common::{key, key_record};
@@ -33,7 +33,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let genesis = key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]);
     let l = Ledger::create(
-        SledStore::create(dir.path()).unwrap(),
+        DiskStore::create(dir.path()).unwrap(),
         &SignedRecord::sign(&genesis, &admin).unwrap(),
         Arc::new(SystemClock),
     )
@@ -92,7 +92,7 @@ fn main() {
     for batch in [1usize, 64, 256, 1024] {
         let dir = tempfile::tempdir().unwrap();
         let l2 = Ledger::create(
-            SledStore::create(dir.path()).unwrap(),
+            DiskStore::create(dir.path()).unwrap(),
             &SignedRecord::sign(&genesis, &admin).unwrap(),
             Arc::new(SystemClock),
         )

@@ -14,7 +14,7 @@ use ledger_core::record::*;
 use ledger_core::types::*;
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
-use ledger_server::store::SledStore;
+use ledger_server::store::DiskStore;
 
 /// The allocator of the `ledger` and `ledgerd` binaries, so the numbers are theirs.
 #[global_allocator]
@@ -37,7 +37,7 @@ fn main() {
     // SCALE_REUSE=1 with SCALE_DIR opens a ledger an earlier run kept, skipping the build.
     let reuse = keep.is_some() && std::env::var_os("SCALE_REUSE").is_some();
     let l = if reuse {
-        let l = Ledger::open(SledStore::open(&dir_path).unwrap(), Arc::new(SystemClock)).unwrap();
+        let l = Ledger::open(DiskStore::open(&dir_path).unwrap(), Arc::new(SystemClock)).unwrap();
         println!("reusing {} entries at {}", l.len(), dir_path.display());
         l
     } else {
@@ -191,11 +191,11 @@ fn walk(p: &std::path::Path) -> u64 {
 }
 
 /// Builds a ledger of `n` evidence entries (plus genesis and one key) in `dir`.
-fn build(n: u64, dir_path: &std::path::Path, keep: bool) -> Ledger<SledStore> {
+fn build(n: u64, dir_path: &std::path::Path, keep: bool) -> Ledger<DiskStore> {
     let admin = key("admin");
     let ci = key("ci");
     let l = Ledger::create(
-        SledStore::create(dir_path).unwrap(),
+        DiskStore::create(dir_path).unwrap(),
         &SignedRecord::sign(&key_record(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin).unwrap(),
         Arc::new(SystemClock),
     )

@@ -12,7 +12,7 @@ use clap::Parser;
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
 use ledger_server::server::{serve, ServeOptions};
-use ledger_server::store::SledStore;
+use ledger_server::store::DiskStore;
 
 /// mimalloc instead of the system allocator: under concurrent appends glibc malloc was the
 /// largest single item in the server's profile (sled and HTTP/2 allocate per request).
@@ -103,7 +103,7 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let store = SledStore::open(&args.db)?;
+    let store = DiskStore::open(&args.db)?;
     let ledger = Arc::new(
         Ledger::open(store, Arc::new(SystemClock))
             .with_context(|| format!("opening the ledger at {}", args.db.display()))?,

@@ -8,7 +8,7 @@ use ledger_core::entry::SignedRecord;
 use ledger_core::record::*;
 use ledger_core::types::*;
 use ledger_server::ledger::{Ledger, LogFilter};
-use ledger_server::store::{SledStore, Store, StoredEntry};
+use ledger_server::store::{Backend, DiskStore, Store, StoredEntry};
 use ledger_server::Error;
 
 use crate::support::{key, key_rec, rec, signed};
@@ -47,7 +47,7 @@ fn new_ledger<S: Store>(store: S) -> Ledger<S> {
 fn entries_survive_reopen_and_indexes_answer() {
     let dir = tempfile::tempdir().unwrap();
     let head = {
-        let l = new_ledger(SledStore::create(dir.path()).unwrap());
+        let l = new_ledger(DiskStore::create(dir.path()).unwrap());
         let r = l.append(&[signed(&review('a'), &key("ci")), signed(&review('b'), &key("ci"))]).unwrap();
         assert_eq!(r.iter().map(|r| r.seq.0).collect::<Vec<_>>(), [2, 3]);
         l.head()
@@ -73,7 +73,7 @@ fn entries_survive_reopen_and_indexes_answer() {
 #[test]
 fn a_batch_with_one_bad_record_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let l = new_ledger(SledStore::create(dir.path()).unwrap());
+    let l = new_ledger(DiskStore::create(dir.path()).unwrap());
     let before = l.head();
     let err = l.append(&[signed(&review('a'), &key("ci")), signed(&review('b'), &key("stranger"))]).unwrap_err();
     assert!(matches!(err, Error::Rejected(ledger_core::Error::UnknownKey { .. })), "{err}");
@@ -84,7 +84,7 @@ fn a_batch_with_one_bad_record_writes_nothing() {
 #[test]
 fn duplicates_in_and_across_batches_return_the_original_receipt() {
     let dir = tempfile::tempdir().unwrap();
-    let l = new_ledger(SledStore::create(dir.path()).unwrap());
+    let l = new_ledger(DiskStore::create(dir.path()).unwrap());
     let s = signed(&review('a'), &key("ci"));
     let r = l.append(&[s.clone(), s.clone()]).unwrap();
     assert_eq!((r[0].duplicate, r[1].duplicate), (false, true));
@@ -98,13 +98,13 @@ fn duplicates_in_and_across_batches_return_the_original_receipt() {
 fn opening_a_store_whose_head_was_altered_reports_tampering() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let l = new_ledger(SledStore::create(dir.path()).unwrap());
+        let l = new_ledger(DiskStore::create(dir.path()).unwrap());
         l.append(&[signed(&review('a'), &key("ci"))]).unwrap();
     }
     let store = crate::support::open_store(dir.path());
     let mut k = vec![b'e'];
     k.extend_from_slice(&2u64.to_be_bytes());
-    let mut v = store.raw().get(&k).unwrap().unwrap().to_vec();
+    let mut v = store.raw().get(&k).unwrap().unwrap();
     let n = v.len() - 5;
     v[n] ^= 0x40;
     store.raw().insert(k, v).unwrap();
@@ -117,7 +117,7 @@ fn opening_a_store_whose_head_was_altered_reports_tampering() {
 
 /// A store that fails its `n`-th append, as a disk error would.
 struct FailingStore {
-    inner: SledStore,
+    inner: DiskStore,
     appends: AtomicUsize,
     fail_at: usize,
 }
@@ -176,7 +176,7 @@ impl Store for FailingStore {
 fn a_failed_write_stops_all_later_appends() {
     let dir = tempfile::tempdir().unwrap();
     let store =
-        FailingStore { inner: SledStore::create(dir.path()).unwrap(), appends: AtomicUsize::new(0), fail_at: 3 };
+        FailingStore { inner: DiskStore::create(dir.path()).unwrap(), appends: AtomicUsize::new(0), fail_at: 3 };
     let l = new_ledger(store);
     let before = l.head();
     let err = l.append(&[signed(&review('a'), &key("ci"))]).unwrap_err();
@@ -187,10 +187,38 @@ fn a_failed_write_stops_all_later_appends() {
 }
 
 #[test]
+fn each_backend_is_detected_on_open_locked_while_open_and_refuses_a_second_create() {
+    for backend in [Backend::Fjall, Backend::Sled] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = new_ledger(DiskStore::create_with(dir.path(), backend).unwrap());
+            l.append(&[signed(&review('a'), &key("ci"))]).unwrap();
+            // One process owns a ledger: a second handle is refused while the first is open.
+            let err = DiskStore::open(dir.path()).err().expect("a second handle must be refused");
+            assert!(err.to_string().contains("in use"), "{backend:?}: {err}");
+        }
+        let store = crate::support::open_store(dir.path());
+        assert_eq!(store.backend(), backend);
+        let l = Ledger::open(store, Arc::new(FixedClock)).unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.verify(|_| {}).unwrap().entries, 3);
+        drop(l);
+        for other in [Backend::Fjall, Backend::Sled] {
+            assert!(
+                matches!(DiskStore::create_with(dir.path(), other), Err(Error::AlreadyExists { .. })),
+                "{backend:?} then {other:?}"
+            );
+        }
+    }
+    assert_eq!("sled".parse::<Backend>(), Ok(Backend::Sled));
+    assert!("rocks".parse::<Backend>().unwrap_err().contains("fjall or sled"));
+}
+
+#[test]
 fn a_foreign_directory_is_not_a_ledger_and_is_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("file.txt"), b"x").unwrap();
-    assert!(matches!(SledStore::open(dir.path()), Err(Error::NotALedger { .. })));
+    assert!(matches!(DiskStore::open(dir.path()), Err(Error::NotALedger { .. })));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
@@ -200,7 +228,7 @@ fn proofs_hold_across_tile_boundaries_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let (admin, ev) = (key("admin"), key("ev"));
     {
-        let l = new_ledger(SledStore::create(dir.path()).unwrap());
+        let l = new_ledger(DiskStore::create(dir.path()).unwrap());
         l.append(&[signed(&key_rec(KeyAction::Register, "ev", &ev, vec![Kind::Evidence]), &admin)]).unwrap();
     }
     let mut next = 0;

@@ -17,7 +17,7 @@ use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_client::LedgerClient;
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
-use ledger_server::store::SledStore;
+use ledger_server::store::{Backend, DiskStore};
 use tonic::transport::{Channel, Endpoint};
 
 /// Entries a fresh [`Fixture`] holds: the admin genesis and the `ci` key registration.
@@ -113,14 +113,20 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Creates the ledger through the library, then closes it.
+    /// Creates the ledger through the library (default storage backend), then closes it.
     pub fn new() -> Fixture {
+        Fixture::with_backend(Backend::default())
+    }
+
+    /// [`Fixture::new`] with the given storage backend.
+    pub fn with_backend(backend: Backend) -> Fixture {
         let root = tempfile::tempdir().unwrap();
         let db = root.path().join("db");
         std::fs::create_dir(&db).unwrap();
         let admin = key("admin");
         let genesis = signed(&key_rec(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin);
-        let ledger = Ledger::create(SledStore::create(&db).unwrap(), &genesis, Arc::new(SystemClock)).unwrap();
+        let ledger =
+            Ledger::create(DiskStore::create_with(&db, backend).unwrap(), &genesis, Arc::new(SystemClock)).unwrap();
         let ci = key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Evidence, Kind::Review]);
         ledger.append(&[signed(&ci, &admin)]).unwrap();
         assert_eq!(ledger.len(), SETUP_ENTRIES);
@@ -314,12 +320,12 @@ pub async fn assert_stored(c: &mut LedgerClient<Channel>, acked: &[(u64, Vec<u8>
     }
 }
 
-/// Opens a store, waiting while sled's background threads of a handle dropped a moment ago in
+/// Opens a store, waiting while the engine's background threads of a handle dropped a moment ago in
 /// this process still hold the directory's file lock.
-pub fn open_store(dir: &Path) -> SledStore {
+pub fn open_store(dir: &Path) -> DiskStore {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match SledStore::open(dir) {
+        match DiskStore::open(dir) {
             Ok(s) => return s,
             Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))

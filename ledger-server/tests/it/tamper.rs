@@ -13,20 +13,25 @@ use ledger_core::chain::ChainState;
 use ledger_core::merkle;
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
-use ledger_server::store::SledStore;
+use ledger_server::store::{Backend, DiskStore, Raw};
 use ledger_server::Error;
 
 use crate::support::{evidence, key, signed, Fixture};
 
 const ENTRIES: u64 = 1_002;
 
-fn store(fx: &Fixture) -> SledStore {
+fn store(fx: &Fixture) -> DiskStore {
     crate::support::open_store(&fx.db())
 }
 
 /// A ledger of `ENTRIES` entries and the stored bytes of each.
 fn build() -> (Fixture, Vec<Vec<u8>>) {
-    let fx = Fixture::new();
+    build_with(Backend::default())
+}
+
+/// [`build`] on the given storage backend.
+fn build_with(backend: Backend) -> (Fixture, Vec<Vec<u8>>) {
+    let fx = Fixture::with_backend(backend);
     let l = Ledger::open(store(&fx), Arc::new(SystemClock)).unwrap();
     let ci = key("ci");
     let records: Vec<_> = (0..ENTRIES - 2).map(|i| signed(&evidence(&format!("tamper-{i}")), &ci)).collect();
@@ -91,7 +96,7 @@ fn a_thousand_random_byte_flips_are_each_caught_at_their_entry() {
     }
 }
 
-fn open(fx: &Fixture) -> Result<Ledger<SledStore>, Error> {
+fn open(fx: &Fixture) -> Result<Ledger<DiskStore>, Error> {
     Ledger::open(store(fx), Arc::new(SystemClock))
 }
 
@@ -108,10 +113,9 @@ fn verify_names(fx: &Fixture) -> u64 {
     }
 }
 
-fn with_store(fx: &Fixture, f: impl FnOnce(&sled::Db)) {
+fn with_store(fx: &Fixture, f: impl FnOnce(&Raw<'_>)) {
     let s = store(fx);
-    f(s.raw());
-    s.raw().flush().unwrap();
+    f(&s.raw());
 }
 
 fn ekey(seq: u64) -> Vec<u8> {
@@ -123,7 +127,7 @@ fn ekey(seq: u64) -> Vec<u8> {
 #[test]
 fn structural_attacks_on_the_store_are_named_by_verify() {
     // Each attack on a fresh copy of the same ledger.
-    type Attack = (&'static str, u64, fn(&sled::Db, &[Vec<u8>]));
+    type Attack = (&'static str, u64, fn(&Raw<'_>, &[Vec<u8>]));
     let attacks: Vec<Attack> = vec![
         ("flip a byte", 500, |db, e| {
             let mut b = e[500].clone();
@@ -159,10 +163,13 @@ fn structural_attacks_on_the_store_are_named_by_verify() {
             db.remove(k).unwrap();
         }),
     ];
-    for (name, want, attack) in attacks {
-        let (fx, entries) = build();
-        with_store(&fx, |db| attack(db, &entries));
-        assert_eq!(verify_names(&fx), want, "{name}");
+    // On each backend: the layout is the same, the engines differ.
+    for backend in [Backend::Fjall, Backend::Sled] {
+        for (name, want, attack) in &attacks {
+            let (fx, entries) = build_with(backend);
+            with_store(&fx, |db| attack(db, &entries));
+            assert_eq!(verify_names(&fx), *want, "{name} ({backend:?})");
+        }
     }
 }
 
@@ -242,7 +249,7 @@ fn a_corrupt_tile_is_named_by_verify_and_missing_tiles_are_rebuilt() {
     // them once, and proofs equal the ones computed from the leaves.
     let (fx, entries) = build();
     with_store(&fx, |db| {
-        let keys: Vec<_> = db.scan_prefix(b"t").keys().map(|k| k.unwrap()).filter(|k| k.len() == 10).collect();
+        let keys: Vec<_> = db.keys_with_prefix(b"t").unwrap().into_iter().filter(|k| k.len() == 10).collect();
         assert_eq!(keys.len(), 3, "the three full level-0 tiles (partial tiles are not stored)");
         for k in keys {
             db.remove(k).unwrap();

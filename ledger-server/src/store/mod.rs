@@ -1,11 +1,22 @@
-//! Storage: the [`Store`] trait and [`SledStore`].
+//! Storage: the [`Store`] trait and [`DiskStore`], the embedded store, with two backends.
 //!
-//! Layout in sled (one tree; key prefixes instead of several trees, because a single-tree
-//! `apply_batch` is atomic and about 15× faster than a multi-tree transaction):
+//! One layout (below) over an ordered key-value store ([`Kv`]), kept by either backend:
+//!
+//! - **fjall** (an LSM tree; `fjall/` in the ledger directory, plus a `LOCK` file): each
+//!   append is one atomic write batch followed by `fdatasync` of its journal, so an
+//!   acknowledged append survives a power cut as well as a killed process.
+//! - **sled** (the first backend; `db` and `conf` in the ledger directory): one tree, key
+//!   prefixes instead of several trees, because a single-tree `apply_batch` is atomic and about
+//!   15× faster than a multi-tree transaction. sled 0.34's `flush()` writes and calls
+//!   `sync_file_range`, not `fsync`: an acknowledged append survives a killed process, but a
+//!   power cut may lose it (see `docs/ARCHITECTURE.md`).
+//!
+//! [`DiskStore::open`] tells the backend from the directory's files; [`DiskStore::create`]
+//! uses [`Backend::default`], chosen by measurement (`docs/BENCHMARKS.md`).
 //!
 //! | key | value |
 //! |---|---|
-//! | `meta` | format marker `provenance-ledger/sled/v1` |
+//! | `meta` | format marker `provenance-ledger/sled/v1` (the layout's name, for both backends) |
 //! | `head` | seq (u64 BE) ‖ entry hash (32) |
 //! | `tree` | tree size (u64 BE) ‖ peaks (32 each): the RFC 6962 frontier after the head |
 //! | `e` ‖ seq (u64 BE) | entry bytes |
@@ -14,10 +25,9 @@
 //! | `s` ‖ subject ‖ 0x00 ‖ seq (u64 BE) | empty (commits indexed in bare `git:<sha>` form only) |
 //! | `k` ‖ kind code ‖ seq (u64 BE) | empty |
 //! | `t` ‖ tile level (u8) ‖ tile index (u64 BE) | a full tile: 256 hashes of 32 bytes (see `ledger_core::tiles`; partial tiles are rebuilt on open, not stored) |
-//!
-//! Durability: sled 0.34's `flush()` writes and calls `sync_file_range`, not `fsync`; an
-//! acknowledged append survives a killed process, but a power cut may lose it (see
-//! `docs/ARCHITECTURE.md`).
+
+mod fjall_kv;
+mod sled_kv;
 
 use std::path::{Path, PathBuf};
 
@@ -145,9 +155,65 @@ pub trait Store: Send + Sync {
     fn kind_seqs(&self, kind: Kind) -> Result<Vec<Seq>>;
 }
 
-/// The embedded sled store.
-pub struct SledStore {
-    db: sled::Db,
+/// An ordered key-value store: what the layout needs from a backend.
+pub trait Kv: Send + Sync {
+    /// The value under `key`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The pairs with `from <= key < to`, in key order.
+    fn range<'a>(&'a self, from: &[u8], to: &[u8]) -> KvIter<'a>;
+    /// The pairs whose key starts with `prefix`, in key order.
+    fn prefix<'a>(&'a self, prefix: &[u8]) -> KvIter<'a>;
+    /// Applies `puts` then `removes` atomically and returns once they are durable.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the write or the flush fails.
+    fn write(&self, puts: Vec<(Vec<u8>, Vec<u8>)>, removes: Vec<Vec<u8>>) -> Result<()>;
+}
+
+/// Key-value pairs read from a [`Kv`], in key order.
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
+
+/// Which embedded engine keeps a [`DiskStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// fjall: one `fdatasync` per append batch. The default: about twice the append
+    /// throughput of sled here, and power-loss durable (docs/BENCHMARKS.md).
+    #[default]
+    Fjall,
+    /// sled 0.34: `sync_file_range` per append batch (survives a killed process, not
+    /// necessarily a power cut).
+    Sled,
+}
+
+impl Backend {
+    /// The backend's name as the CLI spells it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Fjall => "fjall",
+            Backend::Sled => "sled",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fjall" => Ok(Backend::Fjall),
+            "sled" => Ok(Backend::Sled),
+            other => Err(format!("unknown storage backend {other:?} (expected fjall or sled)")),
+        }
+    }
+}
+
+/// The embedded store: the layout above, kept by a [`Backend`] in one directory.
+pub struct DiskStore {
+    kv: Box<dyn Kv>,
+    backend: Backend,
     path: PathBuf,
 }
 
@@ -181,53 +247,84 @@ fn seq_suffix(k: &[u8]) -> Result<Seq> {
 /// How long opening waits for another handle to release the directory's lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Sled's page cache size: set, not left at sled's 1 GiB default (see the brief's measurements).
-/// The store also runs sled in `HighThroughput` mode: it measured ~30% less time per appended
-/// entry than the default `LowSpace` (docs/BENCHMARKS.md), at the cost of more disk space.
+/// Cache size of either engine: set, not left at sled's 1 GiB default (see the brief).
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-impl SledStore {
-    /// Creates a new store in `dir` (which must not hold a ledger yet).
+impl DiskStore {
+    /// Creates a new store in `dir` (which must not hold a ledger yet) with the default backend.
     ///
     /// # Errors
-    /// [`Error::AlreadyExists`], or [`Error::Storage`] if sled cannot create it.
+    /// [`Error::AlreadyExists`], or [`Error::Storage`] if the engine cannot create it.
     pub fn create(dir: &Path) -> Result<Self> {
-        if dir.join("db").exists() || dir.join("conf").exists() {
+        Self::create_with(dir, Backend::default())
+    }
+
+    /// Creates a new store in `dir` (which must not hold a ledger yet) kept by `backend`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], or [`Error::Storage`] if the engine cannot create it.
+    pub fn create_with(dir: &Path, backend: Backend) -> Result<Self> {
+        if Self::detect(dir).is_some() {
             return Err(Error::AlreadyExists { path: dir.to_path_buf() });
         }
-        let store = Self::open_sled(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
+        let store = Self::open_backend(dir, backend)?;
         store.initialize()?;
         Ok(store)
     }
 
-    /// Opens an existing store. Refuses a directory that does not hold a ledger, without
-    /// writing anything to it.
+    /// The backend whose files `dir` holds, if any.
+    fn detect(dir: &Path) -> Option<Backend> {
+        if dir.join(fjall_kv::SUBDIR).is_dir() {
+            Some(Backend::Fjall)
+        } else if dir.join("db").exists() || dir.join("conf").exists() {
+            Some(Backend::Sled)
+        } else {
+            None
+        }
+    }
+
+    /// Opens an existing store, with whichever backend wrote it. Refuses a directory that
+    /// does not hold a ledger, without writing anything to it.
     ///
     /// # Errors
-    /// [`Error::NotALedger`] for a missing, empty, foreign or corrupt directory.
+    /// [`Error::NotALedger`] for a missing, empty, foreign or corrupt directory;
+    /// [`Error::Storage`] if another process has it open.
     pub fn open(dir: &Path) -> Result<Self> {
         let not = |reason: &str| Error::NotALedger { path: dir.to_path_buf(), reason: reason.to_string() };
         if !dir.is_dir() {
             return Err(not("the directory does not exist (run `ledger init`)"));
         }
-        if !dir.join("db").is_file() || !dir.join("conf").is_file() {
-            return Err(not("no ledger database in this directory (run `ledger init`)"));
-        }
-        let store = Self::open_sled(dir).map_err(|e| not(&format!("the database cannot be opened: {e}")))?;
-        match store.db.get(b"meta")? {
-            Some(m) if m.as_ref() == FORMAT_MARKER => Ok(store),
+        let backend = match Self::detect(dir) {
+            Some(Backend::Sled) if !dir.join("db").is_file() || !dir.join("conf").is_file() => {
+                return Err(not("no ledger database in this directory (run `ledger init`)"))
+            }
+            Some(b) => b,
+            None => return Err(not("no ledger database in this directory (run `ledger init`)")),
+        };
+        let store = match Self::open_backend(dir, backend) {
+            Err(e @ Error::Storage(_)) if e.to_string().contains("in use") => return Err(e),
+            Err(e) => return Err(not(&format!("the database cannot be opened: {e}"))),
+            Ok(s) => s,
+        };
+        match store.kv.get(b"meta")? {
+            Some(m) if m == FORMAT_MARKER => Ok(store),
             Some(_) => Err(not("the database has an unknown format marker")),
             None => Err(not("the database has no Provenance Ledger format marker")),
         }
     }
 
-    fn open_sled(dir: &Path) -> Result<Self> {
-        // One process owns a ledger directory (sled holds a file lock). A process that just
-        // closed it may hold the lock for a moment longer while sled's threads stop, so wait
-        // briefly before saying the ledger is in use.
+    fn open_backend(dir: &Path, backend: Backend) -> Result<Self> {
+        // One process owns a ledger directory. A process that just closed it may hold the
+        // lock for a moment longer while the engine's threads stop, so wait briefly before
+        // saying the ledger is in use.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
-            match Self::try_open_sled(dir) {
+            let opened: Result<Box<dyn Kv>> = match backend {
+                Backend::Sled => sled_kv::SledKv::open(dir, CACHE_BYTES).map(|k| Box::new(k) as Box<dyn Kv>),
+                Backend::Fjall => fjall_kv::FjallKv::open(dir, CACHE_BYTES).map(|k| Box::new(k) as Box<dyn Kv>),
+            };
+            match opened {
                 Err(Error::Storage(m)) if m.contains("could not acquire lock") => {
                     if std::time::Instant::now() >= deadline {
                         return Err(Error::Storage(format!(
@@ -237,21 +334,10 @@ impl SledStore {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(25));
                 }
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(kv) => return Ok(DiskStore { kv, backend, path: dir.to_path_buf() }),
             }
         }
-    }
-
-    fn try_open_sled(dir: &Path) -> Result<Self> {
-        // sled panics on some corrupt files instead of returning an error; a corrupt
-        // directory must be an error, not a crash.
-        let cfg = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).mode(sled::Mode::HighThroughput);
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cfg.open()));
-        let db = match opened {
-            Ok(r) => r?,
-            Err(_) => return Err(Error::Storage("sled could not read the database files (corrupt?)".into())),
-        };
-        Ok(SledStore { db, path: dir.to_path_buf() })
     }
 
     /// The directory of this store.
@@ -259,14 +345,20 @@ impl SledStore {
         &self.path
     }
 
+    /// The engine that keeps this store.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The hash index entries whose hash starts with `prefix`, in key order.
     fn hash_index(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(EntryHash, Seq)>> + '_ {
         let mut k = vec![b'h'];
         k.extend_from_slice(prefix);
-        self.db
-            .scan_prefix(k)
+        self.kv
+            .prefix(&k)
             // `head` shares the `h` prefix; it is no index key.
-            .filter(|kv| !matches!(kv, Ok((k, _)) if k.as_ref() == b"head"))
+            .filter(|kv| !matches!(kv, Ok((k, _)) if k.as_slice() == b"head"))
             .map(|kv| {
                 let (k, v) = kv?;
                 let h: [u8; 32] = k[1..].try_into().map_err(|_| Error::Storage("malformed hash index key".into()))?;
@@ -274,82 +366,95 @@ impl SledStore {
             })
     }
 
-    /// The underlying sled database, for tests that corrupt stored bytes on purpose.
+    /// The raw key-value store under the layout, for tests that corrupt stored bytes on purpose.
     #[doc(hidden)]
-    pub fn raw(&self) -> &sled::Db {
-        &self.db
+    pub fn raw(&self) -> Raw<'_> {
+        Raw(self.kv.as_ref())
     }
 }
 
-impl Store for SledStore {
+/// Direct access to a store's keys, bypassing every check: for tests that tamper with it.
+#[doc(hidden)]
+pub struct Raw<'a>(&'a dyn Kv);
+
+#[doc(hidden)]
+#[allow(missing_docs, clippy::missing_errors_doc)]
+impl Raw<'_> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.0.get(key.as_ref())
+    }
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.0.write(vec![(key.as_ref().to_vec(), value.as_ref().to_vec())], vec![])
+    }
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.0.write(vec![], vec![key.as_ref().to_vec()])
+    }
+    pub fn keys_with_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
+        self.0.prefix(prefix.as_ref()).map(|kv| kv.map(|(k, _)| k)).collect()
+    }
+}
+
+impl Store for DiskStore {
     fn initialize(&self) -> Result<()> {
-        if self.db.get(b"meta")?.is_some() {
+        if self.kv.get(b"meta")?.is_some() {
             return Err(Error::AlreadyExists { path: self.path.clone() });
         }
-        self.db.insert(b"meta", FORMAT_MARKER)?;
-        self.db.flush()?;
-        Ok(())
+        self.kv.write(vec![(b"meta".to_vec(), FORMAT_MARKER.to_vec())], vec![])
     }
 
     fn append(&self, batch: &[StoredEntry], tree: &Frontier, tiles: &[Tile]) -> Result<()> {
         let Some(last) = batch.last() else { return Ok(()) };
-        let mut b = sled::Batch::default();
+        let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch.len() * 6 + tiles.len() + 2);
         for e in batch {
-            b.insert(&seq_key(b'e', e.seq)[..], e.bytes.as_slice());
+            puts.push((seq_key(b'e', e.seq).to_vec(), e.bytes.clone()));
             let seq = e.seq.0.to_be_bytes();
-            let mut hk = vec![b'h'];
+            let mut hk = Vec::with_capacity(33);
+            hk.push(b'h');
             hk.extend_from_slice(&e.hash.0);
-            b.insert(hk, &seq[..]);
-            let mut rk = vec![b'r'];
+            puts.push((hk, seq.to_vec()));
+            let mut rk = Vec::with_capacity(33);
+            rk.push(b'r');
             rk.extend_from_slice(&e.record_id.0);
-            b.insert(rk, &seq[..]);
+            puts.push((rk, seq.to_vec()));
             for s in &e.subjects {
                 let mut sk = Vec::with_capacity(s.len() + 10);
                 sk.push(b's');
                 sk.extend_from_slice(s.as_bytes());
                 sk.push(0);
                 sk.extend_from_slice(&seq);
-                b.insert(sk, &[][..]);
+                puts.push((sk, vec![]));
             }
             let mut kk = vec![b'k', e.kind.code()];
             kk.extend_from_slice(&seq);
-            b.insert(kk, &[][..]);
+            puts.push((kk, vec![]));
         }
         let mut head = last.seq.0.to_be_bytes().to_vec();
         head.extend_from_slice(&last.hash.0);
-        b.insert(&b"head"[..], head);
+        puts.push((b"head".to_vec(), head));
         let mut t = tree.size().to_be_bytes().to_vec();
         for p in tree.peaks() {
             t.extend_from_slice(p);
         }
-        b.insert(&b"tree"[..], t);
+        puts.push((b"tree".to_vec(), t));
         for tile in tiles {
-            b.insert(&tile_key(tile.level, tile.index)[..], tile.to_bytes());
+            puts.push((tile_key(tile.level, tile.index).to_vec(), tile.to_bytes()));
         }
-        self.db.apply_batch(b)?;
-        self.db.flush()?;
-        Ok(())
+        self.kv.write(puts, vec![])
     }
 
     fn put_tiles(&self, tiles: &[Tile]) -> Result<()> {
-        let mut b = sled::Batch::default();
-        for tile in tiles {
-            b.insert(&tile_key(tile.level, tile.index)[..], tile.to_bytes());
-        }
-        self.db.apply_batch(b)?;
-        self.db.flush()?;
-        Ok(())
+        self.kv.write(tiles.iter().map(|t| (tile_key(t.level, t.index).to_vec(), t.to_bytes())).collect(), vec![])
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<Hash>>> {
-        let Some(v) = self.db.get(tile_key(level, index))? else { return Ok(None) };
+        let Some(v) = self.kv.get(&tile_key(level, index))? else { return Ok(None) };
         Tile::hashes_from_bytes(level, index, &v)
             .map(Some)
             .map_err(|e| Error::Storage(format!("malformed tile {level}/{index}: {e}")))
     }
 
     fn head(&self) -> Result<Option<(Seq, EntryHash)>> {
-        let Some(v) = self.db.get(b"head")? else { return Ok(None) };
+        let Some(v) = self.kv.get(b"head")? else { return Ok(None) };
         if v.len() != 40 {
             return Err(Error::Storage("malformed head record".into()));
         }
@@ -360,7 +465,7 @@ impl Store for SledStore {
     }
 
     fn tree(&self) -> Result<Option<Frontier>> {
-        let Some(v) = self.db.get(b"tree")? else { return Ok(None) };
+        let Some(v) = self.kv.get(b"tree")? else { return Ok(None) };
         if v.len() < 8 || (v.len() - 8) % 32 != 0 {
             return Err(Error::Storage("malformed tree record".into()));
         }
@@ -370,19 +475,19 @@ impl Store for SledStore {
     }
 
     fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(seq_key(b'e', seq))?.map(|v| v.to_vec()))
+        self.kv.get(&seq_key(b'e', seq))
     }
 
     fn entries(&self, from: Seq, limit: u64) -> Result<Vec<Vec<u8>>> {
         let end = seq_key(b'e', Seq(from.0.saturating_add(limit)));
         let mut out = vec![];
-        for (i, kv) in self.db.range(seq_key(b'e', from)..end).enumerate() {
+        for (i, kv) in self.kv.range(&seq_key(b'e', from), &end).enumerate() {
             let (k, v) = kv?;
             // A gap ends the run, as a missing entry does for `entry`.
             if seq_suffix(&k)? != Seq(from.0 + i as u64) {
                 break;
             }
-            out.push(v.to_vec());
+            out.push(v);
         }
         Ok(out)
     }
@@ -390,7 +495,7 @@ impl Store for SledStore {
     fn seq_by_hash(&self, hash: &EntryHash) -> Result<Option<Seq>> {
         let mut k = vec![b'h'];
         k.extend_from_slice(&hash.0);
-        self.db.get(k)?.map(|v| decode_seq(&v)).transpose()
+        self.kv.get(&k)?.map(|v| decode_seq(&v)).transpose()
     }
 
     fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(EntryHash, Seq)>> {
@@ -408,21 +513,21 @@ impl Store for SledStore {
     fn seq_by_record(&self, id: &RecordId) -> Result<Option<Seq>> {
         let mut k = vec![b'r'];
         k.extend_from_slice(&id.0);
-        self.db.get(k)?.map(|v| decode_seq(&v)).transpose()
+        self.kv.get(&k)?.map(|v| decode_seq(&v)).transpose()
     }
 
     fn subject_seqs(&self, subject: &str) -> Result<Vec<Seq>> {
         let mut k = vec![b's'];
         k.extend_from_slice(subject.as_bytes());
         k.push(0);
-        self.db.scan_prefix(k).map(|kv| seq_suffix(&kv?.0)).collect()
+        self.kv.prefix(&k).map(|kv| seq_suffix(&kv?.0)).collect()
     }
 
     fn subjects_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
         let mut k = vec![b's'];
         k.extend_from_slice(prefix.as_bytes());
         let mut out: Vec<String> = vec![];
-        for kv in self.db.scan_prefix(k) {
+        for kv in self.kv.prefix(&k) {
             let (k, _) = kv?;
             let body = &k[1..k.len().saturating_sub(9)];
             let s = String::from_utf8_lossy(body).into_owned();
@@ -437,6 +542,6 @@ impl Store for SledStore {
     }
 
     fn kind_seqs(&self, kind: Kind) -> Result<Vec<Seq>> {
-        self.db.scan_prefix([b'k', kind.code()]).map(|kv| seq_suffix(&kv?.0)).collect()
+        self.kv.prefix(&[b'k', kind.code()]).map(|kv| seq_suffix(&kv?.0)).collect()
     }
 }

@@ -1,0 +1,95 @@
+//! The fjall backend of [`super::Kv`]: one partition; each write is one atomic batch whose
+//! journal is `fdatasync`ed before it returns. fjall takes no lock on its directory, so the
+//! store holds an exclusive lock on a `LOCK` file beside it for as long as it is open.
+
+use std::fs::File;
+use std::path::Path;
+
+use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
+
+use super::{Kv, KvIter};
+use crate::error::{Error, Result};
+
+/// The keyspace's directory inside the ledger directory.
+pub(super) const SUBDIR: &str = "fjall";
+/// The one partition holding the layout.
+const PARTITION: &str = "ledger";
+
+fn storage(e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("fjall: {e}"))
+}
+
+/// A fjall keyspace and partition as a [`Kv`].
+pub(super) struct FjallKv {
+    keyspace: Keyspace,
+    partition: PartitionHandle,
+    /// Held (locked) while open; the lock goes with the file handle.
+    _lock: File,
+}
+
+impl FjallKv {
+    /// Opens (or creates) the keyspace under `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`], mentioning "could not acquire lock" if another process holds it.
+    pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        let lock_path = dir.join("LOCK");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::Storage(format!("opening {}: {e}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Storage(format!("could not acquire lock on {}", lock_path.display())))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Storage(format!("locking {}: {e}", lock_path.display())))
+            }
+        }
+        // Durability comes from persisting each batch; no timer-driven fsync is needed.
+        let path = dir.join(SUBDIR);
+        // A corrupt directory must be an error, not a crash, whatever the engine does with it.
+        let opened = std::panic::catch_unwind(move || {
+            let keyspace = Config::new(path).cache_size(cache_bytes).fsync_ms(None).open()?;
+            let partition = keyspace.open_partition(PARTITION, PartitionCreateOptions::default())?;
+            Ok::<_, fjall::Error>((keyspace, partition))
+        });
+        let (keyspace, partition) = match opened {
+            Ok(r) => r.map_err(storage)?,
+            Err(_) => return Err(Error::Storage("fjall could not read the database files (corrupt?)".into())),
+        };
+        Ok(FjallKv { keyspace, partition, _lock: lock })
+    }
+}
+
+fn pairs<'a>(it: impl Iterator<Item = fjall::Result<(fjall::Slice, fjall::Slice)>> + 'a) -> KvIter<'a> {
+    Box::new(it.map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage)))
+}
+
+impl Kv for FjallKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.partition.get(key).map_err(storage)?.map(|v| v.to_vec()))
+    }
+
+    fn range<'a>(&'a self, from: &[u8], to: &[u8]) -> KvIter<'a> {
+        pairs(self.partition.range(from.to_vec()..to.to_vec()))
+    }
+
+    fn prefix<'a>(&'a self, prefix: &[u8]) -> KvIter<'a> {
+        pairs(self.partition.prefix(prefix))
+    }
+
+    fn write(&self, puts: Vec<(Vec<u8>, Vec<u8>)>, removes: Vec<Vec<u8>>) -> Result<()> {
+        let mut b = self.keyspace.batch().durability(Some(PersistMode::SyncData));
+        for (k, v) in puts {
+            b.insert(&self.partition, k, v);
+        }
+        for k in removes {
+            b.remove(&self.partition, k);
+        }
+        b.commit().map_err(storage)
+    }
+}

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::{
@@ -144,9 +144,16 @@ impl SignedRecord {
     /// [`Error::NonCanonical`], [`Error::InvalidField`] or [`Error::SecretInField`].
     pub fn verify_with(&self, key: &VerifyingKey) -> Result<VerifiedRecord> {
         self.check_envelope(key)?;
-        let sig = Signature::from_bytes(&self.sig.0);
-        key.verify_strict(&signing_message(&self.record.0), &sig)
-            .map_err(|_| Error::BadSignature { key: self.signer })?;
+        // `verify_strict`'s rules, one field inversion cheaper (see `sigbatch::verify_one`).
+        let item = crate::sigbatch::Item {
+            signature: &self.sig.0,
+            key,
+            prefix: RECORD_SIGNATURE_PREFIX,
+            body: &self.record.0,
+        };
+        if !crate::sigbatch::verify_one(&item) {
+            return Err(Error::BadSignature { key: self.signer });
+        }
         self.decode_checked()
     }
 

@@ -1,5 +1,5 @@
 //! Where an append's time goes, phase by phase, on this machine: signature verification,
-//! sequencing (encode, hash), and the sled write + flush of a group commit.
+//! sequencing (encode, hash), and the store write + flush of a group commit, on each backend.
 //!
 //! Run: `cargo bench -p ledger-server --bench append` (results: docs/BENCHMARKS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -12,7 +12,7 @@ use ledger_core::record::*;
 use ledger_core::types::*;
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
-use ledger_server::store::DiskStore;
+use ledger_server::store::{Backend, DiskStore};
 
 mod common;
 use common::{key, key_record};
@@ -87,12 +87,14 @@ fn main() {
                 .count();
         }
         per("authorize + sequence + subjects (no storage)", n, t);
-        println!("sled keys per entry: 4 (e, h, r, k) + {} subject key(s), + 1 head key per batch", subjects / n);
+        println!("store keys per entry: 4 (e, h, r, k) + {} subject key(s), + 1 head key per batch", subjects / n);
     }
-    for batch in [1usize, 64, 256, 1024] {
+    for (backend, batch) in
+        [Backend::Fjall, Backend::Sled].into_iter().flat_map(|b| [1usize, 64, 256, 1024].map(|n| (b, n)))
+    {
         let dir = tempfile::tempdir().unwrap();
         let l2 = Ledger::create(
-            DiskStore::create(dir.path()).unwrap(),
+            DiskStore::create_with(dir.path(), backend).unwrap(),
             &SignedRecord::sign(&genesis, &admin).unwrap(),
             Arc::new(SystemClock),
         )
@@ -105,6 +107,6 @@ fn main() {
                 r.unwrap();
             }
         }
-        per(&format!("append_verified, group commit of {batch}"), m, t);
+        per(&format!("append_verified, {}, group commit of {batch}", backend.name()), m, t);
     }
 }

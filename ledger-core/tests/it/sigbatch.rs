@@ -2,7 +2,7 @@
 //! test vectors and against ed25519-dalek's `verify_strict`, one signature at a time.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use ledger_core::sigbatch::{verify, Item};
+use ledger_core::sigbatch::{verify, verify_one, Item};
 use proptest::prelude::*;
 
 fn hex32(s: &str) -> [u8; 32] {
@@ -47,6 +47,13 @@ fn rfc8032_vectors_pass_alone_and_together_and_fail_when_mixed_up() {
     for t in &v {
         t.0.verify_strict(&t.1, &Signature::from_bytes(&t.2)).unwrap();
         assert!(verify(&[item(t)]));
+        assert!(verify_one(&item(t)));
+        let mut bad = t.2;
+        bad[63] ^= 0x10; // s no longer canonical or no longer right
+        assert!(!verify_one(&Item { signature: &bad, ..item(t) }));
+        bad = t.2;
+        bad[0] ^= 1; // another R
+        assert!(!verify_one(&Item { signature: &bad, ..item(t) }));
     }
     let all: Vec<_> = v.iter().map(item).collect();
     assert!(verify(&all));
@@ -70,7 +77,7 @@ fn batches() -> impl Strategy<Value = Vec<Case>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     /// The batch passes exactly when every signature passes `verify_strict` alone.
     #[test]
@@ -100,5 +107,11 @@ proptest! {
             i.key.verify_strict(&full, &Signature::from_bytes(i.signature)).is_ok()
         });
         prop_assert_eq!(verify(&items), strict);
+        // And one by one, the single check is `verify_strict`'s answer.
+        for i in &items {
+            let mut full = i.prefix.to_vec();
+            full.extend_from_slice(i.body);
+            prop_assert_eq!(verify_one(i), i.key.verify_strict(&full, &Signature::from_bytes(i.signature)).is_ok());
+        }
     }
 }

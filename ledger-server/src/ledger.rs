@@ -1,7 +1,7 @@
 //! [`Ledger`]: the append path (verify → sequence → write → flush) and the read side
 //! (entries, log queries, `why`, full verification) over any [`Store`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -101,6 +101,10 @@ pub struct Ledger<S: Store> {
     /// The RFC 6962 tree's right edge and last tiles, updated with the chain under the
     /// `state` lock.
     tree: Mutex<TreeState>,
+    /// Held by the one writer for a whole append, write and flush included. `state` and `tree`
+    /// are locked only to copy them and to publish the result, so request handlers checking
+    /// signatures (which read the key register) never wait for a flush.
+    writer: Mutex<()>,
     clock: Arc<dyn Clock>,
     poisoned: AtomicBool,
 }
@@ -119,6 +123,7 @@ impl<S: Store> Ledger<S> {
             store,
             state: Mutex::new(ChainState::new()),
             tree: Mutex::new(TreeState::default()),
+            writer: Mutex::new(()),
             clock,
             poisoned: AtomicBool::new(false),
         };
@@ -208,7 +213,14 @@ impl<S: Store> Ledger<S> {
                 t
             }
         };
-        Ok(Ledger { store, state: Mutex::new(state), tree: Mutex::new(tree), clock, poisoned: AtomicBool::new(false) })
+        Ok(Ledger {
+            store,
+            state: Mutex::new(state),
+            tree: Mutex::new(tree),
+            writer: Mutex::new(()),
+            clock,
+            poisoned: AtomicBool::new(false),
+        })
     }
 
     /// The tile builder continuing the stored tiles of a tree of `size` leaves, or `None` if
@@ -290,21 +302,22 @@ impl<S: Store> Ledger<S> {
     /// [`Error::Storage`] if the write fails (and the ledger stops accepting writes);
     /// [`Error::Unavailable`] after an earlier write failure.
     pub fn append(&self, records: &[SignedRecord]) -> Result<Vec<Receipt>> {
-        let mut state = self.lock();
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(Error::Unavailable);
         }
-        let mut work = state.clone();
+        let mut work = self.lock().clone();
         let now = self.clock.now();
         let mut receipts = Vec::with_capacity(records.len());
         let mut batch: Vec<StoredEntry> = Vec::new();
+        let mut in_batch: HashMap<RecordId, usize> = HashMap::new();
         for signed in records {
             let id = record_id(&signed.record.0);
             if let Some(r) = self.existing(&id)? {
                 receipts.push(r);
                 continue;
             }
-            if let Some(prev) = batch.iter().find(|e| e.record_id == id) {
+            if let Some(prev) = in_batch.get(&id).map(|&i| &batch[i]) {
                 receipts.push(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
                 continue;
             }
@@ -312,6 +325,7 @@ impl<S: Store> Ledger<S> {
             let verified = work.verify(signed, at)?;
             let seqd = work.sequence(&verified, at)?;
             receipts.push(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false });
+            in_batch.insert(id, batch.len());
             batch.push(stored(&seqd));
         }
         let (tree, changed) = self.extended_tree(&batch);
@@ -320,8 +334,7 @@ impl<S: Store> Ledger<S> {
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             return Err(e);
         }
-        *state = work;
-        *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
+        self.publish(work, tree);
         Ok(receipts)
     }
 
@@ -347,26 +360,28 @@ impl<S: Store> Ledger<S> {
     /// others. If the write fails, every record of the batch gets the error and the ledger
     /// stops accepting writes.
     pub fn append_verified(&self, records: &[VerifiedRecord]) -> Vec<Result<Receipt>> {
-        let mut state = self.lock();
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if self.poisoned.load(Ordering::SeqCst) {
             return records.iter().map(|_| Err(Error::Unavailable)).collect();
         }
-        let mut work = state.clone();
+        let mut work = self.lock().clone();
         let now = self.clock.now();
         let mut results: Vec<Result<Receipt>> = Vec::with_capacity(records.len());
         let mut batch: Vec<StoredEntry> = Vec::new();
+        let mut in_batch: HashMap<RecordId, usize> = HashMap::new();
         for v in records {
             let id = v.id();
             results.push((|| {
                 if let Some(r) = self.existing(&id)? {
                     return Ok(r);
                 }
-                if let Some(prev) = batch.iter().find(|e| e.record_id == id) {
+                if let Some(prev) = in_batch.get(&id).map(|&i| &batch[i]) {
                     return Ok(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
                 }
                 let at = work.integration_time(now);
                 work.authorize(v, at)?;
                 let seqd = work.sequence(v, at)?;
+                in_batch.insert(id, batch.len());
                 batch.push(stored(&seqd));
                 Ok(Receipt { seq: seqd.seq(), hash: seqd.hash, record_id: id, duplicate: false })
             })());
@@ -384,9 +399,16 @@ impl<S: Store> Ledger<S> {
                 })
                 .collect();
         }
+        self.publish(work, tree);
+        results
+    }
+
+    /// Makes a written batch visible: the chain state and the tree change together, under the
+    /// `state` lock (readers take `state` before `tree`). Called by the writer only.
+    fn publish(&self, work: ChainState, tree: TreeState) {
+        let mut state = self.lock();
         *state = work;
         *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
-        results
     }
 
     /// The tree after appending `batch`, and the tiles it filled (callers hold the state lock).

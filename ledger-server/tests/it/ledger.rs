@@ -120,6 +120,14 @@ struct FailingStore {
     inner: DiskStore,
     appends: AtomicUsize,
     fail_at: usize,
+    gate: Option<Gate>,
+}
+
+/// Holds the `at`-th store append: says when it is entered, then waits to be released.
+struct Gate {
+    at: usize,
+    entered: std::sync::mpsc::SyncSender<()>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl Store for FailingStore {
@@ -132,8 +140,13 @@ impl Store for FailingStore {
         tree: &ledger_core::merkle::Frontier,
         tiles: &[ledger_core::tiles::Tile],
     ) -> ledger_server::Result<()> {
-        if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.fail_at {
             return Err(Error::Storage("injected flush failure".into()));
+        }
+        if let Some(g) = self.gate.as_ref().filter(|g| g.at == n) {
+            g.entered.send(()).unwrap();
+            g.release.lock().unwrap().recv().unwrap();
         }
         self.inner.append(batch, tree, tiles)
     }
@@ -175,8 +188,12 @@ impl Store for FailingStore {
 #[test]
 fn a_failed_write_stops_all_later_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        FailingStore { inner: DiskStore::create(dir.path()).unwrap(), appends: AtomicUsize::new(0), fail_at: 3 };
+    let store = FailingStore {
+        inner: DiskStore::create(dir.path()).unwrap(),
+        appends: AtomicUsize::new(0),
+        fail_at: 3,
+        gate: None,
+    };
     let l = new_ledger(store);
     let before = l.head();
     let err = l.append(&[signed(&review('a'), &key("ci"))]).unwrap_err();
@@ -184,6 +201,43 @@ fn a_failed_write_stops_all_later_appends() {
     assert_eq!(l.head(), before, "the in-memory head did not advance");
     let err = l.append(&[signed(&review('b'), &key("ci"))]).unwrap_err();
     assert!(matches!(err, Error::Unavailable), "{err}");
+}
+
+#[test]
+fn signature_checks_and_reads_do_not_wait_for_a_write_in_progress() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+    let (release_tx, release_rx) = mpsc::sync_channel(1);
+    let store = FailingStore {
+        inner: DiskStore::create(dir.path()).unwrap(),
+        appends: AtomicUsize::new(0),
+        fail_at: usize::MAX,
+        // Appends 1 and 2 are the genesis and the `ci` key of `new_ledger`.
+        gate: Some(Gate { at: 3, entered: entered_tx, release: std::sync::Mutex::new(release_rx) }),
+    };
+    let l = Arc::new(new_ledger(store));
+    let before = l.len();
+    let writer = {
+        let l = l.clone();
+        std::thread::spawn(move || l.append(&[signed(&review('a'), &key("ci"))]))
+    };
+    entered_rx.recv_timeout(Duration::from_secs(10)).expect("the write reached the store");
+    // The write is held inside the store (as during a flush). A request handler's signature
+    // check and the readers answer meanwhile, and see the ledger as it was.
+    let (tx, rx) = mpsc::channel();
+    let reader = l.clone();
+    std::thread::spawn(move || {
+        let ok = reader.verify_signature(&signed(&review('b'), &key("ci"))).is_ok();
+        tx.send((ok, reader.len(), reader.tree_head().0)).unwrap();
+    });
+    let (ok, len, size) = rx.recv_timeout(Duration::from_secs(10)).expect("a signature check waited for the write");
+    assert!(ok);
+    assert_eq!((len, size), (before, before));
+    release_tx.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!((l.len(), l.tree_head().0), (before + 1, before + 1));
 }
 
 #[test]

@@ -164,7 +164,16 @@ async fn stream_then_kill(d: Daemon, round: usize, records: usize, kill_after: u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_loses_no_acknowledged_append() {
-    let fx = Fixture::new();
+    kill_9_rounds(Fixture::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_stream_loses_no_acknowledged_append_on_sled() {
+    kill_9_rounds(Fixture::with_backend(ledger_server::store::Backend::Sled)).await;
+}
+
+/// Three rounds of: stream appends, `kill -9` the daemon mid-stream, restart, check.
+async fn kill_9_rounds(fx: Fixture) {
     let mut acked: Vec<(u64, Vec<u8>)> = Vec::new();
     for (round, kill_after) in [(0, 300), (1, 2_000), (2, 3_500)] {
         let d = Daemon::start(&fx);

@@ -636,6 +636,22 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// [`Error::Tampered`] if a matching entry does not decode; [`Error::Storage`].
     pub fn log(&self, filter: &LogFilter) -> Result<Vec<EntryView>> {
+        let mut out = Vec::new();
+        self.log_each(filter, |v| {
+            out.push(v);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// [`Ledger::log`], one entry at a time: calls `f` with each match, ascending by seq, and
+    /// stops early when `f` returns `false`. Memory stays bounded by `filter.limit` (the last
+    /// `limit` matches are gathered before the first call) or, without a limit, by one entry
+    /// plus the seqs of the kind and subject indexes it intersects (8 bytes each).
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a matching entry does not decode; [`Error::Storage`]; `f`'s errors.
+    pub fn log_each(&self, filter: &LogFilter, mut f: impl FnMut(EntryView) -> Result<bool>) -> Result<()> {
         let mut seqs: Option<BTreeSet<Seq>> = None;
         let mut narrow = |s: Vec<Seq>| {
             let set: BTreeSet<Seq> = s.into_iter().collect();
@@ -650,28 +666,38 @@ impl<S: Store> Ledger<S> {
         if let Some(s) = &filter.subject {
             narrow(self.seqs_for(s)?);
         }
-        let seqs: Vec<Seq> = match seqs {
-            Some(s) => s.into_iter().collect(),
+        let in_range = |s: &Seq| filter.from_seq.is_none_or(|f| *s >= f) && filter.to_seq.is_none_or(|t| *s <= t);
+        let candidates: Box<dyn DoubleEndedIterator<Item = Seq>> = match seqs {
+            Some(s) => Box::new(s.into_iter().filter(in_range)),
             None => {
                 let from = filter.from_seq.map_or(0, |s| s.0);
                 let to = filter.to_seq.map_or(self.len(), |s| s.0.saturating_add(1).min(self.len()));
-                (from..to).map(Seq).collect()
+                Box::new((from..to).map(Seq))
             }
         };
-        let in_range = |s: &Seq| filter.from_seq.is_none_or(|f| *s >= f) && filter.to_seq.is_none_or(|t| *s <= t);
-        let mut out = Vec::new();
-        for seq in seqs.into_iter().filter(in_range).rev() {
-            let v = self.must_get(seq)?;
-            if filter.since.is_some_and(|t| v.entry.time < t) {
-                continue;
+        let mut matching = candidates.map(|seq| self.must_get(seq)).filter(|v| match v {
+            Ok(v) => filter.since.is_none_or(|t| v.entry.time >= t),
+            Err(_) => true,
+        });
+        if let Some(limit) = filter.limit {
+            // The last `limit` matches: walk back from the end, then answer in seq order.
+            let mut last = Vec::with_capacity(limit.min(4096));
+            for v in matching.by_ref().rev().take(limit) {
+                last.push(v?);
             }
-            out.push(v);
-            if filter.limit.is_some_and(|l| out.len() >= l) {
+            for v in last.into_iter().rev() {
+                if !f(v)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        for v in matching {
+            if !f(v?)? {
                 break;
             }
         }
-        out.reverse();
-        Ok(out)
+        Ok(())
     }
 
     /// Answers "who approved this?" for `subject`: gathers the change(s) the subject belongs to

@@ -127,11 +127,14 @@ impl<S: Store + 'static> LedgerService<S> {
             Status::failed_precondition("this server signs no checkpoints (start ledgerd with --checkpoint-key)")
         })
     }
-
-    fn entry_pb(&self, v: &crate::ledger::EntryView) -> pb::Entry {
-        pb::Entry { seq: v.seq.0, entry_hash: v.hash.0.to_vec(), entry: v.bytes.clone() }
-    }
 }
+
+fn entry_pb(v: &crate::ledger::EntryView) -> pb::Entry {
+    pb::Entry { seq: v.seq.0, entry_hash: v.hash.0.to_vec(), entry: v.bytes.clone() }
+}
+
+/// Entries a `Query` reads ahead of what its client has taken.
+const QUERY_BUFFER: usize = 64;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -185,7 +188,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
             Some(pb::get_entry_request::By::Hash(h)) => self.ledger.find_entry(&h).map_err(err)?,
             None => return Err(Status::invalid_argument("give `seq` or `hash`")),
         };
-        Ok(Response::new(self.entry_pb(&view)))
+        Ok(Response::new(entry_pb(&view)))
     }
 
     type QueryStream = BoxStream<pb::Entry>;
@@ -207,13 +210,18 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
             to_seq: q.to_seq.map(Seq),
             limit: (q.limit > 0).then_some(q.limit as usize),
         };
+        // Entries are read and sent one by one as the client takes them (a bounded channel), so
+        // a query over the whole ledger holds a few entries in memory, not all of them.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::Entry, Status>>(QUERY_BUFFER);
         let ledger = self.ledger.clone();
-        let views = tokio::task::spawn_blocking(move || ledger.log(&filter))
-            .await
-            .map_err(|_| Status::internal("query task failed"))?
-            .map_err(err)?;
-        let items: Vec<Result<pb::Entry, Status>> = views.iter().map(|v| Ok(self.entry_pb(v))).collect();
-        Ok(Response::new(Box::pin(futures::stream::iter(items))))
+        tokio::task::spawn_blocking(move || {
+            let result = ledger.log_each(&filter, |v| Ok(tx.blocking_send(Ok(entry_pb(&v))).is_ok()));
+            if let Err(e) = result {
+                // The client has what was sent so far, then the error.
+                let _ = tx.blocking_send(Err(err(e)));
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     #[tracing::instrument(skip_all)]

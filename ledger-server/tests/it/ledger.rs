@@ -315,3 +315,33 @@ fn proofs_hold_across_tile_boundaries_and_reopens() {
     }
     assert_eq!(next, 4 * 261);
 }
+
+#[test]
+fn log_each_answers_in_seq_order_stops_when_asked_and_limits_to_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = new_ledger(DiskStore::create(dir.path()).unwrap());
+    let reviews: Vec<_> = "0123456789".chars().map(|c| signed(&review(c), &key("ci"))).collect();
+    l.append(&reviews).unwrap();
+    let seqs = |filter: &LogFilter, stop_after: usize| {
+        let mut seen = vec![];
+        l.log_each(filter, |v| {
+            seen.push(v.seq.0);
+            Ok(seen.len() < stop_after)
+        })
+        .unwrap();
+        seen
+    };
+    let all = LogFilter::default();
+    assert_eq!(seqs(&all, usize::MAX), (0..12).collect::<Vec<_>>());
+    assert_eq!(seqs(&all, 3), vec![0, 1, 2], "stops when the callback says so");
+    let reviews_only = LogFilter { kind: Some(Kind::Review), ..Default::default() };
+    assert_eq!(seqs(&reviews_only, usize::MAX), (2..12).collect::<Vec<_>>());
+    let latest = LogFilter { kind: Some(Kind::Review), limit: Some(4), ..Default::default() };
+    assert_eq!(seqs(&latest, usize::MAX), vec![8, 9, 10, 11], "the latest four, in seq order");
+    assert_eq!(seqs(&latest, 2), vec![8, 9]);
+    let window = LogFilter { from_seq: Some(Seq(3)), to_seq: Some(Seq(6)), limit: Some(2), ..Default::default() };
+    assert_eq!(seqs(&window, usize::MAX), vec![5, 6]);
+    // `log` is `log_each` gathered.
+    let gathered: Vec<u64> = l.log(&latest).unwrap().iter().map(|v| v.seq.0).collect();
+    assert_eq!(gathered, vec![8, 9, 10, 11]);
+}

@@ -31,7 +31,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "ledger", version, about, max_term_width = 100)]
 pub(crate) struct Cli {
-    /// Ledger directory (the embedded sled store).
+    /// Ledger directory (the embedded store).
     #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data")]
     pub(crate) db: PathBuf,
     /// A `ledgerd` server (`http://127.0.0.1:7700`, or `https://…`): run the command through

@@ -206,16 +206,34 @@ impl Backend {
 
     /// Entries matching the filters, oldest first.
     pub fn log(&mut self, args: &LogArgs) -> Result<Vec<EntryView>> {
+        let mut out = vec![];
+        self.log_each(args, |v| {
+            out.push(v);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Backend::log`], one entry at a time as it is read (locally) or received (from the
+    /// server), so a long answer is never held whole.
+    ///
+    /// # Errors
+    /// A failed read, a gRPC error, or `f`'s first error (which stops the walk).
+    pub fn log_each(&mut self, args: &LogArgs, mut f: impl FnMut(EntryView) -> Result<()>) -> Result<()> {
         match self {
             Backend::Local(l) => {
                 let subject = args.subject.as_deref().map(|s| l.resolve(s)).transpose()?;
-                Ok(l.log(&LogFilter {
-                    kind: args.kind,
-                    subject,
-                    since: args.since,
-                    limit: args.limit,
-                    ..Default::default()
-                })?)
+                let filter =
+                    LogFilter { kind: args.kind, subject, since: args.since, limit: args.limit, ..Default::default() };
+                let mut failed = None;
+                l.log_each(&filter, |v| match f(v) {
+                    Ok(()) => Ok(true),
+                    Err(e) => {
+                        failed = Some(e);
+                        Ok(false)
+                    }
+                })?;
+                failed.map_or(Ok(()), Err)
             }
             Backend::Remote(r) => {
                 let q = pb::QueryRequest {
@@ -228,15 +246,13 @@ impl Backend {
                 };
                 let mut client = r.client.clone();
                 let req = r.req(q)?;
-                let entries: Vec<pb::Entry> = r.rt.block_on(async move {
+                r.rt.block_on(async move {
                     let mut s = client.query(req).await.map_err(status)?.into_inner();
-                    let mut out = vec![];
                     while let Some(e) = s.message().await.map_err(status)? {
-                        out.push(e);
+                        f(Remote::view(e)?)?;
                     }
-                    Ok::<_, anyhow::Error>(out)
-                })?;
-                entries.into_iter().map(Remote::view).collect()
+                    Ok::<_, anyhow::Error>(())
+                })
             }
         }
     }

@@ -574,16 +574,16 @@ fn log(
     let kind = kind.as_deref().map(str::parse::<Kind>).transpose()?;
     let since = since.as_deref().map(parse_time).transpose()?;
     let mut ledger = ctx.backend()?;
-    let entries = ledger.log(&LogArgs { kind, subject, since, limit })?;
     let names: std::collections::BTreeMap<_, _> =
         ledger.keys()?.into_iter().map(|k| (k.id, k.name.to_string())).collect();
-    for v in &entries {
+    // Printed as they arrive: one line per entry, so the whole answer is never held.
+    ledger.log_each(&LogArgs { kind, subject, since, limit }, |v| {
         if as_json {
-            line(serde_json::to_string(&output::entry_json(v, names.get(&v.entry.signer).map(String::as_str)))?)?;
+            line(serde_json::to_string(&output::entry_json(&v, names.get(&v.entry.signer).map(String::as_str)))?)
         } else {
-            line(output::log_line(v))?;
+            line(output::log_line(&v))
         }
-    }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

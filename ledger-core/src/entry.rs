@@ -181,8 +181,8 @@ impl SignedRecord {
 /// [`SignedRecord::verify_with`] for many records at once, with Ed25519 batch verification
 /// ([`crate::sigbatch::verify`], about 4× cheaper per signature than one `verify_strict` when
 /// the batch has few signers).
-/// If the batch fails, each record is checked on its own with `verify_strict`, so every
-/// result (and error) is what `verify_with` gives.
+/// If the batch fails, each record is checked on its own with `verify_with`, so every result
+/// (and error) is what `verify_with` gives.
 ///
 /// Batch verification accepts every signature `verify_strict` accepts, and every signature it
 /// accepts needs the signer's private key. It can also accept a signature that the key's own

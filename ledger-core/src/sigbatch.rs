@@ -40,7 +40,7 @@ pub struct Item<'a> {
 
 /// Whether every signature in `items` is valid, checked as one batch (see the module docs).
 /// An empty batch is valid. `false` says only that at least one is not: check them one by one
-/// with `verify_strict` to find which.
+/// with [`verify_one`] to find which.
 ///
 /// Randomness for the `zᵢ` comes from the operating system; if it cannot be had, the answer
 /// is `false`, so a caller falling back to one-by-one checks stays correct.
@@ -56,12 +56,13 @@ pub fn verify(items: &[Item<'_>]) -> bool {
     let mut b_coefficient = Scalar::ZERO;
     let mut scalars: Vec<Scalar> = Vec::with_capacity(items.len() + 8);
     let mut points: Vec<EdwardsPoint> = Vec::with_capacity(items.len() + 8);
-    // Per distinct key: its index into `key_terms`. Few keys, so a linear scan is quickest.
+    // Per distinct key: its bytes, point and summed coefficient. Few keys, so a linear scan
+    // finds one quickest.
     let mut key_terms: Vec<(&[u8; 32], EdwardsPoint, Scalar)> = Vec::new();
 
     for item in items {
         let (r_bytes, s_bytes) = split(item.signature);
-        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*s_bytes)) else {
+        let Some(s) = canonical_scalar(s_bytes) else {
             return false;
         };
         if !canonical_y(r_bytes) {
@@ -74,14 +75,7 @@ pub fn verify(items: &[Item<'_>]) -> bool {
             return false;
         }
         let key_bytes = item.key.as_bytes();
-        let k = {
-            let mut h = Sha512::new();
-            h.update(r_bytes);
-            h.update(key_bytes);
-            h.update(item.prefix);
-            h.update(item.body);
-            Scalar::from_bytes_mod_order_wide(&h.finalize().into())
-        };
+        let k = challenge(r_bytes, item);
         let mut z_bytes = [0u8; 16];
         zs.fill(&mut z_bytes);
         let z = Scalar::from(u128::from_le_bytes(z_bytes));
@@ -122,21 +116,31 @@ pub fn verify(items: &[Item<'_>]) -> bool {
 #[must_use]
 pub fn verify_one(item: &Item<'_>) -> bool {
     let (r_bytes, s_bytes) = split(item.signature);
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*s_bytes)) else {
+    let Some(s) = canonical_scalar(s_bytes) else {
         return false;
     };
     let a = item.key.to_edwards();
     if a.is_small_order() {
         return false;
     }
+    let k = challenge(r_bytes, item);
+    let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &(-a), &s);
+    !r.is_small_order() && r.compress().as_bytes() == r_bytes
+}
+
+/// `s` if it is below ℓ (RFC 8032 §5.1.7 refuses the rest).
+fn canonical_scalar(bytes: &[u8; 32]) -> Option<Scalar> {
+    Scalar::from_canonical_bytes(*bytes).into()
+}
+
+/// The challenge `k = SHA-512(R ‖ A ‖ M) mod ℓ` (RFC 8032 §5.1.7, step 2).
+fn challenge(r_bytes: &[u8; 32], item: &Item<'_>) -> Scalar {
     let mut h = Sha512::new();
     h.update(r_bytes);
     h.update(item.key.as_bytes());
     h.update(item.prefix);
     h.update(item.body);
-    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-    let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &(-a), &s);
-    !r.is_small_order() && r.compress().as_bytes() == r_bytes
+    Scalar::from_bytes_mod_order_wide(&h.finalize().into())
 }
 
 fn split(sig: &[u8; 64]) -> (&[u8; 32], &[u8; 32]) {

@@ -411,7 +411,7 @@ impl<S: Store> Ledger<S> {
         *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
     }
 
-    /// The tree after appending `batch`, and the tiles it filled (callers hold the state lock).
+    /// The tree after appending `batch`, and the tiles it filled (callers hold the writer lock).
     /// Partial tiles are not written: rewriting them on every group commit cost more than the
     /// entries themselves for small batches; they live in memory and are rebuilt on open.
     fn extended_tree(&self, batch: &[StoredEntry]) -> (TreeState, Vec<Tile>) {

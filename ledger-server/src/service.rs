@@ -215,10 +215,18 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::Entry, Status>>(QUERY_BUFFER);
         let ledger = self.ledger.clone();
         tokio::task::spawn_blocking(move || {
-            let result = ledger.log_each(&filter, |v| Ok(tx.blocking_send(Ok(entry_pb(&v))).is_ok()));
-            if let Err(e) = result {
-                // The client has what was sent so far, then the error.
-                let _ = tx.blocking_send(Err(err(e)));
+            // A stream that just stopped would look complete: a failure, even a panic, ends it
+            // with an error status after what was sent so far.
+            let run = std::panic::AssertUnwindSafe(|| {
+                ledger.log_each(&filter, |v| Ok(tx.blocking_send(Ok(entry_pb(&v))).is_ok()))
+            });
+            let failed = match std::panic::catch_unwind(run) {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(err(e)),
+                Err(_) => Some(Status::internal("query task failed")),
+            };
+            if let Some(status) = failed {
+                let _ = tx.blocking_send(Err(status));
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))

@@ -82,13 +82,13 @@ impl Kv for FjallKv {
         pairs(self.partition.prefix(prefix))
     }
 
-    fn write(&self, puts: Vec<(Vec<u8>, Vec<u8>)>, removes: Vec<Vec<u8>>) -> Result<()> {
+    fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
         let mut b = self.keyspace.batch().durability(Some(PersistMode::SyncData));
         for (k, v) in puts {
-            b.insert(&self.partition, k, v);
+            b.insert(&self.partition, *k, *v);
         }
         for k in removes {
-            b.remove(&self.partition, k);
+            b.remove(&self.partition, *k);
         }
         b.commit().map_err(storage)
     }

@@ -46,13 +46,13 @@ impl Kv for SledKv {
         pairs(self.db.scan_prefix(prefix))
     }
 
-    fn write(&self, puts: Vec<(Vec<u8>, Vec<u8>)>, removes: Vec<Vec<u8>>) -> Result<()> {
+    fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
         let mut b = sled::Batch::default();
         for (k, v) in puts {
-            b.insert(k, v);
+            b.insert(*k, *v);
         }
         for k in removes {
-            b.remove(k);
+            b.remove(*k);
         }
         self.db.apply_batch(b)?;
         self.db.flush()?;

@@ -323,6 +323,54 @@ fn a_flipped_byte_is_found_by_verify_naming_the_seq() {
     }
 }
 
+/// Removes one key from the store directly, as someone with write access to its files could.
+fn remove_store_key(db: &Path, key: &[u8]) {
+    let store = ledger_server::store::DiskStore::open(db).unwrap();
+    let raw = store.raw();
+    assert!(raw.get(key).unwrap().is_some(), "the key to remove exists");
+    raw.remove(key).unwrap();
+}
+
+#[test]
+fn a_revocation_hidden_from_the_kind_index_is_caught_and_the_key_stays_revoked() {
+    let f = Fixture::new();
+    f.ok(&["keygen", "--out", "ci.key"]);
+    f.ok(&["key", "add", "--name", "ci", "--public-key", "ci.key.pub", "--kinds", "review"]);
+    let revoked: Value = serde_json::from_str(&f.ok(&["key", "revoke", "ci", "--json"])).unwrap();
+    let seq = revoked["seq"].as_u64().unwrap();
+    // The kind index key of the revocation: `k` ‖ the `key` kind's code (11) ‖ seq.
+    let mut k = vec![b'k', 11];
+    k.extend_from_slice(&seq.to_be_bytes());
+    remove_store_key(&f.db(), &k);
+    let (json, _) = f.run(&["verify", "--json"], 1);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["seq"].as_u64(), Some(seq), "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("kind index"), "{v}");
+    // The revoked key must not sign anything, and nothing is appended.
+    let rev = f.write("r.json", &review_body("Cy <cy@example.com>", SHA_B));
+    let (_, err) = f.run(&["append", "--kind", "review", "--body", &rev, "--key", "ci.key"], 1);
+    assert!(err.contains("tamper"), "{err}");
+    let mut next = vec![b'e'];
+    next.extend_from_slice(&(seq + 1).to_be_bytes());
+    let store = ledger_server::store::DiskStore::open(&f.db()).unwrap();
+    assert!(store.raw().get(&next).unwrap().is_none(), "nothing was appended");
+}
+
+#[test]
+fn a_review_hidden_from_the_subject_index_is_caught_by_verify() {
+    let f = Fixture::new();
+    f.append_json("change", &change_body("Add login"));
+    let r: Value = f.append_json("review", &review_body("Bo <bo@example.com>", SHA_B));
+    let seq = r["seq"].as_u64().unwrap();
+    // `s` ‖ subject ‖ 0x00 ‖ seq: the review's change subject.
+    let mut k = b"spr:o/r#5\0".to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    remove_store_key(&f.db(), &k);
+    let (out, _) = f.run(&["verify"], 1);
+    assert!(out.contains(&format!("TAMPERED: entry #{seq}")), "{out}");
+    assert!(out.contains("subject index") && out.contains("pr:o/r#5"), "{out}");
+}
+
 #[test]
 fn why_reports_stale_and_valid_approvals_and_self_approval() {
     let f = Fixture::new();

@@ -253,4 +253,9 @@ impl PreChecked {
     pub fn hash(&self) -> EntryHash {
         self.hash
     }
+
+    /// The record, signature-checked and decoded.
+    pub fn verified(&self) -> &VerifiedRecord {
+        &self.verified
+    }
 }

@@ -92,6 +92,16 @@ impl KeyRegister {
         self.keys.values()
     }
 
+    /// The seqs of the `key` entries this register was built from, ascending: every key's
+    /// registration (genesis, register, rotate) and revocation. Each applied `key` record
+    /// adds exactly one, so two registers built from different key entries differ here.
+    pub fn entry_seqs(&self) -> Vec<Seq> {
+        let mut out: Vec<Seq> =
+            self.keys.values().flat_map(|k| std::iter::once(k.registered_at).chain(k.revoked_at)).collect();
+        out.sort();
+        out
+    }
+
     /// Checks that `signed` may be appended at `seq` and time `at`: the signer is registered,
     /// not revoked, within its validity window, its signature verifies (strict Ed25519), and it
     /// may append the record's kind. `key` records are further checked against the register.

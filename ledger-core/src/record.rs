@@ -93,7 +93,7 @@ pub struct Link {
 }
 
 macro_rules! kinds {
-    ($($variant:ident($body:ident) = $name:literal),+ $(,)?) => {
+    ($($variant:ident($body:ident) = $name:literal, code $code:literal),+ $(,)?) => {
         /// The kind of a record.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
@@ -107,9 +107,15 @@ macro_rules! kinds {
             pub fn as_str(self) -> &'static str {
                 match self { $(Kind::$variant => $name),+ }
             }
-            /// A stable one-byte code, used by storage indexes.
+            /// The kind's one-byte code in the storage layout (the `k` index key). Part of the
+            /// on-disk format: a code, once given, never changes or moves to another kind
+            /// (docs/FORMAT.md, "Kind codes"; pinned by a test).
             pub fn code(self) -> u8 {
-                self as u8
+                match self { $(Kind::$variant => $code),+ }
+            }
+            /// The kind with this storage code, if any.
+            pub fn from_code(code: u8) -> Option<Kind> {
+                match code { $($code => Some(Kind::$variant),)+ _ => None }
             }
         }
 
@@ -169,19 +175,20 @@ fn json_body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> std::r
     })
 }
 
+// The codes are the storage layout's (docs/FORMAT.md): append new kinds with new codes.
 kinds! {
-    Session(Session) = "session",
-    Model(Model) = "model",
-    Change(Change) = "change",
-    Review(Review) = "review",
-    Evidence(Evidence) = "evidence",
-    Exception(Exception) = "exception",
-    Merge(Merge) = "merge",
-    Deployment(Deployment) = "deployment",
-    Incident(Incident) = "incident",
-    Policy(Policy) = "policy",
-    Gate(Gate) = "gate",
-    Key(KeyBody) = "key",
+    Session(Session) = "session", code 0,
+    Model(Model) = "model", code 1,
+    Change(Change) = "change", code 2,
+    Review(Review) = "review", code 3,
+    Evidence(Evidence) = "evidence", code 4,
+    Exception(Exception) = "exception", code 5,
+    Merge(Merge) = "merge", code 6,
+    Deployment(Deployment) = "deployment", code 7,
+    Incident(Incident) = "incident", code 8,
+    Policy(Policy) = "policy", code 9,
+    Gate(Gate) = "gate", code 10,
+    Key(KeyBody) = "key", code 11,
 }
 
 impl fmt::Display for Kind {

@@ -5,6 +5,7 @@
 mod chain;
 mod golden;
 mod interop;
+mod kinds;
 mod merkle;
 mod props;
 mod sigbatch;

@@ -16,7 +16,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `meta` | format marker `provenance-ledger/sled/v1` (the layout's name, for both backends) |
+//! | `meta` | format marker `provenance-ledger/layout/v2` (the layout's name and version, for both backends; v1 ledgers, marked `provenance-ledger/sled/v1`, are upgraded on open) |
 //! | `head` | seq (u64 BE) ‖ entry hash (32) |
 //! | `tree` | tree size (u64 BE) ‖ peaks (32 each): the RFC 6962 frontier after the head |
 //! | `e` ‖ seq (u64 BE) | entry bytes |
@@ -25,6 +25,11 @@
 //! | `s` ‖ subject ‖ 0x00 ‖ seq (u64 BE) | empty (commits indexed in bare `git:<sha>` form only) |
 //! | `k` ‖ kind code ‖ seq (u64 BE) | empty |
 //! | `t` ‖ tile level (u8) ‖ tile index (u64 BE) | a full tile: 256 hashes of 32 bytes (see `ledger_core::tiles`; partial tiles are rebuilt on open, not stored) |
+//! | `Keys` | the seqs of every `key` entry, ascending (u64 BE each): a second record of the key entries, so that opening can check the `k` index it rebuilds the key register from |
+//!
+//! `h`, `r`, `s` and `k` are the **derived indexes**: [`StoredEntry::index_keys`] says which
+//! keys an entry implies, the writer writes exactly those, and `verify` recomputes them from the
+//! entries and compares them with a scan of each index ([`Store::scan_index`]).
 
 mod fjall_kv;
 mod sled_kv;
@@ -38,8 +43,24 @@ use ledger_core::types::{EntryHash, RecordId, Seq};
 
 use crate::error::{Error, Result};
 
-/// The format marker stored under `meta`.
-pub const FORMAT_MARKER: &[u8] = b"provenance-ledger/sled/v1";
+/// The format marker stored under `meta`: layout v2, which keeps the `Keys` record.
+pub const FORMAT_MARKER: &[u8] = b"provenance-ledger/layout/v2";
+
+/// The marker of layout v1 (no `Keys` record; the name predates the fjall backend). Opening
+/// such a ledger upgrades it ([`Store::upgrade`]); binaries that only know v1 then refuse it,
+/// so none can append a `key` entry without recording it.
+pub const FORMAT_MARKER_V1: &[u8] = b"provenance-ledger/sled/v1";
+
+/// The `Keys` record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyEntries {
+    /// The seqs of every `key` entry, ascending.
+    Recorded(Vec<Seq>),
+    /// The layout keeps the record, but it is not there.
+    Missing,
+    /// A layout v1 ledger, written before the record was kept: [`Store::upgrade`] writes it.
+    NotKept,
+}
 
 /// One entry to write, with its index keys.
 #[derive(Clone, Debug)]
@@ -58,6 +79,144 @@ pub struct StoredEntry {
     pub subjects: Vec<String>,
 }
 
+impl StoredEntry {
+    /// The derived index keys this entry implies: see [`index_keys`].
+    pub fn index_keys(&self) -> Vec<IndexKey> {
+        index_keys(self.hash, self.record_id, self.kind, &self.subjects)
+    }
+}
+
+/// The derived index keys of an entry (the layout above): one in each of the hash, record and
+/// kind indexes, and one per indexed subject ([`indexed_subjects`]). The writer writes exactly
+/// these, and `verify` recomputes them from each entry.
+pub fn index_keys(hash: EntryHash, record_id: RecordId, kind: Kind, subjects: &[String]) -> Vec<IndexKey> {
+    let mut out = Vec::with_capacity(3 + subjects.len());
+    out.push(IndexKey::Hash(hash));
+    out.push(IndexKey::Record(record_id));
+    out.push(IndexKey::Kind(kind.code()));
+    out.extend(subjects.iter().cloned().map(IndexKey::Subject));
+    out
+}
+
+/// The subject strings the subject index holds for `record`: every subject it mentions
+/// (sorted, distinct), except repository-qualified commits. Every record that names one also
+/// names its bare form `git:<sha>`, which is indexed; a repository-qualified lookup filters
+/// the bare hits (one index key per commit instead of two).
+pub fn indexed_subjects(record: &ledger_core::record::Record) -> Vec<String> {
+    let mut out: Vec<String> = record
+        .subjects()
+        .iter()
+        .filter(|s| !matches!(s, ledger_core::subject::Subject::Commit { repo: Some(_), .. }))
+        .map(|s| s.to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A derived index of the layout: keys written with each entry, recomputable from the entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Index {
+    /// `h ‖ entry hash → seq`.
+    Hash,
+    /// `r ‖ record id → seq` (deduplication).
+    Record,
+    /// `s ‖ subject ‖ 0x00 ‖ seq` (queries by subject, `why`).
+    Subject,
+    /// `k ‖ kind code ‖ seq` (queries by kind, the key register on open).
+    Kind,
+}
+
+impl Index {
+    /// Every derived index.
+    pub const ALL: [Index; 4] = [Index::Hash, Index::Record, Index::Subject, Index::Kind];
+
+    /// The index's name in messages: `hash`, `record`, `subject`, `kind`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Index::Hash => "hash",
+            Index::Record => "record",
+            Index::Subject => "subject",
+            Index::Kind => "kind",
+        }
+    }
+
+    /// The first byte of its keys.
+    fn prefix(self) -> u8 {
+        match self {
+            Index::Hash => b'h',
+            Index::Record => b'r',
+            Index::Subject => b's',
+            Index::Kind => b'k',
+        }
+    }
+}
+
+impl std::fmt::Display for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One key of a derived index, decoded (the seq it maps to travels beside it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexKey {
+    /// An entry hash.
+    Hash(EntryHash),
+    /// A record id.
+    Record(RecordId),
+    /// A subject string.
+    Subject(String),
+    /// A kind code (see [`Kind::code`]; an unknown code is kept as it was found).
+    Kind(u8),
+    /// A key under an index's prefix that the layout cannot decode (wrong length, no
+    /// separator): the raw key bytes. Never written; only found.
+    Malformed(Index, Vec<u8>),
+}
+
+impl IndexKey {
+    /// The index this key belongs to.
+    #[must_use]
+    pub fn index(&self) -> Index {
+        match self {
+            IndexKey::Hash(_) => Index::Hash,
+            IndexKey::Record(_) => Index::Record,
+            IndexKey::Subject(_) => Index::Subject,
+            IndexKey::Kind(_) => Index::Kind,
+            IndexKey::Malformed(i, _) => *i,
+        }
+    }
+
+    /// The bytes that identify the key within its index (what a fingerprint covers).
+    #[must_use]
+    pub fn id_bytes(&self) -> &[u8] {
+        match self {
+            IndexKey::Hash(h) => &h.0,
+            IndexKey::Record(r) => &r.0,
+            IndexKey::Subject(s) => s.as_bytes(),
+            IndexKey::Kind(k) => std::slice::from_ref(k),
+            IndexKey::Malformed(_, raw) => raw,
+        }
+    }
+}
+
+impl std::fmt::Display for IndexKey {
+    /// `hash:<hex>`, `record:<hex>`, `subject:<subject>`, `kind:<name>`; malformed keys in hex.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexKey::Hash(h) => write!(f, "hash:{h}"),
+            IndexKey::Record(r) => write!(f, "record:{}", r.to_hex()),
+            IndexKey::Subject(s) => write!(f, "subject:{s}"),
+            IndexKey::Kind(c) => match Kind::from_code(*c) {
+                Some(k) => write!(f, "kind:{k}"),
+                None => write!(f, "kind:<unknown code {c}>"),
+            },
+            IndexKey::Malformed(i, raw) => write!(f, "{i}:<malformed key {}>", hex::encode(raw)),
+        }
+    }
+}
+
 /// A ledger's storage. Implementations write each batch atomically and durably.
 pub trait Store: Send + Sync {
     /// Writes the format marker of an empty store.
@@ -71,7 +230,34 @@ pub trait Store: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Storage`] if the write or flush fails; the caller must then stop writing.
-    fn append(&self, batch: &[StoredEntry], tree: &Frontier, tiles: &[Tile]) -> Result<()>;
+    /// `key_entries`, when the batch holds `key` entries, is the new list of every key entry's
+    /// seq (the `Keys` record); `None` leaves it as it is.
+    fn append(&self, batch: &[StoredEntry], tree: &Frontier, tiles: &[Tile], key_entries: Option<&[Seq]>)
+        -> Result<()>;
+    /// The seqs of every `key` entry as recorded beside the kind index (the `Keys` record).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error or a malformed record.
+    fn key_entries(&self) -> Result<KeyEntries>;
+    /// Upgrades a layout v1 store to v2: writes the `Keys` record (`key_entries`, found by the
+    /// caller) and the v2 format marker in one atomic, flushed write.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the write or flush fails.
+    fn upgrade(&self, key_entries: &[Seq]) -> Result<()>;
+    /// Calls `f` with every key of `index` and the seq it maps to, in key order. A key the
+    /// layout cannot decode comes as [`IndexKey::Malformed`] with the seq it seems to name
+    /// (or `u64::MAX`).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error; `f`'s errors.
+    fn scan_index(&self, index: Index, f: &mut dyn FnMut(IndexKey, Seq) -> Result<()>) -> Result<()>;
+    /// Every stored tile's `(level, index)`, in key order; a malformed tile key comes as
+    /// `(u8::MAX, u64::MAX)`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error.
+    fn tile_ids(&self) -> Result<Vec<(u8, u64)>>;
     /// Writes tiles on their own (building them for a ledger written before tiles were kept).
     ///
     /// # Errors
@@ -123,16 +309,6 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error.
     fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(EntryHash, Seq)>>;
-    /// Calls `f` with every (entry hash, seq) pair of the hash index, in index order.
-    ///
-    /// # Errors
-    /// [`Error::Storage`] on a read error or a malformed key; `f`'s errors.
-    fn scan_hash_index(&self, f: &mut dyn FnMut(EntryHash, Seq) -> Result<()>) -> Result<()> {
-        for (hash, seq) in self.seqs_by_hash_prefix(&[], usize::MAX)? {
-            f(hash, seq)?;
-        }
-        Ok(())
-    }
     /// The seq of the entry carrying this record id.
     ///
     /// # Errors
@@ -251,6 +427,51 @@ fn seq_suffix(k: &[u8]) -> Result<Seq> {
     decode_seq(&k[k.len() - 8..])
 }
 
+/// The key of the `Keys` record (every key entry's seq). Upper case: no index prefix is.
+const KEYS_RECORD: &[u8] = b"Keys";
+
+fn encode_seqs(seqs: &[Seq]) -> Vec<u8> {
+    seqs.iter().flat_map(|s| s.0.to_be_bytes()).collect()
+}
+
+/// The stored key and value of an index key pointing at `seq` (8 bytes, big-endian).
+fn index_pair<'a>(key: &IndexKey, seq: &'a [u8; 8]) -> (Vec<u8>, &'a [u8]) {
+    let prefix = key.index().prefix();
+    match key {
+        IndexKey::Hash(_) | IndexKey::Record(_) => ([&[prefix][..], key.id_bytes()].concat(), seq),
+        IndexKey::Subject(s) => ([&[prefix][..], s.as_bytes(), &[0], seq].concat(), &[]),
+        IndexKey::Kind(code) => ([&[prefix, *code][..], seq].concat(), &[]),
+        IndexKey::Malformed(_, raw) => ([&[prefix][..], raw].concat(), &[]),
+    }
+}
+
+/// Decodes a stored index key (with its value) as [`index_pair`] wrote it.
+fn decode_index_key(index: Index, k: &[u8], v: &[u8]) -> (IndexKey, Seq) {
+    let seq_of = |b: &[u8]| -> Option<Seq> { b.try_into().ok().map(|b: [u8; 8]| Seq(u64::from_be_bytes(b))) };
+    let body = &k[1..];
+    let decoded = match index {
+        Index::Hash => <[u8; 32]>::try_from(body).ok().zip(seq_of(v)).map(|(h, s)| (IndexKey::Hash(EntryHash(h)), s)),
+        Index::Record => {
+            <[u8; 32]>::try_from(body).ok().zip(seq_of(v)).map(|(r, s)| (IndexKey::Record(RecordId(r)), s))
+        }
+        Index::Kind => {
+            (body.len() == 9).then(|| (IndexKey::Kind(body[0]), seq_of(&body[1..]))).and_then(|(k, s)| Some((k, s?)))
+        }
+        Index::Subject => match body.len().checked_sub(9) {
+            Some(n) if n > 0 && body[n] == 0 => std::str::from_utf8(&body[..n])
+                .ok()
+                .zip(seq_of(&body[n + 1..]))
+                .map(|(s, seq)| (IndexKey::Subject(s.to_string()), seq)),
+            _ => None,
+        },
+    };
+    decoded.unwrap_or_else(|| {
+        // Name what it seems to point at: a seq value, or the last 8 bytes of the key.
+        let seq = seq_of(v).or_else(|| body.len().checked_sub(8).and_then(|n| seq_of(&body[n..])));
+        (IndexKey::Malformed(index, body.to_vec()), seq.unwrap_or(Seq(u64::MAX)))
+    })
+}
+
 /// How long opening waits for another handle to release the directory's lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -315,7 +536,7 @@ impl DiskStore {
             Ok(s) => s,
         };
         match store.kv.get(b"meta")? {
-            Some(m) if m == FORMAT_MARKER => Ok(store),
+            Some(m) if m == FORMAT_MARKER || m == FORMAT_MARKER_V1 => Ok(store),
             Some(_) => Err(not("the database has an unknown format marker")),
             None => Err(not("the database has no Provenance Ledger format marker")),
         }
@@ -399,6 +620,18 @@ impl Raw<'_> {
     pub fn keys_with_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
         self.0.prefix(prefix.as_ref()).map(|kv| kv.map(|(k, _)| k)).collect()
     }
+    /// Writes the derived index key `key` → `seq` as the writer would.
+    pub fn insert_index(&self, key: &IndexKey, seq: Seq) -> Result<()> {
+        let s = seq.0.to_be_bytes();
+        let (k, v) = index_pair(key, &s);
+        self.0.write(&[(&k, v)], &[])
+    }
+    /// Removes the derived index key `key` → `seq`.
+    pub fn remove_index(&self, key: &IndexKey, seq: Seq) -> Result<()> {
+        let s = seq.0.to_be_bytes();
+        let (k, _) = index_pair(key, &s);
+        self.0.write(&[], &[&k])
+    }
 }
 
 impl Store for DiskStore {
@@ -409,7 +642,13 @@ impl Store for DiskStore {
         self.kv.write(&[(b"meta", FORMAT_MARKER)], &[])
     }
 
-    fn append(&self, batch: &[StoredEntry], tree: &Frontier, tiles: &[Tile]) -> Result<()> {
+    fn append(
+        &self,
+        batch: &[StoredEntry],
+        tree: &Frontier,
+        tiles: &[Tile],
+        key_entries: Option<&[Seq]>,
+    ) -> Result<()> {
         let Some(last) = batch.last() else { return Ok(()) };
         // Keys are built here; values (entry bytes above all) are borrowed, not copied.
         let seqs: Vec<[u8; 8]> = batch.iter().map(|e| e.seq.0.to_be_bytes()).collect();
@@ -422,18 +661,63 @@ impl Store for DiskStore {
         let mut puts: Vec<(Vec<u8>, &[u8])> = Vec::with_capacity(batch.len() * 6 + 2);
         for (e, seq) in batch.iter().zip(&seqs) {
             puts.push((seq_key(b'e', e.seq).to_vec(), &e.bytes));
-            puts.push(([&[b'h'][..], &e.hash.0].concat(), seq));
-            puts.push(([&[b'r'][..], &e.record_id.0].concat(), seq));
-            for s in &e.subjects {
-                puts.push(([&[b's'][..], s.as_bytes(), &[0], seq].concat(), &[]));
+            for k in e.index_keys() {
+                puts.push(index_pair(&k, seq));
             }
-            puts.push(([&[b'k', e.kind.code()][..], seq].concat(), &[]));
         }
         puts.push((b"head".to_vec(), &head));
         puts.push((b"tree".to_vec(), &t));
+        let keys_record = key_entries.map(encode_seqs);
+        if let Some(k) = &keys_record {
+            puts.push((KEYS_RECORD.to_vec(), k));
+        }
         let mut refs: Vec<(&[u8], &[u8])> = puts.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
         refs.extend(tiles.iter().map(|(k, v)| (&k[..], v.as_slice())));
         self.kv.write(&refs, &[])
+    }
+
+    fn key_entries(&self) -> Result<KeyEntries> {
+        let Some(v) = self.kv.get(KEYS_RECORD)? else {
+            let v1 = self.kv.get(b"meta")?.is_some_and(|m| m == FORMAT_MARKER_V1);
+            return Ok(if v1 { KeyEntries::NotKept } else { KeyEntries::Missing });
+        };
+        if v.len() % 8 != 0 {
+            return Err(Error::Storage(format!("malformed key entries record ({} bytes)", v.len())));
+        }
+        v.chunks(8).map(decode_seq).collect::<Result<Vec<_>>>().map(KeyEntries::Recorded)
+    }
+
+    fn upgrade(&self, key_entries: &[Seq]) -> Result<()> {
+        self.kv.write(&[(KEYS_RECORD, &encode_seqs(key_entries)), (b"meta", FORMAT_MARKER)], &[])
+    }
+
+    fn scan_index(&self, index: Index, f: &mut dyn FnMut(IndexKey, Seq) -> Result<()>) -> Result<()> {
+        for kv in self.kv.prefix(&[index.prefix()]) {
+            let (k, v) = kv?;
+            // `head` shares the hash index's prefix; it is no index key.
+            if index == Index::Hash && k.as_slice() == b"head" {
+                continue;
+            }
+            let (key, seq) = decode_index_key(index, &k, &v);
+            f(key, seq)?;
+        }
+        Ok(())
+    }
+
+    fn tile_ids(&self) -> Result<Vec<(u8, u64)>> {
+        let mut out = vec![];
+        for kv in self.kv.prefix(b"t") {
+            let (k, _) = kv?;
+            // `tree` shares the tiles' prefix; it is no tile.
+            if k.as_slice() == b"tree" {
+                continue;
+            }
+            out.push(match k.len() {
+                10 => (k[1], decode_seq(&k[2..])?.0),
+                _ => (u8::MAX, u64::MAX),
+            });
+        }
+        Ok(out)
     }
 
     fn put_tiles(&self, tiles: &[Tile]) -> Result<()> {
@@ -496,14 +780,6 @@ impl Store for DiskStore {
 
     fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(EntryHash, Seq)>> {
         self.hash_index(prefix).take(limit).collect()
-    }
-
-    fn scan_hash_index(&self, f: &mut dyn FnMut(EntryHash, Seq) -> Result<()>) -> Result<()> {
-        for pair in self.hash_index(&[]) {
-            let (hash, seq) = pair?;
-            f(hash, seq)?;
-        }
-        Ok(())
     }
 
     fn seq_by_record(&self, id: &RecordId) -> Result<Option<Seq>> {

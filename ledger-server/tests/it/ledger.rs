@@ -71,6 +71,31 @@ fn entries_survive_reopen_and_indexes_answer() {
 }
 
 #[test]
+fn a_layout_v1_ledger_is_upgraded_on_open_and_old_binaries_then_refuse_it() {
+    use ledger_server::store::{KeyEntries, FORMAT_MARKER, FORMAT_MARKER_V1};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let l = new_ledger(DiskStore::create(dir.path()).unwrap());
+        l.append(&[signed(&review('a'), &key("ci"))]).unwrap();
+    }
+    // As a layout v1 ledger was written: its marker, and no record of key entries.
+    {
+        let s = crate::support::open_store(dir.path());
+        s.raw().insert("meta", FORMAT_MARKER_V1).unwrap();
+        s.raw().remove("Keys").unwrap();
+        assert_eq!(s.key_entries().unwrap(), KeyEntries::NotKept);
+    }
+    let l = Ledger::open(crate::support::open_store(dir.path()), Arc::new(FixedClock)).unwrap();
+    assert_eq!(l.store().key_entries().unwrap(), KeyEntries::Recorded(vec![Seq(0), Seq(1)]));
+    assert_eq!(l.store().raw().get("meta").unwrap().as_deref(), Some(FORMAT_MARKER));
+    l.verify(|_| {}).unwrap();
+    // Later key entries keep the record current.
+    l.append(&[signed(&key_rec(KeyAction::Register, "cd", &key("cd"), vec![Kind::Review]), &key("admin"))]).unwrap();
+    assert_eq!(l.store().key_entries().unwrap(), KeyEntries::Recorded(vec![Seq(0), Seq(1), Seq(3)]));
+    l.verify(|_| {}).unwrap();
+}
+
+#[test]
 fn a_batch_with_one_bad_record_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let l = new_ledger(DiskStore::create(dir.path()).unwrap());
@@ -139,6 +164,7 @@ impl Store for FailingStore {
         batch: &[StoredEntry],
         tree: &ledger_core::merkle::Frontier,
         tiles: &[ledger_core::tiles::Tile],
+        key_entries: Option<&[Seq]>,
     ) -> ledger_server::Result<()> {
         let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.fail_at {
@@ -148,7 +174,23 @@ impl Store for FailingStore {
             g.entered.send(()).unwrap();
             g.release.lock().unwrap().recv().unwrap();
         }
-        self.inner.append(batch, tree, tiles)
+        self.inner.append(batch, tree, tiles, key_entries)
+    }
+    fn key_entries(&self) -> ledger_server::Result<ledger_server::store::KeyEntries> {
+        self.inner.key_entries()
+    }
+    fn upgrade(&self, seqs: &[Seq]) -> ledger_server::Result<()> {
+        self.inner.upgrade(seqs)
+    }
+    fn scan_index(
+        &self,
+        index: ledger_server::store::Index,
+        f: &mut dyn FnMut(ledger_server::store::IndexKey, Seq) -> ledger_server::Result<()>,
+    ) -> ledger_server::Result<()> {
+        self.inner.scan_index(index, f)
+    }
+    fn tile_ids(&self) -> ledger_server::Result<Vec<(u8, u64)>> {
+        self.inner.tile_ids()
     }
     fn put_tiles(&self, tiles: &[ledger_core::tiles::Tile]) -> ledger_server::Result<()> {
         self.inner.put_tiles(tiles)

@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use ledger_core::chain::ChainState;
 use ledger_core::merkle;
+use ledger_core::record::Kind;
+use ledger_core::types::{EntryHash, RecordId, Seq};
 use ledger_server::clock::SystemClock;
 use ledger_server::ledger::Ledger;
-use ledger_server::store::{Backend, DiskStore, Raw};
+use ledger_server::store::{index_keys, indexed_subjects, Backend, DiskStore, Index, IndexKey, Raw};
 use ledger_server::Error;
 
 use crate::support::{evidence, key, signed, Fixture};
@@ -102,15 +104,7 @@ fn open(fx: &Fixture) -> Result<Ledger<DiskStore>, Error> {
 
 /// Runs `Ledger::verify` (or open, if it already refuses) and returns the seq it names.
 fn verify_names(fx: &Fixture) -> u64 {
-    match open(fx) {
-        Err(Error::Tampered { seq, .. }) => seq.0,
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(l) => match l.verify(|_| {}) {
-            Err(Error::Tampered { seq, .. }) => seq.0,
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(s) => panic!("tampering not detected: {s:?}"),
-        },
-    }
+    verify_failure(fx).0
 }
 
 fn with_store(fx: &Fixture, f: impl FnOnce(&Raw<'_>)) {
@@ -152,16 +146,6 @@ fn structural_attacks_on_the_store_are_named_by_verify() {
             a.sig = b.sig;
             db.insert(ekey(600), a.encode().unwrap()).unwrap();
         }),
-        ("point the hash index at the next entry", 650, |db, e| {
-            let mut k = vec![b'h'];
-            k.extend_from_slice(&ledger_core::entry::entry_hash(&e[650]).0);
-            db.insert(k, &651u64.to_be_bytes()[..]).unwrap();
-        }),
-        ("remove a hash index key", 820, |db, e| {
-            let mut k = vec![b'h'];
-            k.extend_from_slice(&ledger_core::entry::entry_hash(&e[820]).0);
-            db.remove(k).unwrap();
-        }),
     ];
     // On each backend: the layout is the same, the engines differ.
     for backend in [Backend::Fjall, Backend::Sled] {
@@ -170,6 +154,168 @@ fn structural_attacks_on_the_store_are_named_by_verify() {
             with_store(&fx, |db| attack(db, &entries));
             assert_eq!(verify_names(&fx), *want, "{name} ({backend:?})");
         }
+    }
+}
+
+/// The derived index keys of the stored entry `bytes`, as the writer wrote them.
+fn keys_of(bytes: &[u8]) -> Vec<IndexKey> {
+    let entry = ledger_core::entry::Entry::decode(bytes).unwrap();
+    let record = entry.decode_record().unwrap();
+    index_keys(
+        ledger_core::entry::entry_hash(bytes),
+        ledger_core::entry::record_id(&entry.record.0),
+        record.kind(),
+        &indexed_subjects(&record),
+    )
+}
+
+/// The key of `index` that entry `bytes` implies.
+fn key_in(index: Index, bytes: &[u8]) -> IndexKey {
+    keys_of(bytes).into_iter().find(|k| k.index() == index).unwrap()
+}
+
+#[test]
+fn attacks_on_each_derived_index_are_named_by_verify() {
+    let ev = Kind::Evidence.code();
+    let some_hash = EntryHash([7; 32]);
+    // (attack, seq verify must name, the attack). Entries 0 and 1 are the genesis and the
+    // `ci` key registration; the rest are `evidence`, each indexed under one bare commit.
+    type Attack = (&'static str, u64, Box<dyn Fn(&Raw<'_>, &[Vec<u8>])>);
+    let mut attacks: Vec<Attack> = vec![];
+    for index in Index::ALL {
+        attacks.push((
+            "delete the key of an entry",
+            500,
+            Box::new(move |db, e| db.remove_index(&key_in(index, &e[500]), Seq(500)).unwrap()),
+        ));
+        attacks.push((
+            "point the key of an entry at the next entry",
+            500,
+            Box::new(move |db, e| {
+                let k = key_in(index, &e[500]);
+                db.remove_index(&k, Seq(500)).unwrap();
+                db.insert_index(&k, Seq(501)).unwrap();
+            }),
+        ));
+        attacks.push((
+            "point the key of an entry at an earlier entry (the ci key registration)",
+            1,
+            Box::new(move |db, e| {
+                let k = key_in(index, &e[700]);
+                db.remove_index(&k, Seq(700)).unwrap();
+                db.insert_index(&k, Seq(1)).unwrap();
+            }),
+        ));
+        // Another entry of another kind: a copied kind key must differ from the entry's own.
+        let from = if index == Index::Kind { 1 } else { 301 };
+        attacks.push((
+            "copy another entry's key to an entry",
+            300,
+            Box::new(move |db, e| db.insert_index(&key_in(index, &e[from]), Seq(300)).unwrap()),
+        ));
+        attacks.push((
+            "add a key for an entry beyond the head",
+            5_000,
+            Box::new(move |db, e| {
+                // A hash or record key maps to one seq: a fresh one, or the entry's own would move.
+                let k = match index {
+                    Index::Hash => IndexKey::Hash(EntryHash([8; 32])),
+                    Index::Record => IndexKey::Record(RecordId([8; 32])),
+                    _ => key_in(index, &e[900]),
+                };
+                db.insert_index(&k, Seq(5_000)).unwrap()
+            }),
+        ));
+    }
+    // Keys no entry implies.
+    attacks.push((
+        "a stray hash key",
+        600,
+        Box::new(move |db, _| db.insert_index(&IndexKey::Hash(some_hash), Seq(600)).unwrap()),
+    ));
+    attacks.push((
+        "a stray record key",
+        601,
+        Box::new(|db, _| db.insert_index(&IndexKey::Record(RecordId([9; 32])), Seq(601)).unwrap()),
+    ));
+    attacks.push((
+        "a stray subject key",
+        602,
+        Box::new(|db, _| db.insert_index(&IndexKey::Subject("pr:o/r#9".into()), Seq(602)).unwrap()),
+    ));
+    attacks.push((
+        "a second kind for an entry",
+        603,
+        Box::new(|db, _| db.insert_index(&IndexKey::Kind(Kind::Review.code()), Seq(603)).unwrap()),
+    ));
+    attacks.push((
+        "an unknown kind code",
+        604,
+        Box::new(|db, _| db.insert_index(&IndexKey::Kind(200), Seq(604)).unwrap()),
+    ));
+    attacks.push((
+        "a malformed subject key",
+        605,
+        Box::new(|db, _| {
+            // No 0x00 separator before the seq.
+            let mut k = b"sgit:x".to_vec();
+            k.extend_from_slice(&605u64.to_be_bytes());
+            db.insert(k, b"").unwrap();
+        }),
+    ));
+    // The kind index feeds the key register: moving a `key` entry's kind key is caught on open.
+    attacks.push((
+        "move the ci key registration's kind key to an evidence entry",
+        1,
+        Box::new(move |db, _| {
+            db.remove_index(&IndexKey::Kind(Kind::Key.code()), Seq(1)).unwrap();
+            db.insert_index(&IndexKey::Kind(ev), Seq(1)).unwrap();
+        }),
+    ));
+    attacks.push((
+        "list an evidence entry as a key entry",
+        700,
+        Box::new(|db, _| {
+            db.insert_index(&IndexKey::Kind(Kind::Key.code()), Seq(700)).unwrap();
+        }),
+    ));
+    // The record of key entries beside the kind index.
+    attacks.push(("delete the record of key entries", 0, Box::new(|db, _| db.remove("Keys").unwrap())));
+    attacks.push((
+        "add a seq to the record of key entries",
+        800,
+        Box::new(|db, _| {
+            db.insert("Keys", [0u64, 1, 800].iter().flat_map(|s| s.to_be_bytes()).collect::<Vec<u8>>()).unwrap();
+        }),
+    ));
+    attacks.push((
+        "move a seq of the record of key entries",
+        1,
+        Box::new(|db, _| {
+            db.insert("Keys", [0u64, 2].iter().flat_map(|s| s.to_be_bytes()).collect::<Vec<u8>>()).unwrap();
+        }),
+    ));
+    for backend in [Backend::Fjall, Backend::Sled] {
+        for (i, (name, want, attack)) in attacks.iter().enumerate() {
+            let (fx, entries) = build_with(backend);
+            with_store(&fx, |db| attack(db, &entries));
+            let (seq, reason) = verify_failure(&fx);
+            eprintln!("{backend:?} {name}: #{seq}: {reason}");
+            assert_eq!(seq, *want, "attack {i}: {name} ({backend:?}): {reason}");
+        }
+    }
+}
+
+/// Runs `Ledger::verify` (or open, if it already refuses) and returns the seq and reason.
+fn verify_failure(fx: &Fixture) -> (u64, String) {
+    let failure = match open(fx) {
+        Err(e) => Err(e),
+        Ok(l) => l.verify(|_| {}).map(|s| s.entries),
+    };
+    match failure {
+        Err(Error::Tampered { seq, reason }) => (seq.0, reason),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(n) => panic!("tampering not detected ({n} entries verified)"),
     }
 }
 
@@ -182,12 +328,12 @@ fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint() {
     // and `verify` passes, but the pinned size is larger than the tree.
     let cut = 900u64;
     with_store(&fx, |db| {
-        // The entries and their hash index keys (left behind, `verify` names the first one).
+        // The entries and their index keys (any left behind is named by `verify`).
         for s in cut..ENTRIES {
             db.remove(ekey(s)).unwrap();
-            let mut k = vec![b'h'];
-            k.extend_from_slice(&ledger_core::entry::entry_hash(&entries[s as usize]).0);
-            db.remove(k).unwrap();
+            for k in keys_of(&entries[s as usize]) {
+                db.remove_index(&k, Seq(s)).unwrap();
+            }
         }
         let mut head = (cut - 1).to_be_bytes().to_vec();
         head.extend_from_slice(&ledger_core::entry::entry_hash(&entries[cut as usize - 1]).0);

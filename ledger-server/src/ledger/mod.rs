@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ledger_core::chain::{ChainState, PreChecked, SequencedEntry};
+use ledger_core::chain::{ChainState, SequencedEntry};
 use ledger_core::entry::{record_id, Entry, SignedRecord, VerifiedRecord};
 use ledger_core::keys::KeyInfo;
 use ledger_core::merkle::{self, Frontier, Hash};
@@ -16,7 +16,9 @@ use ledger_core::types::{Clock, EntryHash, RecordId, Seq, Timestamp};
 use ledger_core::why::{self, Gathered, WhyReport};
 
 use crate::error::{Error, Result};
-use crate::store::{Store, StoredEntry};
+use crate::store::{KeyEntries, Store, StoredEntry};
+
+mod verify;
 
 /// Hops `why` follows from the asked subject (subject → change → commits → deployments →
 /// incidents needs four).
@@ -159,18 +161,7 @@ impl<S: Store> Ledger<S> {
         }
         let head_entry =
             Entry::decode(&head_bytes).map_err(|e| Error::Tampered { seq: head_seq, reason: e.to_string() })?;
-        // Rebuild the key register from the key entries alone: key records depend only on
-        // earlier key records, so this replay is exact.
-        let mut keys = ledger_core::keys::KeyRegister::new();
-        for seq in store.kind_seqs(Kind::Key)? {
-            let bytes = store
-                .entry(seq)?
-                .ok_or_else(|| Error::Tampered { seq, reason: "indexed key entry is missing".into() })?;
-            let tampered = |e: ledger_core::Error| Error::Tampered { seq, reason: e.to_string() };
-            let entry = Entry::decode(&bytes).map_err(tampered)?;
-            let verified = keys.verify(&entry.signed_record(), seq, entry.time).map_err(tampered)?;
-            keys.apply(&verified, seq, entry.time);
-        }
+        let keys = Self::key_register(&store, head_seq)?;
         let state = ChainState::resume(Seq(head_seq.0 + 1), head_hash, head_entry.time, keys);
         let size = head_seq.0 + 1;
         let frontier = match store.tree()? {
@@ -221,6 +212,77 @@ impl<S: Store> Ledger<S> {
             clock,
             poisoned: AtomicBool::new(false),
         })
+    }
+
+    /// Rebuilds the key register that authorizes appends from the `key` entries, found through
+    /// the kind index, each decoded and checked as a replay would (signature, admin rights,
+    /// consistency with the earlier key entries). Key records depend only on earlier key
+    /// records, so this replay is exact. The index is then checked against the `Keys` record,
+    /// the second record of the key entries: a key entry missing from either (say, a deleted
+    /// revocation) makes the ledger refuse to open rather than authorize a revoked key.
+    /// A ledger written before `Keys` was kept gets it written once, from the index.
+    fn key_register(store: &S, head: Seq) -> Result<ledger_core::keys::KeyRegister> {
+        let mut keys = ledger_core::keys::KeyRegister::new();
+        let indexed = store.kind_seqs(Kind::Key)?;
+        for &seq in &indexed {
+            let tampered = |reason: String| Error::Tampered { seq, reason };
+            if seq > head {
+                return Err(tampered("the kind index lists a `key` entry beyond the head".into()));
+            }
+            let bytes = store
+                .entry(seq)?
+                .ok_or_else(|| tampered("the kind index lists a `key` entry that is missing".into()))?;
+            let entry = Entry::decode(&bytes).map_err(|e| tampered(e.to_string()))?;
+            if entry.seq != seq {
+                return Err(tampered(format!("the entry stored at this seq says seq {}", entry.seq)));
+            }
+            let verified = keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| tampered(e.to_string()))?;
+            if verified.kind() != Kind::Key {
+                return Err(tampered(format!(
+                    "the kind index lists this entry as a `key` entry, but its kind is `{}`",
+                    verified.kind()
+                )));
+            }
+            keys.apply(&verified, seq, entry.time);
+        }
+        match store.key_entries()? {
+            KeyEntries::Recorded(recorded) => {
+                let unindexed = recorded.iter().find(|s| !indexed.contains(s));
+                let unrecorded = indexed.iter().find(|s| !recorded.contains(s));
+                let reason = match (unindexed, unrecorded) {
+                    (Some(a), Some(b)) if b < a => Some((
+                        *b,
+                        "the kind index lists this entry as a `key` entry; the record of key entries does not",
+                    )),
+                    (Some(a), _) => Some((*a, "the record of key entries lists this entry; the kind index does not")),
+                    (None, Some(b)) => Some((
+                        *b,
+                        "the kind index lists this entry as a `key` entry; the record of key entries does not",
+                    )),
+                    (None, None) => None,
+                };
+                if let Some((seq, why)) = reason {
+                    return Err(Error::Tampered {
+                        seq,
+                        reason: format!("the key register disagrees with the entries: {why}"),
+                    });
+                }
+            }
+            KeyEntries::Missing => {
+                return Err(Error::Tampered {
+                    seq: Seq(0),
+                    reason: "the record of key entries (`Keys`) is missing".into(),
+                })
+            }
+            KeyEntries::NotKept => {
+                tracing::info!(
+                    key_entries = indexed.len(),
+                    "upgrading the store layout: recording the key entries (once)"
+                );
+                store.upgrade(&indexed)?;
+            }
+        }
+        Ok(keys)
     }
 
     /// The tile builder continuing the stored tiles of a tree of `size` leaves, or `None` if
@@ -329,7 +391,8 @@ impl<S: Store> Ledger<S> {
             batch.push(stored(&seqd));
         }
         let (tree, changed) = self.extended_tree(&batch);
-        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed) {
+        let key_entries = batch.iter().any(|e| e.kind == Kind::Key).then(|| work.keys().entry_seqs());
+        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed, key_entries.as_deref()) {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             return Err(e);
@@ -387,7 +450,8 @@ impl<S: Store> Ledger<S> {
             })());
         }
         let (tree, changed) = self.extended_tree(&batch);
-        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed) {
+        let key_entries = batch.iter().any(|e| e.kind == Kind::Key).then(|| work.keys().entry_seqs());
+        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed, key_entries.as_deref()) {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             let msg = e.to_string();
@@ -752,234 +816,6 @@ impl<S: Store> Ledger<S> {
         add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
         Ok(gathered)
     }
-
-    /// Verifies every entry from the first: canonical bytes, sequence, previous hash,
-    /// signatures and signer rights, and the hash index; every stored tile and the recorded
-    /// tree frontier against the tree recomputed from the entries; then that the recorded head
-    /// is the last entry. `progress` is called with the number of entries verified so far.
-    ///
-    /// Signatures are checked with Ed25519 batch verification on a second thread, chunk by
-    /// chunk; a chunk whose batch fails is checked one entry at a time with `verify_strict`
-    /// (see `ledger_core::entry::verify_batch` for the one difference batch verification
-    /// makes: it can accept a signature its own key holder built to be refused by
-    /// `verify_strict`; nothing without the private key).
-    ///
-    /// # Errors
-    /// [`Error::Tampered`] naming the first entry that fails.
-    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifySummary> {
-        let (head_seq, head_hash) =
-            self.store.head()?.ok_or_else(|| Error::Tampered { seq: Seq(0), reason: "no head recorded".into() })?;
-        // Signatures are checked ahead on a second thread against the final key register (a
-        // key id names one public key); the chain links, signer rights, tree and tiles are
-        // checked in order on this one, one chunk behind.
-        let keys = self.lock().keys().clone();
-        let mut chain = ChainState::new();
-        let mut tree = Frontier::new();
-        let mut tiles = TileChecker::default();
-        let mut seq = Seq(0);
-        let mut checked: Vec<Checked> = vec![];
-        // Entry hashes by seq, for the hash index check at the end (32 bytes per entry).
-        let mut hashes: Vec<EntryHash> = vec![];
-        // The share of each chunk the second thread pre-checks. This thread also reads the
-        // chunk and replays the previous one, so the share is rebalanced after every chunk
-        // from measured times: both threads should finish together.
-        let mut worker_share = 0.5f64;
-        loop {
-            let read_started = std::time::Instant::now();
-            let chunk = self.read_chunk(Seq(seq.0 + checked.len() as u64))?;
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
-            let (ahead, rest) = chunk.split_at(ahead_len);
-            let read_time = read_started.elapsed();
-            let prev = std::mem::take(&mut checked);
-            let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
-                let worker = scope.spawn(|| {
-                    let t = std::time::Instant::now();
-                    (self.precheck(&keys, ahead), t.elapsed())
-                });
-                let t = std::time::Instant::now();
-                for c in prev {
-                    let h = self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c);
-                    hashes.push(self.blame(h, &hashes)?);
-                    seq = Seq(seq.0 + 1);
-                }
-                let in_order = t.elapsed();
-                let t = std::time::Instant::now();
-                let mine = self.precheck(&keys, rest);
-                let mine_time = t.elapsed();
-                let (mut out, worker_time) =
-                    worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
-                out.extend(mine);
-                Ok((out, in_order, mine_time + worker_time))
-            })?;
-            checked = out;
-            // Pre-checking costs p per entry; this thread's own serial work is s, so the second
-            // thread should take (s / p + n) / 2 entries.
-            let p = prechecking.as_secs_f64() / n as f64;
-            if p > 0.0 {
-                let serial = (read_time + in_order).as_secs_f64();
-                worker_share = ((serial / p + n as f64) / 2.0 / n as f64).clamp(0.5, 0.95);
-            }
-            progress(seq.0);
-        }
-        for c in std::mem::take(&mut checked) {
-            let h = self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c);
-            hashes.push(self.blame(h, &hashes)?);
-            seq = Seq(seq.0 + 1);
-        }
-        progress(seq.0);
-        if seq.0 != head_seq.0 + 1 {
-            return Err(Error::Tampered {
-                seq: Seq(seq.0.min(head_seq.0 + 1)),
-                reason: format!("the recorded head is seq {head_seq} but entries end at {}", seq.0 as i64 - 1),
-            });
-        }
-        if chain.head() != head_hash {
-            return Err(Error::Tampered {
-                seq: head_seq,
-                reason: "the recorded head hash does not match the chain".into(),
-            });
-        }
-        self.check_hash_index(&hashes)?;
-        tiles.finish(&self.store)?;
-        if self.store.tree()?.is_some_and(|t| t != tree) {
-            return Err(Error::Tampered {
-                seq: head_seq,
-                reason: "the recorded Merkle tree frontier does not match the entries".into(),
-            });
-        }
-        Ok(VerifySummary { entries: seq.0, head: chain.head() })
-    }
-}
-
-/// Recomputes the tiles from the entries during `verify` and compares every full tile with
-/// the stored one (partial tiles are not stored: they are rebuilt from these on open).
-#[derive(Default)]
-struct TileChecker {
-    builder: TileBuilder,
-    pending: Vec<Hash>,
-}
-
-impl TileChecker {
-    fn push<S: Store>(&mut self, leaf: Hash, store: &S) -> Result<()> {
-        self.pending.push(leaf);
-        if self.pending.len() == 4096 {
-            self.check(store)?;
-        }
-        Ok(())
-    }
-
-    fn finish<S: Store>(&mut self, store: &S) -> Result<()> {
-        self.check(store)
-    }
-
-    fn check<S: Store>(&mut self, store: &S) -> Result<()> {
-        let leaves = std::mem::take(&mut self.pending);
-        for t in self.builder.extend_full(&leaves) {
-            if store.tile(t.level, t.index)?.as_ref() != Some(&t.hashes) {
-                let span = (tiles::TILE_WIDTH as u64).pow(u32::from(t.level) + 1);
-                return Err(Error::Tampered {
-                    seq: Seq(t.index.saturating_mul(span)),
-                    reason: format!("stored Merkle tile {}/{} does not match the entries", t.level, t.index),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Entries `verify` reads and pre-checks at a time.
-const VERIFY_CHUNK: u64 = 2048;
-
-/// One entry after its position-independent checks: its bytes, the decoded and
-/// signature-checked form (or why not), and its leaf hash.
-struct Checked {
-    bytes: Vec<u8>,
-    pre: std::result::Result<PreChecked, ledger_core::Error>,
-    leaf: Hash,
-}
-
-impl<S: Store> Ledger<S> {
-    /// Up to [`VERIFY_CHUNK`] consecutive entries from `from`, stopping at the first missing one.
-    fn read_chunk(&self, from: Seq) -> Result<Vec<Vec<u8>>> {
-        self.store.entries(from, VERIFY_CHUNK)
-    }
-
-    fn precheck(&self, keys: &ledger_core::keys::KeyRegister, chunk: &[Vec<u8>]) -> Vec<Checked> {
-        chunk
-            .iter()
-            .zip(PreChecked::check_many(keys, chunk))
-            .map(|(bytes, pre)| Checked { leaf: merkle::leaf_hash(bytes), bytes: bytes.clone(), pre })
-            .collect()
-    }
-
-    /// The in-order half of `verify` for the entry at `seq`; returns its entry hash.
-    fn replay_checked(
-        &self,
-        chain: &mut ChainState,
-        tree: &mut Frontier,
-        tiles: &mut TileChecker,
-        seq: Seq,
-        c: Checked,
-    ) -> Result<EntryHash> {
-        let tampered = |e: ledger_core::Error| match e {
-            ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
-            other => Error::Tampered { seq, reason: other.to_string() },
-        };
-        tree.push(c.leaf);
-        tiles.push(c.leaf, &self.store)?;
-        match &c.pre {
-            Ok(pre) => chain.replay_prechecked(pre).map_err(tampered),
-            // The full replay names the error at this seq exactly as a one-thread replay would.
-            Err(_) => Ok(chain.replay(&c.bytes).map_err(tampered)?.hash),
-        }
-    }
-
-    /// A failure at an entry may be caused by the one before it: an entry whose bytes changed
-    /// (say, its integration time) still replays, but its hash no longer matches the next
-    /// entry's `prev`. The hash index still holds the original hash, so an entry before the
-    /// failing one that the index does not know is named instead.
-    fn blame(&self, result: Result<EntryHash>, hashes: &[EntryHash]) -> Result<EntryHash> {
-        match result {
-            Err(Error::Tampered { seq, reason }) if seq.0 > 0 => {
-                let before = Seq(seq.0 - 1);
-                match hashes.last() {
-                    Some(h) if self.store.seq_by_hash(h)? != Some(before) => Err(Error::Tampered {
-                        seq: before,
-                        reason: "the entry's bytes changed: its hash is not the one the hash index and the next entry record".into(),
-                    }),
-                    _ => Err(Error::Tampered { seq, reason }),
-                }
-            }
-            other => other,
-        }
-    }
-
-    /// Checks the hash index against the entry hashes, in one sequential scan of the index
-    /// (instead of one lookup per entry): every key must name the entry at its seq, and every
-    /// entry must have one. Names the lowest seq that is wrong or missing.
-    fn check_hash_index(&self, hashes: &[EntryHash]) -> Result<()> {
-        let mut seen = vec![false; hashes.len()];
-        let mut worst: Option<Seq> = None;
-        self.store.scan_hash_index(&mut |hash, seq| {
-            match usize::try_from(seq.0).ok().filter(|&i| i < hashes.len()) {
-                Some(i) if hashes[i] == hash => seen[i] = true,
-                _ => worst = Some(worst.map_or(seq, |w| w.min(seq))),
-            }
-            Ok(())
-        })?;
-        let missing = seen.iter().position(|s| !s).map(|i| Seq(i as u64));
-        match (worst, missing) {
-            (None, None) => Ok(()),
-            (w, m) => {
-                let seq = [w, m].into_iter().flatten().min().unwrap_or(Seq(0));
-                Err(Error::Tampered { seq, reason: "the hash index does not point at this entry".into() })
-            }
-        }
-    }
 }
 
 fn stored(e: &SequencedEntry) -> StoredEntry {
@@ -989,14 +825,6 @@ fn stored(e: &SequencedEntry) -> StoredEntry {
         bytes: e.bytes.clone(),
         record_id: e.record_id,
         kind: e.record.kind(),
-        // Repository-qualified commit subjects are not indexed: every record that names one
-        // also names its bare form, which is (see `seqs_for`).
-        subjects: e
-            .record
-            .subjects()
-            .iter()
-            .filter(|s| !matches!(s, Subject::Commit { repo: Some(_), .. }))
-            .map(|s| s.to_string())
-            .collect(),
+        subjects: crate::store::indexed_subjects(&e.record),
     }
 }

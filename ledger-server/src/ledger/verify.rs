@@ -1,0 +1,520 @@
+//! Full verification: every entry replayed from the first, and everything derived from the
+//! entries (the derived indexes, the `Keys` record, tiles, tree frontier, head) recomputed and
+//! compared with what is stored.
+
+use std::hash::{BuildHasher, RandomState};
+
+use ledger_core::chain::{ChainState, PreChecked};
+use ledger_core::entry::Entry;
+use ledger_core::keys::KeyRegister;
+use ledger_core::merkle::{self, Frontier, Hash};
+use ledger_core::tiles::{self, TileBuilder};
+use ledger_core::types::{EntryHash, Seq};
+
+use super::{Ledger, VerifySummary};
+use crate::error::{Error, Result};
+use crate::store::{index_keys, indexed_subjects, Index, IndexKey, KeyEntries, Store};
+
+/// Entries `verify` reads and pre-checks at a time.
+const VERIFY_CHUNK: u64 = 2048;
+
+/// Ranges of seqs the index check sums over separately, so that a mismatch is located by
+/// re-reading one range, not the ledger.
+const BUCKETS: u64 = 4096;
+
+/// Most index keys beyond the verified head that are remembered (they are either appended
+/// while `verify` runs or stray; only the first few are needed to name one).
+const BEYOND_KEPT: usize = 64;
+
+/// One entry after its position-independent checks: its bytes, the decoded and
+/// signature-checked form (or why not), and its leaf hash.
+struct Checked {
+    bytes: Vec<u8>,
+    pre: std::result::Result<PreChecked, ledger_core::Error>,
+    leaf: Hash,
+}
+
+impl<S: Store> Ledger<S> {
+    /// Verifies the ledger as of its head when the call starts: every entry from the first
+    /// (canonical bytes, sequence, previous hash, signatures, signer rights); then everything
+    /// derived from the entries against the same entries recomputed: each derived index (`h`,
+    /// `r`, `s`, `k`: every key an entry implies present, pointing at that entry, and no other
+    /// key), the `Keys` record, every stored tile (and no tile beyond the tree), the recorded
+    /// tree frontier and the head. `progress` is called with the number of entries verified so
+    /// far. Entries appended while it runs are left to the next verification.
+    ///
+    /// Signatures are checked with Ed25519 batch verification on a second thread, chunk by
+    /// chunk; a chunk whose batch fails is checked one entry at a time with `verify_strict`
+    /// (see `ledger_core::entry::verify_batch` for the one difference batch verification
+    /// makes: it can accept a signature its own key holder built to be refused by
+    /// `verify_strict`; nothing without the private key).
+    ///
+    /// The index check sums a keyed fingerprint (SipHash-1-3 under two keys drawn for this
+    /// run, 128 bits) of every (key, seq) pair per index and per range of seqs, once over the
+    /// entries and once over a scan of each index, so memory stays constant; a range whose sums
+    /// differ is re-read to name the key. A store edited before the run cannot be made to
+    /// match: the keys are unknown to whoever edited it.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] naming the first entry that fails, or the lowest seq whose index
+    /// keys are wrong (with the index and the key).
+    pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifySummary> {
+        let (head_seq, head_hash) =
+            self.store.head()?.ok_or_else(|| Error::Tampered { seq: Seq(0), reason: "no head recorded".into() })?;
+        let size = head_seq.0 + 1;
+        // Signatures are checked ahead on a second thread against the final key register (a
+        // key id names one public key); the chain links, signer rights, tree and tiles are
+        // checked in order on this one, one chunk behind.
+        let keys = self.lock().keys().clone();
+        let prints = Fingerprints::new();
+        let width = size.div_ceil(BUCKETS).max(1);
+        let mut expected = Tally::new(size, width);
+        let mut chain = ChainState::new();
+        let mut tree = Frontier::new();
+        let mut tiles = TileChecker::default();
+        let mut seq = Seq(0);
+        let mut checked: Vec<Checked> = vec![];
+        // The share of each chunk the second thread pre-checks. This thread also reads the
+        // chunk and replays the previous one, so the share is rebalanced after every chunk
+        // from measured times: both threads should finish together.
+        let mut worker_share = 0.5f64;
+        loop {
+            let read_started = std::time::Instant::now();
+            let from = seq.0 + checked.len() as u64;
+            let chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from))?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
+            let (ahead, rest) = chunk.split_at(ahead_len);
+            let read_time = read_started.elapsed();
+            let prev = std::mem::take(&mut checked);
+            let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
+                let worker = scope.spawn(|| {
+                    let t = std::time::Instant::now();
+                    let mut tally = Tally::new(size, width);
+                    let out = precheck(&keys, Seq(from), ahead, &prints, &mut tally);
+                    (out, tally, t.elapsed())
+                });
+                let t = std::time::Instant::now();
+                for c in prev {
+                    self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
+                    seq = Seq(seq.0 + 1);
+                }
+                let in_order = t.elapsed();
+                let t = std::time::Instant::now();
+                let mine = precheck(&keys, Seq(from + ahead.len() as u64), rest, &prints, &mut expected);
+                let mine_time = t.elapsed();
+                let (mut out, tally, worker_time) =
+                    worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
+                expected.add(&tally);
+                out.extend(mine);
+                Ok((out, in_order, mine_time + worker_time))
+            })?;
+            checked = out;
+            // Pre-checking costs p per entry; this thread's own serial work is s, so the second
+            // thread should take (s / p + n) / 2 entries.
+            let p = prechecking.as_secs_f64() / n as f64;
+            if p > 0.0 {
+                let serial = (read_time + in_order).as_secs_f64();
+                worker_share = ((serial / p + n as f64) / 2.0 / n as f64).clamp(0.5, 0.95);
+            }
+            progress(seq.0);
+            if from + n as u64 == size {
+                break;
+            }
+        }
+        for c in std::mem::take(&mut checked) {
+            self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
+            seq = Seq(seq.0 + 1);
+        }
+        progress(seq.0);
+        if seq.0 != size {
+            return Err(Error::Tampered {
+                seq,
+                reason: format!(
+                    "the entry is missing: the recorded head is seq {head_seq} but entries end at {}",
+                    seq.0 as i64 - 1
+                ),
+            });
+        }
+        if chain.head() != head_hash {
+            return Err(Error::Tampered {
+                seq: head_seq,
+                reason: "the recorded head hash does not match the chain".into(),
+            });
+        }
+        self.check_indexes(&prints, &expected, size, width)?;
+        self.check_key_entries(chain.keys(), size)?;
+        tiles.finish(&self.store)?;
+        // What was appended meanwhile is not verified, but nothing may lie beyond the head now.
+        let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
+        if self.store.entry(Seq(now))?.is_some() {
+            return Err(Error::Tampered { seq: Seq(now), reason: "an entry exists after the recorded head".into() });
+        }
+        self.check_no_stray_tiles(now)?;
+        match self.store.tree()? {
+            Some(t) if t.size() == size && t != tree => {
+                return Err(Error::Tampered {
+                    seq: head_seq,
+                    reason: "the recorded Merkle tree frontier does not match the entries".into(),
+                })
+            }
+            Some(t) if t.size() < size || t.size() > now => {
+                return Err(Error::Tampered {
+                    seq: head_seq,
+                    reason: format!("the recorded Merkle tree has {} leaves, the chain {size}", t.size()),
+                })
+            }
+            _ => {}
+        }
+        Ok(VerifySummary { entries: size, head: chain.head() })
+    }
+
+    /// The in-order half of `verify` for the entry at `seq`.
+    fn replay_checked(
+        &self,
+        chain: &mut ChainState,
+        tree: &mut Frontier,
+        tiles: &mut TileChecker,
+        seq: Seq,
+        c: Checked,
+    ) -> Result<EntryHash> {
+        let tampered = |e: ledger_core::Error| match e {
+            ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
+            other => Error::Tampered { seq, reason: other.to_string() },
+        };
+        tree.push(c.leaf);
+        tiles.push(c.leaf, &self.store)?;
+        let replayed = match &c.pre {
+            Ok(pre) => chain.replay_prechecked(pre).map_err(tampered),
+            // The full replay names the error at this seq exactly as a one-thread replay would.
+            Err(_) => chain.replay(&c.bytes).map(|e| e.hash).map_err(tampered),
+        };
+        self.blame(replayed)
+    }
+
+    /// A failure at an entry may be caused by the one before it: an entry whose bytes changed
+    /// (say, its integration time) still replays, but its hash no longer matches the next
+    /// entry's `prev`. The hash index still holds the original hash, so an entry before the
+    /// failing one whose stored bytes' hash the index does not know is named instead.
+    fn blame(&self, result: Result<EntryHash>) -> Result<EntryHash> {
+        match result {
+            Err(Error::Tampered { seq, reason }) if seq.0 > 0 => {
+                let before = Seq(seq.0 - 1);
+                let changed = match self.store.entry(before)? {
+                    Some(bytes) => self.store.seq_by_hash(&ledger_core::entry::entry_hash(&bytes))? != Some(before),
+                    None => false,
+                };
+                if changed {
+                    Err(Error::Tampered {
+                        seq: before,
+                        reason: "the entry's bytes changed: its hash is not the one the hash index and the next entry record".into(),
+                    })
+                } else {
+                    Err(Error::Tampered { seq, reason })
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Compares each derived index with the keys the entries imply (summed in `expected`):
+    /// one scan per index. Names the lowest seq whose keys differ, with the index and the key;
+    /// then any key pointing beyond the head.
+    fn check_indexes(&self, prints: &Fingerprints, expected: &Tally, size: u64, width: u64) -> Result<()> {
+        let mut stored = Tally::new(size, width);
+        let mut beyond: Vec<(IndexKey, Seq)> = vec![];
+        for index in Index::ALL {
+            self.store.scan_index(index, &mut |key, seq| {
+                if seq.0 < size {
+                    stored.push(index, prints.of(&key, seq), seq);
+                } else if beyond.len() < BEYOND_KEPT {
+                    beyond.push((key, seq));
+                }
+                Ok(())
+            })?;
+        }
+        let mut defects: Vec<Defect> = vec![];
+        for (index, bucket) in expected.differences(&stored) {
+            // Buckets come in ascending order: the first that holds a defect names the lowest.
+            if defects.first().is_some_and(|d| d.seq.0 < bucket * width) {
+                break;
+            }
+            defects.extend(self.locate(index, bucket * width, ((bucket + 1) * width).min(size))?);
+        }
+        if let Some(d) = defects.into_iter().min_by_key(|d| d.seq) {
+            return Err(d.into_error());
+        }
+        // Keys beyond the head verified here belong to entries appended since, or to nobody.
+        let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
+        if let Some((key, seq)) = beyond.into_iter().filter(|(_, s)| s.0 >= now).min_by_key(|(_, s)| *s) {
+            return Err(Defect { seq, key, problem: Problem::Stray { beyond_head: true } }.into_error());
+        }
+        Ok(())
+    }
+
+    /// The exact differences between `index` and the keys implied by the entries `lo..hi`.
+    fn locate(&self, index: Index, lo: u64, hi: u64) -> Result<Vec<Defect>> {
+        let mut want: std::collections::BTreeSet<(IndexKey, Seq)> = Default::default();
+        for (i, bytes) in self.store.entries(Seq(lo), hi - lo)?.iter().enumerate() {
+            let seq = Seq(lo + i as u64);
+            for k in implied(bytes).map_err(|e| Error::Tampered { seq, reason: e.to_string() })? {
+                if k.index() == index {
+                    want.insert((k, seq));
+                }
+            }
+        }
+        let mut have: std::collections::BTreeSet<(IndexKey, Seq)> = Default::default();
+        self.store.scan_index(index, &mut |key, seq| {
+            if (lo..hi).contains(&seq.0) {
+                have.insert((key, seq));
+            }
+            Ok(())
+        })?;
+        let mut out = vec![];
+        for (key, seq) in want.difference(&have) {
+            // For a key→seq index (hash, record), the key may exist pointing elsewhere.
+            let elsewhere = match key {
+                IndexKey::Hash(h) => self.store.seq_by_hash(h)?,
+                IndexKey::Record(r) => self.store.seq_by_record(r)?,
+                _ => None,
+            };
+            let problem = match elsewhere {
+                Some(other) => Problem::WrongSeq { points_at: other },
+                None => Problem::Missing,
+            };
+            out.push(Defect { seq: *seq, key: key.clone(), problem });
+        }
+        for (key, seq) in have.difference(&want) {
+            // A hash or record key names one entry: if an entry here implies it, the key was
+            // reported above as pointing at the wrong seq. Subject and kind keys carry their
+            // seq, so each unexpected one is stray.
+            let reported = matches!(key, IndexKey::Hash(_) | IndexKey::Record(_)) && want.iter().any(|(k, _)| k == key);
+            if !reported {
+                out.push(Defect { seq: *seq, key: key.clone(), problem: Problem::Stray { beyond_head: false } });
+            }
+        }
+        if out.is_empty() {
+            // The sums differ, so some key does; a concurrent edit of the store can hide it.
+            return Err(Error::Tampered {
+                seq: Seq(lo),
+                reason: format!(
+                    "the {index} index disagrees with entries #{lo}..#{} (it changed during the check)",
+                    hi - 1
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The `Keys` record lists exactly the key entries the replay found (below `size`).
+    fn check_key_entries(&self, keys: &KeyRegister, size: u64) -> Result<()> {
+        let KeyEntries::Recorded(recorded) = self.store.key_entries()? else {
+            return Err(Error::Tampered {
+                seq: Seq(0),
+                reason: "the record of key entries (`Keys`) is missing".into(),
+            });
+        };
+        let recorded: Vec<Seq> = recorded.into_iter().filter(|s| s.0 < size).collect();
+        let actual = keys.entry_seqs();
+        if let Some(seq) = first_difference(&recorded, &actual) {
+            let reason = if actual.contains(&seq) {
+                "this `key` entry is missing from the record of key entries (`Keys`)"
+            } else {
+                "the record of key entries (`Keys`) lists this entry, which is no `key` entry"
+            };
+            return Err(Error::Tampered { seq, reason: reason.into() });
+        }
+        Ok(())
+    }
+
+    /// Every stored tile is a full tile of the tree of `size` leaves.
+    fn check_no_stray_tiles(&self, size: u64) -> Result<()> {
+        for (level, index) in self.store.tile_ids()? {
+            let span = (tiles::TILE_WIDTH as u64).checked_pow(u32::from(level) + 1);
+            let end = span.and_then(|s| index.checked_add(1)?.checked_mul(s));
+            if end.is_none_or(|e| e > size) {
+                let first = span.and_then(|s| index.checked_mul(s)).unwrap_or(u64::MAX);
+                return Err(Error::Tampered {
+                    seq: Seq(first.min(size)),
+                    reason: format!("a stored Merkle tile {level}/{index} lies beyond the tree of {size} leaves"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The lowest seq in one sorted list and not the other.
+fn first_difference(a: &[Seq], b: &[Seq]) -> Option<Seq> {
+    let sa: std::collections::BTreeSet<Seq> = a.iter().copied().collect();
+    let sb: std::collections::BTreeSet<Seq> = b.iter().copied().collect();
+    sa.symmetric_difference(&sb).min().copied()
+}
+
+/// The derived index keys the entry bytes imply.
+fn implied(bytes: &[u8]) -> std::result::Result<Vec<IndexKey>, ledger_core::Error> {
+    let entry = Entry::decode(bytes)?;
+    let record = entry.decode_record()?;
+    let id = ledger_core::entry::record_id(&entry.record.0);
+    Ok(index_keys(ledger_core::entry::entry_hash(bytes), id, record.kind(), &indexed_subjects(&record)))
+}
+
+/// Pre-checks `chunk` (entries from `from`) and sums the fingerprints of the index keys each
+/// well-formed entry implies into `tally`.
+fn precheck(
+    keys: &KeyRegister,
+    from: Seq,
+    chunk: &[Vec<u8>],
+    prints: &Fingerprints,
+    tally: &mut Tally,
+) -> Vec<Checked> {
+    chunk
+        .iter()
+        .zip(PreChecked::check_many(keys, chunk))
+        .enumerate()
+        .map(|(i, (bytes, pre))| {
+            let seq = Seq(from.0 + i as u64);
+            if let Ok(p) = &pre {
+                let v = p.verified();
+                for k in index_keys(p.hash(), v.id(), v.kind(), &indexed_subjects(v.record())) {
+                    tally.push(k.index(), prints.of(&k, seq), seq);
+                }
+            }
+            Checked { leaf: merkle::leaf_hash(bytes), bytes: bytes.clone(), pre }
+        })
+        .collect()
+}
+
+/// A keyed 128-bit fingerprint of (index key, seq): SipHash-1-3 under two keys drawn when
+/// `verify` starts.
+struct Fingerprints {
+    a: RandomState,
+    b: RandomState,
+}
+
+impl Fingerprints {
+    fn new() -> Self {
+        Fingerprints { a: RandomState::new(), b: RandomState::new() }
+    }
+
+    fn of(&self, key: &IndexKey, seq: Seq) -> u128 {
+        let item = (key.index() as u8, key.id_bytes(), seq.0);
+        (u128::from(self.a.hash_one(item)) << 64) | u128::from(self.b.hash_one(item))
+    }
+}
+
+/// Fingerprint sums per index and per bucket of `width` seqs (wrapping addition, so the order
+/// of the keys does not matter and partial tallies add up).
+struct Tally {
+    width: u64,
+    sums: Vec<[u128; 4]>,
+}
+
+impl Tally {
+    fn new(size: u64, width: u64) -> Self {
+        Tally { width, sums: vec![[0; 4]; size.div_ceil(width).max(1) as usize] }
+    }
+
+    fn push(&mut self, index: Index, print: u128, seq: Seq) {
+        let slot = &mut self.sums[(seq.0 / self.width) as usize][index as usize];
+        *slot = slot.wrapping_add(print);
+    }
+
+    fn add(&mut self, other: &Tally) {
+        for (mine, theirs) in self.sums.iter_mut().zip(&other.sums) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m = m.wrapping_add(*t);
+            }
+        }
+    }
+
+    /// (index, bucket) pairs whose sums differ, buckets ascending.
+    fn differences(&self, other: &Tally) -> Vec<(Index, u64)> {
+        let mut out = vec![];
+        for (bucket, (a, b)) in self.sums.iter().zip(&other.sums).enumerate() {
+            for index in Index::ALL {
+                if a[index as usize] != b[index as usize] {
+                    out.push((index, bucket as u64));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What is wrong with one index key.
+#[derive(Debug)]
+enum Problem {
+    /// The entry implies the key; the index lacks it.
+    Missing,
+    /// The entry implies the key; the index maps it to another entry.
+    WrongSeq { points_at: Seq },
+    /// The index holds a key that the entry it names does not imply.
+    Stray { beyond_head: bool },
+}
+
+/// A difference between a derived index and the entries.
+#[derive(Debug)]
+struct Defect {
+    seq: Seq,
+    key: IndexKey,
+    problem: Problem,
+}
+
+impl Defect {
+    fn into_error(self) -> Error {
+        let (index, key) = (self.key.index(), &self.key);
+        let reason = match self.problem {
+            Problem::Missing => format!("the {index} index lacks the key {key} this entry implies"),
+            Problem::WrongSeq { points_at } => {
+                format!("the {index} index maps {key}, which this entry implies, to #{points_at}")
+            }
+            Problem::Stray { beyond_head: false } => {
+                format!("the {index} index holds the key {key} for this entry, which does not imply it")
+            }
+            Problem::Stray { beyond_head: true } => {
+                format!("the {index} index holds the key {key} for an entry beyond the head")
+            }
+        };
+        Error::Tampered { seq: self.seq, reason }
+    }
+}
+
+/// Recomputes the tiles from the entries during `verify` and compares every full tile with
+/// the stored one (partial tiles are not stored: they are rebuilt from these on open).
+#[derive(Default)]
+struct TileChecker {
+    builder: TileBuilder,
+    pending: Vec<Hash>,
+}
+
+impl TileChecker {
+    fn push<S: Store>(&mut self, leaf: Hash, store: &S) -> Result<()> {
+        self.pending.push(leaf);
+        if self.pending.len() == 4096 {
+            self.check(store)?;
+        }
+        Ok(())
+    }
+
+    fn finish<S: Store>(&mut self, store: &S) -> Result<()> {
+        self.check(store)
+    }
+
+    fn check<S: Store>(&mut self, store: &S) -> Result<()> {
+        let leaves = std::mem::take(&mut self.pending);
+        for t in self.builder.extend_full(&leaves) {
+            if store.tile(t.level, t.index)?.as_ref() != Some(&t.hashes) {
+                let span = (tiles::TILE_WIDTH as u64).pow(u32::from(t.level) + 1);
+                return Err(Error::Tampered {
+                    seq: Seq(t.index.saturating_mul(span)),
+                    reason: format!("stored Merkle tile {}/{} does not match the entries", t.level, t.index),
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -5,18 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
+use ledger_audit::why::WhyReport;
 use ledger_core::entry::{entry_hash, Entry, SignedRecord};
 use ledger_core::keys::KeyInfo;
 use ledger_core::merkle;
 use ledger_core::record::Kind;
 use ledger_core::types::{EntryHash, Timestamp};
-use ledger_core::why::WhyReport;
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_client::LedgerClient;
-use ledger_server::clock::SystemClock;
-use ledger_server::convert;
-use ledger_server::ledger::{EntryView, Ledger, LogFilter, Receipt};
-use ledger_server::store::DiskStore;
+use ledger_store::clock::SystemClock;
+use ledger_store::ledger::{EntryView, Ledger, LogFilter, Receipt};
+use ledger_store::store::DiskStore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 /// How to reach a server.
@@ -107,8 +106,8 @@ impl Remote {
         let endpoint = endpoint.connect_timeout(std::time::Duration::from_secs(10));
         let channel = rt.block_on(endpoint.connect()).with_context(|| format!("connecting to {}", opts.url))?;
         let client = LedgerClient::new(channel)
-            .max_decoding_message_size(ledger_server::server::MAX_FRAME_BYTES)
-            .max_encoding_message_size(ledger_server::server::MAX_FRAME_BYTES);
+            .max_decoding_message_size(ledger_proto::MAX_FRAME_BYTES)
+            .max_encoding_message_size(ledger_proto::MAX_FRAME_BYTES);
         Ok(Remote { rt, client, token: opts.read_token.clone() })
     }
 
@@ -150,18 +149,18 @@ impl Backend {
                     let mut client = r.client.clone();
                     let resp =
                         r.rt.block_on(
-                            client.append(pb::AppendRequest {
-                                record: Some(convert::signed_record_pb(one)),
-                                prove: false,
-                            }),
+                            client
+                                .append(pb::AppendRequest { record: Some(pb::SignedRecord::from(one)), prove: false }),
                         )
                         .map_err(status)?;
                     let receipt = resp.into_inner().receipt.ok_or_else(|| anyhow!("the server sent no receipt"))?;
-                    return Ok(vec![convert::receipt(&receipt).map_err(status)?]);
+                    return Ok(vec![
+                        Receipt::try_from(&receipt).map_err(|e| anyhow!("the server sent a malformed receipt: {e}"))?
+                    ]);
                 }
                 let reqs: Vec<pb::AppendRequest> = records
                     .iter()
-                    .map(|s| pb::AppendRequest { record: Some(convert::signed_record_pb(s)), prove: false })
+                    .map(|s| pb::AppendRequest { record: Some(pb::SignedRecord::from(s)), prove: false })
                     .collect();
                 let mut client = r.client.clone();
                 r.rt.block_on(async move {
@@ -170,9 +169,10 @@ impl Backend {
                         client.append_stream(futures::stream::iter(reqs)).await.map_err(status)?.into_inner();
                     while let Some(msg) = stream.message().await.map_err(status)? {
                         match msg.result {
-                            Some(pb::append_stream_response::Result::Receipt(rc)) => {
-                                out.push(convert::receipt(&rc).map_err(status)?)
-                            }
+                            Some(pb::append_stream_response::Result::Receipt(rc)) => out.push(
+                                Receipt::try_from(&rc)
+                                    .map_err(|e| anyhow!("the server sent a malformed receipt: {e}"))?,
+                            ),
                             Some(pb::append_stream_response::Result::Error(e)) => {
                                 bail!("server refused record {}: {}", out.len() + 1, e.message)
                             }
@@ -278,7 +278,7 @@ impl Backend {
         match self {
             Backend::Local(l) => match l.verify(progress) {
                 Ok(s) => Ok(VerifyOutcome::Intact { entries: s.entries, head: s.head }),
-                Err(ledger_server::Error::Tampered { seq, reason }) => {
+                Err(ledger_store::Error::Tampered { seq, reason }) => {
                     Ok(VerifyOutcome::Tampered { seq: seq.0, reason })
                 }
                 Err(e) => Err(e.into()),
@@ -306,7 +306,10 @@ impl Backend {
                 let mut client = r.client.clone();
                 let req = r.req(pb::ListKeysRequest {})?;
                 let resp = r.rt.block_on(client.list_keys(req)).map_err(status)?.into_inner();
-                resp.keys.iter().map(|k| convert::key(k).map_err(status)).collect()
+                resp.keys
+                    .iter()
+                    .map(|k| KeyInfo::try_from(k).map_err(|e| anyhow!("the server sent a malformed key: {e}")))
+                    .collect()
             }
         }
     }
@@ -409,7 +412,7 @@ impl Backend {
             }
             Backend::Remote(r) => {
                 let mut client = r.client.clone();
-                let req = pb::AppendRequest { record: Some(convert::signed_record_pb(signed)), prove: true };
+                let req = pb::AppendRequest { record: Some(pb::SignedRecord::from(signed)), prove: true };
                 let rc = r.rt.block_on(client.append(req)).map_err(status)?.into_inner().receipt;
                 let rc = rc.ok_or_else(|| anyhow!("the server sent no receipt"))?;
                 if rc.tlog_proof.is_empty() {
@@ -417,7 +420,11 @@ impl Backend {
                 }
                 let req = r.req(pb::GetCheckpointRequest {})?;
                 let vkey = r.rt.block_on(client.get_checkpoint(req)).map_err(status)?.into_inner().verifier_key;
-                Ok((convert::receipt(&rc).map_err(status)?, rc.tlog_proof, vkey))
+                Ok((
+                    Receipt::try_from(&rc).map_err(|e| anyhow!("the server sent a malformed receipt: {e}"))?,
+                    rc.tlog_proof,
+                    vkey,
+                ))
             }
         }
     }

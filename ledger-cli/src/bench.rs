@@ -16,7 +16,6 @@ use ledger_core::record::{Body, CheckKind, CheckResult, Evidence, Record};
 use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_client::LedgerClient;
-use ledger_server::convert::signed_record_pb;
 use serde_json::json;
 use tonic::transport::Channel;
 
@@ -68,7 +67,7 @@ fn presign(key: &SigningKey, n: usize, run: u64) -> Result<Vec<pb::SignedRecord>
             .map(|t| {
                 s.spawn(move || {
                     (t * chunk..((t + 1) * chunk).min(n))
-                        .map(|i| Ok(signed_record_pb(&SignedRecord::sign(&make_record(run, i)?, key)?)))
+                        .map(|i| Ok(pb::SignedRecord::from(&SignedRecord::sign(&make_record(run, i)?, key)?)))
                         .collect::<Result<Vec<_>>>()
                 })
             })

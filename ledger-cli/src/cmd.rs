@@ -10,20 +10,19 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use ledger_core::domain::FORMAT_VERSION;
 use ledger_core::entry::{key_id, SignedRecord};
 use ledger_core::keys::KeyInfo;
-use ledger_core::record::{Body, KeyAction, KeyBody, Kind, Link, Record, Rel, Session, Source};
+use ledger_core::record::{Body, KeyAction, KeyBody, Kind, Link, Record};
 use ledger_core::subject::Subject;
-use ledger_core::types::{Clock, Digest, Identity, PublicKeyBytes, Timestamp, Token};
-use ledger_server::ledger::{Ledger, Receipt};
-use ledger_server::store::DiskStore;
+use ledger_core::types::{Clock, Identity, PublicKeyBytes, Timestamp, Token};
+use ledger_store::ledger::{Ledger, Receipt};
+use ledger_store::store::DiskStore;
 
 use crate::backend::{Backend, LogArgs, Remote, RemoteOptions, VerifyOutcome};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::output::{self, json_out, line};
 use crate::{AdminArgs, Cli, Command, IngestCommand, KeyCommand, SignerArgs};
 
-use ledger_server::clock::SystemClock;
+use ledger_store::clock::SystemClock;
 
 fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
@@ -58,7 +57,7 @@ pub fn signer_key(db: &Path, s: &SignerArgs) -> Result<SigningKey> {
 }
 
 fn keyfile_read(path: &Path) -> Result<SigningKey> {
-    Ok(ledger_server::keyfile::read_private(path)?)
+    Ok(ledger_store::keyfile::read_private(path)?)
 }
 
 fn ident(s: &str) -> Result<Identity> {
@@ -191,7 +190,7 @@ fn init(
     db: &Path,
     admin_key: Option<PathBuf>,
     no_local_key: bool,
-    backend: ledger_server::store::Backend,
+    backend: ledger_store::store::Backend,
     as_json: bool,
 ) -> Result<ExitCode> {
     if db.exists() {
@@ -595,7 +594,7 @@ fn verify(ctx: &Ctx, as_json: bool) -> Result<ExitCode> {
             // Open without trusting the head: a tampered head is reported like any other entry.
             match Ledger::open(store, clock()) {
                 Ok(l) => Backend::Local(l),
-                Err(ledger_server::Error::Tampered { seq, reason }) => return tampered(seq.0, &reason, as_json),
+                Err(ledger_store::Error::Tampered { seq, reason }) => return tampered(seq.0, &reason, as_json),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -644,64 +643,12 @@ fn why(ctx: &Ctx, subject: &str, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `.ai/provenance.json` shape from the brief.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct ProvenanceFile {
-    tool: String,
-    model: Option<String>,
-    session_id: String,
-    prompt_summary: Option<String>,
-    reviewer: Option<String>,
-    risk_area: Option<String>,
-    #[serde(default)]
-    verification: Option<StringOrList>,
-    /// Digest of the prompt transcript, `alg:hex`.
-    prompt_digest: Option<String>,
-    /// When the session happened (RFC 3339); default: now.
-    time: Option<String>,
-}
-
-#[derive(Deserialize, Debug)]
-#[serde(untagged)]
-enum StringOrList {
-    One(String),
-    Many(Vec<String>),
-}
-
 fn provenance(ctx: &Ctx, file: &Path, change: &str, signer: &SignerArgs, as_json: bool) -> Result<ExitCode> {
     let bytes = read_input(file)?;
-    let p: ProvenanceFile = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
-        .map_err(|e| anyhow!("{}: {}: {}", file.display(), e.path(), e.inner()))?;
-    let change: Subject = change.parse()?;
-    if !matches!(change, Subject::Change { .. } | Subject::Commit { repo: Some(_), .. }) {
-        bail!("--change must be pr:owner/repo#N or git:owner/repo@<sha>");
-    }
-    let digest = Digest::blake3_of(&bytes);
-    let tool_raw = p.tool.trim();
-    let tool = ledger_core::ai::ai_tool_name(tool_raw)
-        .map(str::to_string)
-        .unwrap_or_else(|| tool_raw.to_ascii_lowercase().replace([' ', '/'], "-"));
-    let time = match &p.time {
-        Some(t) => parse_time(t).context("time")?,
-        None => SystemClock.now(),
-    };
-    let session = Session {
-        tool: Token::new(tool).context("tool")?,
-        model: p.model.clone(),
-        session_id: Token::new(p.session_id.clone()).context("session_id")?,
-        prompt_digest: p.prompt_digest.as_deref().map(str::parse).transpose().context("prompt_digest")?,
-        summary: p.prompt_summary.clone(),
-        context: vec![],
-        declared_reviewer: p.reviewer.as_deref().map(ident).transpose().context("reviewer")?,
-        risk_area: p.risk_area.clone(),
-        verification: match p.verification {
-            Some(StringOrList::One(s)) => vec![s],
-            Some(StringOrList::Many(v)) => v,
-            None => vec![],
-        },
-        source: Some(Source::Payload { format: "ai-provenance-json".into(), digest: digest.clone() }),
-    };
+    let change: Subject = change.parse().context("--change")?;
+    let record = ledger_ingest::provenance::map(&bytes, &change, SystemClock.now())
+        .with_context(|| format!("{}", file.display()))?;
+    let Body::Session(session) = &record.body else { bail!("a provenance file maps to a session record") };
     let mut ledger = ctx.backend()?;
     // Re-ingesting the same file is a no-op: the same session from the same payload is found
     // by its subject and source digest (the record's time may differ between runs).
@@ -723,14 +670,6 @@ fn provenance(ctx: &Ctx, file: &Path, change: &str, signer: &SignerArgs, as_json
             }
         }
     }
-    let actor = ident(&format!("ai:{}", session.tool))?;
-    let record = Record {
-        v: FORMAT_VERSION,
-        time,
-        actor,
-        links: vec![Link { rel: Rel::Change, target: change }],
-        body: Body::Session(session),
-    };
     let key = signer_key(&ctx.db, signer)?;
     output::receipt(&sign_and_append(&mut ledger, &record, &key)?, as_json)?;
     Ok(ExitCode::SUCCESS)

@@ -1,16 +1,16 @@
 //! `ledger ingest attestation`: in-toto / DSSE / SLSA / Sigstore bundle files → evidence,
-//! through [`ledger_core::ingest_attestation`].
+//! through [`ledger_ingest::attestation`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use ledger_core::entry::SignedRecord;
-use ledger_core::ingest_attestation::{self, AttestationKey};
-use ledger_core::ingest_github::Mapped;
 use ledger_core::subject::Subject;
 use ledger_core::types::Clock;
-use ledger_server::clock::SystemClock;
+use ledger_ingest::attestation::{self, AttestationKey};
+use ledger_ingest::Mapped;
+use ledger_store::clock::SystemClock;
 use serde_json::json;
 
 use crate::cmd::{signer_key, Ctx};
@@ -21,7 +21,7 @@ use crate::SignerArgs;
 fn existing(
     ledger: &mut crate::backend::Backend,
     r: &ledger_core::record::Record,
-) -> Result<Option<ledger_server::ledger::Receipt>> {
+) -> Result<Option<ledger_core::chain::Receipt>> {
     let ledger_core::record::Body::Evidence(e) = &r.body else { return Ok(None) };
     let args = crate::backend::LogArgs {
         kind: Some(ledger_core::record::Kind::Evidence),
@@ -32,7 +32,7 @@ fn existing(
         if let ledger_core::record::Body::Evidence(x) = &v.record.body {
             if x.source == e.source && x.artifact == e.artifact && x.repo == e.repo && x.signature == e.signature {
                 let id = ledger_core::entry::record_id(&v.entry.record.0);
-                return Ok(Some(ledger_server::ledger::Receipt {
+                return Ok(Some(ledger_core::chain::Receipt {
                     seq: v.seq,
                     hash: v.hash,
                     record_id: id,
@@ -72,8 +72,7 @@ pub fn run(
     let mut mapped = vec![];
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        let m = ingest_attestation::map(&bytes, key.as_ref(), commit.clone(), now)
-            .with_context(|| f.display().to_string())?;
+        let m = attestation::map(&bytes, key.as_ref(), commit.clone(), now).with_context(|| f.display().to_string())?;
         mapped.push((f, m));
     }
     let signing = signer_key(&ctx.db, signer)?;

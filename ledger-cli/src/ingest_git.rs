@@ -1,5 +1,5 @@
 //! `ledger ingest git`: reads a repository with libgit2 (through `git2`) and appends the
-//! records [`ledger_core::ingest`] derives from its first-parent history.
+//! records [`ledger_ingest::git`] derives from its first-parent history.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use git2::{Oid, Repository, Sort};
 use ledger_core::entry::SignedRecord;
-use ledger_core::ingest::{landing_records, GitCommit, GitPerson};
 use ledger_core::record::CommitSignature;
 use ledger_core::types::{CommitId, RepoName, Timestamp};
+use ledger_ingest::git::{landing_records, GitCommit, GitPerson};
 use serde_json::json;
 
 use crate::cmd::{signer_key, Ctx};

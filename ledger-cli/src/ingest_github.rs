@@ -1,12 +1,12 @@
 //! `ledger ingest github`: webhook deliveries saved as files → records, through
-//! [`ledger_core::ingest_github`].
+//! [`ledger_ingest::github`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ledger_core::entry::SignedRecord;
-use ledger_core::ingest_github::{self, Mapped};
+use ledger_ingest::{github, Mapped};
 use serde_json::json;
 
 use crate::cmd::{signer_key, Ctx};
@@ -51,8 +51,8 @@ pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArg
             bail!("{} is larger than a GitHub delivery can be ({} bytes)", file.display(), meta.len());
         }
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let m = ingest_github::map(&ev, &bytes).with_context(|| format!("{} ({ev} event)", file.display()))?;
-        mapped.push((file, ev, ingest_github::action(&bytes), m));
+        let m = github::map(&ev, &bytes).with_context(|| format!("{} ({ev} event)", file.display()))?;
+        mapped.push((file, ev, github::action(&bytes), m));
     }
     append_and_report(ctx, mapped, signer, as_json)
 }

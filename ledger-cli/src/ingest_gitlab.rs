@@ -1,11 +1,11 @@
 //! `ledger ingest gitlab`: webhook deliveries saved as files → records, through
-//! [`ledger_core::ingest_gitlab`].
+//! [`ledger_ingest::gitlab`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ledger_core::ingest_gitlab;
+use ledger_ingest::gitlab;
 
 use crate::cmd::Ctx;
 use crate::SignerArgs;
@@ -25,13 +25,13 @@ pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArg
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         // GitLab names the event in every payload (`object_kind`); --event may say it too.
         let ev = match event {
-            Some(e) => ingest_gitlab::event_kind(e),
-            None => ingest_gitlab::object_kind(&bytes).ok_or_else(|| {
+            Some(e) => gitlab::event_kind(e),
+            None => gitlab::object_kind(&bytes).ok_or_else(|| {
                 anyhow!("{}: no event name: the payload has no `object_kind`; pass --event NAME", file.display())
             })?,
         };
-        let m = ingest_gitlab::map(&ev, &bytes).with_context(|| format!("{} ({ev} event)", file.display()))?;
-        mapped.push((file, ev, ingest_gitlab::action(&bytes), m));
+        let m = gitlab::map(&ev, &bytes).with_context(|| format!("{} ({ev} event)", file.display()))?;
+        mapped.push((file, ev, gitlab::action(&bytes), m));
     }
     crate::ingest_github::append_and_report(ctx, mapped, signer, as_json)
 }

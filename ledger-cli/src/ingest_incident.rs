@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ledger_core::entry::SignedRecord;
-use ledger_core::ingest_github::Mapped;
-use ledger_core::ingest_incident::{self, System};
 use ledger_core::record::{Body, Kind, Link, Rel};
 use ledger_core::subject::Subject;
+use ledger_ingest::incident::{self, System};
+use ledger_ingest::Mapped;
 use serde_json::json;
 
 use crate::backend::LogArgs;
@@ -42,8 +42,7 @@ pub fn run(
     let (mut appended, mut present, mut skipped) = (0u64, 0u64, 0u64);
     for file in files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let first =
-            ingest_incident::map(system, &bytes, None, links.clone()).with_context(|| file.display().to_string())?;
+        let first = incident::map(system, &bytes, None, links.clone()).with_context(|| file.display().to_string())?;
         let mapped = match &first {
             Mapped::Records(r) => match r.first().map(|r| &r.body) {
                 // A later event of a known incident keeps the opening time recorded first.
@@ -58,7 +57,7 @@ pub fn run(
                         _ => None,
                     });
                     match opened {
-                        Some(o) => ingest_incident::map(system, &bytes, Some(o), links.clone())?,
+                        Some(o) => incident::map(system, &bytes, Some(o), links.clone())?,
                         None => first,
                     }
                 }

@@ -79,8 +79,8 @@ pub(crate) enum Command {
         no_local_key: bool,
         /// Storage engine: `fjall` (one fdatasync per append batch; the default) or `sled`.
         /// Later commands and `ledgerd` detect it from the directory.
-        #[arg(long, default_value = "fjall", value_parser = clap::value_parser!(ledger_server::store::Backend))]
-        backend: ledger_server::store::Backend,
+        #[arg(long, default_value = "fjall", value_parser = clap::value_parser!(ledger_store::store::Backend))]
+        backend: ledger_store::store::Backend,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -507,9 +507,9 @@ fn main() -> ExitCode {
             if output::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            let tampered = e.chain().any(|c| {
-                matches!(c.downcast_ref::<ledger_server::Error>(), Some(ledger_server::Error::Tampered { .. }))
-            });
+            let tampered = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref::<ledger_store::Error>(), Some(ledger_store::Error::Tampered { .. })));
             eprintln!("error: {e:#}");
             if tampered {
                 ExitCode::from(1)

@@ -3,9 +3,9 @@
 use std::io::Write;
 
 use anyhow::Result;
+use ledger_audit::why::{ChangeReport, WhyReport};
 use ledger_core::record::{Body, Record};
-use ledger_core::why::{ChangeReport, WhyReport};
-use ledger_server::ledger::{EntryView, Receipt};
+use ledger_store::ledger::{EntryView, Receipt};
 use serde_json::json;
 
 /// Writes to standard output. A closed pipe surfaces as an error that `main` turns into exit 0.

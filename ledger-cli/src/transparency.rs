@@ -15,7 +15,7 @@ use crate::cmd::Ctx;
 use crate::output::{json_out, line, out};
 
 /// The default origin line: names the ledger by its genesis entry.
-fn default_origin(l: &ledger_server::ledger::Ledger<ledger_server::store::DiskStore>) -> Result<String> {
+fn default_origin(l: &ledger_store::ledger::Ledger<ledger_store::store::DiskStore>) -> Result<String> {
     let genesis =
         l.get(ledger_core::types::Seq(0))?.ok_or_else(|| anyhow::anyhow!("the ledger has no genesis entry"))?;
     Ok(format!("provenance-ledger/{}", &genesis.hash.to_hex()[..16]))
@@ -90,18 +90,17 @@ pub enum ProofFormat {
 pub(crate) fn local_signer(
     ctx: &Ctx,
     key: Option<PathBuf>,
-) -> impl FnOnce(
-    &ledger_server::ledger::Ledger<ledger_server::store::DiskStore>,
-) -> Result<(String, ed25519_dalek::SigningKey)> {
+) -> impl FnOnce(&ledger_store::ledger::Ledger<ledger_store::store::DiskStore>) -> Result<(String, ed25519_dalek::SigningKey)>
+{
     let key_path = key.unwrap_or_else(|| ctx.db.join("keys").join("admin.key"));
-    move |l| Ok((default_origin(l)?, ledger_server::keyfile::read_private(&key_path)?))
+    move |l| Ok((default_origin(l)?, ledger_store::keyfile::read_private(&key_path)?))
 }
 
 /// A C2SP tlog-proof: an inclusion proof against a fresh signed checkpoint, verified here.
 fn tlog_proof(
     ctx: &Ctx,
     b: &mut crate::backend::Backend,
-    v: &ledger_server::ledger::EntryView,
+    v: &ledger_store::ledger::EntryView,
     key: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let (signed, vkey, size, root) = b.checkpoint(local_signer(ctx, key))?;

@@ -292,7 +292,7 @@ fn ingest_of_a_non_git_path_is_refused() {
 
 /// Flips one byte of the stored entry `seq` at `offset` (from its start).
 fn tamper(db: &Path, seq: u64, offset: usize) {
-    let store = ledger_server::store::DiskStore::open(db).unwrap();
+    let store = ledger_store::store::DiskStore::open(db).unwrap();
     let mut key = vec![b'e'];
     key.extend_from_slice(&seq.to_be_bytes());
     let raw = store.raw();
@@ -325,7 +325,7 @@ fn a_flipped_byte_is_found_by_verify_naming_the_seq() {
 
 /// Removes one key from the store directly, as someone with write access to its files could.
 fn remove_store_key(db: &Path, key: &[u8]) {
-    let store = ledger_server::store::DiskStore::open(db).unwrap();
+    let store = ledger_store::store::DiskStore::open(db).unwrap();
     let raw = store.raw();
     assert!(raw.get(key).unwrap().is_some(), "the key to remove exists");
     raw.remove(key).unwrap();
@@ -352,7 +352,7 @@ fn a_revocation_hidden_from_the_kind_index_is_caught_and_the_key_stays_revoked()
     assert!(err.contains("tamper"), "{err}");
     let mut next = vec![b'e'];
     next.extend_from_slice(&(seq + 1).to_be_bytes());
-    let store = ledger_server::store::DiskStore::open(&f.db()).unwrap();
+    let store = ledger_store::store::DiskStore::open(&f.db()).unwrap();
     assert!(store.raw().get(&next).unwrap().is_none(), "nothing was appended");
 }
 
@@ -644,7 +644,7 @@ fn audit_pins_moves_forward_and_detects_truncation_rewrites_and_forks() {
     let second = audit(0);
     assert_eq!((second["pinned_size"].as_u64(), second["tree_size"].as_u64()), (Some(5), Some(6)));
     let pin_text = std::fs::read_to_string(f.path("pin.txt")).unwrap();
-    let admin = ledger_server::keyfile::read_private(&f.db().join("keys/admin.key")).unwrap();
+    let admin = ledger_store::keyfile::read_private(&f.db().join("keys/admin.key")).unwrap();
     let (name, _) = note::parse_verifier_key(&vkey).unwrap();
     let pinned = note::Checkpoint::parse(note::open(&pin_text, &name, &admin.verifying_key()).unwrap()).unwrap();
     assert_eq!(pinned.size, 6, "the pin moved forward");
@@ -667,7 +667,7 @@ fn audit_pins_moves_forward_and_detects_truncation_rewrites_and_forks() {
         .starts_with("pin.txt.conflict-")));
     // A pin not signed by the verifier key is an error, not a verdict.
     f.ok(&["keygen", "--out", "other.key"]);
-    let other = ledger_server::keyfile::read_private(&f.path("other.key")).unwrap();
+    let other = ledger_store::keyfile::read_private(&f.path("other.key")).unwrap();
     std::fs::write(f.path("pin.txt"), note::sign(&pinned.to_text(), &name, &other).unwrap()).unwrap();
     let (_, err) = f.run(&["audit", "--pin", "pin.txt", "--verifier-key", &vkey], 2);
     assert!(err.contains("no valid signature"), "{err}");

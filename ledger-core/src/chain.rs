@@ -7,6 +7,58 @@ use crate::keys::KeyRegister;
 use crate::record::Record;
 use crate::types::{EntryHash, RecordId, Seq, Timestamp};
 
+/// The answer to an append: where the record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Sequence number.
+    pub seq: Seq,
+    /// Entry hash.
+    pub hash: EntryHash,
+    /// Record id.
+    pub record_id: RecordId,
+    /// True when the record was already in the ledger and nothing was written.
+    pub duplicate: bool,
+}
+
+/// A verified record whose signer may append it as entry `seq` at integration time `at`:
+/// what [`KeyRegister::authorize`] hands out and [`ChainState::sequence`] takes. Its fields are
+/// private, so nothing else can make one:
+///
+/// ```compile_fail
+/// # use ledger_core::chain::Authorized;
+/// # fn f(v: ledger_core::entry::VerifiedRecord) {
+/// let forged = Authorized { record: v, seq: ledger_core::types::Seq(1), at: ledger_core::types::Timestamp(0) };
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Authorized {
+    record: VerifiedRecord,
+    seq: Seq,
+    at: Timestamp,
+}
+
+impl Authorized {
+    /// Only the key register authorizes (see [`KeyRegister::authorize`]).
+    pub(crate) fn new(record: VerifiedRecord, seq: Seq, at: Timestamp) -> Self {
+        Authorized { record, seq, at }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &VerifiedRecord {
+        &self.record
+    }
+
+    /// The seq it may be sequenced at.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// Its integration time.
+    pub fn at(&self) -> Timestamp {
+        self.at
+    }
+}
+
 /// An entry with everything derived from it: its bytes, hash and decoded record.
 #[derive(Clone, Debug)]
 pub struct SequencedEntry {
@@ -77,12 +129,13 @@ impl ChainState {
         now.max(self.last_time)
     }
 
-    /// Verifies `signed` for appending as the next entry at time `at`.
+    /// Verifies and authorizes `signed` as the next entry at clock time `now`: the signature
+    /// ([`ChainState::verify_signature`]) then the signer's rights ([`ChainState::authorize`]).
     ///
     /// # Errors
     /// As [`KeyRegister::verify`].
-    pub fn verify(&self, signed: &SignedRecord, at: Timestamp) -> Result<VerifiedRecord> {
-        self.keys.verify(signed, self.next, at)
+    pub fn verify(&self, signed: &SignedRecord, now: Timestamp) -> Result<Authorized> {
+        self.authorize(self.verify_signature(signed)?, now)
     }
 
     /// The expensive half of [`ChainState::verify`] (signature), see
@@ -94,28 +147,34 @@ impl ChainState {
         self.keys.verify_signature(signed, self.next)
     }
 
-    /// The cheap half of [`ChainState::verify`] (signer rights now), see
-    /// [`KeyRegister::authorize`].
+    /// The cheap half of [`ChainState::verify`]: authorizes `record` as the next entry, at
+    /// the integration time for clock time `now` ([`ChainState::integration_time`]). The
+    /// [`Authorized`] it returns is the only thing [`ChainState::sequence`] takes.
     ///
     /// # Errors
     /// As [`KeyRegister::authorize`].
-    pub fn authorize(&self, record: &VerifiedRecord, at: Timestamp) -> Result<()> {
-        self.keys.authorize(record, self.next, at)
+    pub fn authorize(&self, record: VerifiedRecord, now: Timestamp) -> Result<Authorized> {
+        self.keys.authorize(record, self.next, self.integration_time(now))
     }
 
-    /// Sequences a verified record as the next entry at time `at` and advances the state.
-    /// `record` must have been verified against this state (by [`ChainState::verify`]).
+    /// Sequences an authorized record as the next entry and advances the state. Only
+    /// [`KeyRegister::authorize`] makes an [`Authorized`], so a record whose signer may not
+    /// append it cannot be sequenced; and an authorization holds for one position only.
     ///
     /// # Errors
-    /// [`Error::TooLarge`] if the entry exceeds 64 KiB.
-    pub fn sequence(&mut self, record: &VerifiedRecord, at: Timestamp) -> Result<SequencedEntry> {
-        let at = self.integration_time(at);
-        let entry = Entry::new(self.next, at, self.head, record);
+    /// [`Error::StaleAuthorization`] if `record` was authorized for another seq (or an earlier
+    /// time than the last entry's); [`Error::TooLarge`] if the entry exceeds 64 KiB.
+    pub fn sequence(&mut self, record: &Authorized) -> Result<SequencedEntry> {
+        if record.seq != self.next || record.at < self.last_time {
+            return Err(Error::StaleAuthorization { authorized: record.seq, next: self.next });
+        }
+        let (at, verified) = (record.at, &record.record);
+        let entry = Entry::new(self.next, at, self.head, verified);
         let bytes = entry.encode()?;
         let hash = entry_hash(&bytes);
-        self.keys.apply(record, self.next, at);
+        self.keys.apply(verified, self.next, at);
         self.advance(hash, at);
-        Ok(SequencedEntry { entry, bytes, hash, record: record.record().clone(), record_id: record.id() })
+        Ok(SequencedEntry { entry, bytes, hash, record: verified.record().clone(), record_id: verified.id() })
     }
 
     fn advance(&mut self, hash: EntryHash, at: Timestamp) {
@@ -160,7 +219,7 @@ impl ChainState {
         self.check_link(&pre.entry)?;
         // check_link made the entry's own seq (the one its signature was checked under, which
         // decides the genesis rules) equal to its position.
-        self.keys.authorize(&pre.verified, seq, pre.entry.time).map_err(|e| broken(e.to_string()))?;
+        self.keys.check_rights(&pre.verified, seq, pre.entry.time).map_err(|e| broken(e.to_string()))?;
         self.keys.apply(&pre.verified, seq, pre.entry.time);
         self.advance(pre.hash, pre.entry.time);
         Ok(pre.hash)

@@ -100,6 +100,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An [`Authorized`](crate::chain::Authorized) record was sequenced at another position
+    /// than the one it was authorized for (a caller's mistake, never the record's).
+    #[error("a record authorized as entry #{authorized} cannot be sequenced as entry #{next}")]
+    StaleAuthorization {
+        /// The seq it was authorized for.
+        authorized: Seq,
+        /// The seq the chain is at.
+        next: Seq,
+    },
     /// A stored entry does not continue the chain.
     #[error("chain broken at seq {seq}: {reason}")]
     ChainBroken {

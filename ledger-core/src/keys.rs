@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
 
+use crate::chain::Authorized;
 use crate::entry::{key_id, SignedRecord, VerifiedRecord};
 use crate::error::{Error, Result};
 use crate::record::{Body, KeyAction, KeyBody, Kind};
@@ -115,7 +116,7 @@ impl KeyRegister {
     /// error from [`SignedRecord::verify_with`].
     pub fn verify(&self, signed: &SignedRecord, seq: Seq, at: Timestamp) -> Result<VerifiedRecord> {
         let verified = self.verify_signature(signed, seq)?;
-        self.authorize(&verified, seq, at)?;
+        self.check_rights(&verified, seq, at)?;
         Ok(verified)
     }
 
@@ -135,12 +136,20 @@ impl KeyRegister {
 
     /// The authorization half of [`KeyRegister::verify`], cheap enough to run in the
     /// sequencer for every entry: the signer is registered, not revoked, valid at `at`, and may
-    /// append this kind; a `key` record is consistent with the register.
+    /// append this kind; a `key` record is consistent with the register. The result is the
+    /// only way to an [`Authorized`] record, which is what
+    /// [`ChainState::sequence`](crate::chain::ChainState::sequence) takes.
     ///
     /// # Errors
     /// [`Error::UnknownKey`], [`Error::RevokedKey`], [`Error::KeyNotValid`],
     /// [`Error::KindNotAllowed`] or [`Error::KeyRecord`].
-    pub fn authorize(&self, verified: &VerifiedRecord, seq: Seq, at: Timestamp) -> Result<()> {
+    pub fn authorize(&self, verified: VerifiedRecord, seq: Seq, at: Timestamp) -> Result<Authorized> {
+        self.check_rights(&verified, seq, at)?;
+        Ok(Authorized::new(verified, seq, at))
+    }
+
+    /// The checks of [`KeyRegister::authorize`], for replays that only advance.
+    pub(crate) fn check_rights(&self, verified: &VerifiedRecord, seq: Seq, at: Timestamp) -> Result<()> {
         let signer = verified.signed().signer;
         if seq == Seq(0) {
             // verify_genesis checked the record is a self-signed genesis key record.

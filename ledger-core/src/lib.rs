@@ -4,8 +4,9 @@
 //! change → review → evidence → merge → deployment → incident) in canonical CBOR, chained
 //! by BLAKE3 entry hashes, signed with Ed25519 by keys registered in the log itself.
 //!
-//! This crate does no I/O and depends on no async runtime, RPC framework or database: storage
-//! lives in `ledger-server`, the command line in `ledger-cli`.
+//! This crate does no I/O and depends on no async runtime, RPC framework or database. Outside
+//! data becomes records in `ledger-ingest`, questions are asked of them in `ledger-audit`, and
+//! `ledger-store` keeps them (`docs/ARCHITECTURE.md`).
 //!
 //! Sign → sequence → verify, in memory:
 //!
@@ -33,10 +34,12 @@
 //! };
 //! let signed = SignedRecord::sign(&genesis, &admin)?;
 //!
-//! // The sequencer checks the signature and the signer's rights, then chains the entry.
+//! // The sequencer checks the signature, then the signer's rights (only an `Authorized`
+//! // record can be sequenced), then chains the entry.
 //! let mut chain = ChainState::new();
-//! let verified = chain.verify(&signed, now)?;
-//! let entry = chain.sequence(&verified, now)?;
+//! let verified = chain.verify_signature(&signed)?;
+//! let authorized = chain.authorize(verified, now)?;
+//! let entry = chain.sequence(&authorized)?;
 //!
 //! // A verifier replays the stored bytes from scratch and reaches the same head.
 //! let mut verifier = ChainState::new();
@@ -53,21 +56,14 @@ pub mod domain;
 pub mod encoding;
 pub mod entry;
 pub mod error;
-pub mod ingest;
-pub mod ingest_attestation;
-pub mod ingest_github;
-pub mod ingest_gitlab;
-pub mod ingest_incident;
 pub mod keys;
 pub mod merkle;
 pub mod note;
-mod payload;
 pub mod record;
 pub mod secrets;
 pub mod sigbatch;
 pub mod subject;
 pub mod tiles;
 pub mod types;
-pub mod why;
 
 pub use error::{Error, Result};

@@ -8,13 +8,12 @@ use ledger_proto::v1::ledger_server::LedgerServer;
 use tokio::net::TcpListener;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::group::Sequencer;
-use crate::ledger::Ledger;
 use crate::service::LedgerService;
-use crate::store::Store;
+use ledger_store::ledger::Ledger;
+use ledger_store::sequencer::Sequencer;
+use ledger_store::store::Store;
 
-/// Largest request frame accepted (4 MiB), checked after decompression.
-pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+pub use ledger_proto::MAX_FRAME_BYTES;
 
 /// tonic answers a frame over the decoding limit with OUT_OF_RANGE before any handler runs;
 /// the ledger's contract (and gRPC's convention for size limits) is RESOURCE_EXHAUSTED. The
@@ -40,7 +39,7 @@ pub struct ServeOptions {
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     /// When set, read calls require `authorization: Bearer <token>`.
     pub read_token: Option<String>,
-    /// Group-commit linger (see [`crate::group::Sequencer::start`]); `None` = the default.
+    /// Group-commit linger (see [`ledger_store::sequencer::Sequencer::start`]); `None` = the default.
     pub linger: Option<std::time::Duration>,
     /// The key and origin to sign checkpoints with (enables `GetCheckpoint`).
     pub checkpoints: Option<crate::service::CheckpointSigner>,
@@ -56,7 +55,7 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     /// The sequencer could not start.
     #[error(transparent)]
-    Ledger(#[from] crate::Error),
+    Ledger(#[from] ledger_store::Error),
 }
 
 /// Serves `ledger` on `listener` until `shutdown` completes. In-flight requests are then
@@ -70,8 +69,8 @@ pub async fn serve<S: Store + 'static>(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let sequencer = Sequencer::start(ledger.clone(), opts.linger.unwrap_or(crate::group::DEFAULT_LINGER))?;
-    let handle = sequencer.handle().ok_or(crate::Error::Unavailable)?;
+    let sequencer = Sequencer::start(ledger.clone(), opts.linger.unwrap_or(ledger_store::sequencer::DEFAULT_LINGER))?;
+    let handle = sequencer.handle().ok_or(ledger_store::Error::Unavailable)?;
     // One shutdown signal, fanned out to the gRPC server and the webhook receiver.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -103,7 +102,7 @@ pub async fn serve<S: Store + 'static>(
         .register_encoded_file_descriptor_set(ledger_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| crate::Error::Storage(format!("reflection: {e}")))?;
+        .map_err(|e| ledger_store::Error::Storage(format!("reflection: {e}")))?;
     let mut builder = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(tower::util::MapResponseLayer::new(oversize_as_resource_exhausted));
@@ -113,7 +112,7 @@ pub async fn serve<S: Store + 'static>(
     // TCP_NODELAY: without it, Nagle's algorithm and delayed ACKs hold small responses for
     // ~40 ms. tonic sets it only on listeners it binds itself.
     let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
-        .map_err(|e| crate::Error::Storage(format!("listener: {e}")))?;
+        .map_err(|e| ledger_store::Error::Storage(format!("listener: {e}")))?;
     let result = builder
         .add_service(health_service)
         .add_service(reflection)

@@ -4,18 +4,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use ledger_core::entry::SignedRecord;
 use ledger_core::record::Kind;
 use ledger_core::types::{Seq, Timestamp};
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_server::Ledger as LedgerApi;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::convert;
-use crate::error::Error;
-use crate::group::SequencerHandle;
-use crate::ledger::{Ledger, LogFilter};
 use crate::status::to_status;
-use crate::store::Store;
+use ledger_store::ledger::{Ledger, LogFilter};
+use ledger_store::sequencer::SequencerHandle;
+use ledger_store::store::Store;
+use ledger_store::Error;
 
 /// How many records of one `AppendStream` may be in flight at once.
 const STREAM_WINDOW: usize = 1024;
@@ -100,17 +100,18 @@ impl<S: Store + 'static> LedgerService<S> {
     async fn append_one(&self, req: pb::AppendRequest) -> Result<pb::Receipt, Status> {
         // Refused before anything is written: a proof was asked for and cannot be given.
         let prover = if req.prove { Some(self.signer()?.clone()) } else { None };
-        let signed = convert::signed_record(req.record)?;
+        let signed = SignedRecord::try_from(req.record.ok_or_else(|| Status::invalid_argument("record is missing"))?)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         // The signature check (tens of µs) runs here, concurrently across requests; the
         // sequencer then only checks the signer's rights and writes.
         let verified = self.ledger.verify_signature(&signed).map_err(err)?;
         let receipt = self.sequencer.append(verified).await.map_err(err)?;
-        let mut out = convert::receipt_pb(&receipt);
+        let mut out = pb::Receipt::from(&receipt);
         if let Some(signer) = prover {
             // A checkpoint signed now covers the entry (the append is durable), and the proof
             // is against that checkpoint's tree size.
             let ledger = self.ledger.clone();
-            out.tlog_proof = tokio::task::spawn_blocking(move || -> crate::error::Result<String> {
+            out.tlog_proof = tokio::task::spawn_blocking(move || -> ledger_store::Result<String> {
                 let (note, _, size, _) = ledger.signed_checkpoint(&signer.origin, &signer.key)?;
                 let (_, proof) = ledger.inclusion_proof(receipt.seq, size)?;
                 Ok(ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note))
@@ -129,7 +130,7 @@ impl<S: Store + 'static> LedgerService<S> {
     }
 }
 
-fn entry_pb(v: &crate::ledger::EntryView) -> pb::Entry {
+fn entry_pb(v: &ledger_store::ledger::EntryView) -> pb::Entry {
     pb::Entry { seq: v.seq.0, entry_hash: v.hash.0.to_vec(), entry: v.bytes.clone() }
 }
 
@@ -265,7 +266,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
 
     async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
         self.check_read(&request)?;
-        Ok(Response::new(pb::ListKeysResponse { keys: self.ledger.keys().iter().map(convert::key_pb).collect() }))
+        Ok(Response::new(pb::ListKeysResponse { keys: self.ledger.keys().iter().map(pb::KeyInfo::from).collect() }))
     }
 
     async fn get_checkpoint(

@@ -7,7 +7,7 @@
 use ledger_core::Error as Core;
 use tonic::{Code, Status};
 
-use crate::error::Error;
+use ledger_store::Error;
 
 /// How loudly an error is logged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,7 @@ pub fn core_code(e: &Core) -> (Code, Level) {
         Core::KeyNotValid { .. } => (Code::Unauthenticated, Level::Warn),
         Core::KindNotAllowed { .. } => (Code::PermissionDenied, Level::Warn),
         Core::KeyRecord { .. } => (Code::InvalidArgument, Level::Client),
+        Core::StaleAuthorization { .. } => (Code::Internal, Level::Error),
         Core::ChainBroken { .. } => (Code::DataLoss, Level::Error),
     }
 }

@@ -24,15 +24,15 @@ use axum::{Json, Router};
 use ed25519_dalek::SigningKey;
 use hmac::{Hmac, Mac};
 use ledger_core::entry::SignedRecord;
-use ledger_core::ingest_github::Mapped;
 use ledger_core::record::Record;
+use ledger_ingest::Mapped;
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::group::SequencerHandle;
-use crate::ledger::Ledger;
 use crate::status;
-use crate::store::Store;
+use ledger_store::ledger::Ledger;
+use ledger_store::sequencer::SequencerHandle;
+use ledger_store::store::Store;
 
 /// Largest delivery body accepted (GitHub caps payloads at 25 MB; records are far smaller).
 pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
@@ -115,7 +115,7 @@ async fn append_mapped<S: Store + 'static>(st: &AppState<S>, mapped: Mapped) -> 
     reply(StatusCode::OK, json!({ "records": receipts }))
 }
 
-fn error_reply(e: &crate::Error) -> Response {
+fn error_reply(e: &ledger_store::Error) -> Response {
     let s = status::to_status(e);
     let code = match s.code() {
         tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
@@ -137,7 +137,7 @@ async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
     let Some(event) = headers.get("x-github-event").and_then(|v| v.to_str().ok()) else {
         return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-GitHub-Event" }));
     };
-    match ledger_core::ingest_github::map(event, &body) {
+    match ledger_ingest::github::map(event, &body) {
         Ok(m) => append_mapped(&st, m).await,
         Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     }
@@ -176,7 +176,7 @@ async fn gitlab<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
     let Some(event) = event else {
         return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-Gitlab-Event and object_kind" }));
     };
-    match ledger_core::ingest_gitlab::map(&event, &body) {
+    match ledger_ingest::gitlab::map(&event, &body) {
         Ok(m) => append_mapped(&st, m).await,
         Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     }
@@ -202,7 +202,7 @@ async fn pagerduty<S: Store + 'static>(
         tracing::warn!("PagerDuty delivery refused: missing or bad X-PagerDuty-Signature");
         return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or bad X-PagerDuty-Signature" }));
     }
-    match ledger_core::ingest_incident::map(ledger_core::ingest_incident::System::PagerDuty, &body, None, vec![]) {
+    match ledger_ingest::incident::map(ledger_ingest::incident::System::PagerDuty, &body, None, vec![]) {
         Ok(m) => append_mapped(&st, m).await,
         Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     }

@@ -61,7 +61,7 @@ impl Fixture {
     pub fn append(&mut self, key: &SigningKey, body: Body, at: Timestamp) -> Result<&SequencedEntry, Error> {
         let signed = SignedRecord::sign(&record(at, body), key)?;
         let v = self.chain.verify(&signed, at)?;
-        let e = self.chain.sequence(&v, at)?;
+        let e = self.chain.sequence(&v)?;
         self.entries.push(e);
         Ok(self.entries.last().unwrap())
     }

@@ -47,7 +47,7 @@ fn vectors() -> Value {
         let record = Record { v: 1, time: T0, actor: Identity::new("github:octocat").unwrap(), links: vec![], body };
         let signed = SignedRecord::sign(&record, key).unwrap();
         let at = Timestamp(T0.0 + i as i64);
-        let entry = chain.sequence(&chain.verify(&signed, at).unwrap(), at).unwrap();
+        let entry = chain.sequence(&chain.verify(&signed, at).unwrap()).unwrap();
         out.push(json!({
             "signer_seed_label": if std::ptr::eq(key, &admin) { "admin" } else { "ci" },
             "signer_public_key": hex::encode(key.verifying_key().to_bytes()),

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ledger_server::clock::SystemClock;
-use ledger_server::ledger::Ledger;
 use ledger_server::server::{serve, ServeOptions};
-use ledger_server::store::DiskStore;
+use ledger_store::clock::SystemClock;
+use ledger_store::ledger::Ledger;
+use ledger_store::store::DiskStore;
 
 /// mimalloc instead of the system allocator: under concurrent appends glibc malloc was the
 /// largest single item in the server's profile (sled and HTTP/2 allocate per request).
@@ -127,7 +127,7 @@ async fn run(args: Args) -> Result<()> {
         Some(addr) => {
             let key_path =
                 args.ingest_key.as_ref().ok_or_else(|| anyhow::anyhow!("--webhook-listen needs --ingest-key"))?;
-            let ingest_key = ledger_server::keyfile::read_private(key_path)?;
+            let ingest_key = ledger_store::keyfile::read_private(key_path)?;
             let github_secret = args.github_secret_file.as_deref().map(read_secret).transpose()?;
             let gitlab_token = args.gitlab_token_file.as_deref().map(read_secret).transpose()?;
             let pagerduty_secret = args.pagerduty_secret_file.as_deref().map(read_secret).transpose()?;
@@ -155,7 +155,7 @@ async fn run(args: Args) -> Result<()> {
     let linger = Some(std::time::Duration::from_micros(args.linger_us));
     let checkpoints = match &args.checkpoint_key {
         Some(p) => {
-            let key = ledger_server::keyfile::read_private(p)?;
+            let key = ledger_store::keyfile::read_private(p)?;
             let origin = match &args.origin {
                 Some(o) => o.clone(),
                 None => {

@@ -169,7 +169,7 @@ async fn kill_9_mid_stream_loses_no_acknowledged_append() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_loses_no_acknowledged_append_on_sled() {
-    kill_9_rounds(Fixture::with_backend(ledger_server::store::Backend::Sled)).await;
+    kill_9_rounds(Fixture::with_backend(ledger_store::store::Backend::Sled)).await;
 }
 
 /// Three rounds of: stream appends, `kill -9` the daemon mid-stream, restart, check.

@@ -15,9 +15,9 @@ use ledger_core::record::*;
 use ledger_core::types::*;
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_client::LedgerClient;
-use ledger_server::clock::SystemClock;
-use ledger_server::ledger::Ledger;
-use ledger_server::store::{Backend, DiskStore};
+use ledger_store::clock::SystemClock;
+use ledger_store::ledger::Ledger;
+use ledger_store::store::{Backend, DiskStore};
 use tonic::transport::{Channel, Endpoint};
 
 /// Entries a fresh [`Fixture`] holds: the admin genesis and the `ci` key registration.
@@ -93,7 +93,7 @@ pub fn signed(record: &Record, key: &SigningKey) -> SignedRecord {
 
 /// An append request for a signed record.
 pub fn req(s: &SignedRecord) -> pb::AppendRequest {
-    pb::AppendRequest { record: Some(ledger_server::convert::signed_record_pb(s)), prove: false }
+    pb::AppendRequest { record: Some(pb::SignedRecord::from(s)), prove: false }
 }
 
 /// An append request for `evidence(label)` signed by the `ci` key.
@@ -316,21 +316,6 @@ pub async fn assert_stored(c: &mut LedgerClient<Channel>, acked: &[(u64, Vec<u8>
     for (i, (seq, hash)) in acked.iter().enumerate() {
         if i == 0 || i == last || i % 97 == 0 {
             assert_entry(c, *seq, hash).await;
-        }
-    }
-}
-
-/// Opens a store, waiting while the engine's background threads of a handle dropped a moment ago in
-/// this process still hold the directory's file lock.
-pub fn open_store(dir: &Path) -> DiskStore {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match DiskStore::open(dir) {
-            Ok(s) => return s,
-            Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => panic!("opening the store at {}: {e}", dir.display()),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! full `verify`, inclusion and consistency proof generation and verification, and the
 //! proofs of one change's export, at that size.
 //!
-//! Run: `cargo bench -p ledger-server --bench scale` (results: docs/BENCHMARKS.md).
+//! Run: `cargo bench -p ledger-store --bench scale` (results: docs/BENCHMARKS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
@@ -12,9 +12,9 @@ use ledger_core::entry::SignedRecord;
 use ledger_core::merkle;
 use ledger_core::record::*;
 use ledger_core::types::*;
-use ledger_server::clock::SystemClock;
-use ledger_server::ledger::Ledger;
-use ledger_server::store::DiskStore;
+use ledger_store::clock::SystemClock;
+use ledger_store::ledger::Ledger;
+use ledger_store::store::DiskStore;
 
 /// The allocator of the `ledger` and `ledgerd` binaries, so the numbers are theirs.
 #[global_allocator]
@@ -47,7 +47,7 @@ fn main() {
     println!("store size: {:.2} GiB", du as f64 / (1u64 << 30) as f64);
 
     if std::env::var("SCALE_PHASES").is_ok() {
-        use ledger_server::store::Store;
+        use ledger_store::store::Store;
         let t = Instant::now();
         let all: Vec<Vec<u8>> = (0..l.len()).map(|s| l.store().entry(Seq(s)).unwrap().unwrap()).collect();
         println!("phase: read every entry: {:.1} µs/entry", t.elapsed().as_secs_f64() * 1e6 / all.len() as f64);
@@ -224,7 +224,7 @@ fn build(n: u64, dir_path: &std::path::Path, keep: bool) -> Ledger<DiskStore> {
             parts.into_iter().flat_map(|h| h.join().unwrap()).collect()
         });
         i += want;
-        for r in l.append_verified(&verified) {
+        for r in l.append_verified(verified) {
             r.unwrap();
         }
         if l.len() % 100_000 < batch {
@@ -242,7 +242,7 @@ fn build(n: u64, dir_path: &std::path::Path, keep: bool) -> Ledger<DiskStore> {
             l.verify_signature(&SignedRecord::sign(&r, &ci).unwrap()).unwrap()
         })
         .collect();
-    for r in l.append_verified(&extra) {
+    for r in l.append_verified(extra) {
         r.unwrap();
     }
     println!("built {} entries in {:.1} s", l.len(), t.elapsed().as_secs_f64());

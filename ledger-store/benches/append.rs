@@ -1,7 +1,7 @@
 //! Where an append's time goes, phase by phase, on this machine: signature verification,
 //! sequencing (encode, hash), and the store write + flush of a group commit, on each backend.
 //!
-//! Run: `cargo bench -p ledger-server --bench append` (results: docs/BENCHMARKS.md).
+//! Run: `cargo bench -p ledger-store --bench append` (results: docs/BENCHMARKS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use std::time::Instant;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::*;
 use ledger_core::types::*;
-use ledger_server::clock::SystemClock;
-use ledger_server::ledger::Ledger;
-use ledger_server::store::{Backend, DiskStore};
+use ledger_store::clock::SystemClock;
+use ledger_store::ledger::Ledger;
+use ledger_store::store::{Backend, DiskStore};
 
 mod common;
 use common::{key, key_record};
@@ -70,21 +70,16 @@ fn main() {
         let mut chain = ledger_core::chain::ChainState::new();
         let g = SignedRecord::sign(&genesis, &admin).unwrap();
         let gv = chain.verify(&g, Timestamp(1)).unwrap();
-        chain.sequence(&gv, Timestamp(1)).unwrap();
+        chain.sequence(&gv).unwrap();
         let rv = chain.verify(&SignedRecord::sign(&reg, &admin).unwrap(), Timestamp(1)).unwrap();
-        chain.sequence(&rv, Timestamp(1)).unwrap();
+        chain.sequence(&rv).unwrap();
+        let owned = verified.clone();
         let t = Instant::now();
         let mut subjects = 0usize;
-        for v in &verified {
-            chain.authorize(v, Timestamp(2)).unwrap();
-            let e = chain.sequence(v, Timestamp(2)).unwrap();
-            // Stored subject keys: repository-qualified commits are not indexed (see `stored`).
-            subjects += e
-                .record
-                .subjects()
-                .iter()
-                .filter(|s| !matches!(s, ledger_core::subject::Subject::Commit { repo: Some(_), .. }))
-                .count();
+        for v in owned {
+            let a = chain.authorize(v, Timestamp(2)).unwrap();
+            let e = chain.sequence(&a).unwrap();
+            subjects += ledger_store::store::indexed_subjects(&e.record).len();
         }
         per("authorize + sequence + subjects (no storage)", n, t);
         println!("store keys per entry: 4 (e, h, r, k) + {} subject key(s), + 1 head key per batch", subjects / n);
@@ -101,8 +96,9 @@ fn main() {
         .unwrap();
         l2.append(&[SignedRecord::sign(&reg, &admin).unwrap()]).unwrap();
         let m = if batch == 1 { 2_000 } else { n };
+        let chunks: Vec<Vec<_>> = verified[..m].chunks(batch).map(<[_]>::to_vec).collect();
         let t = Instant::now();
-        for chunk in verified[..m].chunks(batch) {
+        for chunk in chunks {
             for r in l2.append_verified(chunk) {
                 r.unwrap();
             }

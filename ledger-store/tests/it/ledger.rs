@@ -7,9 +7,9 @@ use std::sync::Arc;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::*;
 use ledger_core::types::*;
-use ledger_server::ledger::{Ledger, LogFilter};
-use ledger_server::store::{Backend, DiskStore, Store, StoredEntry};
-use ledger_server::Error;
+use ledger_store::ledger::{Ledger, LogFilter};
+use ledger_store::store::{Backend, DiskStore, Store, StoredEntry};
+use ledger_store::Error;
 
 use crate::support::{key, key_rec, rec, signed};
 
@@ -72,7 +72,7 @@ fn entries_survive_reopen_and_indexes_answer() {
 
 #[test]
 fn a_layout_v1_ledger_is_upgraded_on_open_and_old_binaries_then_refuse_it() {
-    use ledger_server::store::{KeyEntries, FORMAT_MARKER, FORMAT_MARKER_V1};
+    use ledger_store::store::{KeyEntries, FORMAT_MARKER, FORMAT_MARKER_V1};
     let dir = tempfile::tempdir().unwrap();
     {
         let l = new_ledger(DiskStore::create(dir.path()).unwrap());
@@ -156,7 +156,7 @@ struct Gate {
 }
 
 impl Store for FailingStore {
-    fn initialize(&self) -> ledger_server::Result<()> {
+    fn initialize(&self) -> ledger_store::Result<()> {
         self.inner.initialize()
     }
     fn append(
@@ -165,7 +165,7 @@ impl Store for FailingStore {
         tree: &ledger_core::merkle::Frontier,
         tiles: &[ledger_core::tiles::Tile],
         key_entries: Option<&[Seq]>,
-    ) -> ledger_server::Result<()> {
+    ) -> ledger_store::Result<()> {
         let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.fail_at {
             return Err(Error::Storage("injected flush failure".into()));
@@ -176,53 +176,53 @@ impl Store for FailingStore {
         }
         self.inner.append(batch, tree, tiles, key_entries)
     }
-    fn key_entries(&self) -> ledger_server::Result<ledger_server::store::KeyEntries> {
+    fn key_entries(&self) -> ledger_store::Result<ledger_store::store::KeyEntries> {
         self.inner.key_entries()
     }
-    fn upgrade(&self, seqs: &[Seq]) -> ledger_server::Result<()> {
+    fn upgrade(&self, seqs: &[Seq]) -> ledger_store::Result<()> {
         self.inner.upgrade(seqs)
     }
     fn scan_index(
         &self,
-        index: ledger_server::store::Index,
-        f: &mut dyn FnMut(ledger_server::store::IndexKey, Seq) -> ledger_server::Result<()>,
-    ) -> ledger_server::Result<()> {
+        index: ledger_store::store::Index,
+        f: &mut dyn FnMut(ledger_store::store::IndexKey, Seq) -> ledger_store::Result<()>,
+    ) -> ledger_store::Result<()> {
         self.inner.scan_index(index, f)
     }
-    fn tile_ids(&self) -> ledger_server::Result<Vec<(u8, u64)>> {
+    fn tile_ids(&self) -> ledger_store::Result<Vec<(u8, u64)>> {
         self.inner.tile_ids()
     }
-    fn put_tiles(&self, tiles: &[ledger_core::tiles::Tile]) -> ledger_server::Result<()> {
+    fn put_tiles(&self, tiles: &[ledger_core::tiles::Tile]) -> ledger_store::Result<()> {
         self.inner.put_tiles(tiles)
     }
-    fn tile(&self, level: u8, index: u64) -> ledger_server::Result<Option<Vec<ledger_core::merkle::Hash>>> {
+    fn tile(&self, level: u8, index: u64) -> ledger_store::Result<Option<Vec<ledger_core::merkle::Hash>>> {
         self.inner.tile(level, index)
     }
-    fn tree(&self) -> ledger_server::Result<Option<ledger_core::merkle::Frontier>> {
+    fn tree(&self) -> ledger_store::Result<Option<ledger_core::merkle::Frontier>> {
         self.inner.tree()
     }
-    fn head(&self) -> ledger_server::Result<Option<(Seq, EntryHash)>> {
+    fn head(&self) -> ledger_store::Result<Option<(Seq, EntryHash)>> {
         self.inner.head()
     }
-    fn entry(&self, seq: Seq) -> ledger_server::Result<Option<Vec<u8>>> {
+    fn entry(&self, seq: Seq) -> ledger_store::Result<Option<Vec<u8>>> {
         self.inner.entry(seq)
     }
-    fn seq_by_hash(&self, hash: &EntryHash) -> ledger_server::Result<Option<Seq>> {
+    fn seq_by_hash(&self, hash: &EntryHash) -> ledger_store::Result<Option<Seq>> {
         self.inner.seq_by_hash(hash)
     }
-    fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> ledger_server::Result<Vec<(EntryHash, Seq)>> {
+    fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> ledger_store::Result<Vec<(EntryHash, Seq)>> {
         self.inner.seqs_by_hash_prefix(prefix, limit)
     }
-    fn seq_by_record(&self, id: &RecordId) -> ledger_server::Result<Option<Seq>> {
+    fn seq_by_record(&self, id: &RecordId) -> ledger_store::Result<Option<Seq>> {
         self.inner.seq_by_record(id)
     }
-    fn subject_seqs(&self, subject: &str) -> ledger_server::Result<Vec<Seq>> {
+    fn subject_seqs(&self, subject: &str) -> ledger_store::Result<Vec<Seq>> {
         self.inner.subject_seqs(subject)
     }
-    fn subjects_with_prefix(&self, prefix: &str, limit: usize) -> ledger_server::Result<Vec<String>> {
+    fn subjects_with_prefix(&self, prefix: &str, limit: usize) -> ledger_store::Result<Vec<String>> {
         self.inner.subjects_with_prefix(prefix, limit)
     }
-    fn kind_seqs(&self, kind: Kind) -> ledger_server::Result<Vec<Seq>> {
+    fn kind_seqs(&self, kind: Kind) -> ledger_store::Result<Vec<Seq>> {
         self.inner.kind_seqs(kind)
     }
 }

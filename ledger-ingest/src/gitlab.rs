@@ -13,15 +13,15 @@
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, Result};
-use crate::ingest::truncate;
-use crate::ingest_github::check_kind;
-pub use crate::ingest_github::Mapped;
+use crate::git::truncate;
+use crate::github::check_kind;
 use crate::payload::{missing, Payload, Platform};
-use crate::record::{
+pub use crate::Mapped;
+use ledger_core::record::{
     Body, Change, CheckResult, DeployStatus, Deployment, Evidence, Merge, MergeMethod, Review, Source, Verdict,
 };
-use crate::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
+use ledger_core::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
+use ledger_core::{Error, Result};
 
 /// The event name GitLab's `object_kind` uses for a name given either that way
 /// (`merge_request`) or as the `X-Gitlab-Event` header says it (`Merge Request Hook`;
@@ -461,7 +461,7 @@ fn deployment(p: &P<'_>) -> Result<Mapped> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Link, Rel};
+    use ledger_core::record::{Link, Rel};
 
     #[test]
     fn gitlab_time_forms_parse_to_the_same_instant() {

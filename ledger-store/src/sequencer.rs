@@ -84,12 +84,9 @@ impl Sequencer {
                     let (records, replies): (Vec<VerifiedRecord>, Vec<_>) =
                         jobs.drain(..).map(|j| (j.record, j.reply)).unzip();
                     let started = std::time::Instant::now();
-                    let results = ledger.append_verified(&records);
-                    tracing::debug!(
-                        batch = records.len(),
-                        micros = started.elapsed().as_micros() as u64,
-                        "group commit"
-                    );
+                    let n = records.len();
+                    let results = ledger.append_verified(records);
+                    tracing::debug!(batch = n, micros = started.elapsed().as_micros() as u64, "group commit");
                     for (reply, result) in replies.into_iter().zip(results) {
                         // The requester may have gone away; its record is stored regardless.
                         let _ = reply.send(result);

@@ -1,5 +1,5 @@
 //! "Who approved this, and what evidence proved it was safe?": the analysis behind
-//! `ledger why`. Pure: the caller gathers the related entries (see `ledger-server`), this
+//! `ledger why`. Pure: the caller gathers the related entries (see `ledger-store`), this
 //! module links them into a report with findings.
 //!
 //! Approvals are judged against the change's **final commit**: the head commit at merge
@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Body, Change, CheckResult, MergeMethod, Record, Rel, Verdict};
-use crate::subject::Subject;
-use crate::types::{CommitId, EntryHash, Identity, Seq, Timestamp};
+use ledger_core::record::{Body, Change, CheckResult, MergeMethod, Record, Rel, Verdict};
+use ledger_core::subject::Subject;
+use ledger_core::types::{CommitId, EntryHash, Identity, Seq, Timestamp};
 
 /// A record as gathered for analysis: its position, entry hash and decoded content.
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ pub struct CommitLine {
     /// First line of the message.
     pub title: String,
     /// Signature kind (`none`, `pgp`, `ssh`, `x509`, `unknown`); not verified.
-    pub signature: crate::record::CommitSignature,
+    pub signature: ledger_core::record::CommitSignature,
     /// Trailers, as `Key: value`.
     pub trailers: Vec<String>,
 }
@@ -140,7 +140,7 @@ pub struct SessionLine {
     /// Where it came from (`Assisted-by` trailer, provenance file...).
     pub via: String,
     /// Tiers the model is approved for, when a `model` record names it.
-    pub model_approved_tiers: Option<Vec<crate::types::Tier>>,
+    pub model_approved_tiers: Option<Vec<ledger_core::types::Tier>>,
 }
 
 /// An exception in force (or expired) for the change.
@@ -170,7 +170,7 @@ pub struct DeploymentLine {
     /// Environment.
     pub environment: String,
     /// Latest status.
-    pub status: crate::record::DeployStatus,
+    pub status: ledger_core::record::DeployStatus,
     /// Who deployed (from the first record).
     pub deployer: Identity,
     /// The commit deployed that belongs to this change.
@@ -318,7 +318,7 @@ pub fn analyze(subject: &Subject, gathered: &[Gathered], now: Timestamp) -> WhyR
             changes.insert(c.subject(), (g, c));
         }
     }
-    let models: Vec<&crate::record::Model> = all
+    let models: Vec<&ledger_core::record::Model> = all
         .iter()
         .filter_map(|g| match &g.record.body {
             Body::Model(m) => Some(m),
@@ -350,7 +350,7 @@ fn change_report(
     cg: &Gathered,
     change: &Change,
     all: &[&Gathered],
-    models: &[&crate::record::Model],
+    models: &[&ledger_core::record::Model],
     now: Timestamp,
 ) -> ChangeReport {
     let merge = all.iter().rev().find_map(|g| match &g.record.body {
@@ -577,7 +577,7 @@ fn change_report(
     }
     let checks_ok = latest.values().any(|e| e.result == CheckResult::Pass)
         && !latest.values().any(|e| matches!(e.result, CheckResult::Fail | CheckResult::Error));
-    for d in deployments.iter().filter(|d| d.status == crate::record::DeployStatus::Success) {
+    for d in deployments.iter().filter(|d| d.status == ledger_core::record::DeployStatus::Success) {
         if !checks_ok {
             findings.push(finding(
                 "deployed_without_passing_checks",
@@ -636,10 +636,10 @@ fn change_report(
     }
 }
 
-fn via(source: &Option<crate::record::Source>, default: &str) -> String {
+fn via(source: &Option<ledger_core::record::Source>, default: &str) -> String {
     match source {
-        Some(crate::record::Source::GitCommit { trailer: Some(t), .. }) => t.clone(),
-        Some(crate::record::Source::Payload { format, .. }) => format.clone(),
+        Some(ledger_core::record::Source::GitCommit { trailer: Some(t), .. }) => t.clone(),
+        Some(ledger_core::record::Source::Payload { format, .. }) => format.clone(),
         _ => default.to_string(),
     }
 }

@@ -8,26 +8,19 @@
 //! Events and actions that carry no provenance are [`Mapped::Skipped`], with the reason.
 
 use serde_json::Value;
+
+use crate::Mapped;
 use sha2::{Digest as _, Sha256};
 
-use crate::ai::ai_tool_name;
-use crate::error::{Error, Result};
-use crate::ingest::truncate;
+use crate::git::truncate;
 use crate::payload::{missing, Payload, Platform};
-use crate::record::{
+use ledger_core::ai::ai_tool_name;
+use ledger_core::record::{
     Body, Change, CheckKind, CheckResult, DeployStatus, Deployment, Evidence, Incident, Link, Merge, MergeMethod,
-    Record, Review, Session, Source, Verdict,
+    Review, Session, Source, Verdict,
 };
-use crate::types::{CommitId, Digest, DigestAlg, Identity, Timestamp, Token};
-
-/// What a delivery maps to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mapped {
-    /// Records to append, in order.
-    Records(Vec<Record>),
-    /// Nothing to record, and why.
-    Skipped(String),
-}
+use ledger_core::types::{CommitId, Digest, DigestAlg, Identity, Timestamp, Token};
+use ledger_core::{Error, Result};
 
 /// The action of a delivery, if it has one.
 pub fn action(payload: &[u8]) -> Option<String> {
@@ -263,9 +256,9 @@ fn provenance_session(v: &Value, source: &Source) -> Result<Option<Session>> {
 }
 
 /// `Name <email>` of a commit author or committer in a push payload.
-fn push_person(c: &Value, who: &str) -> Option<crate::ingest::GitPerson> {
+fn push_person(c: &Value, who: &str) -> Option<crate::git::GitPerson> {
     let p = c.get(who)?;
-    Some(crate::ingest::GitPerson {
+    Some(crate::git::GitPerson {
         name: p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
         email: p.get("email").and_then(Value::as_str).unwrap_or("").to_string(),
         time: c.get("timestamp").and_then(Value::as_str)?.parse().ok()?,
@@ -291,24 +284,24 @@ fn push(p: &P<'_>) -> Result<Mapped> {
         .filter(|b| b.bytes().any(|c| c != b'0'))
         .map(|b| CommitId::new(b.to_ascii_lowercase()))
         .transpose()?;
-    let to_commit = |c: &Value| -> Result<Option<crate::ingest::GitCommit>> {
+    let to_commit = |c: &Value| -> Result<Option<crate::git::GitCommit>> {
         let (Some(id), Some(author), Some(committer)) =
             (c.get("id").and_then(Value::as_str), push_person(c, "author"), push_person(c, "committer"))
         else {
             return Ok(None);
         };
-        Ok(Some(crate::ingest::GitCommit {
+        Ok(Some(crate::git::GitCommit {
             sha: CommitId::new(id.to_ascii_lowercase())?,
             parents: before.iter().cloned().collect(),
             author,
             committer,
             message: c.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-            signature: crate::record::CommitSignature::NotReported,
+            signature: ledger_core::record::CommitSignature::NotReported,
         }))
     };
     let head_value = p.get("/head_commit").ok_or_else(|| missing("head_commit"))?;
     let Some(head) = to_commit(head_value)? else { return Err(missing("head_commit.author")) };
-    let kind = crate::ingest::classify(&head);
+    let kind = crate::git::classify(&head);
     let message_says_merge = head.subject_line().starts_with("Merge pull request #");
     if kind.pr.is_some() || message_says_merge {
         return Ok(Mapped::Skipped(format!(
@@ -329,7 +322,7 @@ fn push(p: &P<'_>) -> Result<Mapped> {
         pushed.push(head.clone());
     }
     let repo = p.repo()?;
-    let mut records = crate::ingest::landing_records(&repo, &head, &pushed)?;
+    let mut records = crate::git::landing_records(&repo, &head, &pushed)?;
     let pusher = p.opt_str("/pusher/name").map(|n| Identity::new(format!("github:{n}"))).transpose()?;
     for r in &mut records {
         match &mut r.body {

@@ -13,10 +13,10 @@ use ledger_core::chain::ChainState;
 use ledger_core::merkle;
 use ledger_core::record::Kind;
 use ledger_core::types::{EntryHash, RecordId, Seq};
-use ledger_server::clock::SystemClock;
-use ledger_server::ledger::Ledger;
-use ledger_server::store::{index_keys, indexed_subjects, Backend, DiskStore, Index, IndexKey, Raw};
-use ledger_server::Error;
+use ledger_store::clock::SystemClock;
+use ledger_store::ledger::Ledger;
+use ledger_store::store::{index_keys, indexed_subjects, Backend, DiskStore, Index, IndexKey, Raw};
+use ledger_store::Error;
 
 use crate::support::{evidence, key, signed, Fixture};
 

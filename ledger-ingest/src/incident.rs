@@ -9,11 +9,11 @@
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::domain::FORMAT_VERSION;
-use crate::error::{Error, Result};
-use crate::ingest_github::Mapped;
-use crate::record::{Body, Incident, Link, Record, Source};
-use crate::types::{Digest, DigestAlg, Identity, Timestamp, Token};
+use crate::Mapped;
+use ledger_core::domain::FORMAT_VERSION;
+use ledger_core::record::{Body, Incident, Link, Record, Source};
+use ledger_core::types::{Digest, DigestAlg, Identity, Timestamp, Token};
+use ledger_core::{Error, Result};
 
 /// An incident system whose webhooks the ledger reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,16 +51,16 @@ pub fn explicit_causes(v: &Value) -> Vec<Link> {
         for tok in t.split(|c: char| c.is_whitespace() || ",;()[]<>\"'".contains(c)) {
             let tok = tok.trim_end_matches(['.', ':']);
             let target = if tok.starts_with("deploy:") {
-                tok.parse::<crate::subject::Subject>().ok()
+                tok.parse::<ledger_core::subject::Subject>().ok()
             } else if (tok.len() == 40 || tok.len() == 64) && tok.bytes().all(|b| b.is_ascii_hexdigit()) {
-                crate::types::CommitId::new(tok.to_ascii_lowercase())
+                ledger_core::types::CommitId::new(tok.to_ascii_lowercase())
                     .ok()
-                    .map(|sha| crate::subject::Subject::Commit { repo: None, sha })
+                    .map(|sha| ledger_core::subject::Subject::Commit { repo: None, sha })
             } else {
                 None
             };
             if let Some(target) = target {
-                let link = Link { rel: crate::record::Rel::CausedBy, target };
+                let link = Link { rel: ledger_core::record::Rel::CausedBy, target };
                 if !out.contains(&link) {
                     out.push(link);
                 }

@@ -6,11 +6,11 @@ use std::marker::PhantomData;
 
 use serde_json::Value;
 
-use crate::domain::FORMAT_VERSION;
-use crate::error::{Error, Result};
-use crate::record::{Body, Link, Record, Rel, Source};
-use crate::subject::Subject;
-use crate::types::{CommitId, Identity, RepoName, Timestamp};
+use ledger_core::domain::FORMAT_VERSION;
+use ledger_core::record::{Body, Link, Record, Rel, Source};
+use ledger_core::subject::Subject;
+use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
+use ledger_core::{Error, Result};
 
 /// What differs between webhook platforms.
 pub(crate) trait Platform {

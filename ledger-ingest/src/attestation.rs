@@ -15,11 +15,11 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::domain::FORMAT_VERSION;
-use crate::error::{Error, Result};
-use crate::ingest_github::Mapped;
-use crate::record::{Body, CheckKind, CheckResult, Evidence, Record, SignatureCheck, Source};
-use crate::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp};
+use crate::Mapped;
+use ledger_core::domain::FORMAT_VERSION;
+use ledger_core::record::{Body, CheckKind, CheckResult, Evidence, Record, SignatureCheck, Source};
+use ledger_core::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp};
+use ledger_core::{Error, Result};
 
 /// A public key that may have signed DSSE envelopes.
 #[derive(Clone, Debug)]

@@ -14,15 +14,15 @@
 //! record times come from the commits, so re-ingesting yields byte-identical records, which
 //! the ledger deduplicates.
 
-use crate::ai::{ai_tool_name, is_bot_name};
-use crate::domain::{FORMAT_VERSION, MAX_RECORD_BYTES};
-use crate::error::Result;
-use crate::record::{
+use ledger_core::ai::{ai_tool_name, is_bot_name};
+use ledger_core::domain::{FORMAT_VERSION, MAX_RECORD_BYTES};
+use ledger_core::record::{
     Body, Change, CommitInfo, CommitSignature, Link, Merge, MergeMethod, Record, Rel, Review, Session, Source, Trailer,
     Verdict,
 };
-use crate::subject::Subject;
-use crate::types::{CommitId, Identity, RepoName, Timestamp, Token};
+use ledger_core::subject::Subject;
+use ledger_core::types::{CommitId, Identity, RepoName, Timestamp, Token};
+use ledger_core::Result;
 
 /// A git identity with a time, as read from a commit header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,7 +225,7 @@ fn session_tool(trailer: &Trailer) -> Option<String> {
 /// onto the branch, oldest first (for a squash or direct commit: just the landing commit).
 ///
 /// # Errors
-/// [`crate::Error::InvalidField`] if a derived value is invalid (e.g. a tool name that is
+/// [`ledger_core::Error::InvalidField`] if a derived value is invalid (e.g. a tool name that is
 /// not a valid token).
 pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCommit]) -> Result<Vec<Record>> {
     let kind = classify(landing);
@@ -271,7 +271,7 @@ pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCo
     // Keep the change under the record size limit by dropping the newest commit details;
     // `commits_total` still counts them all.
     let mut change_record = record(first.author.time, author.clone(), vec![], Body::Change(change.clone()));
-    while crate::encoding::to_canonical(&change_record, "record")?.len() > MAX_RECORD_BYTES - 1024
+    while ledger_core::encoding::to_canonical(&change_record, "record")?.len() > MAX_RECORD_BYTES - 1024
         && !change.commits.is_empty()
     {
         let keep = change.commits.len() / 2;

@@ -1,0 +1,139 @@
+//! [`Ledger`]: one sequencer, many readers, over any [`Store`]. The work is split by phase:
+//!
+//! | module | phase |
+//! |---|---|
+//! | `open` | create a ledger; open one (head check, key register rebuilt from the key entries, tiles) |
+//! | `write` | append: verify signature → authorize → sequence → integrate (tree, tiles) → write (one atomic, durable batch) → publish |
+//! | `read` | entries, lookups, log queries, what `why` gathers |
+//! | `proofs` | tree heads, signed checkpoints, inclusion and consistency proofs from the tiles |
+//! | `verify` | the full replay, and every derived index, tile and record checked against it |
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ledger_audit::why::Gathered;
+use ledger_core::chain::ChainState;
+use ledger_core::entry::Entry;
+use ledger_core::keys::KeyInfo;
+use ledger_core::merkle::Frontier;
+use ledger_core::record::Kind;
+use ledger_core::subject::Subject;
+use ledger_core::tiles::TileBuilder;
+use ledger_core::types::{Clock, EntryHash, Seq, Timestamp};
+
+pub use ledger_core::chain::Receipt;
+
+use crate::store::Store;
+
+mod open;
+mod proofs;
+mod read;
+mod verify;
+mod write;
+
+pub use write::Atomicity;
+
+/// A stored entry, decoded.
+#[derive(Clone, Debug)]
+pub struct EntryView {
+    /// Sequence number.
+    pub seq: Seq,
+    /// Entry hash.
+    pub hash: EntryHash,
+    /// Exact stored bytes.
+    pub bytes: Vec<u8>,
+    /// The entry.
+    pub entry: Entry,
+    /// The record it carries.
+    pub record: ledger_core::record::Record,
+}
+
+impl EntryView {
+    /// As input for [`ledger_audit::why::analyze`].
+    pub fn gathered(&self) -> Gathered {
+        Gathered { seq: self.seq, hash: self.hash, integrated: self.entry.time, record: self.record.clone() }
+    }
+}
+
+/// Filters for [`Ledger::log`]; all given filters must match.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only entries mentioning this subject.
+    pub subject: Option<Subject>,
+    /// Only entries integrated at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only entries at or after this seq.
+    pub from_seq: Option<Seq>,
+    /// Only entries at or before this seq.
+    pub to_seq: Option<Seq>,
+    /// At most this many entries (the latest ones).
+    pub limit: Option<usize>,
+}
+
+/// Result of a full verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Entries verified.
+    pub entries: u64,
+    /// Head hash after the last entry.
+    pub head: EntryHash,
+}
+
+/// The Merkle tree as the append path keeps it: the frontier (for the root) and the partial
+/// tiles (for stored interior nodes).
+#[derive(Clone, Debug, Default)]
+struct TreeState {
+    frontier: Frontier,
+    tiles: TileBuilder,
+}
+
+/// A ledger over a store: one sequencer, many readers.
+pub struct Ledger<S: Store> {
+    store: S,
+    state: Mutex<ChainState>,
+    /// The RFC 6962 tree's right edge and last tiles, updated with the chain under the
+    /// `state` lock.
+    tree: Mutex<TreeState>,
+    /// Held by the one writer for a whole append, write and flush included. `state` and `tree`
+    /// are locked only to copy them and to publish the result, so request handlers checking
+    /// signatures (which read the key register) never wait for a flush.
+    writer: Mutex<()>,
+    clock: Arc<dyn Clock>,
+    poisoned: AtomicBool,
+}
+
+impl<S: Store> Ledger<S> {
+    fn lock(&self) -> MutexGuard<'_, ChainState> {
+        // A panic while holding the lock cannot leave the state half-updated (it is swapped
+        // in whole after a successful write), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.lock().next_seq().0
+    }
+
+    /// True when the ledger has no entries (never, once created).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The head: (number of entries, last entry hash).
+    pub fn head(&self) -> (u64, EntryHash) {
+        let s = self.lock();
+        (s.next_seq().0, s.head())
+    }
+
+    /// All signer keys ever registered.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.lock().keys().keys().cloned().collect()
+    }
+}

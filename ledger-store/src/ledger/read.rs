@@ -1,0 +1,250 @@
+//! Reading: entries by seq or hash, subject resolution, log queries, and what `why` gathers.
+
+use std::collections::BTreeSet;
+
+use ledger_audit::why::{self, Gathered, WhyReport};
+use ledger_core::entry::Entry;
+use ledger_core::record::Kind;
+use ledger_core::subject::Subject;
+use ledger_core::types::{EntryHash, Seq};
+
+use super::{EntryView, Ledger, LogFilter};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Hops `why` follows from the asked subject (subject → change → commits → deployments →
+/// incidents needs four).
+const WHY_ROUNDS: usize = 5;
+
+/// Most entries `why` gathers; beyond it the report covers what was gathered.
+const WHY_MAX_ENTRIES: usize = 20_000;
+
+impl<S: Store> Ledger<S> {
+    /// The entry at `seq`.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if its bytes do not decode; [`Error::Storage`] on read errors.
+    pub fn get(&self, seq: Seq) -> Result<Option<EntryView>> {
+        let Some(bytes) = self.store.entry(seq)? else { return Ok(None) };
+        let tampered = |e: ledger_core::Error| Error::Tampered { seq, reason: e.to_string() };
+        let entry = Entry::decode(&bytes).map_err(tampered)?;
+        let record = entry.decode_record().map_err(tampered)?;
+        let hash = ledger_core::entry::entry_hash(&bytes);
+        Ok(Some(EntryView { seq, hash, bytes, entry, record }))
+    }
+
+    fn must_get(&self, seq: Seq) -> Result<EntryView> {
+        self.get(seq)?.ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })
+    }
+
+    /// Finds an entry by `#<seq>`, `entry:<hex>` or bare hex: a full hash or a unique prefix of
+    /// at least 12 hex characters.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Ambiguous`], or a parse error as [`Error::Rejected`].
+    pub fn find_entry(&self, input: &str) -> Result<EntryView> {
+        if let Some(n) = input.strip_prefix('#') {
+            let seq =
+                n.parse::<u64>().map_err(|_| Error::NotFound(format!("entry `{input}` (not a sequence number)")))?;
+            return self.get(Seq(seq))?.ok_or_else(|| Error::NotFound(format!("entry #{seq}")));
+        }
+        let hexpart = input.strip_prefix("entry:").unwrap_or(input);
+        if hexpart.len() < 12 || hexpart.len() > 64 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::NotFound(format!(
+                "entry `{input}` (give #<seq>, or an entry hash or unique prefix of at least 12 hex characters)"
+            )));
+        }
+        let lower = hexpart.to_ascii_lowercase();
+        // Compare whole bytes in the index, then the odd nibble if any.
+        let bytes = hex::decode(&lower[..lower.len() / 2 * 2]).unwrap_or_default();
+        let hits: Vec<(EntryHash, Seq)> = self
+            .store
+            .seqs_by_hash_prefix(&bytes, 1000)?
+            .into_iter()
+            .filter(|(h, _)| h.to_hex().starts_with(&lower))
+            .take(5)
+            .collect();
+        match hits.as_slice() {
+            [] => Err(Error::NotFound(format!("entry {lower}"))),
+            [(_, seq)] => self.must_get(*seq),
+            many => Err(Error::Ambiguous {
+                input: lower,
+                matches: many.iter().map(|(h, s)| format!("#{s} {}", &h.to_hex()[..16])).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Resolves what a user typed into a subject: a canonical subject (`pr:o/r#1`,
+    /// `git:o/r@<sha>`…), `#<seq>`, `entry:<hex prefix>`, or a full or abbreviated (≥ 7 hex)
+    /// commit id, looked up in the subject index.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] or [`Error::Ambiguous`] for abbreviations; a parse error otherwise.
+    pub fn resolve(&self, input: &str) -> Result<Subject> {
+        let input = input.trim();
+        if input.starts_with('#') || input.starts_with("entry:") {
+            return Ok(Subject::Entry(self.find_entry(input)?.hash));
+        }
+        let abbrev = input.strip_prefix("git:").unwrap_or(input);
+        let is_hex = abbrev.len() >= 7 && abbrev.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_hex && abbrev.len() == 64 && !input.starts_with("git:") {
+            if let Ok(e) = self.find_entry(abbrev) {
+                return Ok(Subject::Entry(e.hash));
+            }
+        }
+        if is_hex && abbrev.len() != 40 && abbrev.len() != 64 {
+            let lower = abbrev.to_ascii_lowercase();
+            let hits = self.store.subjects_with_prefix(&format!("git:{lower}"), 5)?;
+            return match hits.as_slice() {
+                [] => Err(Error::NotFound(format!("commit {lower} (no recorded commit id starts with it)"))),
+                [one] => Ok(one.parse()?),
+                many => Err(Error::Ambiguous { input: lower, matches: many.join(", ") }),
+            };
+        }
+        if is_hex {
+            return Ok(format!("git:{}", abbrev.to_ascii_lowercase()).parse()?);
+        }
+        Ok(input.parse()?)
+    }
+
+    fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
+        match subject {
+            Subject::Entry(h) => Ok(self.store.seq_by_hash(h)?.into_iter().collect()),
+            // Commits are indexed under their bare form only (one index key instead of two
+            // per commit; see `stored`); a repository-qualified lookup filters the bare hits.
+            Subject::Commit { repo: Some(_), .. } => {
+                let bare = subject.bare_commit().map(|b| b.to_string()).unwrap_or_default();
+                let mut out = vec![];
+                for seq in self.store.subject_seqs(&bare)? {
+                    if self.must_get(seq)?.record.subjects().contains(subject) {
+                        out.push(seq);
+                    }
+                }
+                Ok(out)
+            }
+            other => self.store.subject_seqs(&other.to_string()),
+        }
+    }
+
+    /// Entries matching `filter`, ascending by seq.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a matching entry does not decode; [`Error::Storage`].
+    pub fn log(&self, filter: &LogFilter) -> Result<Vec<EntryView>> {
+        let mut out = Vec::new();
+        self.log_each(filter, |v| {
+            out.push(v);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// [`Ledger::log`], one entry at a time: calls `f` with each match, ascending by seq, and
+    /// stops early when `f` returns `false`. Memory stays bounded by `filter.limit` (the last
+    /// `limit` matches are gathered before the first call) or, without a limit, by one entry
+    /// plus the seqs of the kind and subject indexes it intersects (8 bytes each).
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a matching entry does not decode; [`Error::Storage`]; `f`'s errors.
+    pub fn log_each(&self, filter: &LogFilter, mut f: impl FnMut(EntryView) -> Result<bool>) -> Result<()> {
+        let mut seqs: Option<BTreeSet<Seq>> = None;
+        let mut narrow = |s: Vec<Seq>| {
+            let set: BTreeSet<Seq> = s.into_iter().collect();
+            seqs = Some(match seqs.take() {
+                Some(prev) => prev.intersection(&set).copied().collect(),
+                None => set,
+            });
+        };
+        if let Some(k) = filter.kind {
+            narrow(self.store.kind_seqs(k)?);
+        }
+        if let Some(s) = &filter.subject {
+            narrow(self.seqs_for(s)?);
+        }
+        let in_range = |s: &Seq| filter.from_seq.is_none_or(|f| *s >= f) && filter.to_seq.is_none_or(|t| *s <= t);
+        let candidates: Box<dyn DoubleEndedIterator<Item = Seq>> = match seqs {
+            Some(s) => Box::new(s.into_iter().filter(in_range)),
+            None => {
+                let from = filter.from_seq.map_or(0, |s| s.0);
+                let to = filter.to_seq.map_or(self.len(), |s| s.0.saturating_add(1).min(self.len()));
+                Box::new((from..to).map(Seq))
+            }
+        };
+        let mut matching = candidates.map(|seq| self.must_get(seq)).filter(|v| match v {
+            Ok(v) => filter.since.is_none_or(|t| v.entry.time >= t),
+            Err(_) => true,
+        });
+        if let Some(limit) = filter.limit {
+            // The last `limit` matches: walk back from the end, then answer in seq order.
+            let mut last = Vec::with_capacity(limit.min(4096));
+            for v in matching.by_ref().rev().take(limit) {
+                last.push(v?);
+            }
+            for v in last.into_iter().rev() {
+                if !f(v)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        for v in matching {
+            if !f(v?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers "who approved this?" for `subject`: gathers the change(s) the subject belongs to
+    /// and every record linked to them, and analyses them ([`why::analyze`]).
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
+    pub fn why(&self, subject: &Subject) -> Result<WhyReport> {
+        let gathered = self.related(subject)?;
+        Ok(why::analyze(subject, &gathered, self.clock.now()))
+    }
+
+    /// Every record `why` considers for `subject`: the records mentioning it, the change(s) it
+    /// belongs to and their records, the head and merge commits, deployments, incidents, and
+    /// `model` records. Used by `why` and by exports of a subject.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
+    pub fn related(&self, subject: &Subject) -> Result<Vec<Gathered>> {
+        let mut seen: BTreeSet<Seq> = BTreeSet::new();
+        let mut gathered: Vec<Gathered> = vec![];
+        let mut add = |seqs: Vec<Seq>, out: &mut Vec<Gathered>| -> Result<Vec<Gathered>> {
+            let mut fresh = vec![];
+            for seq in seqs {
+                if seen.insert(seq) {
+                    let g = self.must_get(seq)?.gathered();
+                    out.push(g.clone());
+                    fresh.push(g);
+                }
+            }
+            Ok(fresh)
+        };
+        // Expand from the subject along the links that matter (change, head and merge
+        // commits, deployments, causes), a few hops and a bounded number of entries.
+        let mut expanded: BTreeSet<Subject> = BTreeSet::new();
+        let mut frontier: Vec<Subject> = vec![subject.clone()];
+        for _round in 0..WHY_ROUNDS {
+            let mut next: Vec<Subject> = vec![];
+            for s in frontier.drain(..) {
+                if !expanded.insert(s.clone()) || gathered.len() >= WHY_MAX_ENTRIES {
+                    continue;
+                }
+                for g in add(self.seqs_for(&s)?, &mut gathered)? {
+                    next.extend(why::follow(&g.record).into_iter().filter(|x| !expanded.contains(x)));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
+        Ok(gathered)
+    }
+}

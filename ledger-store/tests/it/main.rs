@@ -1,0 +1,7 @@
+//! Integration tests of `ledger-store`: the append path and storage in process (`ledger`), and
+//! the tamper battery on both backends (`tamper`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ledger;
+mod support;
+mod tamper;

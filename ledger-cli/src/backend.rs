@@ -139,6 +139,20 @@ impl Remote {
 }
 
 impl Backend {
+    /// Signs `record` with `key` and appends it.
+    ///
+    /// # Errors
+    /// The record is refused by the signer's checks or the ledger, or the server is unreachable.
+    pub fn sign_and_append(
+        &mut self,
+        record: &ledger_core::record::Record,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<Receipt> {
+        let signed = SignedRecord::sign(record, key)?;
+        let mut r = self.append(std::slice::from_ref(&signed))?;
+        r.pop().ok_or_else(|| anyhow!("the ledger returned no receipt"))
+    }
+
     /// Appends records. Locally the batch is all-or-nothing; through a server each record is
     /// acknowledged on its own, and the first refusal is returned as the error.
     pub fn append(&mut self, records: &[SignedRecord]) -> Result<Vec<Receipt>> {
@@ -278,8 +292,8 @@ impl Backend {
         match self {
             Backend::Local(l) => match l.verify(progress) {
                 Ok(s) => Ok(VerifyOutcome::Intact { entries: s.entries, head: s.head }),
-                Err(ledger_store::Error::Tampered { seq, reason }) => {
-                    Ok(VerifyOutcome::Tampered { seq: seq.0, reason })
+                Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
+                    Ok(VerifyOutcome::Tampered { seq: seq.0, reason: e.tamper_detail().unwrap_or_default() })
                 }
                 Err(e) => Err(e.into()),
             },

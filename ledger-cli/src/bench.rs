@@ -1,4 +1,5 @@
-//! `ledger bench append`: a load generator for `ledgerd`. Appends signed 1 KiB records from
+//! `ledger bench append`: a load generator for `ledgerd`, kept apart from the user-facing
+//! commands (it is for measuring a deployment, docs/BENCHMARKS.md). Appends signed 1 KiB records from
 //! N concurrent clients for a fixed time and reports durable appends per second and latency
 //! percentiles. Records are signed before the clock starts, as CI systems sign on their own
 //! machines; the server's signature check, sequencing and flush are what is measured.
@@ -16,12 +17,12 @@ use ledger_core::record::{Body, CheckKind, CheckResult, Evidence, Record};
 use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_client::LedgerClient;
-use serde_json::json;
+use serde::Serialize;
 use tonic::transport::Channel;
 
-use crate::cmd::{signer_key, Ctx};
+use crate::cli::BenchCommand;
+use crate::ctx::Ctx;
 use crate::output::{json_out, line};
-use crate::BenchCommand;
 
 /// Target size of each record's bytes.
 const RECORD_BYTES: usize = 1024;
@@ -185,14 +186,30 @@ async fn stream_client(
     t
 }
 
+/// What `bench append --json` prints.
+#[derive(Serialize)]
+struct BenchOut {
+    appended: u64,
+    appends_per_sec: f64,
+    clients: usize,
+    duration_s: f64,
+    errors: u64,
+    first_error: Option<String>,
+    mode: &'static str,
+    p50_ms: f64,
+    p99_ms: f64,
+    record_bytes: usize,
+}
+
 /// Runs `ledger bench append`.
 pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Append { clients, duration, stream, window, records, signer, json: as_json } = b;
+    let BenchCommand::Append { clients, duration, stream, window, records, signer } = b;
+    let as_json = ctx.json;
     let Some(remote) = &ctx.remote else { bail!("`ledger bench append` needs --server URL (or LEDGER_SERVER)") };
     if clients == 0 || duration == 0 {
         bail!("--clients and --duration must be at least 1");
     }
-    let key = signer_key(&ctx.db, &signer)?;
+    let key = ctx.signer_key(&signer)?;
     let n = records.unwrap_or_else(|| (duration as usize).saturating_mul(40_000).min(3_000_000));
     let mut nonce = [0u8; 8];
     getrandom::getrandom(&mut nonce).map_err(|e| anyhow!("random nonce: {e}"))?;
@@ -250,11 +267,18 @@ pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
     }
     let mode = if stream { "stream" } else { "unary" };
     if as_json {
-        json_out(&json!({
-            "mode": mode, "clients": clients, "duration_s": secs, "appended": ok, "errors": tally.errors,
-            "appends_per_sec": rate, "p50_ms": p50, "p99_ms": p99, "record_bytes": RECORD_BYTES,
-            "first_error": tally.first_error,
-        }))?;
+        json_out(&BenchOut {
+            appended: ok,
+            appends_per_sec: rate,
+            clients,
+            duration_s: secs,
+            errors: tally.errors,
+            first_error: tally.first_error,
+            mode,
+            p50_ms: p50,
+            p99_ms: p99,
+            record_bytes: RECORD_BYTES,
+        })?;
     } else {
         line(format!(
             "{mode}, {clients} clients, {secs:.1} s: {ok} durable appends ({rate:.0}/s), p50 {p50:.2} ms, p99 {p99:.2} ms, {} errors",

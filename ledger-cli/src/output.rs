@@ -1,12 +1,13 @@
-//! Everything the CLI prints: receipts, entries, log lines, key tables and `why` reports.
+//! Printing: text and JSON to standard output, and the output types several commands share
+//! (receipts, entries). Each command's own report is a `Serialize` type in its module.
 
 use std::io::Write;
 
 use anyhow::Result;
-use ledger_audit::why::{ChangeReport, WhyReport};
+use ledger_core::chain::Receipt;
 use ledger_core::record::{Body, Record};
-use ledger_store::ledger::{EntryView, Receipt};
-use serde_json::json;
+use ledger_store::ledger::EntryView;
+use serde::Serialize;
 
 /// Writes to standard output. A closed pipe surfaces as an error that `main` turns into exit 0.
 pub fn out(s: &str) -> Result<()> {
@@ -22,7 +23,7 @@ pub fn line(s: impl AsRef<str>) -> Result<()> {
 }
 
 /// Writes `v` as pretty JSON.
-pub fn json_out(v: &impl serde::Serialize) -> Result<()> {
+pub fn json_out(v: &impl Serialize) -> Result<()> {
     line(serde_json::to_string_pretty(v)?)
 }
 
@@ -31,36 +32,115 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
-/// A receipt as JSON.
-pub fn receipt_json(r: &Receipt) -> serde_json::Value {
-    json!({ "seq": r.seq.0, "entry": r.hash.to_hex(), "record_id": r.record_id.to_hex(), "duplicate": r.duplicate })
+/// A receipt, as every command that appends reports it: where the record is, and whether it
+/// was already there. `kind` is given by ingests (which append several kinds); `proof` by
+/// `append --prove`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceiptOut {
+    /// True when the record was already in the ledger and nothing was appended.
+    pub duplicate: bool,
+    /// Entry hash, hex.
+    pub entry: String,
+    /// Record kind, for ingests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// Record id, hex.
+    pub record_id: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// The checked inclusion proof, for `append --prove`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProofOut>,
 }
 
-/// Prints a receipt.
+/// The inclusion proof an `append --prove` receipt carries.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProofOut {
+    /// C2SP tlog-proof@v1 text.
+    pub tlog_proof: String,
+    /// The tree size of the checkpoint it proves against.
+    pub tree_size: u64,
+    /// The log's verifier key that signed the checkpoint.
+    pub verifier_key: String,
+}
+
+impl ReceiptOut {
+    /// The output form of `r`.
+    pub fn new(r: &Receipt) -> Self {
+        ReceiptOut {
+            duplicate: r.duplicate,
+            entry: r.hash.to_hex(),
+            kind: None,
+            record_id: r.record_id.to_hex(),
+            seq: r.seq.0,
+            proof: None,
+        }
+    }
+
+    /// With the record's kind.
+    pub fn of_kind(r: &Receipt, kind: &'static str) -> Self {
+        ReceiptOut { kind: Some(kind), ..ReceiptOut::new(r) }
+    }
+
+    /// The receipt as one line of text.
+    pub fn text(&self) -> String {
+        if self.duplicate {
+            format!("already recorded as #{} entry {} (nothing appended)", self.seq, self.entry)
+        } else {
+            format!("appended #{} entry {}", self.seq, self.entry)
+        }
+    }
+}
+
+/// Prints a receipt, as text or (with `--json`) JSON.
 pub fn receipt(r: &Receipt, as_json: bool) -> Result<()> {
+    let out = ReceiptOut::new(r);
     if as_json {
-        return json_out(&receipt_json(r));
-    }
-    if r.duplicate {
-        line(format!("already recorded as #{} entry {} (nothing appended)", r.seq, r.hash))
+        json_out(&out)
     } else {
-        line(format!("appended #{} entry {}", r.seq, r.hash))
+        line(out.text())
     }
 }
 
-/// An entry as JSON: position, chain fields, signer and the decoded record.
-pub fn entry_json(v: &EntryView, signer_name: Option<&str>) -> serde_json::Value {
-    json!({
-        "seq": v.seq.0,
-        "entry": v.hash.to_hex(),
-        "integrated_time": v.entry.time,
-        "prev": v.entry.prev.to_hex(),
-        "signer": v.entry.signer.to_hex(),
-        "signer_name": signer_name,
-        "kind": v.record.kind().as_str(),
-        "record": v.record,
-        "size": v.bytes.len(),
-    })
+/// An entry as `show` and `log` print it in JSON: position, chain fields, signer and the
+/// decoded record.
+#[derive(Debug, Serialize)]
+pub struct EntryOut<'a> {
+    /// Entry hash, hex.
+    pub entry: String,
+    /// Integration time.
+    pub integrated_time: ledger_core::types::Timestamp,
+    /// Record kind.
+    pub kind: &'static str,
+    /// Previous entry's hash, hex.
+    pub prev: String,
+    /// The decoded record.
+    pub record: &'a Record,
+    /// Sequence number.
+    pub seq: u64,
+    /// Signer key id, hex.
+    pub signer: String,
+    /// The signer key's registered name, if known.
+    pub signer_name: Option<&'a str>,
+    /// Stored size in bytes.
+    pub size: usize,
+}
+
+impl<'a> EntryOut<'a> {
+    /// The output form of `v`, signed by the key named `signer_name`.
+    pub fn new(v: &'a EntryView, signer_name: Option<&'a str>) -> Self {
+        EntryOut {
+            entry: v.hash.to_hex(),
+            integrated_time: v.entry.time,
+            kind: v.record.kind().as_str(),
+            prev: v.entry.prev.to_hex(),
+            record: &v.record,
+            seq: v.seq.0,
+            signer: v.entry.signer.to_hex(),
+            signer_name,
+            size: v.bytes.len(),
+        }
+    }
 }
 
 /// A one-line summary of a record for `log`.
@@ -104,7 +184,8 @@ pub fn log_line(v: &EntryView) -> String {
     )
 }
 
-fn truncate(s: &str, n: usize) -> String {
+/// `s` cut to `n` characters, with `…` when cut.
+pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -112,154 +193,7 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn short(s: &str) -> &str {
+/// The first 12 characters (a short hash or commit id).
+pub fn short(s: &str) -> &str {
     &s[..s.len().min(12)]
-}
-
-/// Prints a `why` report as a readable tree.
-pub fn why_human(r: &WhyReport) -> Result<()> {
-    let mut s = format!("why {}\n", r.subject);
-    for f in &r.findings {
-        s += &format!("  ! {}: {}\n", f.code, f.message);
-    }
-    for c in &r.changes {
-        s += &change_human(c);
-    }
-    out(&s)
-}
-
-fn change_human(c: &ChangeReport) -> String {
-    let mut s = String::new();
-    s += &format!("\nchange {}  \"{}\"   [#{} {}]\n", c.subject, c.title, c.at.seq, short(&c.at.entry));
-    s += &format!("├─ author        {}\n", c.author);
-    let more = if c.commits_total as usize > c.commits.len() {
-        format!(", {} listed", c.commits.len())
-    } else {
-        String::new()
-    };
-    if c.commits.is_empty() {
-        s += &format!("├─ commits       {} (not listed: recorded from a webhook)\n", c.commits_total);
-    } else {
-        s += &format!(
-            "├─ commits       {}{} by {}\n",
-            c.commits_total,
-            more,
-            c.commit_authors.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    for cm in &c.commits {
-        let tr = if cm.trailers.is_empty() { String::new() } else { format!("  [{}]", cm.trailers.join("; ")) };
-        s += &format!(
-            "│    {}  {:<5} {}{}\n",
-            short(cm.sha.as_str()),
-            format!("{:?}", cm.signature).to_lowercase(),
-            truncate(&cm.title, 60),
-            tr
-        );
-    }
-    match &c.merge {
-        Some(m) => {
-            s += &format!(
-                "├─ merged        {} ({:?}) by {} at {}   [#{} {}]\n",
-                short(m.commit.as_str()),
-                m.method,
-                m.merged_by.as_ref().map_or("(unknown)".to_string(), |i| i.to_string()),
-                m.time,
-                m.at.seq,
-                short(&m.at.entry)
-            );
-        }
-        None => s += "├─ merged        (no merge recorded)\n",
-    }
-    s += &format!("├─ final commit  {}\n", c.final_commit);
-    if c.reviews.is_empty() {
-        s += "├─ reviews       none recorded\n";
-    } else {
-        s += "├─ reviews\n";
-        for r in &c.reviews {
-            s += &format!(
-                "│    {:<6} {:?} by {} at {} via {}   [#{} {}]\n",
-                r.status,
-                r.verdict,
-                r.reviewer,
-                short(r.commit.as_str()),
-                r.via,
-                r.at.seq,
-                short(&r.at.entry)
-            );
-        }
-    }
-    if c.evidence.is_empty() {
-        s += "├─ evidence      none recorded\n";
-    } else {
-        s += "├─ evidence\n";
-        for e in &c.evidence {
-            let at = if e.at_final_commit { "final commit" } else { "other commit" };
-            s += &format!(
-                "│    {:?} {} at {} ({})   [#{} {}]\n",
-                e.result,
-                e.check,
-                short(e.commit.as_str()),
-                at,
-                e.at.seq,
-                short(&e.at.entry)
-            );
-        }
-    }
-    if c.sessions.is_empty() {
-        s += "├─ AI sessions   none recorded\n";
-    } else {
-        s += "├─ AI sessions\n";
-        for x in &c.sessions {
-            let tiers = x.model_approved_tiers.as_ref().map_or(String::new(), |t| format!(" approved for {t:?}"));
-            s += &format!(
-                "│    {} model {}{} via {}   [#{} {}]\n",
-                x.subject,
-                x.model.as_deref().unwrap_or("(unknown)"),
-                tiers,
-                x.via,
-                x.at.seq,
-                short(&x.at.entry)
-            );
-        }
-    }
-    for d in &c.deployments {
-        s += &format!(
-            "├─ deployment    {} {:?} by {} at {} (commit {})   [#{} {}]\n",
-            d.subject,
-            d.status,
-            d.deployer,
-            d.time,
-            short(d.commit.as_str()),
-            d.at.seq,
-            short(&d.at.entry)
-        );
-    }
-    for i in &c.incidents {
-        let how = if i.inferred { "inferred" } else { "explicit" };
-        s += &format!(
-            "├─ incident      {} \"{}\" severity {} opened {}{} ← {} ({how})   [#{} {}]\n",
-            i.subject,
-            i.title,
-            i.severity.as_deref().unwrap_or("-"),
-            i.opened,
-            i.resolved.map(|r| format!(" resolved {r}")).unwrap_or_default(),
-            i.cause,
-            i.at.seq,
-            short(&i.at.entry)
-        );
-    }
-    for x in &c.exceptions {
-        let state = if x.expired { "expired" } else { "in force" };
-        s += &format!("├─ exception     {} by {} until {} ({state})\n", x.reason, x.approver, x.not_after);
-    }
-    if c.findings.is_empty() {
-        s += "└─ findings      none\n";
-    } else {
-        s += "└─ findings\n";
-        for f in &c.findings {
-            s += &format!("     ! {}: {}\n", f.code, f.message);
-        }
-    }
-    s
 }

@@ -9,6 +9,7 @@ use ledger_core::record::Kind;
 use ledger_core::types::{Seq, Timestamp};
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_server::Ledger as LedgerApi;
+use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::status::to_status;
@@ -57,14 +58,6 @@ fn err(e: Error) -> Status {
     to_status(&e)
 }
 
-/// Constant-time byte comparison, so a token check does not leak how much of a guess matched.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl<S: Store + 'static> LedgerService<S> {
     /// A service over `ledger`, appending through `sequencer`. With `read_token`, read calls
     /// require `authorization: Bearer <token>`; appends are authenticated by their signatures.
@@ -90,7 +83,8 @@ impl<S: Store + 'static> LedgerService<S> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if ct_eq(given.as_bytes(), token.as_bytes()) {
+        // Constant time (`subtle`): a check does not leak how much of a guess matched.
+        if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
             Ok(())
         } else {
             Err(Status::unauthenticated("this server requires a read token (authorization: Bearer …)"))
@@ -127,6 +121,14 @@ impl<S: Store + 'static> LedgerService<S> {
         self.checkpoints.as_ref().ok_or_else(|| {
             Status::failed_precondition("this server signs no checkpoints (start ledgerd with --checkpoint-key)")
         })
+    }
+}
+
+/// The seq a tampering error names.
+fn tamper_seq(e: &Error) -> u64 {
+    match e {
+        Error::Tampered { seq, .. } => seq.0,
+        _ => 0,
     }
 }
 
@@ -255,9 +257,10 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
             .map_err(|_| Status::internal("verify task failed"))?;
         let resp = match res {
             Ok(s) => pb::VerifyResponse { ok: true, entries: s.entries, head: s.head.0.to_vec(), ..Default::default() },
-            Err(Error::Tampered { seq, reason }) => {
-                tracing::error!(seq = seq.0, %reason, "verify found tampering");
-                pb::VerifyResponse { ok: false, bad_seq: seq.0, reason, ..Default::default() }
+            Err(e @ Error::Tampered { .. }) => {
+                let (seq, reason) = (tamper_seq(&e), e.tamper_detail().unwrap_or_default());
+                tracing::error!(seq, %reason, "verify found tampering");
+                pb::VerifyResponse { ok: false, bad_seq: seq, reason, ..Default::default() }
             }
             Err(e) => return Err(err(e)),
         };

@@ -1,9 +1,11 @@
-//! The one mapping from ledger errors to gRPC status codes and log levels.
+//! The one mapping from ledger errors to gRPC status codes and log levels ([`code`]), and its
+//! HTTP counterpart for the webhook receiver ([`http`]).
 //!
 //! Every variant is matched explicitly (no wildcard arm), so a new error variant cannot reach
 //! a client without a decision about its code. Messages are short and name what is wrong,
 //! never internals such as file paths or key material.
 
+use axum::http::StatusCode;
 use ledger_core::Error as Core;
 use tonic::{Code, Status};
 
@@ -45,11 +47,44 @@ pub fn code(e: &Error) -> (Code, Level) {
         Error::Rejected(core) => core_code(core),
         Error::NotALedger { .. } => (Code::FailedPrecondition, Level::Error),
         Error::AlreadyExists { .. } => (Code::AlreadyExists, Level::Client),
+        Error::Locked { .. } => (Code::Unavailable, Level::Error),
         Error::Storage(_) => (Code::Unavailable, Level::Error),
         Error::Tampered { .. } => (Code::DataLoss, Level::Error),
         Error::Unavailable => (Code::Unavailable, Level::Error),
         Error::NotFound(_) => (Code::NotFound, Level::Client),
+        Error::InvalidArgument(_) => (Code::InvalidArgument, Level::Client),
         Error::Ambiguous { .. } => (Code::InvalidArgument, Level::Client),
+    }
+}
+
+/// The HTTP status of an error met while appending a webhook delivery's records: the same
+/// decisions as [`code`], in HTTP's terms (an unauthorized signer is the server's
+/// misconfiguration, 403; a record the ledger refuses is the delivery's fault, 400; the ledger
+/// unable to write, 503).
+pub fn http(e: &Error) -> StatusCode {
+    use StatusCode as S;
+    match e {
+        Error::Rejected(core) => match core {
+            Core::Malformed { .. }
+            | Core::NonCanonical { .. }
+            | Core::TooLarge { .. }
+            | Core::InvalidField { .. }
+            | Core::SecretInField { .. }
+            | Core::BadSignature { .. }
+            | Core::KeyRecord { .. } => S::BAD_REQUEST,
+            Core::UnknownKey { .. }
+            | Core::RevokedKey { .. }
+            | Core::KeyNotValid { .. }
+            | Core::KindNotAllowed { .. } => S::FORBIDDEN,
+            Core::StaleAuthorization { .. } | Core::ChainBroken { .. } => S::INTERNAL_SERVER_ERROR,
+        },
+        Error::NotALedger { .. } | Error::Locked { .. } | Error::Storage(_) | Error::Unavailable => {
+            S::SERVICE_UNAVAILABLE
+        }
+        Error::Tampered { .. } => S::INTERNAL_SERVER_ERROR,
+        Error::AlreadyExists { .. } => S::CONFLICT,
+        Error::NotFound(_) => S::NOT_FOUND,
+        Error::InvalidArgument(_) | Error::Ambiguous { .. } => S::BAD_REQUEST,
     }
 }
 
@@ -61,7 +96,7 @@ pub fn to_status(e: &Error) -> Status {
         Error::Storage(_) | Error::Unavailable => {
             "the ledger cannot write; retry after the operator fixes the store".to_string()
         }
-        Error::NotALedger { .. } => "the server has no ledger".to_string(),
+        Error::NotALedger { .. } | Error::Locked { .. } => "the server has no ledger".to_string(),
         other => other.to_string(),
     };
     match level {
@@ -88,9 +123,16 @@ mod tests {
         );
         check(Error::Rejected(Core::BadSignature { key }), Code::InvalidArgument);
         check(Error::Rejected(Core::TooLarge { what: "record", size: 70_000, limit: 65_336 }), Code::ResourceExhausted);
-        check(Error::Tampered { seq: Seq(3), reason: "x".into() }, Code::DataLoss);
+        check(Error::tampered(Seq(3), "x"), Code::DataLoss);
         check(Error::Unavailable, Code::Unavailable);
         check(Error::Storage("disk".into()), Code::Unavailable);
+        check(Error::InvalidArgument("#x".into()), Code::InvalidArgument);
+        check(Error::NotFound("entry #9".into()), Code::NotFound);
+        let web = |e: Error| http(&e);
+        assert_eq!(web(Error::Rejected(Core::UnknownKey { key })), StatusCode::FORBIDDEN);
+        assert_eq!(web(Error::Rejected(Core::BadSignature { key })), StatusCode::BAD_REQUEST);
+        assert_eq!(web(Error::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(web(Error::tampered(Seq(1), "x")), StatusCode::INTERNAL_SERVER_ERROR);
         let s = to_status(&Error::Storage("/secret/path".into()));
         assert!(!s.message().contains("/secret/path"));
     }

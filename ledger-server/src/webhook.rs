@@ -28,6 +28,7 @@ use ledger_core::record::Record;
 use ledger_ingest::Mapped;
 use serde_json::json;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::status;
 use ledger_store::ledger::Ledger;
@@ -116,13 +117,9 @@ async fn append_mapped<S: Store + 'static>(st: &AppState<S>, mapped: Mapped) -> 
 }
 
 fn error_reply(e: &ledger_store::Error) -> Response {
-    let s = status::to_status(e);
-    let code = match s.code() {
-        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-        tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => StatusCode::BAD_REQUEST,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    reply(code, json!({ "error": s.message() }))
+    // Logged at its level, with the same short, path-free message a gRPC client gets.
+    let message = status::to_status(e).message().to_string();
+    reply(status::http(e), json!({ "error": message }))
 }
 
 async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -143,19 +140,10 @@ async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
     }
 }
 
-/// Constant-time comparison of a presented token with the configured one.
+/// Constant-time comparison of a presented token with the configured one (`subtle`; the
+/// lengths are compared first, and the length of a configured secret is not a secret).
 fn token_ok(expected: &[u8], given: &[u8]) -> bool {
-    // HMAC both under a fixed key so the comparison time does not depend on where they differ
-    // (and lengths leak nothing either).
-    let tag = |b: &[u8]| {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(b"provenance-ledger token compare").ok()?;
-        m.update(b);
-        Some(m.finalize().into_bytes())
-    };
-    match (tag(expected), tag(given)) {
-        (Some(a), Some(b)) => a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0,
-        _ => false,
-    }
+    bool::from(expected.ct_eq(given))
 }
 
 async fn gitlab<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap, body: Bytes) -> Response {

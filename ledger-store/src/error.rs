@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use ledger_core::types::Seq;
 
-/// What can go wrong opening, appending to or reading a ledger.
+/// What can go wrong opening, appending to or reading a ledger. Callers match on the variant,
+/// never on the message.
 ///
-/// Exhaustive on purpose: `status::to_status` maps every variant to a gRPC code.
+/// Exhaustive on purpose: `ledger-server`'s status mapping and webhook replies match every
+/// variant, so a new one must be given a code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A record was refused (bad signature, unknown key, not allowed, too large...). Nothing
@@ -27,16 +29,27 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// Another process (or another handle in this one) has the ledger directory open.
+    #[error("the ledger at {path} is in use by another process (is ledgerd running? use --server)")]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The store is unreadable or inconsistent in a way that is not tampering with an entry.
     #[error("storage error: {0}")]
     Storage(String),
-    /// Stored data fails verification: an entry was altered, removed or reordered.
+    /// Stored data fails verification: an entry, an index key or a derived record was altered,
+    /// removed or added.
     #[error("tamper detected at seq {seq}: {reason}")]
     Tampered {
-        /// The first entry that fails verification.
+        /// The first entry that fails verification (or whose index keys are wrong).
         seq: Seq,
-        /// What is wrong.
+        /// What is wrong, in words.
         reason: String,
+        /// The core check the entry failed (decoding, signature, chain link, signer rights),
+        /// when it failed one.
+        #[source]
+        source: Option<ledger_core::Error>,
     },
     /// An earlier flush failed; writes are refused until the process restarts.
     #[error("the ledger is read-only after a failed flush; restart after fixing the disk")]
@@ -44,6 +57,10 @@ pub enum Error {
     /// A lookup found nothing.
     #[error("{0} not found")]
     NotFound(String),
+    /// An argument is malformed or out of range (an entry reference, a tree size, a
+    /// checkpoint origin): the request cannot be answered as asked.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// A lookup was ambiguous.
     #[error("{input} is ambiguous: it matches {matches}")]
     Ambiguous {
@@ -52,6 +69,27 @@ pub enum Error {
         /// Some of the matches.
         matches: String,
     },
+}
+
+impl Error {
+    /// Tampering at `seq` described by `reason`.
+    pub fn tampered(seq: Seq, reason: impl Into<String>) -> Self {
+        Error::Tampered { seq, reason: reason.into(), source: None }
+    }
+
+    /// The entry at `seq` fails the core check `source`.
+    pub fn tampered_entry(seq: Seq, source: ledger_core::Error) -> Self {
+        Error::Tampered { seq, reason: "the entry fails its checks".into(), source: Some(source) }
+    }
+
+    /// For [`Error::Tampered`], the whole explanation: the reason and the failed core check.
+    pub fn tamper_detail(&self) -> Option<String> {
+        match self {
+            Error::Tampered { reason, source: Some(core), .. } => Some(format!("{reason}: {core}")),
+            Error::Tampered { reason, source: None, .. } => Some(reason.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl From<sled::Error> for Error {
@@ -64,14 +102,14 @@ impl From<sled::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<ledger_core::merkle::ProofError> for Error {
-    /// Proof generation fails on a size out of range (a lookup of something that does not
-    /// exist) or on a tile the store should hold but does not (storage damage).
+    /// Proof generation fails on a size out of range (an argument that names no tree or leaf)
+    /// or on a tile the store should hold but does not (storage damage).
     fn from(e: ledger_core::merkle::ProofError) -> Self {
         match e {
             ledger_core::merkle::ProofError::MissingNode { .. } => {
                 Error::Storage(format!("{e} (the stored tiles are incomplete; run `ledger verify`)"))
             }
-            other => Error::NotFound(other.to_string()),
+            other => Error::InvalidArgument(other.to_string()),
         }
     }
 }

@@ -49,33 +49,25 @@ impl<S: Store> Ledger<S> {
         let (head_seq, head_hash) = store
             .head()?
             .ok_or_else(|| Error::NotALedger { path: ".".into(), reason: "the ledger has no entries".into() })?;
-        let head_bytes = store
-            .entry(head_seq)?
-            .ok_or_else(|| Error::Tampered { seq: head_seq, reason: "the head entry is missing".into() })?;
+        let head_bytes =
+            store.entry(head_seq)?.ok_or_else(|| Error::tampered(head_seq, "the head entry is missing"))?;
         if ledger_core::entry::entry_hash(&head_bytes) != head_hash {
-            return Err(Error::Tampered {
-                seq: head_seq,
-                reason: "the head entry's hash does not match the recorded head".into(),
-            });
+            return Err(Error::tampered(head_seq, "the head entry's hash does not match the recorded head"));
         }
         if store.entry(Seq(head_seq.0 + 1))?.is_some() {
-            return Err(Error::Tampered {
-                seq: Seq(head_seq.0 + 1),
-                reason: "an entry exists after the recorded head".into(),
-            });
+            return Err(Error::tampered(Seq(head_seq.0 + 1), "an entry exists after the recorded head"));
         }
-        let head_entry =
-            Entry::decode(&head_bytes).map_err(|e| Error::Tampered { seq: head_seq, reason: e.to_string() })?;
+        let head_entry = Entry::decode(&head_bytes).map_err(|e| Error::tampered_entry(head_seq, e))?;
         let keys = Self::key_register(&store, head_seq)?;
         let state = ChainState::resume(Seq(head_seq.0 + 1), head_hash, head_entry.time, keys);
         let size = head_seq.0 + 1;
         let frontier = match store.tree()? {
             Some(t) if t.size() == size => Some(t),
             Some(t) => {
-                return Err(Error::Tampered {
-                    seq: head_seq,
-                    reason: format!("the recorded Merkle tree has {} leaves, the chain {size}", t.size()),
-                })
+                return Err(Error::tampered(
+                    head_seq,
+                    format!("the recorded Merkle tree has {} leaves, the chain {size}", t.size()),
+                ))
             }
             None => None,
         };
@@ -88,9 +80,7 @@ impl<S: Store> Ledger<S> {
                 let mut t = TreeState::default();
                 let mut leaves = Vec::with_capacity(4096);
                 for s in 0..size {
-                    let bytes = store
-                        .entry(Seq(s))?
-                        .ok_or_else(|| Error::Tampered { seq: Seq(s), reason: "entry is missing".into() })?;
+                    let bytes = store.entry(Seq(s))?.ok_or_else(|| Error::tampered(Seq(s), "entry is missing"))?;
                     leaves.push(merkle::leaf_hash(&bytes));
                     if leaves.len() == 4096 || s + 1 == size {
                         for l in &leaves {
@@ -101,10 +91,7 @@ impl<S: Store> Ledger<S> {
                     }
                 }
                 if frontier.is_some_and(|f| f != t.frontier) {
-                    return Err(Error::Tampered {
-                        seq: head_seq,
-                        reason: "the recorded Merkle tree does not match the entries".into(),
-                    });
+                    return Err(Error::tampered(head_seq, "the recorded Merkle tree does not match the entries"));
                 }
                 t
             }
@@ -130,18 +117,19 @@ impl<S: Store> Ledger<S> {
         let mut keys = ledger_core::keys::KeyRegister::new();
         let indexed = store.kind_seqs(Kind::Key)?;
         for &seq in &indexed {
-            let tampered = |reason: String| Error::Tampered { seq, reason };
+            let tampered = |reason: String| Error::tampered(seq, reason);
             if seq > head {
                 return Err(tampered("the kind index lists a `key` entry beyond the head".into()));
             }
             let bytes = store
                 .entry(seq)?
                 .ok_or_else(|| tampered("the kind index lists a `key` entry that is missing".into()))?;
-            let entry = Entry::decode(&bytes).map_err(|e| tampered(e.to_string()))?;
+            let entry = Entry::decode(&bytes).map_err(|e| Error::tampered_entry(seq, e))?;
             if entry.seq != seq {
                 return Err(tampered(format!("the entry stored at this seq says seq {}", entry.seq)));
             }
-            let verified = keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| tampered(e.to_string()))?;
+            let verified =
+                keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| Error::tampered_entry(seq, e))?;
             if verified.kind() != Kind::Key {
                 return Err(tampered(format!(
                     "the kind index lists this entry as a `key` entry, but its kind is `{}`",
@@ -167,17 +155,11 @@ impl<S: Store> Ledger<S> {
                     (None, None) => None,
                 };
                 if let Some((seq, why)) = reason {
-                    return Err(Error::Tampered {
-                        seq,
-                        reason: format!("the key register disagrees with the entries: {why}"),
-                    });
+                    return Err(Error::tampered(seq, format!("the key register disagrees with the entries: {why}")));
                 }
             }
             KeyEntries::Missing => {
-                return Err(Error::Tampered {
-                    seq: Seq(0),
-                    reason: "the record of key entries (`Keys`) is missing".into(),
-                })
+                return Err(Error::tampered(Seq(0), "the record of key entries (`Keys`) is missing"))
             }
             KeyEntries::NotKept => {
                 tracing::info!(
@@ -206,16 +188,18 @@ impl<S: Store> Ledger<S> {
                 let entries = store.entries(Seq(first), count)?;
                 if entries.len() as u64 != count {
                     let seq = Seq(first + entries.len() as u64);
-                    return Err(Error::Tampered { seq, reason: "entry is missing".into() });
+                    return Err(Error::tampered(seq, "entry is missing"));
                 }
                 entries.iter().map(|b| merkle::leaf_hash(b)).collect()
             } else {
                 let mut out = Vec::with_capacity(count as usize);
                 for index in first..first + count {
                     let Some(tile) = store.tile(level - 1, index)? else { return Ok(None) };
-                    let root = tiles::full_tile_root(&tile).map_err(|e| Error::Tampered {
-                        seq: Seq(index.saturating_mul(width.saturating_pow(u32::from(level)))),
-                        reason: format!("stored Merkle tile {}/{index}: {e}", level - 1),
+                    let root = tiles::full_tile_root(&tile).map_err(|e| {
+                        Error::tampered(
+                            Seq(index.saturating_mul(width.saturating_pow(u32::from(level)))),
+                            format!("stored Merkle tile {}/{index}: {e}", level - 1),
+                        )
                     })?;
                     out.push(root);
                 }
@@ -225,6 +209,6 @@ impl<S: Store> Ledger<S> {
         }
         TileBuilder::resume(size, &partials)
             .map(Some)
-            .map_err(|e| Error::Tampered { seq: Seq(size.saturating_sub(1)), reason: format!("stored tiles: {e}") })
+            .map_err(|e| Error::tampered(Seq(size.saturating_sub(1)), format!("stored tiles: {e}")))
     }
 }

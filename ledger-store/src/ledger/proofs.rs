@@ -20,7 +20,7 @@ impl<S: Store> Ledger<S> {
     /// `blake3-head <seq> <hash>` extension line. Returns (signed note, verifier key, size, root).
     ///
     /// # Errors
-    /// [`Error::NotFound`] if `origin` is not a valid note signer name.
+    /// [`Error::InvalidArgument`] if `origin` is not a valid note signer name.
     pub fn signed_checkpoint(
         &self,
         origin: &str,
@@ -39,7 +39,8 @@ impl<S: Store> Ledger<S> {
             extensions: vec![format!("blake3-head {} {}", size.saturating_sub(1), head)],
         };
         let name = origin.replace(char::is_whitespace, "-");
-        let bad = |e: ledger_core::note::NoteError| Error::NotFound(format!("checkpoint origin `{origin}`: {e}"));
+        let bad =
+            |e: ledger_core::note::NoteError| Error::InvalidArgument(format!("checkpoint origin `{origin}`: {e}"));
         let signed = ledger_core::note::sign(&cp.to_text(), &name, key).map_err(bad)?;
         let vkey = ledger_core::note::verifier_key(&name, &key.verifying_key()).map_err(bad)?;
         Ok((signed, vkey, size, root))
@@ -58,7 +59,7 @@ impl<S: Store> Ledger<S> {
 
     fn check_size(&self, size: u64) -> Result<()> {
         if size > self.len() {
-            return Err(Error::NotFound(format!("tree size {size} (the tree has {} leaves)", self.len())));
+            return Err(Error::InvalidArgument(format!("tree size {size} is beyond the tree ({} leaves)", self.len())));
         }
         Ok(())
     }
@@ -67,7 +68,8 @@ impl<S: Store> Ledger<S> {
     /// tiles: O(log size) reads.
     ///
     /// # Errors
-    /// [`Error::NotFound`] if `size` exceeds the tree; [`Error::Tampered`] if a tile is missing.
+    /// [`Error::InvalidArgument`] if `size` exceeds the tree; [`Error::Storage`] if a tile is
+    /// missing.
     pub fn root_at(&self, size: u64) -> Result<Hash> {
         self.check_size(size)?;
         merkle::root_from(&mut self.nodes(), size)
@@ -77,11 +79,11 @@ impl<S: Store> Ledger<S> {
     /// tiles: O(log size) reads.
     ///
     /// # Errors
-    /// [`Error::NotFound`] if `seq >= size` or `size` exceeds the tree; [`Error::Tampered`] if a
-    /// tile is missing.
+    /// [`Error::InvalidArgument`] if `seq >= size` or `size` exceeds the tree;
+    /// [`Error::Storage`] if a tile is missing.
     pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<(Hash, Vec<Hash>)> {
         if seq.0 >= size {
-            return Err(Error::NotFound(format!("entry #{seq} in a tree of size {size}")));
+            return Err(Error::InvalidArgument(format!("entry #{seq} is not in a tree of size {size}")));
         }
         self.check_size(size)?;
         let mut nodes = self.nodes();
@@ -93,10 +95,13 @@ impl<S: Store> Ledger<S> {
     /// tiles: O(log new) reads.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for sizes out of range; [`Error::Tampered`] if a tile is missing.
+    /// [`Error::InvalidArgument`] for sizes out of range; [`Error::Storage`] if a tile is
+    /// missing.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<(Hash, Hash, Vec<Hash>)> {
         if old == 0 || old > new {
-            return Err(Error::NotFound(format!("consistency between sizes {old} and {new} (need 0 < old ≤ new)")));
+            return Err(Error::InvalidArgument(format!(
+                "no consistency proof between sizes {old} and {new}: need 0 < old ≤ new"
+            )));
         }
         self.check_size(new)?;
         let mut nodes = self.nodes();

@@ -26,7 +26,7 @@ impl<S: Store> Ledger<S> {
     /// [`Error::Tampered`] if its bytes do not decode; [`Error::Storage`] on read errors.
     pub fn get(&self, seq: Seq) -> Result<Option<EntryView>> {
         let Some(bytes) = self.store.entry(seq)? else { return Ok(None) };
-        let tampered = |e: ledger_core::Error| Error::Tampered { seq, reason: e.to_string() };
+        let tampered = |e: ledger_core::Error| Error::tampered_entry(seq, e);
         let entry = Entry::decode(&bytes).map_err(tampered)?;
         let record = entry.decode_record().map_err(tampered)?;
         let hash = ledger_core::entry::entry_hash(&bytes);
@@ -34,24 +34,26 @@ impl<S: Store> Ledger<S> {
     }
 
     fn must_get(&self, seq: Seq) -> Result<EntryView> {
-        self.get(seq)?.ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })
+        self.get(seq)?.ok_or_else(|| Error::tampered(seq, "indexed entry is missing"))
     }
 
     /// Finds an entry by `#<seq>`, `entry:<hex>` or bare hex: a full hash or a unique prefix of
     /// at least 12 hex characters.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Ambiguous`], or a parse error as [`Error::Rejected`].
+    /// [`Error::InvalidArgument`] if `input` is no entry reference; [`Error::NotFound`];
+    /// [`Error::Ambiguous`] for a prefix several entries share.
     pub fn find_entry(&self, input: &str) -> Result<EntryView> {
         if let Some(n) = input.strip_prefix('#') {
-            let seq =
-                n.parse::<u64>().map_err(|_| Error::NotFound(format!("entry `{input}` (not a sequence number)")))?;
+            let seq = n.parse::<u64>().map_err(|_| {
+                Error::InvalidArgument(format!("`{input}` is not an entry: `#` must be followed by a sequence number"))
+            })?;
             return self.get(Seq(seq))?.ok_or_else(|| Error::NotFound(format!("entry #{seq}")));
         }
         let hexpart = input.strip_prefix("entry:").unwrap_or(input);
         if hexpart.len() < 12 || hexpart.len() > 64 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::NotFound(format!(
-                "entry `{input}` (give #<seq>, or an entry hash or unique prefix of at least 12 hex characters)"
+            return Err(Error::InvalidArgument(format!(
+                "`{input}` is not an entry: give #<seq>, or an entry hash or a unique prefix of at least 12 hex characters"
             )));
         }
         let lower = hexpart.to_ascii_lowercase();

@@ -59,8 +59,7 @@ impl<S: Store> Ledger<S> {
     /// [`Error::Tampered`] naming the first entry that fails, or the lowest seq whose index
     /// keys are wrong (with the index and the key).
     pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifySummary> {
-        let (head_seq, head_hash) =
-            self.store.head()?.ok_or_else(|| Error::Tampered { seq: Seq(0), reason: "no head recorded".into() })?;
+        let (head_seq, head_hash) = self.store.head()?.ok_or_else(|| Error::tampered(Seq(0), "no head recorded"))?;
         let size = head_seq.0 + 1;
         // Signatures are checked ahead on a second thread against the final key register (a
         // key id names one public key); the chain links, signer rights, tree and tiles are
@@ -131,19 +130,16 @@ impl<S: Store> Ledger<S> {
         }
         progress(seq.0);
         if seq.0 != size {
-            return Err(Error::Tampered {
+            return Err(Error::tampered(
                 seq,
-                reason: format!(
+                format!(
                     "the entry is missing: the recorded head is seq {head_seq} but entries end at {}",
                     seq.0 as i64 - 1
                 ),
-            });
+            ));
         }
         if chain.head() != head_hash {
-            return Err(Error::Tampered {
-                seq: head_seq,
-                reason: "the recorded head hash does not match the chain".into(),
-            });
+            return Err(Error::tampered(head_seq, "the recorded head hash does not match the chain"));
         }
         self.check_indexes(&prints, &expected, size, width)?;
         self.check_key_entries(chain.keys(), size)?;
@@ -151,21 +147,18 @@ impl<S: Store> Ledger<S> {
         // What was appended meanwhile is not verified, but nothing may lie beyond the head now.
         let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
         if self.store.entry(Seq(now))?.is_some() {
-            return Err(Error::Tampered { seq: Seq(now), reason: "an entry exists after the recorded head".into() });
+            return Err(Error::tampered(Seq(now), "an entry exists after the recorded head"));
         }
         self.check_no_stray_tiles(now)?;
         match self.store.tree()? {
             Some(t) if t.size() == size && t != tree => {
-                return Err(Error::Tampered {
-                    seq: head_seq,
-                    reason: "the recorded Merkle tree frontier does not match the entries".into(),
-                })
+                return Err(Error::tampered(head_seq, "the recorded Merkle tree frontier does not match the entries"))
             }
             Some(t) if t.size() < size || t.size() > now => {
-                return Err(Error::Tampered {
-                    seq: head_seq,
-                    reason: format!("the recorded Merkle tree has {} leaves, the chain {size}", t.size()),
-                })
+                return Err(Error::tampered(
+                    head_seq,
+                    format!("the recorded Merkle tree has {} leaves, the chain {size}", t.size()),
+                ))
             }
             _ => {}
         }
@@ -182,8 +175,8 @@ impl<S: Store> Ledger<S> {
         c: Checked,
     ) -> Result<EntryHash> {
         let tampered = |e: ledger_core::Error| match e {
-            ledger_core::Error::ChainBroken { seq, reason } => Error::Tampered { seq, reason },
-            other => Error::Tampered { seq, reason: other.to_string() },
+            ledger_core::Error::ChainBroken { seq: at, .. } => Error::tampered_entry(at, e),
+            other => Error::tampered_entry(seq, other),
         };
         tree.push(c.leaf);
         tiles.push(c.leaf, &self.store)?;
@@ -200,24 +193,22 @@ impl<S: Store> Ledger<S> {
     /// entry's `prev`. The hash index still holds the original hash, so an entry before the
     /// failing one whose stored bytes' hash the index does not know is named instead.
     fn blame(&self, result: Result<EntryHash>) -> Result<EntryHash> {
-        match result {
-            Err(Error::Tampered { seq, reason }) if seq.0 > 0 => {
-                let before = Seq(seq.0 - 1);
-                let changed = match self.store.entry(before)? {
-                    Some(bytes) => self.store.seq_by_hash(&ledger_core::entry::entry_hash(&bytes))? != Some(before),
-                    None => false,
-                };
-                if changed {
-                    Err(Error::Tampered {
-                        seq: before,
-                        reason: "the entry's bytes changed: its hash is not the one the hash index and the next entry record".into(),
-                    })
-                } else {
-                    Err(Error::Tampered { seq, reason })
-                }
-            }
-            other => other,
+        let seq = match &result {
+            Err(Error::Tampered { seq, .. }) if seq.0 > 0 => *seq,
+            _ => return result,
+        };
+        let before = Seq(seq.0 - 1);
+        let changed = match self.store.entry(before)? {
+            Some(bytes) => self.store.seq_by_hash(&ledger_core::entry::entry_hash(&bytes))? != Some(before),
+            None => false,
+        };
+        if changed {
+            return Err(Error::tampered(
+                before,
+                "the entry's bytes changed: its hash is not the one the hash index and the next entry record",
+            ));
         }
+        result
     }
 
     /// Compares each derived index with the keys the entries imply (summed in `expected`):
@@ -260,7 +251,7 @@ impl<S: Store> Ledger<S> {
         let mut want: std::collections::BTreeSet<(IndexKey, Seq)> = Default::default();
         for (i, bytes) in self.store.entries(Seq(lo), hi - lo)?.iter().enumerate() {
             let seq = Seq(lo + i as u64);
-            for k in implied(bytes).map_err(|e| Error::Tampered { seq, reason: e.to_string() })? {
+            for k in implied(bytes).map_err(|e| Error::tampered_entry(seq, e))? {
                 if k.index() == index {
                     want.insert((k, seq));
                 }
@@ -298,13 +289,10 @@ impl<S: Store> Ledger<S> {
         }
         if out.is_empty() {
             // The sums differ, so some key does; a concurrent edit of the store can hide it.
-            return Err(Error::Tampered {
-                seq: Seq(lo),
-                reason: format!(
-                    "the {index} index disagrees with entries #{lo}..#{} (it changed during the check)",
-                    hi - 1
-                ),
-            });
+            return Err(Error::tampered(
+                Seq(lo),
+                format!("the {index} index disagrees with entries #{lo}..#{} (it changed during the check)", hi - 1),
+            ));
         }
         Ok(out)
     }
@@ -312,10 +300,7 @@ impl<S: Store> Ledger<S> {
     /// The `Keys` record lists exactly the key entries the replay found (below `size`).
     fn check_key_entries(&self, keys: &KeyRegister, size: u64) -> Result<()> {
         let KeyEntries::Recorded(recorded) = self.store.key_entries()? else {
-            return Err(Error::Tampered {
-                seq: Seq(0),
-                reason: "the record of key entries (`Keys`) is missing".into(),
-            });
+            return Err(Error::tampered(Seq(0), "the record of key entries (`Keys`) is missing"));
         };
         let recorded: Vec<Seq> = recorded.into_iter().filter(|s| s.0 < size).collect();
         let actual = keys.entry_seqs();
@@ -325,7 +310,7 @@ impl<S: Store> Ledger<S> {
             } else {
                 "the record of key entries (`Keys`) lists this entry, which is no `key` entry"
             };
-            return Err(Error::Tampered { seq, reason: reason.into() });
+            return Err(Error::tampered(seq, reason));
         }
         Ok(())
     }
@@ -337,10 +322,10 @@ impl<S: Store> Ledger<S> {
             let end = span.and_then(|s| index.checked_add(1)?.checked_mul(s));
             if end.is_none_or(|e| e > size) {
                 let first = span.and_then(|s| index.checked_mul(s)).unwrap_or(u64::MAX);
-                return Err(Error::Tampered {
-                    seq: Seq(first.min(size)),
-                    reason: format!("a stored Merkle tile {level}/{index} lies beyond the tree of {size} leaves"),
-                });
+                return Err(Error::tampered(
+                    Seq(first.min(size)),
+                    format!("a stored Merkle tile {level}/{index} lies beyond the tree of {size} leaves"),
+                ));
             }
         }
         Ok(())
@@ -479,7 +464,7 @@ impl Defect {
                 format!("the {index} index holds the key {key} for an entry beyond the head")
             }
         };
-        Error::Tampered { seq: self.seq, reason }
+        Error::tampered(self.seq, reason)
     }
 }
 
@@ -509,10 +494,10 @@ impl TileChecker {
         for t in self.builder.extend_full(&leaves) {
             if store.tile(t.level, t.index)?.as_ref() != Some(&t.hashes) {
                 let span = (tiles::TILE_WIDTH as u64).pow(u32::from(t.level) + 1);
-                return Err(Error::Tampered {
-                    seq: Seq(t.index.saturating_mul(span)),
-                    reason: format!("stored Merkle tile {}/{} does not match the entries", t.level, t.index),
-                });
+                return Err(Error::tampered(
+                    Seq(t.index.saturating_mul(span)),
+                    format!("stored Merkle tile {}/{} does not match the entries", t.level, t.index),
+                ));
             }
         }
         Ok(())

@@ -152,8 +152,7 @@ impl<S: Store> Ledger<S> {
 
     fn existing(&self, id: &RecordId) -> Result<Option<Receipt>> {
         let Some(seq) = self.store.seq_by_record(id)? else { return Ok(None) };
-        let bytes =
-            self.store.entry(seq)?.ok_or_else(|| Error::Tampered { seq, reason: "indexed entry is missing".into() })?;
+        let bytes = self.store.entry(seq)?.ok_or_else(|| Error::tampered(seq, "indexed entry is missing"))?;
         Ok(Some(Receipt { seq, hash: ledger_core::entry::entry_hash(&bytes), record_id: *id, duplicate: true }))
     }
 }

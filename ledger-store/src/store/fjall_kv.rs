@@ -1,13 +1,12 @@
 //! The fjall backend of [`super::Kv`]: one partition; each write is one atomic batch whose
-//! journal is `fdatasync`ed before it returns. fjall takes no lock on its directory, so the
-//! store holds an exclusive lock on a `LOCK` file beside it for as long as it is open.
+//! journal is `fdatasync`ed before it returns. fjall takes no lock on its directory: the
+//! store's `LOCK` file (see `disk.rs`) keeps a second process out.
 
-use std::fs::File;
 use std::path::Path;
 
 use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
-use super::{Kv, KvIter};
+use super::kv::{Kv, KvIter};
 use crate::error::{Error, Result};
 
 /// The keyspace's directory inside the ledger directory.
@@ -23,32 +22,14 @@ fn storage(e: impl std::fmt::Display) -> Error {
 pub(super) struct FjallKv {
     keyspace: Keyspace,
     partition: PartitionHandle,
-    /// Held (locked) while open; the lock goes with the file handle.
-    _lock: File,
 }
 
 impl FjallKv {
     /// Opens (or creates) the keyspace under `dir`.
     ///
     /// # Errors
-    /// [`Error::Storage`], mentioning "could not acquire lock" if another process holds it.
+    /// [`Error::Storage`] if the engine cannot open or read its files.
     pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
-        let lock_path = dir.join("LOCK");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::Storage(format!("opening {}: {e}", lock_path.display())))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Storage(format!("could not acquire lock on {}", lock_path.display())))
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::Storage(format!("locking {}: {e}", lock_path.display())))
-            }
-        }
         // Durability comes from persisting each batch; no timer-driven fsync is needed.
         let path = dir.join(SUBDIR);
         // A corrupt directory must be an error, not a crash, whatever the engine does with it.
@@ -61,7 +42,7 @@ impl FjallKv {
             Ok(r) => r.map_err(storage)?,
             Err(_) => return Err(Error::Storage("fjall could not read the database files (corrupt?)".into())),
         };
-        Ok(FjallKv { keyspace, partition, _lock: lock })
+        Ok(FjallKv { keyspace, partition })
     }
 }
 

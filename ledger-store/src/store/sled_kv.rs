@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Kv, KvIter};
+use super::kv::{Kv, KvIter};
 use crate::error::{Error, Result};
 
 /// A sled database as a [`Kv`].
@@ -14,7 +14,8 @@ impl SledKv {
     /// Opens (or creates) the sled database in `dir`.
     ///
     /// # Errors
-    /// [`Error::Storage`], mentioning "could not acquire lock" if another process holds it.
+    /// [`Error::Storage`] if sled cannot open or read its files (the store's `LOCK` file keeps
+    /// a second handle out before sled is asked).
     pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
         // HighThroughput measured ~30% less time per appended entry than the default
         // LowSpace (docs/BENCHMARKS.md), at the cost of more disk space.

@@ -291,7 +291,7 @@ fn each_backend_is_detected_on_open_locked_while_open_and_refuses_a_second_creat
             l.append(&[signed(&review('a'), &key("ci"))]).unwrap();
             // One process owns a ledger: a second handle is refused while the first is open.
             let err = DiskStore::open(dir.path()).err().expect("a second handle must be refused");
-            assert!(err.to_string().contains("in use"), "{backend:?}: {err}");
+            assert!(matches!(err, Error::Locked { .. }), "{backend:?}: {err}");
         }
         let store = crate::support::open_store(dir.path());
         assert_eq!(store.backend(), backend);

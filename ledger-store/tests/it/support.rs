@@ -116,7 +116,7 @@ pub fn open_store(dir: &Path) -> DiskStore {
     loop {
         match DiskStore::open(dir) {
             Ok(s) => return s,
-            Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+            Err(ledger_store::Error::Locked { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))
             }
             Err(e) => panic!("opening the store at {}: {e}", dir.display()),

@@ -306,6 +306,13 @@ fn attacks_on_each_derived_index_are_named_by_verify() {
     }
 }
 
+fn tamper_seq(e: &Error) -> u64 {
+    match e {
+        Error::Tampered { seq, .. } => seq.0,
+        _ => unreachable!("not a tampering error: {e}"),
+    }
+}
+
 /// Runs `Ledger::verify` (or open, if it already refuses) and returns the seq and reason.
 fn verify_failure(fx: &Fixture) -> (u64, String) {
     let failure = match open(fx) {
@@ -313,7 +320,7 @@ fn verify_failure(fx: &Fixture) -> (u64, String) {
         Ok(l) => l.verify(|_| {}).map(|s| s.entries),
     };
     match failure {
-        Err(Error::Tampered { seq, reason }) => (seq.0, reason),
+        Err(e @ Error::Tampered { .. }) => (tamper_seq(&e), e.tamper_detail().unwrap_or_default()),
         Err(e) => panic!("unexpected error {e}"),
         Ok(n) => panic!("tampering not detected ({n} entries verified)"),
     }

@@ -9,10 +9,11 @@ use ledger_core::bundle::{self, Bundle, BundleEntry, BundleError, BUNDLE_FORMAT}
 use ledger_core::note;
 use ledger_core::record::{Body, Kind};
 use ledger_core::types::Timestamp;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::backend::LogArgs;
-use crate::cmd::Ctx;
+use crate::cli::BundleFormat;
+use crate::ctx::Ctx;
 use crate::output::{json_out, line};
 
 /// What to export.
@@ -28,9 +29,9 @@ pub struct Selection {
 }
 
 /// Writes a bundle to `out`.
-pub fn export(ctx: &Ctx, sel: Selection, out: &Path, key: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
+pub fn export(ctx: &Ctx, sel: Selection, out: &Path, key: Option<PathBuf>) -> Result<ExitCode> {
     let mut b = ctx.backend()?;
-    let (signed, _vkey, size, _root) = b.checkpoint(crate::transparency::local_signer(ctx, key))?;
+    let (signed, _vkey, size, _root) = b.checkpoint(super::transparency::local_signer(ctx, key))?;
     let mut selected: BTreeSet<u64> = BTreeSet::new();
     let label;
     if let Some(subject) = &sel.subject {
@@ -110,10 +111,21 @@ pub fn export(ctx: &Ctx, sel: Selection, out: &Path, key: Option<PathBuf>, as_js
     };
     let text = serde_json::to_string_pretty(&bundle)?;
     std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
-    if as_json {
-        json_out(
-            &json!({ "file": out, "tree_size": size, "entries": bundle.entries.len(), "selected": bundle.selected.len() }),
-        )?;
+    if ctx.json {
+        /// What `export --json` prints.
+        #[derive(Serialize)]
+        struct ExportOut<'a> {
+            entries: usize,
+            file: &'a Path,
+            selected: usize,
+            tree_size: u64,
+        }
+        json_out(&ExportOut {
+            entries: bundle.entries.len(),
+            file: out,
+            selected: bundle.selected.len(),
+            tree_size: size,
+        })?;
     } else {
         line(format!(
             "wrote {}: {} selected entries (+{} key entries) with inclusion proofs against the checkpoint of {size} entries",
@@ -125,17 +137,34 @@ pub fn export(ctx: &Ctx, sel: Selection, out: &Path, key: Option<PathBuf>, as_js
     Ok(ExitCode::SUCCESS)
 }
 
-/// Verifies a bundle with no database and no server. Exit 0 intact, 1 tampered, 2 error.
-/// How `verify-bundle` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BundleFormat {
-    /// A one-line verdict.
-    Text,
-    /// The verdict, the selection and every entry decoded, as JSON.
-    Json,
+/// What `verify-bundle --json` prints: the verdict, and on success the readable form of the
+/// bundle (every entry decoded).
+#[derive(Serialize)]
+struct VerifiedOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<Vec<BundleEntryOut<'a>>>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selection: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tree_size: Option<u64>,
 }
 
-pub fn verify_bundle(file: &Path, log_key: &str, as_json: bool) -> Result<ExitCode> {
+/// One entry of a verified bundle.
+#[derive(Serialize)]
+struct BundleEntryOut<'a> {
+    entry: String,
+    record: &'a ledger_core::record::Record,
+    selected: bool,
+    seq: u64,
+}
+
+/// `ledger verify-bundle FILE --log-key K`: offline (no database, no server). Exit 0 intact,
+/// 1 tampered, 2 not a bundle.
+pub fn verify_bundle(ctx: &Ctx, file: &Path, log_key: &str, format: BundleFormat) -> Result<ExitCode> {
+    let as_json = ctx.json || format == BundleFormat::Json;
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let b: Bundle =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a bundle: {e}", file.display()))?;
@@ -143,14 +172,23 @@ pub fn verify_bundle(file: &Path, log_key: &str, as_json: bool) -> Result<ExitCo
     match bundle::verify(&b, &name, &key) {
         Ok(s) => {
             if as_json {
-                let entries: Vec<serde_json::Value> = s
+                let entries = s
                     .verified
                     .iter()
-                    .map(|e| json!({ "seq": e.entry.seq.0, "entry": e.hash.to_hex(), "selected": b.selected.contains(&e.entry.seq.0), "record": e.record }))
+                    .map(|e| BundleEntryOut {
+                        entry: e.hash.to_hex(),
+                        record: &e.record,
+                        selected: b.selected.contains(&e.entry.seq.0),
+                        seq: e.entry.seq.0,
+                    })
                     .collect();
-                json_out(
-                    &json!({ "ok": true, "selection": b.selection, "tree_size": s.tree_size, "entries": entries }),
-                )?;
+                json_out(&VerifiedOut {
+                    entries: Some(entries),
+                    ok: true,
+                    reason: None,
+                    selection: Some(&b.selection),
+                    tree_size: Some(s.tree_size),
+                })?;
             } else {
                 line(format!(
                     "ok: {} entries ({} selected) verified against the signed checkpoint of {} entries: proofs, signatures, signer rights",
@@ -162,7 +200,13 @@ pub fn verify_bundle(file: &Path, log_key: &str, as_json: bool) -> Result<ExitCo
         Err(BundleError::Malformed(m)) => bail!("{}: {m}", file.display()),
         Err(e) => {
             if as_json {
-                json_out(&json!({ "ok": false, "reason": e.to_string() }))?;
+                json_out(&VerifiedOut {
+                    entries: None,
+                    ok: false,
+                    reason: Some(e.to_string()),
+                    selection: None,
+                    tree_size: None,
+                })?;
             } else {
                 line(format!("TAMPERED: {e}"))?;
             }

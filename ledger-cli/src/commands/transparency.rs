@@ -9,20 +9,24 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ledger_core::merkle;
 use ledger_core::note::{self, Checkpoint};
-use serde_json::json;
+use ledger_store::ledger::{EntryView, Ledger};
+use ledger_store::store::DiskStore;
+use serde::Serialize;
 
-use crate::cmd::Ctx;
+use crate::backend::Backend;
+use crate::cli::ProofFormat;
+use crate::ctx::Ctx;
 use crate::output::{json_out, line, out};
 
 /// The default origin line: names the ledger by its genesis entry.
-fn default_origin(l: &ledger_store::ledger::Ledger<ledger_store::store::DiskStore>) -> Result<String> {
+fn default_origin(l: &Ledger<DiskStore>) -> Result<String> {
     let genesis =
         l.get(ledger_core::types::Seq(0))?.ok_or_else(|| anyhow::anyhow!("the ledger has no genesis entry"))?;
     Ok(format!("provenance-ledger/{}", &genesis.hash.to_hex()[..16]))
 }
 
 /// Prints a signed checkpoint of the current tree head.
-pub fn checkpoint(ctx: &Ctx, origin: Option<String>, key: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
+pub fn checkpoint(ctx: &Ctx, origin: Option<String>, key: Option<PathBuf>) -> Result<ExitCode> {
     let mut b = ctx.backend()?;
     let signer = local_signer(ctx, key);
     let (signed, vkey, size, root) = b.checkpoint(|l| {
@@ -36,8 +40,16 @@ pub fn checkpoint(ctx: &Ctx, origin: Option<String>, key: Option<PathBuf>, as_js
     if (cp.size, cp.root) != (size, root) {
         bail!("the checkpoint does not say what it was reported to say");
     }
-    if as_json {
-        json_out(&json!({ "checkpoint": signed, "verifier_key": vkey, "tree_size": size, "root": hex::encode(root) }))?;
+    if ctx.json {
+        /// What `checkpoint --json` prints.
+        #[derive(Serialize)]
+        struct CheckpointOut {
+            checkpoint: String,
+            root: String,
+            tree_size: u64,
+            verifier_key: String,
+        }
+        json_out(&CheckpointOut { checkpoint: signed, root: hex::encode(root), tree_size: size, verifier_key: vkey })?;
     } else {
         out(&signed)?;
         eprintln!("verifier key: {vkey}");
@@ -47,6 +59,7 @@ pub fn checkpoint(ctx: &Ctx, origin: Option<String>, key: Option<PathBuf>, as_js
 
 /// Prints the inclusion proof of an entry in the tree of `size` (default: now), verified here.
 pub fn prove(ctx: &Ctx, entry: &str, size: Option<u64>, format: ProofFormat, key: Option<PathBuf>) -> Result<ExitCode> {
+    let format = if ctx.json { ProofFormat::Json } else { format };
     let as_json = format == ProofFormat::Json;
     let mut b = ctx.backend()?;
     let v = b.find_entry(entry)?;
@@ -61,10 +74,24 @@ pub fn prove(ctx: &Ctx, entry: &str, size: Option<u64>, format: ProofFormat, key
     merkle::verify_inclusion(&leaf, v.seq.0, size, &proof, &root)
         .map_err(|e| anyhow::anyhow!("the inclusion proof does not verify: {e}"))?;
     if as_json {
-        json_out(&json!({
-            "seq": v.seq.0, "entry": v.hash.to_hex(), "leaf_hash": hex::encode(leaf), "tree_size": size,
-            "root": hex::encode(root), "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
-        }))?;
+        /// What `prove --json` prints.
+        #[derive(Serialize)]
+        struct ProofOut {
+            entry: String,
+            leaf_hash: String,
+            proof: Vec<String>,
+            root: String,
+            seq: u64,
+            tree_size: u64,
+        }
+        json_out(&ProofOut {
+            entry: v.hash.to_hex(),
+            leaf_hash: hex::encode(leaf),
+            proof: proof.iter().map(hex::encode).collect(),
+            root: hex::encode(root),
+            seq: v.seq.0,
+            tree_size: size,
+        })?;
     } else {
         // C2SP tlog-proof style body: index, then the proof hashes, base64.
         line(format!("entry #{} {} in tree of size {size}, root {}", v.seq, v.hash, B64.encode(root)))?;
@@ -76,33 +103,18 @@ pub fn prove(ctx: &Ctx, entry: &str, size: Option<u64>, format: ProofFormat, key
     Ok(ExitCode::SUCCESS)
 }
 
-/// How `prove` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProofFormat {
-    /// Readable: index and base64 proof hashes.
-    Text,
-    /// JSON with hex hashes.
-    Json,
-    /// C2SP `tlog-proof@v1`: header, index, proof hashes, blank line, signed checkpoint.
-    TlogProof,
-}
-
-pub(crate) fn local_signer(
+/// How a local ledger signs checkpoints: the default origin, and the key file `key` (default
+/// `<db>/keys/admin.key`), read only if a local ledger needs it.
+pub fn local_signer(
     ctx: &Ctx,
     key: Option<PathBuf>,
-) -> impl FnOnce(&ledger_store::ledger::Ledger<ledger_store::store::DiskStore>) -> Result<(String, ed25519_dalek::SigningKey)>
-{
-    let key_path = key.unwrap_or_else(|| ctx.db.join("keys").join("admin.key"));
-    move |l| Ok((default_origin(l)?, ledger_store::keyfile::read_private(&key_path)?))
+) -> impl FnOnce(&Ledger<DiskStore>) -> Result<(String, ed25519_dalek::SigningKey)> {
+    let key_path = ctx.checkpoint_key_path(key);
+    move |l| Ok((default_origin(l)?, crate::ctx::read_private(&key_path)?))
 }
 
 /// A C2SP tlog-proof: an inclusion proof against a fresh signed checkpoint, verified here.
-fn tlog_proof(
-    ctx: &Ctx,
-    b: &mut crate::backend::Backend,
-    v: &ledger_store::ledger::EntryView,
-    key: Option<PathBuf>,
-) -> Result<ExitCode> {
+fn tlog_proof(ctx: &Ctx, b: &mut Backend, v: &EntryView, key: Option<PathBuf>) -> Result<ExitCode> {
     let (signed, vkey, size, root) = b.checkpoint(local_signer(ctx, key))?;
     let (psize, proot, proof) = b.inclusion_proof(v.seq.0, Some(size))?;
     if (psize, proot) != (size, root) {
@@ -117,13 +129,19 @@ fn tlog_proof(
 }
 
 /// Prints the log's verifier key (the key that signs checkpoints) in signed-note form.
-pub fn log_key(ctx: &Ctx, key: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
+pub fn log_key(ctx: &Ctx, key: Option<PathBuf>) -> Result<ExitCode> {
     let mut b = ctx.backend()?;
     let (_, vkey, _, _) = b.checkpoint(local_signer(ctx, key))?;
-    if as_json {
+    if ctx.json {
+        /// What `log-key --json` prints.
+        #[derive(Serialize)]
+        struct LogKeyOut {
+            key_id: String,
+            name: String,
+            verifier_key: String,
+        }
         let (name, vk) = note::parse_verifier_key(&vkey)?;
-        let id = hex::encode(note::key_id(&name, &vk));
-        json_out(&json!({ "verifier_key": vkey, "name": name, "key_id": id }))?;
+        json_out(&LogKeyOut { key_id: hex::encode(note::key_id(&name, &vk)), name, verifier_key: vkey })?;
     } else {
         line(vkey)?;
     }
@@ -131,16 +149,28 @@ pub fn log_key(ctx: &Ctx, key: Option<PathBuf>, as_json: bool) -> Result<ExitCod
 }
 
 /// Prints the consistency proof between two tree sizes, verified here.
-pub fn consistency(ctx: &Ctx, old: u64, new: Option<u64>, as_json: bool) -> Result<ExitCode> {
+pub fn consistency(ctx: &Ctx, old: u64, new: Option<u64>) -> Result<ExitCode> {
     let mut b = ctx.backend()?;
     let (new, r1, r2, proof) = b.consistency_proof(old, new)?;
     merkle::verify_consistency(old, new, &proof, &r1, &r2)
         .map_err(|e| anyhow::anyhow!("the consistency proof does not verify: {e}"))?;
-    if as_json {
-        json_out(&json!({
-            "old_size": old, "new_size": new, "old_root": hex::encode(r1), "new_root": hex::encode(r2),
-            "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
-        }))?;
+    if ctx.json {
+        /// What `consistency --json` prints.
+        #[derive(Serialize)]
+        struct ConsistencyOut {
+            new_root: String,
+            new_size: u64,
+            old_root: String,
+            old_size: u64,
+            proof: Vec<String>,
+        }
+        json_out(&ConsistencyOut {
+            new_root: hex::encode(r2),
+            new_size: new,
+            old_root: hex::encode(r1),
+            old_size: old,
+            proof: proof.iter().map(hex::encode).collect(),
+        })?;
     } else {
         line(format!("sizes {old} → {new}: roots {} → {}", B64.encode(r1), B64.encode(r2)))?;
         for p in &proof {
@@ -155,13 +185,7 @@ pub fn consistency(ctx: &Ctx, old: u64, new: Option<u64>, as_json: bool) -> Resu
 /// forward. With no pin yet, the first verified checkpoint becomes the pin (trust on first
 /// use). Exit 1 on truncation, rewrite or fork; the conflicting checkpoint is saved beside
 /// the pin as evidence (`<pin>.conflict-<size>`).
-pub fn audit(
-    ctx: &Ctx,
-    pin: &std::path::Path,
-    verifier_key: &str,
-    key: Option<PathBuf>,
-    as_json: bool,
-) -> Result<ExitCode> {
+pub fn audit(ctx: &Ctx, pin: &std::path::Path, verifier_key: &str, key: Option<PathBuf>) -> Result<ExitCode> {
     let (name, vk) = note::parse_verifier_key(verifier_key.trim())?;
     let mut b = ctx.backend()?;
     let (signed, fresh_vkey, _, _) = b.checkpoint(local_signer(ctx, key))?;
@@ -170,8 +194,16 @@ pub fn audit(
     }
     let current = Checkpoint::parse(note::open(&signed, &name, &vk)?)?;
     let report = |ok: bool, msg: String, pinned: u64| -> Result<ExitCode> {
-        if as_json {
-            json_out(&json!({ "ok": ok, "pinned_size": pinned, "tree_size": current.size, "message": msg }))?;
+        if ctx.json {
+            /// What `audit --json` prints.
+            #[derive(Serialize)]
+            struct AuditOut {
+                message: String,
+                ok: bool,
+                pinned_size: u64,
+                tree_size: u64,
+            }
+            json_out(&AuditOut { message: msg, ok, pinned_size: pinned, tree_size: current.size })?;
         } else if ok {
             line(format!("ok: {msg}"))?;
         } else {

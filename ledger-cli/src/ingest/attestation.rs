@@ -5,23 +5,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use ledger_core::entry::SignedRecord;
+use ledger_core::chain::Receipt;
 use ledger_core::subject::Subject;
-use ledger_core::types::Clock;
 use ledger_ingest::attestation::{self, AttestationKey};
 use ledger_ingest::Mapped;
-use ledger_store::clock::SystemClock;
-use serde_json::json;
 
-use crate::cmd::{signer_key, Ctx};
-use crate::output::{json_out, line};
-use crate::SignerArgs;
+use super::{read_payload, sign_and_append, FileReport, IngestReport};
+use crate::backend::Backend;
+use crate::cli::SignerArgs;
+use crate::ctx::Ctx;
+use crate::output::line;
 
 /// The receipt of evidence already recorded from the same envelope for the same artifact.
-fn existing(
-    ledger: &mut crate::backend::Backend,
-    r: &ledger_core::record::Record,
-) -> Result<Option<ledger_core::chain::Receipt>> {
+fn existing(ledger: &mut Backend, r: &ledger_core::record::Record) -> Result<Option<ledger_core::chain::Receipt>> {
     let ledger_core::record::Body::Evidence(e) = &r.body else { return Ok(None) };
     let args = crate::backend::LogArgs {
         kind: Some(ledger_core::record::Kind::Evidence),
@@ -44,14 +40,13 @@ fn existing(
     Ok(None)
 }
 
-/// Runs the ingest.
+/// `ledger ingest attestation FILE… [--key PEM] [--commit git:owner/repo@sha]`.
 pub fn run(
     ctx: &Ctx,
     files: &[PathBuf],
     key: Option<&Path>,
     commit: Option<&str>,
     signer: &SignerArgs,
-    as_json: bool,
 ) -> Result<ExitCode> {
     let key = match key {
         Some(p) => Some(
@@ -68,58 +63,50 @@ pub fn run(
         None => None,
     };
     // Map every file first, so a bad file or signature changes nothing.
-    let now = SystemClock.now();
+    let now = ctx.now();
     let mut mapped = vec![];
     for f in files {
-        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let bytes = read_payload(f)?;
         let m = attestation::map(&bytes, key.as_ref(), commit.clone(), now).with_context(|| f.display().to_string())?;
         mapped.push((f, m));
     }
-    let signing = signer_key(&ctx.db, signer)?;
+    let signing = ctx.signer_key(signer)?;
     let mut ledger = ctx.backend()?;
-    let (mut appended, mut present, mut skipped) = (0u64, 0u64, 0u64);
-    let mut out = vec![];
+    let mut report = IngestReport::default();
     for (f, m) in mapped {
-        match m {
-            Mapped::Skipped(why) => {
-                skipped += 1;
-                if !as_json {
-                    line(format!("{}: skipped: {why}", f.display()))?;
-                }
-                out.push(json!({ "file": f, "skipped": why, "records": [] }));
-            }
+        let file = match m {
+            Mapped::Skipped(why) => FileReport::skipped(f, None, None, why),
             Mapped::Records(records) => {
                 // An attestation may carry no time, so its records are stamped with the time of
                 // ingest; re-ingesting is recognised by what the evidence says instead (same
                 // commit, artifact and envelope digest) and appends nothing.
-                let mut receipts = vec![];
+                let mut receipts: Vec<Option<Receipt>> = vec![];
                 let mut fresh = vec![];
                 for r in &records {
-                    match existing(&mut ledger, r)? {
-                        Some(rc) => receipts.push(rc),
-                        None => fresh.push(SignedRecord::sign(r, &signing)?),
+                    let known = existing(&mut ledger, r)?;
+                    if known.is_none() {
+                        fresh.push(r.clone());
                     }
+                    receipts.push(known);
                 }
-                if !fresh.is_empty() {
-                    receipts.extend(ledger.append(&fresh)?);
-                }
-                let (a, p) =
-                    receipts.iter().fold((0u64, 0u64), |(a, p), r| if r.duplicate { (a, p + 1) } else { (a + 1, p) });
-                appended += a;
-                present += p;
-                if !as_json {
-                    line(format!("{}: {a} evidence records appended, {p} already present", f.display()))?;
-                }
-                let recs: Vec<_> = receipts
-                    .iter()
-                    .map(|r| json!({ "seq": r.seq.0, "entry": r.hash.to_hex(), "kind": "evidence", "duplicate": r.duplicate }))
-                    .collect();
-                out.push(json!({ "file": f, "skipped": null, "records": recs }));
+                let mut appended = sign_and_append(&mut ledger, &fresh, &signing)?.into_iter();
+                let receipts: Vec<Receipt> =
+                    receipts.into_iter().filter_map(|r| r.or_else(|| appended.next())).collect();
+                FileReport::recorded(f, None, None, &records, &receipts)
+            }
+        };
+        if !ctx.json {
+            match &file.skipped {
+                Some(why) => line(format!("{}: skipped: {why}", f.display()))?,
+                None => line(format!(
+                    "{}: {} evidence records appended, {} already present",
+                    f.display(),
+                    file.appended,
+                    file.already_present
+                ))?,
             }
         }
+        report.add(file);
     }
-    if as_json {
-        json_out(&json!({ "files": out, "appended": appended, "already_present": present, "skipped": skipped }))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    report.print(ctx)
 }

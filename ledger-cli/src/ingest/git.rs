@@ -10,11 +10,11 @@ use ledger_core::entry::SignedRecord;
 use ledger_core::record::CommitSignature;
 use ledger_core::types::{CommitId, RepoName, Timestamp};
 use ledger_ingest::git::{landing_records, GitCommit, GitPerson};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::cmd::{signer_key, Ctx};
+use crate::cli::SignerArgs;
+use crate::ctx::Ctx;
 use crate::output::{json_out, line};
-use crate::SignerArgs;
 
 /// Records appended per batch (one atomic write and flush each).
 const BATCH: usize = 256;
@@ -86,7 +86,7 @@ fn repo_name(repo: &Repository, path: &Path, given: Option<&str>) -> Result<(Rep
     Ok((RepoName::new(format!("local/{base}"))?, true))
 }
 
-/// Runs the ingest.
+/// `ledger ingest git PATH [--repo owner/name] [--rev REV]`.
 pub fn run(
     ctx: &Ctx,
     path: &Path,
@@ -94,15 +94,15 @@ pub fn run(
     rev: &str,
     signer: &SignerArgs,
     quiet: bool,
-    as_json: bool,
 ) -> Result<ExitCode> {
+    let as_json = ctx.json;
     let repo =
         Repository::open(path).map_err(|e| anyhow!("{} is not a git repository: {}", path.display(), e.message()))?;
     let (name, guessed) = repo_name(&repo, path, repo_arg)?;
     if guessed && !as_json {
         eprintln!("note: no `origin` remote; recording this repository as `{name}` (pass --repo owner/name to choose)");
     }
-    let key = signer_key(&ctx.db, signer)?;
+    let key = ctx.signer_key(signer)?;
     let mut ledger = ctx.backend()?;
 
     let head = repo
@@ -177,9 +177,17 @@ pub fn run(
         bail!("no commits found at `{rev}`");
     }
     if as_json {
-        json_out(
-            &json!({ "repo": name.as_str(), "landings": landings, "appended": appended, "already_present": present, "entries": ledger.len()? }),
-        )?;
+        /// What `ingest git --json` prints.
+        #[derive(Serialize)]
+        struct GitIngestOut<'a> {
+            already_present: u64,
+            appended: u64,
+            entries: u64,
+            landings: u64,
+            repo: &'a str,
+        }
+        let entries = ledger.len()?;
+        json_out(&GitIngestOut { already_present: present, appended, entries, landings, repo: name.as_str() })?;
     } else {
         line(format!(
             "{name}: {landings} landings on the first-parent line; {appended} records appended, {present} already present; ledger has {} entries",

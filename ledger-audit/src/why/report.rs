@@ -1,0 +1,301 @@
+//! The `why` report: one `Serialize` type per part, whose JSON form is documented in
+//! docs/WHY.md and must stay stable (the CLI prints it and a remote report is read back from it).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use ledger_core::record::{CheckResult, CommitSignature, DeployStatus, MergeMethod, Record, Verdict};
+use ledger_core::types::{CommitId, EntryHash, Identity, Seq, Tier, Timestamp};
+
+/// A record as gathered for analysis: its position, entry hash and decoded content.
+#[derive(Clone, Debug)]
+pub struct Gathered {
+    /// Sequence number.
+    pub seq: Seq,
+    /// Entry hash.
+    pub hash: EntryHash,
+    /// Integration time.
+    pub integrated: Timestamp,
+    /// The record.
+    pub record: Record,
+}
+
+/// Where an item of the report comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRef {
+    /// Sequence number.
+    pub seq: u64,
+    /// Entry hash, lowercase hex.
+    pub entry: String,
+}
+
+impl From<&Gathered> for EntryRef {
+    fn from(g: &Gathered) -> Self {
+        EntryRef { seq: g.seq.0, entry: g.hash.to_hex() }
+    }
+}
+
+/// A finding: something an auditor should know, with a stable machine-readable code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable code, e.g. `no_approval`.
+    pub code: String,
+    /// Human sentence.
+    pub message: String,
+}
+
+/// One commit of a change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitLine {
+    /// Commit id.
+    pub sha: CommitId,
+    /// Author.
+    pub author: Identity,
+    /// Committer.
+    pub committer: Identity,
+    /// First line of the message.
+    pub title: String,
+    /// Signature kind (`none`, `pgp`, `ssh`, `x509`, `unknown`); not verified.
+    pub signature: CommitSignature,
+    /// Trailers, as `Key: value`.
+    pub trailers: Vec<String>,
+}
+
+/// The merge of a change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MergeLine {
+    /// Where it is recorded.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// The commit that landed.
+    pub commit: CommitId,
+    /// The change's head commit at merge.
+    pub head_commit: CommitId,
+    /// Who merged, when known.
+    pub merged_by: Option<Identity>,
+    /// When (the author's claimed time).
+    pub time: Timestamp,
+    /// `merge`, `squash`, `rebase` or `direct`.
+    pub method: MergeMethod,
+}
+
+/// An approval or other review.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviewLine {
+    /// Where it is recorded.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// Reviewer.
+    pub reviewer: Identity,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// The commit reviewed.
+    pub commit: CommitId,
+    /// `valid` (at the final commit), `stale` (an older commit) or `dismissed` (an approval
+    /// its reviewer's later dismissal cancelled).
+    pub status: ReviewStatus,
+    /// Where the review came from (`review`, or the trailer key such as `Reviewed-by`).
+    pub via: String,
+}
+
+/// How a review counts, the `status` of a [`ReviewLine`]. Serialized as `valid`, `stale` or
+/// `dismissed` (docs/WHY.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ReviewStatus {
+    /// At the final commit (for a squash or direct landing, the landed commit also counts).
+    Valid,
+    /// At another commit: it says nothing about what landed.
+    Stale,
+    /// An approval that a later dismissal by the same reviewer cancelled: it counts for nothing.
+    Dismissed,
+}
+
+impl ReviewStatus {
+    /// The status as written in the JSON report: `valid`, `stale` or `dismissed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Valid => "valid",
+            ReviewStatus::Stale => "stale",
+            ReviewStatus::Dismissed => "dismissed",
+        }
+    }
+}
+
+impl fmt::Display for ReviewStatus {
+    /// Honours width and alignment: the CLI pads the status into a column (`{:<6}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A check result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvidenceLine {
+    /// Where it is recorded.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// Check name.
+    pub check: String,
+    /// Result.
+    pub result: CheckResult,
+    /// Commit checked.
+    pub commit: CommitId,
+    /// Whether it was run at the final commit.
+    pub at_final_commit: bool,
+}
+
+/// An AI session involved in the change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionLine {
+    /// Where it is recorded.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// Session subject.
+    pub subject: String,
+    /// Tool.
+    pub tool: String,
+    /// Model, as reported.
+    pub model: Option<String>,
+    /// Short summary.
+    pub summary: Option<String>,
+    /// Where it came from (`Assisted-by` trailer, provenance file...).
+    pub via: String,
+    /// Tiers the model is approved for, when a `model` record names it.
+    pub model_approved_tiers: Option<Vec<Tier>>,
+}
+
+/// An exception in force (or expired) for the change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExceptionLine {
+    /// Where it is recorded.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// Approver.
+    pub approver: Identity,
+    /// Reason.
+    pub reason: String,
+    /// Expiry.
+    pub not_after: Timestamp,
+    /// Whether it had expired at the time of the report.
+    pub expired: bool,
+}
+
+/// A deployment of the change's landed or final commit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeploymentLine {
+    /// Where its latest record is.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// `deploy:<service>/<environment>/<id>`.
+    pub subject: String,
+    /// Environment.
+    pub environment: String,
+    /// Latest status.
+    pub status: DeployStatus,
+    /// Who deployed (from the first record).
+    pub deployer: Identity,
+    /// The commit deployed that belongs to this change.
+    pub commit: CommitId,
+    /// When (event time of the latest record).
+    pub time: Timestamp,
+}
+
+/// An incident linked to the change through one of its deployments (or directly).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IncidentLine {
+    /// Where its latest record is.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// `incident:<system>/<id>`.
+    pub subject: String,
+    /// Title.
+    pub title: String,
+    /// Severity, as the system names it.
+    pub severity: Option<String>,
+    /// Opened.
+    pub opened: Timestamp,
+    /// Resolved, if it was.
+    pub resolved: Option<Timestamp>,
+    /// What it is linked to (a deployment or the change).
+    pub cause: String,
+    /// True when the link was inferred from timing alone, not an explicit reference.
+    pub inferred: bool,
+}
+
+/// Everything recorded about one change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChangeReport {
+    /// Where the (latest) change record is.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// `pr:<repo>#<n>`, or the commit for a change without a PR.
+    pub subject: String,
+    /// Repository.
+    pub repo: String,
+    /// PR number.
+    pub number: Option<u64>,
+    /// Title.
+    pub title: String,
+    /// Author.
+    pub author: Identity,
+    /// Head commit as recorded on the change.
+    pub head_commit: CommitId,
+    /// The commit approvals must be for: the head at merge.
+    pub final_commit: CommitId,
+    /// Commits brought in (possibly truncated; see `commits_total`).
+    pub commits: Vec<CommitLine>,
+    /// Number of commits brought in.
+    pub commits_total: u64,
+    /// Distinct commit authors.
+    pub commit_authors: Vec<Identity>,
+    /// The merge, if recorded.
+    pub merge: Option<MergeLine>,
+    /// Reviews, oldest first.
+    pub reviews: Vec<ReviewLine>,
+    /// Evidence, oldest first.
+    pub evidence: Vec<EvidenceLine>,
+    /// AI sessions and bots involved.
+    pub sessions: Vec<SessionLine>,
+    /// Exceptions.
+    pub exceptions: Vec<ExceptionLine>,
+    /// Deployments of the landed or final commit.
+    pub deployments: Vec<DeploymentLine>,
+    /// Incidents linked to those deployments or to the change.
+    pub incidents: Vec<IncidentLine>,
+    /// Findings about this change.
+    pub findings: Vec<Finding>,
+}
+
+/// The answer to `why <subject>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WhyReport {
+    /// The subject asked about, canonical.
+    pub subject: String,
+    /// Changes the subject belongs to.
+    pub changes: Vec<ChangeReport>,
+    /// Findings about the subject as a whole (e.g. nothing recorded).
+    pub findings: Vec<Finding>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_status_reads_as_in_the_json() {
+        for (status, name) in
+            [(ReviewStatus::Valid, "valid"), (ReviewStatus::Stale, "stale"), (ReviewStatus::Dismissed, "dismissed")]
+        {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(status.to_string(), name);
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<ReviewStatus>(&format!("\"{name}\"")).unwrap(), status);
+        }
+        // The CLI pads the status into a column.
+        assert_eq!(format!("[{:<6}]", ReviewStatus::Valid), "[valid ]");
+        assert_eq!(format!("[{:>9}]", ReviewStatus::Stale), "[    stale]");
+    }
+}

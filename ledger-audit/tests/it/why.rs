@@ -1,0 +1,514 @@
+//! `why` from hand-built records: one realistic change pinned byte for byte (`golden_report`),
+//! and a table with a row per finding code (`finding_codes`) whose messages are pinned too.
+//!
+//! The goldens are the files `why_golden.json` and `why_findings.txt` next to this one. The JSON
+//! form is documented in docs/WHY.md and read by the CLI and the gRPC parity test, so a diff
+//! there is a format change. After an intended one, rewrite them with
+//! `UPDATE_GOLDEN=1 cargo test -p ledger-audit --test it` and review the diff.
+
+use std::path::Path;
+
+use ledger_audit::why::{analyze, Finding, Gathered, WhyReport};
+use ledger_core::domain::FORMAT_VERSION;
+use ledger_core::record::{
+    Body, Change, CheckKind, CheckResult, CommitInfo, CommitSignature, DeployStatus, Deployment, Evidence, Exception,
+    Incident, Link, Merge, MergeMethod, Model, Record, Rel, Review, Session, Source, Trailer, Verdict,
+};
+use ledger_core::subject::Subject;
+use ledger_core::types::{CommitId, Digest, EntryHash, Identity, RepoName, Seq, Tier, Timestamp, Token};
+
+/// 2026-01-01T00:00:00Z. Record number `n` happens `n` minutes later.
+const T0: i64 = 1_767_225_600_000;
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// Author of the change and of its first commit.
+const ALICE: &str = "Alice <alice@example.com>";
+/// Author of the second commit.
+const BOB: &str = "Bob <bob@example.com>";
+const CAROL: &str = "Carol <carol@example.com>";
+const DAVE: &str = "Dave <dave@example.com>";
+const ERIN: &str = "Erin <erin@example.com>";
+/// The independent approver.
+const FRANK: &str = "Frank <frank@example.com>";
+const GRACE: &str = "Grace <grace@example.com>";
+const OPS: &str = "Ops <ops@example.com>";
+const BOT: &str = "renovate[bot]";
+const CI: &str = "github-actions[bot]";
+
+/// Every code `why` can report; the table must show each at least once.
+const ALL_CODES: &[&str] = &[
+    "no_change",
+    "no_approval",
+    "stale_approval",
+    "no_approval_at_final_commit",
+    "dismissed_approval",
+    "self_approval",
+    "no_independent_approval",
+    "ai_without_human_approval",
+    "changes_requested",
+    "not_merged",
+    "no_pull_request",
+    "merger_unknown",
+    "no_evidence",
+    "failing_check",
+    "deployed_without_passing_checks",
+    "deployer_sole_approver",
+    "incident",
+    "exception_expired",
+];
+
+fn id(s: &str) -> Identity {
+    Identity::new(s).unwrap()
+}
+fn token(s: &str) -> Token {
+    Token::new(s).unwrap()
+}
+fn repo() -> RepoName {
+    RepoName::new("acme/shop").unwrap()
+}
+fn sha(c: char) -> CommitId {
+    CommitId::new(c.to_string().repeat(40)).unwrap()
+}
+/// The change's first commit: approvals of it are stale.
+fn old() -> CommitId {
+    sha('1')
+}
+/// The change's head at merge: the final commit.
+fn head() -> CommitId {
+    sha('2')
+}
+/// The merge commit that landed (and was deployed).
+fn landed() -> CommitId {
+    sha('a')
+}
+fn pr() -> Subject {
+    "pr:acme/shop#42".parse().unwrap()
+}
+fn at(minutes: i64) -> Timestamp {
+    Timestamp(T0 + minutes * MINUTE)
+}
+/// The time of the report: exceptions ending before it have expired.
+fn now() -> Timestamp {
+    Timestamp(T0 + 30 * DAY)
+}
+fn link(rel: Rel, target: Subject) -> Link {
+    Link { rel, target }
+}
+fn of_change() -> Vec<Link> {
+    vec![link(Rel::Change, pr())]
+}
+
+/// Records as `why` receives them, numbered in the order they are added.
+#[derive(Default)]
+struct Log(Vec<Gathered>);
+
+impl Log {
+    fn add(&mut self, actor: &str, links: Vec<Link>, body: Body) {
+        let n = self.0.len();
+        let time = at(n as i64);
+        let record = Record { v: FORMAT_VERSION, time, actor: id(actor), links, body };
+        let gathered = Gathered {
+            seq: Seq(n as u64),
+            hash: EntryHash([n as u8; 32]),
+            integrated: Timestamp(time.0 + 1000),
+            record,
+        };
+        self.0.push(gathered);
+    }
+}
+
+fn commit(
+    sha: CommitId,
+    author: &str,
+    title: &str,
+    signature: CommitSignature,
+    trailers: &[(&str, &str)],
+) -> CommitInfo {
+    CommitInfo {
+        sha,
+        author: id(author),
+        authored_at: at(0),
+        committer: id(author),
+        committed_at: at(0),
+        title: title.into(),
+        signature,
+        trailers: trailers.iter().map(|(k, v)| Trailer { key: (*k).into(), value: (*v).into() }).collect(),
+    }
+}
+
+fn change(title: &str, commits: Vec<CommitInfo>) -> Body {
+    let head_commit = commits.last().unwrap().sha.clone();
+    Body::Change(Change {
+        repo: repo(),
+        number: Some(42),
+        title: title.into(),
+        description: None,
+        author: id(ALICE),
+        head_commit,
+        base_commit: None,
+        commits_total: commits.len() as u64,
+        commits,
+        risk_tier: None,
+        intent: None,
+        source: None,
+    })
+}
+
+fn review(reviewer: &str, verdict: Verdict, commit: CommitId, source: Option<Source>) -> Body {
+    Body::Review(Review { repo: repo(), reviewer: id(reviewer), verdict, commit, source })
+}
+
+fn evidence(check: &str, result: CheckResult, commit: CommitId) -> Body {
+    Body::Evidence(Evidence {
+        repo: repo(),
+        commit,
+        check: check.into(),
+        check_kind: CheckKind::Other,
+        result,
+        artifact: None,
+        predicate_type: None,
+        url: None,
+        signature: None,
+        source: None,
+    })
+}
+
+fn session() -> Body {
+    Body::Session(Session {
+        tool: token("codex"),
+        model: Some("Codex 5.3".into()),
+        session_id: token("s-1"),
+        prompt_digest: None,
+        summary: Some("draft the cart totals".into()),
+        context: vec![],
+        declared_reviewer: None,
+        risk_area: None,
+        verification: vec![],
+        source: Some(Source::GitCommit { commit: head(), trailer: Some("Assisted-by".into()) }),
+    })
+}
+
+fn merge(method: MergeMethod, merged_by: Option<&str>) -> Body {
+    Body::Merge(Merge {
+        repo: repo(),
+        merge_commit: landed(),
+        head_commit: head(),
+        base_commit: None,
+        merged_by: merged_by.map(id),
+        method,
+        source: None,
+    })
+}
+
+fn exception(not_after: Timestamp) -> Body {
+    Body::Exception(Exception {
+        approver: id(GRACE),
+        reason: "release freeze waiver".into(),
+        scope: pr(),
+        rule: None,
+        not_after,
+    })
+}
+
+fn deployment(service: &str, deployer: &str, status: DeployStatus, commit: CommitId) -> Body {
+    Body::Deployment(Deployment {
+        service: token(service),
+        environment: token("production"),
+        deployment_id: token("7"),
+        repo: Some(repo()),
+        commits: vec![commit],
+        version: None,
+        deployer: id(deployer),
+        status,
+        rollback_of: None,
+        source: None,
+    })
+}
+
+fn incident(incident_id: &str, title: &str, severity: Option<&str>, resolved: Option<Timestamp>) -> Body {
+    Body::Incident(Incident {
+        system: token("pagerduty"),
+        incident_id: token(incident_id),
+        title: title.into(),
+        service: None,
+        severity: severity.map(Into::into),
+        opened: at(60),
+        resolved,
+        source: None,
+    })
+}
+
+fn deploy_subject(service: &str) -> Subject {
+    format!("deploy:{service}/production/7").parse().unwrap()
+}
+
+/// A change with everything `why` links: a draft change record then the final one (two commits
+/// by two authors, the second AI-assisted), an AI session and the `model` record naming its model,
+/// approvals at an older and at the final commit, a dismissed approval, changes requested and
+/// never withdrawn, passing and failing checks, an expired exception, a merge, a deployment that
+/// ends in success (deployed by the only valid approver) and two incidents caused by what shipped.
+/// Unrelated evidence, deployments and incidents are mixed in and must stay out of the report.
+fn realistic() -> Vec<Gathered> {
+    let first = || commit(old(), ALICE, "Add cart model", CommitSignature::Ssh, &[]);
+    let second = commit(
+        head(),
+        BOB,
+        "Compute totals",
+        CommitSignature::None,
+        &[("Assisted-by", "codex"), ("Signed-off-by", BOB)],
+    );
+    let payload = Source::Payload { format: "github-review".into(), digest: Digest::blake3_of(b"review") };
+    let trailer = Source::GitCommit { commit: landed(), trailer: Some("Reviewed-by".into()) };
+
+    let mut log = Log::default();
+    log.add(ALICE, vec![], change("Add cart totals (draft)", vec![first()])); // 0
+    log.add(ALICE, of_change(), session()); // 1
+    let model = Model { tool: token("codex"), model: "Codex 5.3".into(), approved_tiers: vec![Tier::T0, Tier::T1] };
+    log.add(GRACE, vec![], Body::Model(model)); // 2
+    log.add(CAROL, of_change(), review(CAROL, Verdict::Approved, old(), Some(payload))); // 3
+    log.add(CI, of_change(), evidence("unit-tests", CheckResult::Pass, old())); // 4
+    log.add(ALICE, vec![], change("Add cart totals", vec![first(), second])); // 5
+    log.add(ERIN, of_change(), review(ERIN, Verdict::ChangesRequested, head(), None)); // 6
+    log.add(DAVE, of_change(), review(DAVE, Verdict::Approved, head(), None)); // 7
+    log.add(DAVE, of_change(), review(DAVE, Verdict::Dismissed, head(), None)); // 8
+    log.add(FRANK, of_change(), review(FRANK, Verdict::Approved, head(), Some(trailer))); // 9
+    log.add(CI, of_change(), evidence("unit-tests", CheckResult::Pass, head())); // 10
+                                                                                 // Not linked to the change: found through the final commit.
+    log.add(CI, vec![], evidence("lint", CheckResult::Fail, head())); // 11
+    log.add(CI, vec![], evidence("unit-tests", CheckResult::Pass, sha('9'))); // 12, unrelated
+    log.add(GRACE, vec![], exception(at(DAY / MINUTE))); // 13
+    log.add(ALICE, of_change(), merge(MergeMethod::Merge, Some(ALICE))); // 14
+    log.add(FRANK, vec![], deployment("shop", FRANK, DeployStatus::InProgress, landed())); // 15
+                                                                                           // The deployer stays the one of the first record; status and time are the latest.
+    log.add(OPS, vec![], deployment("shop", OPS, DeployStatus::Success, landed())); // 16
+    log.add(OPS, vec![], deployment("other", OPS, DeployStatus::Success, sha('9'))); // 17, unrelated
+    let caused_by_deploy = vec![link(Rel::CausedBy, deploy_subject("shop"))];
+    log.add(OPS, caused_by_deploy, incident("P1", "Checkout errors", Some("SEV2"), None)); // 18
+    let inferred = vec![link(Rel::CausedByInferred, Subject::Commit { repo: None, sha: landed() })];
+    log.add(OPS, inferred, incident("P2", "Slow cart", None, Some(at(3 * 60)))); // 19
+    let unrelated = vec![link(Rel::CausedBy, deploy_subject("other"))];
+    log.add(OPS, unrelated, incident("P3", "Unrelated outage", None, None)); // 20, unrelated
+    log.0
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites it when `UPDATE_GOLDEN` is set.
+fn check_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert!(expected == actual, "{name} differs from the report:\n--- expected\n{expected}\n--- actual\n{actual}");
+}
+
+#[test]
+fn golden_report() {
+    let records = realistic();
+    // Any order, duplicates allowed: the analysis orders records by seq and keeps one of each.
+    let mut gathered: Vec<Gathered> = records.iter().rev().cloned().collect();
+    gathered.extend(records.iter().step_by(3).cloned());
+
+    let report = analyze(&pr(), &gathered, now());
+    let json = serde_json::to_string_pretty(&report).unwrap() + "\n";
+    check_golden("why_golden.json", &json);
+
+    // The CLI reads a remote daemon's report back from this JSON: it must round-trip.
+    let back: WhyReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string_pretty(&back).unwrap() + "\n", json);
+}
+
+/// A change to vary one field at a time. The default (`clean`) has no finding.
+struct Scenario {
+    /// Whether the change record exists (the other records link to it either way).
+    change: bool,
+    /// Authors of the change's two commits (the change's author is Alice).
+    commit_authors: [&'static str; 2],
+    /// How the change landed, and who merged it.
+    merge: Option<(MergeMethod, Option<&'static str>)>,
+    /// Reviews, oldest first.
+    reviews: Vec<(&'static str, Verdict, CommitId)>,
+    /// Check results at the final commit, oldest first.
+    checks: Vec<(&'static str, CheckResult)>,
+    /// Whether an AI session contributed.
+    ai_session: bool,
+    /// A deployment of the landed commit: deployer and status.
+    deployment: Option<(&'static str, DeployStatus)>,
+    /// An incident explicitly caused by that deployment.
+    incident: bool,
+    /// An exception for the change, ending this many days after T0 (the report is at day 30).
+    exception_days: Option<i64>,
+}
+
+fn clean() -> Scenario {
+    Scenario {
+        change: true,
+        commit_authors: [ALICE, ALICE],
+        merge: Some((MergeMethod::Merge, Some(ALICE))),
+        reviews: vec![(FRANK, Verdict::Approved, head())],
+        checks: vec![("unit-tests", CheckResult::Pass)],
+        ai_session: false,
+        deployment: None,
+        incident: false,
+        exception_days: None,
+    }
+}
+
+impl Scenario {
+    fn records(&self) -> Vec<Gathered> {
+        let mut log = Log::default();
+        if self.change {
+            let [a, b] = self.commit_authors;
+            let commits = vec![
+                commit(old(), a, "first", CommitSignature::None, &[]),
+                commit(head(), b, "second", CommitSignature::None, &[]),
+            ];
+            log.add(ALICE, vec![], change("Add cart totals", commits));
+        }
+        if self.ai_session {
+            log.add(ALICE, of_change(), session());
+        }
+        for (who, verdict, commit) in &self.reviews {
+            log.add(who, of_change(), review(who, *verdict, commit.clone(), None));
+        }
+        for (check, result) in &self.checks {
+            log.add(CI, of_change(), evidence(check, *result, head()));
+        }
+        if let Some((method, merged_by)) = self.merge {
+            log.add(ALICE, of_change(), merge(method, merged_by));
+        }
+        if let Some(days) = self.exception_days {
+            log.add(GRACE, vec![], exception(Timestamp(T0 + days * DAY)));
+        }
+        if let Some((deployer, status)) = self.deployment {
+            log.add(deployer, vec![], deployment("shop", deployer, status, landed()));
+        }
+        if self.incident {
+            let links = vec![link(Rel::CausedBy, deploy_subject("shop"))];
+            log.add(OPS, links, incident("P1", "Checkout errors", Some("SEV2"), None));
+        }
+        log.0
+    }
+}
+
+fn all_findings(report: &WhyReport) -> Vec<&Finding> {
+    report.findings.iter().chain(report.changes.iter().flat_map(|c| &c.findings)).collect()
+}
+
+#[test]
+fn finding_codes() {
+    use CheckResult::{Error, Fail, Neutral, Pass};
+    use Verdict::{Approved, ChangesRequested, Dismissed};
+    let nothing = || Scenario { change: false, merge: None, reviews: vec![], checks: vec![], ..clean() };
+    let cases: Vec<(&str, Scenario, &[&str])> = vec![
+        ("clean", clean(), &[]),
+        ("no_change: nothing recorded", nothing(), &["no_change"]),
+        ("no_change: records but no change record", Scenario { change: false, ..clean() }, &["no_change"]),
+        ("no_approval", Scenario { reviews: vec![], ..clean() }, &["no_approval"]),
+        (
+            "stale_approval",
+            Scenario { reviews: vec![(CAROL, Approved, old())], ..clean() },
+            &["stale_approval", "no_approval_at_final_commit"],
+        ),
+        (
+            "no_approval_at_final_commit: dismissed and stale",
+            Scenario {
+                reviews: vec![(DAVE, Approved, head()), (CAROL, Approved, old()), (DAVE, Dismissed, head())],
+                ..clean()
+            },
+            &["dismissed_approval", "stale_approval", "no_approval_at_final_commit"],
+        ),
+        (
+            "dismissed_approval",
+            Scenario { reviews: vec![(FRANK, Approved, head()), (FRANK, Dismissed, head())], ..clean() },
+            &["dismissed_approval", "no_approval_at_final_commit"],
+        ),
+        (
+            "dismissal before the approval cancels nothing",
+            Scenario { reviews: vec![(FRANK, Dismissed, head()), (FRANK, Approved, head())], ..clean() },
+            &[],
+        ),
+        ("self_approval", Scenario { reviews: vec![(ALICE, Approved, head())], ..clean() }, &["self_approval"]),
+        (
+            "no_independent_approval",
+            Scenario { commit_authors: [ALICE, BOB], reviews: vec![(BOB, Approved, head())], ..clean() },
+            &["no_independent_approval"],
+        ),
+        (
+            "ai_without_human_approval",
+            Scenario { ai_session: true, reviews: vec![(BOT, Approved, head())], ..clean() },
+            &["ai_without_human_approval"],
+        ),
+        ("AI session with a human approval", Scenario { ai_session: true, ..clean() }, &[]),
+        (
+            "changes_requested",
+            Scenario { reviews: vec![(ERIN, ChangesRequested, head()), (FRANK, Approved, head())], ..clean() },
+            &["changes_requested"],
+        ),
+        (
+            "changes requested, approved later",
+            Scenario { reviews: vec![(ERIN, ChangesRequested, old()), (ERIN, Approved, head())], ..clean() },
+            &[],
+        ),
+        ("not_merged", Scenario { merge: None, ..clean() }, &["not_merged"]),
+        (
+            "no_pull_request",
+            Scenario { merge: Some((MergeMethod::Direct, Some(ALICE))), ..clean() },
+            &["no_pull_request"],
+        ),
+        ("merger_unknown", Scenario { merge: Some((MergeMethod::Squash, None)), ..clean() }, &["merger_unknown"]),
+        ("no_evidence", Scenario { checks: vec![], ..clean() }, &["no_evidence"]),
+        (
+            "failing_check",
+            Scenario { checks: vec![("unit-tests", Pass), ("lint", Fail)], ..clean() },
+            &["failing_check"],
+        ),
+        ("failing_check: errored", Scenario { checks: vec![("lint", Error)], ..clean() }, &["failing_check"]),
+        ("failing check re-run and passed", Scenario { checks: vec![("lint", Fail), ("lint", Pass)], ..clean() }, &[]),
+        (
+            "deployed_without_passing_checks",
+            Scenario { checks: vec![("lint", Neutral)], deployment: Some((OPS, DeployStatus::Success)), ..clean() },
+            &["deployed_without_passing_checks"],
+        ),
+        (
+            "deployment not (yet) successful",
+            Scenario { checks: vec![], deployment: Some((FRANK, DeployStatus::InProgress)), ..clean() },
+            &["no_evidence"],
+        ),
+        (
+            "deployer_sole_approver",
+            Scenario { deployment: Some((FRANK, DeployStatus::Success)), ..clean() },
+            &["deployer_sole_approver"],
+        ),
+        (
+            "incident",
+            Scenario { deployment: Some((OPS, DeployStatus::Success)), incident: true, ..clean() },
+            &["incident"],
+        ),
+        ("exception_expired", Scenario { exception_days: Some(1), ..clean() }, &["exception_expired"]),
+        ("exception in force", Scenario { exception_days: Some(60), ..clean() }, &[]),
+    ];
+
+    let mut messages = String::new();
+    let mut seen: Vec<&str> = vec![];
+    for (name, scenario, expected) in &cases {
+        let report = analyze(&pr(), &scenario.records(), now());
+        let findings = all_findings(&report);
+        let codes: Vec<&str> = findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(&codes, expected, "{name}");
+        seen.extend(expected.iter());
+        messages += &format!("{name}\n");
+        if findings.is_empty() {
+            messages += "  (none)\n";
+        }
+        for f in findings {
+            messages += &format!("  {}: {}\n", f.code, f.message);
+        }
+    }
+    for code in ALL_CODES {
+        assert!(seen.contains(code), "no row of the table shows `{code}`");
+    }
+    check_golden("why_findings.txt", &messages);
+}

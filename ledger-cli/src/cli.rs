@@ -1,0 +1,431 @@
+//! The command line: every command, argument and flag, with its help text (clap derive).
+//! Nothing here runs a command; `commands` does.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
+/// "who approved this change, and what evidence proved it was safe?".
+#[derive(Parser, Debug)]
+#[command(name = "ledger", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Ledger directory (the embedded store).
+    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data")]
+    pub db: PathBuf,
+    /// A `ledgerd` server (`http://127.0.0.1:7700`, or `https://…`): run the command through
+    /// it instead of on the local `--db`. Key files are still read locally.
+    #[arg(long, global = true, env = "LEDGER_SERVER")]
+    pub server: Option<String>,
+    /// CA certificate (PEM) to trust for an `https://` server.
+    #[arg(long, global = true, env = "LEDGER_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// File holding the bearer token for a server's read calls.
+    #[arg(long, global = true, env = "LEDGER_READ_TOKEN_FILE")]
+    pub read_token_file: Option<PathBuf>,
+    /// Log filter for diagnostics on stderr, e.g. `info` or `ledger_server=debug`.
+    #[arg(long, global = true, env = "LEDGER_LOG", default_value = "warn")]
+    pub log_filter: String,
+    /// Print the result as JSON (stable field names; `log` prints one object per line).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by commands that sign records.
+#[derive(Args, Debug, Clone)]
+pub struct SignerArgs {
+    /// Signer key (PKCS#8 PEM, mode 0600). Default: `<db>/keys/local.key`, created by `init`.
+    #[arg(long, env = "LEDGER_KEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// Options shared by commands that administer keys.
+#[derive(Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// Admin key (PKCS#8 PEM, mode 0600). Default: `<db>/keys/admin.key`, created by `init`.
+    #[arg(long, env = "LEDGER_ADMIN_KEY")]
+    pub admin_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new ledger: an admin key, a genesis entry, and a local signer key.
+    Init {
+        /// Use this admin key file instead of generating `<db>/keys/admin.key`.
+        #[arg(long)]
+        admin_key: Option<PathBuf>,
+        /// Do not create and register the local signer key `<db>/keys/local.key`.
+        #[arg(long)]
+        no_local_key: bool,
+        /// Storage engine: `fjall` (one fdatasync per append batch; the default) or `sled`.
+        /// Later commands and `ledgerd` detect it from the directory.
+        #[arg(long, default_value = "fjall", value_parser = clap::value_parser!(ledger_store::store::Backend))]
+        backend: ledger_store::store::Backend,
+    },
+    /// Generate an Ed25519 key pair: FILE (PKCS#8 PEM, mode 0600) and FILE.pub (SPKI PEM).
+    Keygen {
+        /// Where to write the private key. It must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Register, rotate, revoke and list signer keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign and append one record from a JSON file.
+    Append {
+        /// Record kind: session, model, change, review, evidence, exception, merge,
+        /// deployment, incident, policy, gate.
+        #[arg(long)]
+        kind: String,
+        /// JSON file with the body fields plus `actor` and optional `time` and `links`
+        /// (`-` reads standard input). See docs/FORMAT.md.
+        #[arg(long)]
+        body: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Also prove the entry: get a C2SP tlog-proof@v1 against a checkpoint signed after the
+        /// append, check it, and report it (with `--json`, as `tlog_proof`).
+        #[arg(long)]
+        prove: bool,
+        /// Write the tlog-proof to this file (with `--prove`).
+        #[arg(long, requires = "prove")]
+        proof_out: Option<PathBuf>,
+        /// Checkpoint key for `--prove` on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long, requires = "prove")]
+        checkpoint_key: Option<PathBuf>,
+    },
+    /// Show one entry: `#<seq>`, or an entry hash or unique prefix (≥ 12 hex).
+    Show {
+        /// The entry.
+        entry: String,
+        /// Write the exact stored entry bytes (canonical CBOR) to standard output.
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
+    },
+    /// List entries, oldest first.
+    Log {
+        /// Only this record kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only entries mentioning this subject (e.g. `pr:owner/repo#12`, a commit id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only entries integrated at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the latest).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Verify every entry: encoding, chain links, signatures and signer rights.
+    /// Exit 0 intact, 1 tampered (naming the first bad seq), 2 error.
+    Verify,
+    /// Who approved this, and what evidence proved it was safe? SUBJECT is a commit id (full
+    /// or ≥ 7 hex), `pr:owner/repo#N`, `git:owner/repo@sha`, `#<seq>` or `entry:<hash>`.
+    Why {
+        /// The subject.
+        subject: String,
+    },
+    /// Append records derived from outside sources.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Print a signed C2SP checkpoint (origin, tree size, RFC 6962 root, BLAKE3 chain head)
+    /// of the current tree. Auditors pin it to detect later rewrites and forks.
+    Checkpoint {
+        /// Origin line (the log's name). Default: `provenance-ledger/<genesis entry prefix>`.
+        #[arg(long)]
+        origin: Option<String>,
+        /// Signing key (PKCS#8 PEM, 0600). Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Print the RFC 6962 inclusion proof of an entry (`#seq` or hash prefix), checked before
+    /// it is printed.
+    Prove {
+        /// The entry.
+        entry: String,
+        /// Tree size to prove against. Default: the current size.
+        #[arg(long)]
+        size: Option<u64>,
+        /// `text`, `json`, or `tlog-proof` (C2SP tlog-proof@v1 with a fresh signed checkpoint).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ProofFormat,
+        /// Checkpoint key for `tlog-proof` on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Print the log's verifier key (`<name>+<hex key id>+<base64(0x01 ‖ key)>`): what auditors
+    /// pin to check checkpoints.
+    LogKey {
+        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Print the RFC 6962 consistency proof between two tree sizes.
+    Consistency {
+        /// The older tree size.
+        old: u64,
+        /// The newer tree size. Default: the current size.
+        new: Option<u64>,
+    },
+    /// The auditor's check: verify the pinned checkpoint, fetch a fresh one, check that the
+    /// tree extends the pin (consistency proof), and move the pin forward. The first run pins.
+    /// Exit 0 consistent, 1 truncated/rewritten/forked (evidence kept), 2 error.
+    Audit {
+        /// The pin file (a signed checkpoint); created on first use.
+        #[arg(long)]
+        pin: PathBuf,
+        /// The log's verifier key (`ledger log-key`): checkpoints must be signed by it.
+        #[arg(long, env = "LEDGER_VERIFIER_KEY")]
+        verifier_key: String,
+        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Write an offline-verifiable bundle: the selected entries with inclusion proofs against
+    /// one signed checkpoint, and every key entry needed to check their signers.
+    Export {
+        /// Export what `why SUBJECT` covers (changes, reviews, evidence, sessions, merges,
+        /// deployments, incidents), plus gate decisions about them and policies.
+        subject: Option<String>,
+        /// Entries integrated at or after this time.
+        #[arg(long, conflicts_with_all = ["subject", "all"])]
+        since: Option<String>,
+        /// Entries integrated before this time.
+        #[arg(long, conflicts_with_all = ["subject", "all"])]
+        until: Option<String>,
+        /// Every entry.
+        #[arg(long, conflicts_with = "subject")]
+        all: bool,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Verify a bundle offline (no database, no server). Exit 0 intact, 1 tampered, 2 error.
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The log's verifier key (`ledger log-key`).
+        #[arg(long)]
+        log_key: String,
+        /// `text` (a one-line verdict) or `json` (the verdict with every entry decoded: the
+        /// readable form of the export).
+        #[arg(long, value_enum, default_value = "text")]
+        format: BundleFormat,
+    },
+    /// Load generators for a `ledgerd` server.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Append signed 1 KiB `evidence` records from concurrent clients and report durable
+    /// appends/s and latency percentiles. The signer key must be allowed `evidence`.
+    Append {
+        /// Concurrent clients (one HTTP/2 connection each).
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Use `AppendStream` instead of unary `Append`.
+        #[arg(long)]
+        stream: bool,
+        /// Records in flight per streaming client. Deeper windows add queueing latency, not
+        /// throughput, once the server is saturated.
+        #[arg(long, default_value_t = 8)]
+        window: usize,
+        /// Records to pre-sign (default: 40,000 per second of duration).
+        #[arg(long)]
+        records: Option<usize>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Register a signer key for some record kinds.
+    Add {
+        /// Name, e.g. `ci-github`.
+        #[arg(long)]
+        name: String,
+        /// Public key: 64 hex characters, or an SPKI PEM file (as written by `keygen`).
+        #[arg(long)]
+        public_key: String,
+        /// Kinds the key may append, comma-separated, or `all` (every kind but `key`).
+        #[arg(long, value_delimiter = ',', required = true)]
+        kinds: Vec<String>,
+        /// Start of validity (RFC 3339 or YYYY-MM-DD). Default: now.
+        #[arg(long)]
+        not_before: Option<String>,
+        /// End of validity (exclusive).
+        #[arg(long)]
+        not_after: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Replace a key with a new one of the same name and kinds; entries signed by the old
+    /// key keep verifying, and the old key can append nothing more.
+    Rotate {
+        /// Name or key id (prefix) of the key to replace.
+        key: String,
+        /// The new public key: 64 hex characters or an SPKI PEM file.
+        #[arg(long)]
+        public_key: String,
+        /// End of validity of the new key.
+        #[arg(long)]
+        not_after: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Revoke a key: it can append nothing more.
+    Revoke {
+        /// Name or key id (prefix) of the key.
+        key: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List every key ever registered, with its status.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IngestCommand {
+    /// Read a git repository's first-parent history: pull requests (merge and squash
+    /// commits), the commits each brought in, trailers, signature kinds, and AI-assistance
+    /// trailers. Re-running appends nothing new.
+    Git {
+        /// Path of the repository (a work tree or a bare repository).
+        path: PathBuf,
+        /// Repository name `owner/name`. Default: from the `origin` remote, else
+        /// `local/<directory name>`.
+        #[arg(long)]
+        repo: Option<String>,
+        /// The branch or revision whose first-parent line is read.
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Read GitHub webhook deliveries saved as files (pull_request, pull_request_review,
+    /// check_run, check_suite, workflow_run, workflow_job, status, deployment,
+    /// deployment_status, issues labelled as incidents, direct pushes to the default branch). Other events and actions are
+    /// skipped and counted. Re-ingesting a delivery appends nothing.
+    Github {
+        /// The event name (`X-GitHub-Event`). Default: from `<file stem>-header.txt` beside
+        /// each file, as captured deliveries keep their headers.
+        #[arg(long)]
+        event: Option<String>,
+        /// Payload files (JSON bodies).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Read GitLab webhook deliveries saved as files (merge_request, pipeline, build (job)
+    /// and deployment events; merge request approvals become reviews). Other events, notes
+    /// and unfinished pipelines and jobs are skipped and counted. Re-ingesting a delivery
+    /// appends nothing.
+    Gitlab {
+        /// The event name: GitLab's `object_kind` (`merge_request`, `pipeline`, `build`…) or
+        /// the `X-Gitlab-Event` header value (`Merge Request Hook`). Default: each payload's
+        /// `object_kind`; when given, it must agree with it.
+        #[arg(long)]
+        event: Option<String>,
+        /// Payload files (JSON bodies).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Read attestations: in-toto Statements, DSSE envelopes, `.intoto.jsonl`, Sigstore
+    /// bundles (v0.1–v0.3) with SLSA Provenance v0.2/v1 or SLSA VSA predicates. Each attested
+    /// subject digest becomes evidence at the source commit the attestation names.
+    Attestation {
+        /// Attestation files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Public key (SPKI PEM, ECDSA P-256 or Ed25519) the DSSE signatures must verify with;
+        /// a signature that does not is an error. Without it, signatures are recorded as not
+        /// verified.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Bind the evidence to this commit when the attestation names none
+        /// (`git:owner/repo@<sha>`).
+        #[arg(long)]
+        commit: Option<String>,
+        /// Signer key of the evidence records (here `--key` names the attestation key).
+        /// Default: `<db>/keys/local.key`.
+        #[arg(long, env = "LEDGER_KEY")]
+        signer_key: Option<PathBuf>,
+    },
+    /// Read incident webhooks (PagerDuty v3 incident events, Opsgenie alerts): triggered or
+    /// created incidents open one, resolved or closed ones resolve it; other events are
+    /// skipped. Causes come only from explicit `--caused-by` subjects.
+    Incident {
+        /// `pagerduty` or `opsgenie`.
+        #[arg(long)]
+        system: String,
+        /// Payload files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A deployment (or change) that caused it, e.g. `deploy:api/production/42`. Repeatable.
+        #[arg(long)]
+        caused_by: Vec<String>,
+        /// The causes were inferred from timing alone, not from an explicit reference.
+        #[arg(long, requires = "caused_by")]
+        inferred: bool,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Read an `.ai/provenance.json` file (tool, model, session_id, prompt_summary, reviewer,
+    /// risk_area, verification) and append a `session` record linked to a change.
+    Provenance {
+        /// The provenance file.
+        file: PathBuf,
+        /// The change it belongs to: `pr:owner/repo#N` or `git:owner/repo@<sha>`.
+        #[arg(long)]
+        change: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+}
+
+/// How `prove` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProofFormat {
+    /// Readable: index and base64 proof hashes.
+    Text,
+    /// JSON with hex hashes (the same as `--json`).
+    Json,
+    /// C2SP `tlog-proof@v1`: header, index, proof hashes, blank line, signed checkpoint.
+    TlogProof,
+}
+
+/// How `verify-bundle` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BundleFormat {
+    /// A one-line verdict.
+    Text,
+    /// The verdict, the selection and every entry decoded, as JSON (the same as `--json`).
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

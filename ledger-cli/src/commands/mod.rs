@@ -1,0 +1,82 @@
+//! The user-facing commands, one module per group, and [`run`], which dispatches the parsed
+//! command line to them. Ingests live in `crate::ingest`, the load generator in `crate::bench`.
+//!
+//! | module | commands |
+//! |---|---|
+//! | [`admin`] | `init`, `keygen`, `key add|rotate|revoke|list` |
+//! | [`records`] | `append`, `show`, `log` |
+//! | [`query`] | `verify`, `why` |
+//! | [`transparency`] | `checkpoint`, `prove`, `log-key`, `consistency`, `audit` |
+//! | [`bundle`] | `export`, `verify-bundle` |
+
+pub mod admin;
+pub mod bundle;
+pub mod query;
+pub mod records;
+pub mod transparency;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, IngestCommand, SignerArgs};
+use crate::ctx::{parse_time, Ctx};
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// The command's error (exit 2, or 1 for tampering; see `main`).
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Ctx::new(&cli)?;
+    match cli.command {
+        Command::Init { admin_key, no_local_key, backend } => admin::init(&ctx, admin_key, no_local_key, backend),
+        Command::Keygen { out } => admin::keygen(&ctx, &out),
+        Command::Key(k) => admin::key(&ctx, k),
+        Command::Append { kind, body, signer, prove, proof_out, checkpoint_key } => {
+            let prove = prove.then_some(records::ProveArgs { out: proof_out, key: checkpoint_key });
+            records::append(&ctx, &kind, &body, &signer, prove)
+        }
+        Command::Show { entry, raw } => records::show(&ctx, &entry, raw),
+        Command::Log { kind, subject, since, limit } => records::log(&ctx, kind, subject, since, limit),
+        Command::Verify => query::verify(&ctx),
+        Command::Why { subject } => query::why(&ctx, &subject),
+        Command::Ingest(i) => ingest(&ctx, i),
+        Command::Checkpoint { origin, key } => transparency::checkpoint(&ctx, origin, key),
+        Command::Prove { entry, size, format, key } => transparency::prove(&ctx, &entry, size, format, key),
+        Command::LogKey { key } => transparency::log_key(&ctx, key),
+        Command::Consistency { old, new } => transparency::consistency(&ctx, old, new),
+        Command::Audit { pin, verifier_key, key } => transparency::audit(&ctx, &pin, &verifier_key, key),
+        Command::Export { subject, since, until, all, out, key } => {
+            let sel = bundle::Selection {
+                subject,
+                since: since.as_deref().map(parse_time).transpose()?,
+                until: until.as_deref().map(parse_time).transpose()?,
+                all,
+            };
+            bundle::export(&ctx, sel, &out, key)
+        }
+        Command::VerifyBundle { file, log_key, format } => bundle::verify_bundle(&ctx, &file, &log_key, format),
+        Command::Bench(b) => crate::bench::run(&ctx, b),
+    }
+}
+
+/// `ledger ingest …`: each front end reads its input and hands the mapped records to
+/// `crate::ingest`.
+fn ingest(ctx: &Ctx, cmd: IngestCommand) -> Result<ExitCode> {
+    use crate::ingest;
+    match cmd {
+        IngestCommand::Git { path, repo, rev, signer, quiet } => {
+            ingest::git::run(ctx, &path, repo.as_deref(), &rev, &signer, quiet)
+        }
+        IngestCommand::Github { event, files, signer } => ingest::github::run(ctx, event.as_deref(), &files, &signer),
+        IngestCommand::Gitlab { event, files, signer } => ingest::gitlab::run(ctx, event.as_deref(), &files, &signer),
+        IngestCommand::Incident { system, files, caused_by, inferred, signer } => {
+            ingest::incident::run(ctx, &system, &files, &caused_by, inferred, &signer)
+        }
+        IngestCommand::Attestation { files, key, commit, signer_key } => {
+            let signer = SignerArgs { key: signer_key };
+            ingest::attestation::run(ctx, &files, key.as_deref(), commit.as_deref(), &signer)
+        }
+        IngestCommand::Provenance { file, change, signer } => ingest::provenance::run(ctx, &file, &change, &signer),
+    }
+}

@@ -1,0 +1,245 @@
+//! Asking the ledger: `verify` (is every entry and every index intact?) and `why` (who
+//! approved this, and what evidence proved it was safe?).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ledger_audit::why::{ChangeReport, WhyReport};
+use ledger_store::ledger::Ledger;
+use ledger_store::store::DiskStore;
+use serde::Serialize;
+
+use crate::backend::{Backend, VerifyOutcome};
+use crate::ctx::Ctx;
+use crate::output::{json_out, line, out, short, truncate};
+
+/// What `verify --json` prints.
+#[derive(Serialize)]
+struct VerifyOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<String>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+}
+
+/// `ledger verify`: exit 0 intact, 1 tampered (naming the seq), 2 error.
+pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
+    let mut ledger = match &ctx.remote {
+        Some(_) => ctx.backend()?,
+        None => {
+            let store = DiskStore::open(&ctx.db)?;
+            // Open without trusting the head: a tampered head is reported like any other entry.
+            match Ledger::open(store, std::sync::Arc::new(ledger_store::clock::SystemClock)) {
+                Ok(l) => Backend::Local(l),
+                Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
+                    return tampered(ctx, seq.0, &e.tamper_detail().unwrap_or_default())
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let total = ledger.len()?;
+    let bar = if ctx.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("verifying {bar:40} {pos}/{len} entries ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let res = ledger.verify(|n| bar.set_position(n));
+    bar.finish_and_clear();
+    match res? {
+        VerifyOutcome::Intact { entries, head } => {
+            if ctx.json {
+                json_out(&VerifyOut {
+                    entries: Some(entries),
+                    head: Some(head.to_hex()),
+                    ok: true,
+                    reason: None,
+                    seq: None,
+                })?;
+            } else {
+                line(format!(
+                    "ok: {entries} entries verified (signatures, chain links, signer rights, indexes, tiles); head {head}"
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        VerifyOutcome::Tampered { seq, reason } => tampered(ctx, seq, &reason),
+    }
+}
+
+fn tampered(ctx: &Ctx, seq: u64, reason: &str) -> Result<ExitCode> {
+    if ctx.json {
+        json_out(&VerifyOut { entries: None, head: None, ok: false, reason: Some(reason.into()), seq: Some(seq) })?;
+    } else {
+        line(format!("TAMPERED: entry #{seq} fails verification: {reason}"))?;
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// `ledger why SUBJECT`.
+pub fn why(ctx: &Ctx, subject: &str) -> Result<ExitCode> {
+    let report = ctx.backend()?.why(subject)?;
+    if ctx.json {
+        json_out(&report)?;
+    } else {
+        why_human(&report)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a `why` report as a readable tree.
+fn why_human(r: &WhyReport) -> Result<()> {
+    let mut s = format!("why {}\n", r.subject);
+    for f in &r.findings {
+        s += &format!("  ! {}: {}\n", f.code, f.message);
+    }
+    for c in &r.changes {
+        s += &change_human(c);
+    }
+    out(&s)
+}
+
+fn change_human(c: &ChangeReport) -> String {
+    let mut s = String::new();
+    s += &format!("\nchange {}  \"{}\"   [#{} {}]\n", c.subject, c.title, c.at.seq, short(&c.at.entry));
+    s += &format!("├─ author        {}\n", c.author);
+    let more = if c.commits_total as usize > c.commits.len() {
+        format!(", {} listed", c.commits.len())
+    } else {
+        String::new()
+    };
+    if c.commits.is_empty() {
+        s += &format!("├─ commits       {} (not listed: recorded from a webhook)\n", c.commits_total);
+    } else {
+        s += &format!(
+            "├─ commits       {}{} by {}\n",
+            c.commits_total,
+            more,
+            c.commit_authors.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for cm in &c.commits {
+        let tr = if cm.trailers.is_empty() { String::new() } else { format!("  [{}]", cm.trailers.join("; ")) };
+        s += &format!(
+            "│    {}  {:<5} {}{}\n",
+            short(cm.sha.as_str()),
+            format!("{:?}", cm.signature).to_lowercase(),
+            truncate(&cm.title, 60),
+            tr
+        );
+    }
+    match &c.merge {
+        Some(m) => {
+            s += &format!(
+                "├─ merged        {} ({:?}) by {} at {}   [#{} {}]\n",
+                short(m.commit.as_str()),
+                m.method,
+                m.merged_by.as_ref().map_or("(unknown)".to_string(), |i| i.to_string()),
+                m.time,
+                m.at.seq,
+                short(&m.at.entry)
+            );
+        }
+        None => s += "├─ merged        (no merge recorded)\n",
+    }
+    s += &format!("├─ final commit  {}\n", c.final_commit);
+    if c.reviews.is_empty() {
+        s += "├─ reviews       none recorded\n";
+    } else {
+        s += "├─ reviews\n";
+        for r in &c.reviews {
+            s += &format!(
+                "│    {:<6} {:?} by {} at {} via {}   [#{} {}]\n",
+                r.status,
+                r.verdict,
+                r.reviewer,
+                short(r.commit.as_str()),
+                r.via,
+                r.at.seq,
+                short(&r.at.entry)
+            );
+        }
+    }
+    if c.evidence.is_empty() {
+        s += "├─ evidence      none recorded\n";
+    } else {
+        s += "├─ evidence\n";
+        for e in &c.evidence {
+            let at = if e.at_final_commit { "final commit" } else { "other commit" };
+            s += &format!(
+                "│    {:?} {} at {} ({})   [#{} {}]\n",
+                e.result,
+                e.check,
+                short(e.commit.as_str()),
+                at,
+                e.at.seq,
+                short(&e.at.entry)
+            );
+        }
+    }
+    if c.sessions.is_empty() {
+        s += "├─ AI sessions   none recorded\n";
+    } else {
+        s += "├─ AI sessions\n";
+        for x in &c.sessions {
+            let tiers = x.model_approved_tiers.as_ref().map_or(String::new(), |t| format!(" approved for {t:?}"));
+            s += &format!(
+                "│    {} model {}{} via {}   [#{} {}]\n",
+                x.subject,
+                x.model.as_deref().unwrap_or("(unknown)"),
+                tiers,
+                x.via,
+                x.at.seq,
+                short(&x.at.entry)
+            );
+        }
+    }
+    for d in &c.deployments {
+        s += &format!(
+            "├─ deployment    {} {:?} by {} at {} (commit {})   [#{} {}]\n",
+            d.subject,
+            d.status,
+            d.deployer,
+            d.time,
+            short(d.commit.as_str()),
+            d.at.seq,
+            short(&d.at.entry)
+        );
+    }
+    for i in &c.incidents {
+        let how = if i.inferred { "inferred" } else { "explicit" };
+        s += &format!(
+            "├─ incident      {} \"{}\" severity {} opened {}{} ← {} ({how})   [#{} {}]\n",
+            i.subject,
+            i.title,
+            i.severity.as_deref().unwrap_or("-"),
+            i.opened,
+            i.resolved.map(|r| format!(" resolved {r}")).unwrap_or_default(),
+            i.cause,
+            i.at.seq,
+            short(&i.at.entry)
+        );
+    }
+    for x in &c.exceptions {
+        let state = if x.expired { "expired" } else { "in force" };
+        s += &format!("├─ exception     {} by {} until {} ({state})\n", x.reason, x.approver, x.not_after);
+    }
+    if c.findings.is_empty() {
+        s += "└─ findings      none\n";
+    } else {
+        s += "└─ findings\n";
+        for f in &c.findings {
+            s += &format!("     ! {}: {}\n", f.code, f.message);
+        }
+    }
+    s
+}

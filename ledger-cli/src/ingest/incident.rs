@@ -1,0 +1,85 @@
+//! `ledger ingest incident`: PagerDuty and Opsgenie webhook payloads → `incident` records.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use ledger_core::record::{Body, Kind, Link, Rel};
+use ledger_core::subject::Subject;
+use ledger_core::types::Timestamp;
+use ledger_ingest::incident::{self, System};
+use ledger_ingest::Mapped;
+
+use super::{read_payload, sign_and_append, FileReport, IngestReport};
+use crate::backend::{Backend, LogArgs};
+use crate::cli::SignerArgs;
+use crate::ctx::Ctx;
+use crate::output::line;
+
+/// `ledger ingest incident --system S FILE… [--caused-by SUBJECT…] [--inferred]`.
+pub fn run(
+    ctx: &Ctx,
+    system: &str,
+    files: &[PathBuf],
+    caused_by: &[String],
+    inferred: bool,
+    signer: &SignerArgs,
+) -> Result<ExitCode> {
+    let system = match system {
+        "pagerduty" => System::PagerDuty,
+        "opsgenie" => System::Opsgenie,
+        other => anyhow::bail!("unknown incident system `{other}` (pagerduty, opsgenie)"),
+    };
+    let rel = if inferred { Rel::CausedByInferred } else { Rel::CausedBy };
+    let links: Vec<Link> = caused_by
+        .iter()
+        .map(|s| s.parse::<Subject>().map(|target| Link { rel, target }).with_context(|| format!("--caused-by {s}")))
+        .collect::<Result<_>>()?;
+    let key = ctx.signer_key(signer)?;
+    let mut ledger = ctx.backend()?;
+    let mut report = IngestReport::default();
+    for file in files {
+        let bytes = read_payload(file)?;
+        let first = incident::map(system, &bytes, None, links.clone()).with_context(|| file.display().to_string())?;
+        let f = match opened_earlier(&mut ledger, &first)? {
+            // A later event of a known incident keeps the opening time recorded first.
+            Some(opened) => incident::map(system, &bytes, Some(opened), links.clone())?,
+            None => first,
+        };
+        let f = match f {
+            Mapped::Skipped(why) => FileReport::skipped(file, None, None, why),
+            Mapped::Records(records) => {
+                let receipts = sign_and_append(&mut ledger, &records, &key)?;
+                FileReport::recorded(file, None, None, &records, &receipts)
+            }
+        };
+        if !ctx.json {
+            match &f.skipped {
+                Some(why) => line(format!("{}: skipped: {why}", file.display()))?,
+                None => {
+                    for r in &f.records {
+                        let what = if r.duplicate { "already recorded as" } else { "appended" };
+                        line(format!("{}: {what} #{} entry {}", file.display(), r.seq, r.entry))?;
+                    }
+                }
+            }
+        }
+        report.add(f);
+    }
+    report.print(ctx)
+}
+
+/// When the incident `mapped` opens was recorded as opened before, that time.
+fn opened_earlier(ledger: &mut Backend, mapped: &Mapped) -> Result<Option<Timestamp>> {
+    let Mapped::Records(r) = mapped else { return Ok(None) };
+    let Some(Body::Incident(i)) = r.first().map(|r| &r.body) else { return Ok(None) };
+    let earlier = ledger.log(&LogArgs {
+        kind: Some(Kind::Incident),
+        subject: Some(i.subject().to_string()),
+        ..Default::default()
+    })?;
+    Ok(earlier.iter().find_map(|v| match &v.record.body {
+        Body::Incident(x) => Some(x.opened),
+        _ => None,
+    }))
+}

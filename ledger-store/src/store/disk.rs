@@ -1,0 +1,457 @@
+//! [`DiskStore`]: the layout kept by an embedded engine ([`Backend`]) in one directory.
+
+use std::path::{Path, PathBuf};
+
+use ledger_core::merkle::{Frontier, Hash};
+use ledger_core::record::Kind;
+use ledger_core::tiles::Tile;
+use ledger_core::types::{EntryHash, RecordId, Seq};
+
+use super::index::{decode_index_key, index_pair};
+use super::{fjall_kv, sled_kv};
+use super::{Index, IndexKey, KeyEntries, Kv, Store, StoredEntry, FORMAT_MARKER, FORMAT_MARKER_V1};
+use crate::error::{Error, Result};
+
+/// Which embedded engine keeps a [`DiskStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// fjall: one `fdatasync` per append batch. The default: power-loss durable, about a third
+    /// of sled's write cost per entry, and 1.2–1.4× its append throughput through `ledgerd`
+    /// (docs/BENCHMARKS.md).
+    #[default]
+    Fjall,
+    /// sled 0.34: `sync_file_range` per append batch (survives a killed process, not
+    /// necessarily a power cut).
+    Sled,
+}
+
+impl Backend {
+    /// The backend's name as the CLI spells it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Fjall => "fjall",
+            Backend::Sled => "sled",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fjall" => Ok(Backend::Fjall),
+            "sled" => Ok(Backend::Sled),
+            other => Err(format!("unknown storage backend {other:?} (expected fjall or sled)")),
+        }
+    }
+}
+
+/// The embedded store: the layout above, kept by a [`Backend`] in one directory.
+pub struct DiskStore {
+    // Declared before the lock: the engine closes before the directory is released.
+    kv: Box<dyn Kv>,
+    backend: Backend,
+    path: PathBuf,
+    /// The `LOCK` file, locked for as long as the store is open.
+    _lock: std::fs::File,
+}
+
+/// Locks `dir`'s `LOCK` file: one process (one handle) owns a ledger directory. Neither engine
+/// is relied on for this (fjall locks nothing; sled reports contention only as text). A handle
+/// dropped a moment ago may hold the lock a little longer while the engine's threads stop, so
+/// this waits briefly before saying the ledger is in use.
+///
+/// # Errors
+/// [`Error::Locked`] if another handle keeps it; [`Error::Storage`] if the file cannot be
+/// opened or locked.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::Storage(format!("opening {}: {e}", path.display())))?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path: dir.to_path_buf() }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Storage(format!("locking {}: {e}", path.display())))
+            }
+        }
+    }
+}
+
+fn seq_key(prefix: u8, seq: Seq) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&seq.0.to_be_bytes());
+    k
+}
+
+fn tile_key(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = b't';
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Each tile's key and stored bytes.
+fn tile_pairs(tiles: &[Tile]) -> Vec<([u8; 10], Vec<u8>)> {
+    tiles.iter().map(|t| (tile_key(t.level, t.index), t.to_bytes())).collect()
+}
+
+fn decode_seq(v: &[u8]) -> Result<Seq> {
+    let b: [u8; 8] = v.try_into().map_err(|_| Error::Storage(format!("malformed seq value ({} bytes)", v.len())))?;
+    Ok(Seq(u64::from_be_bytes(b)))
+}
+
+fn seq_suffix(k: &[u8]) -> Result<Seq> {
+    if k.len() < 8 {
+        return Err(Error::Storage("malformed index key".into()));
+    }
+    decode_seq(&k[k.len() - 8..])
+}
+
+/// The key of the `Keys` record (every key entry's seq). Upper case: no index prefix is.
+const KEYS_RECORD: &[u8] = b"Keys";
+
+fn encode_seqs(seqs: &[Seq]) -> Vec<u8> {
+    seqs.iter().flat_map(|s| s.0.to_be_bytes()).collect()
+}
+
+/// How long opening waits for another handle to release the directory's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Cache size of either engine: set, not left at sled's 1 GiB default (see the brief).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl DiskStore {
+    /// Creates a new store in `dir` (which must not hold a ledger yet) with the default backend.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], or [`Error::Storage`] if the engine cannot create it.
+    pub fn create(dir: &Path) -> Result<Self> {
+        Self::create_with(dir, Backend::default())
+    }
+
+    /// Creates a new store in `dir` (which must not hold a ledger yet) kept by `backend`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], or [`Error::Storage`] if the engine cannot create it.
+    pub fn create_with(dir: &Path, backend: Backend) -> Result<Self> {
+        if Self::detect(dir).is_some() {
+            return Err(Error::AlreadyExists { path: dir.to_path_buf() });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
+        let store = Self::open_backend(dir, backend)?;
+        store.initialize()?;
+        Ok(store)
+    }
+
+    /// The backend whose files `dir` holds, if any.
+    fn detect(dir: &Path) -> Option<Backend> {
+        if dir.join(fjall_kv::SUBDIR).is_dir() {
+            Some(Backend::Fjall)
+        } else if dir.join("db").exists() || dir.join("conf").exists() {
+            Some(Backend::Sled)
+        } else {
+            None
+        }
+    }
+
+    /// Opens an existing store, with whichever backend wrote it. Refuses a directory that
+    /// does not hold a ledger, without writing anything to it.
+    ///
+    /// # Errors
+    /// [`Error::NotALedger`] for a missing, empty, foreign or corrupt directory;
+    /// [`Error::Storage`] if another process has it open.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let not = |reason: &str| Error::NotALedger { path: dir.to_path_buf(), reason: reason.to_string() };
+        if !dir.is_dir() {
+            return Err(not("the directory does not exist (run `ledger init`)"));
+        }
+        let backend = match Self::detect(dir) {
+            Some(Backend::Sled) if !dir.join("db").is_file() || !dir.join("conf").is_file() => {
+                return Err(not("no ledger database in this directory (run `ledger init`)"))
+            }
+            Some(b) => b,
+            None => return Err(not("no ledger database in this directory (run `ledger init`)")),
+        };
+        let store = match Self::open_backend(dir, backend) {
+            Err(e @ Error::Locked { .. }) => return Err(e),
+            Err(e) => return Err(not(&format!("the database cannot be opened: {e}"))),
+            Ok(s) => s,
+        };
+        match store.kv.get(b"meta")? {
+            Some(m) if m == FORMAT_MARKER || m == FORMAT_MARKER_V1 => Ok(store),
+            Some(_) => Err(not("the database has an unknown format marker")),
+            None => Err(not("the database has no Provenance Ledger format marker")),
+        }
+    }
+
+    fn open_backend(dir: &Path, backend: Backend) -> Result<Self> {
+        let lock = lock_dir(dir)?;
+        let kv: Box<dyn Kv> = match backend {
+            Backend::Sled => Box::new(sled_kv::SledKv::open(dir, CACHE_BYTES)?),
+            Backend::Fjall => Box::new(fjall_kv::FjallKv::open(dir, CACHE_BYTES)?),
+        };
+        Ok(DiskStore { kv, backend, path: dir.to_path_buf(), _lock: lock })
+    }
+
+    /// The directory of this store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The engine that keeps this store.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The hash index entries whose hash starts with `prefix`, in key order.
+    fn hash_index(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(EntryHash, Seq)>> + '_ {
+        let mut k = vec![b'h'];
+        k.extend_from_slice(prefix);
+        self.kv
+            .prefix(&k)
+            // `head` shares the `h` prefix; it is no index key.
+            .filter(|kv| !matches!(kv, Ok((k, _)) if k.as_slice() == b"head"))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let h: [u8; 32] = k[1..].try_into().map_err(|_| Error::Storage("malformed hash index key".into()))?;
+                Ok((EntryHash(h), decode_seq(&v)?))
+            })
+    }
+
+    /// The raw key-value store under the layout, for tests that corrupt stored bytes on purpose.
+    #[doc(hidden)]
+    pub fn raw(&self) -> Raw<'_> {
+        Raw(self.kv.as_ref())
+    }
+}
+
+/// Direct access to a store's keys, bypassing every check: for tests that tamper with it.
+#[doc(hidden)]
+pub struct Raw<'a>(&'a dyn Kv);
+
+#[doc(hidden)]
+#[allow(missing_docs, clippy::missing_errors_doc)]
+impl Raw<'_> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.0.get(key.as_ref())
+    }
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.0.write(&[(key.as_ref(), value.as_ref())], &[])
+    }
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.0.write(&[], &[key.as_ref()])
+    }
+    pub fn keys_with_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
+        self.0.prefix(prefix.as_ref()).map(|kv| kv.map(|(k, _)| k)).collect()
+    }
+    /// Writes the derived index key `key` → `seq` as the writer would.
+    pub fn insert_index(&self, key: &IndexKey, seq: Seq) -> Result<()> {
+        let s = seq.0.to_be_bytes();
+        let (k, v) = index_pair(key, &s);
+        self.0.write(&[(&k, v)], &[])
+    }
+    /// Removes the derived index key `key` → `seq`.
+    pub fn remove_index(&self, key: &IndexKey, seq: Seq) -> Result<()> {
+        let s = seq.0.to_be_bytes();
+        let (k, _) = index_pair(key, &s);
+        self.0.write(&[], &[&k])
+    }
+}
+
+impl Store for DiskStore {
+    fn initialize(&self) -> Result<()> {
+        if self.kv.get(b"meta")?.is_some() {
+            return Err(Error::AlreadyExists { path: self.path.clone() });
+        }
+        self.kv.write(&[(b"meta", FORMAT_MARKER)], &[])
+    }
+
+    fn append(
+        &self,
+        batch: &[StoredEntry],
+        tree: &Frontier,
+        tiles: &[Tile],
+        key_entries: Option<&[Seq]>,
+    ) -> Result<()> {
+        let Some(last) = batch.last() else { return Ok(()) };
+        // Keys are built here; values (entry bytes above all) are borrowed, not copied.
+        let seqs: Vec<[u8; 8]> = batch.iter().map(|e| e.seq.0.to_be_bytes()).collect();
+        let head = [&last.seq.0.to_be_bytes()[..], &last.hash.0].concat();
+        let mut t = tree.size().to_be_bytes().to_vec();
+        for p in tree.peaks() {
+            t.extend_from_slice(p);
+        }
+        let tiles = tile_pairs(tiles);
+        let mut puts: Vec<(Vec<u8>, &[u8])> = Vec::with_capacity(batch.len() * 6 + 2);
+        for (e, seq) in batch.iter().zip(&seqs) {
+            puts.push((seq_key(b'e', e.seq).to_vec(), &e.bytes));
+            for k in e.index_keys() {
+                puts.push(index_pair(&k, seq));
+            }
+        }
+        puts.push((b"head".to_vec(), &head));
+        puts.push((b"tree".to_vec(), &t));
+        let keys_record = key_entries.map(encode_seqs);
+        if let Some(k) = &keys_record {
+            puts.push((KEYS_RECORD.to_vec(), k));
+        }
+        let mut refs: Vec<(&[u8], &[u8])> = puts.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
+        refs.extend(tiles.iter().map(|(k, v)| (&k[..], v.as_slice())));
+        self.kv.write(&refs, &[])
+    }
+
+    fn key_entries(&self) -> Result<KeyEntries> {
+        let Some(v) = self.kv.get(KEYS_RECORD)? else {
+            let v1 = self.kv.get(b"meta")?.is_some_and(|m| m == FORMAT_MARKER_V1);
+            return Ok(if v1 { KeyEntries::NotKept } else { KeyEntries::Missing });
+        };
+        if v.len() % 8 != 0 {
+            return Err(Error::Storage(format!("malformed key entries record ({} bytes)", v.len())));
+        }
+        v.chunks(8).map(decode_seq).collect::<Result<Vec<_>>>().map(KeyEntries::Recorded)
+    }
+
+    fn upgrade(&self, key_entries: &[Seq]) -> Result<()> {
+        self.kv.write(&[(KEYS_RECORD, &encode_seqs(key_entries)), (b"meta", FORMAT_MARKER)], &[])
+    }
+
+    fn scan_index(&self, index: Index, f: &mut dyn FnMut(IndexKey, Seq) -> Result<()>) -> Result<()> {
+        for kv in self.kv.prefix(&[index.prefix()]) {
+            let (k, v) = kv?;
+            // `head` shares the hash index's prefix; it is no index key.
+            if index == Index::Hash && k.as_slice() == b"head" {
+                continue;
+            }
+            let (key, seq) = decode_index_key(index, &k, &v);
+            f(key, seq)?;
+        }
+        Ok(())
+    }
+
+    fn tile_ids(&self) -> Result<Vec<(u8, u64)>> {
+        let mut out = vec![];
+        for kv in self.kv.prefix(b"t") {
+            let (k, _) = kv?;
+            // `tree` shares the tiles' prefix; it is no tile.
+            if k.as_slice() == b"tree" {
+                continue;
+            }
+            out.push(match k.len() {
+                10 => (k[1], decode_seq(&k[2..])?.0),
+                _ => (u8::MAX, u64::MAX),
+            });
+        }
+        Ok(out)
+    }
+
+    fn put_tiles(&self, tiles: &[Tile]) -> Result<()> {
+        let tiles = tile_pairs(tiles);
+        let refs: Vec<(&[u8], &[u8])> = tiles.iter().map(|(k, v)| (&k[..], v.as_slice())).collect();
+        self.kv.write(&refs, &[])
+    }
+
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<Hash>>> {
+        let Some(v) = self.kv.get(&tile_key(level, index))? else { return Ok(None) };
+        Tile::hashes_from_bytes(level, index, &v)
+            .map(Some)
+            .map_err(|e| Error::Storage(format!("malformed tile {level}/{index}: {e}")))
+    }
+
+    fn head(&self) -> Result<Option<(Seq, EntryHash)>> {
+        let Some(v) = self.kv.get(b"head")? else { return Ok(None) };
+        if v.len() != 40 {
+            return Err(Error::Storage("malformed head record".into()));
+        }
+        let seq = decode_seq(&v[..8])?;
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&v[8..]);
+        Ok(Some((seq, EntryHash(h))))
+    }
+
+    fn tree(&self) -> Result<Option<Frontier>> {
+        let Some(v) = self.kv.get(b"tree")? else { return Ok(None) };
+        if v.len() < 8 || (v.len() - 8) % 32 != 0 {
+            return Err(Error::Storage("malformed tree record".into()));
+        }
+        let size = decode_seq(&v[..8])?.0;
+        let peaks = v[8..].chunks(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+        Ok(Some(Frontier::from_parts(size, peaks).map_err(|e| Error::Storage(format!("malformed tree record: {e}")))?))
+    }
+
+    fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>> {
+        self.kv.get(&seq_key(b'e', seq))
+    }
+
+    fn entries(&self, from: Seq, limit: u64) -> Result<Vec<Vec<u8>>> {
+        let end = seq_key(b'e', Seq(from.0.saturating_add(limit)));
+        let mut out = vec![];
+        for (i, kv) in self.kv.range(&seq_key(b'e', from), &end).enumerate() {
+            let (k, v) = kv?;
+            // A gap ends the run, as a missing entry does for `entry`.
+            if seq_suffix(&k)? != Seq(from.0 + i as u64) {
+                break;
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    fn seq_by_hash(&self, hash: &EntryHash) -> Result<Option<Seq>> {
+        let mut k = vec![b'h'];
+        k.extend_from_slice(&hash.0);
+        self.kv.get(&k)?.map(|v| decode_seq(&v)).transpose()
+    }
+
+    fn seqs_by_hash_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(EntryHash, Seq)>> {
+        self.hash_index(prefix).take(limit).collect()
+    }
+
+    fn seq_by_record(&self, id: &RecordId) -> Result<Option<Seq>> {
+        let mut k = vec![b'r'];
+        k.extend_from_slice(&id.0);
+        self.kv.get(&k)?.map(|v| decode_seq(&v)).transpose()
+    }
+
+    fn subject_seqs(&self, subject: &str) -> Result<Vec<Seq>> {
+        let mut k = vec![b's'];
+        k.extend_from_slice(subject.as_bytes());
+        k.push(0);
+        self.kv.prefix(&k).map(|kv| seq_suffix(&kv?.0)).collect()
+    }
+
+    fn subjects_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let mut k = vec![b's'];
+        k.extend_from_slice(prefix.as_bytes());
+        let mut out: Vec<String> = vec![];
+        for kv in self.kv.prefix(&k) {
+            let (k, _) = kv?;
+            let body = &k[1..k.len().saturating_sub(9)];
+            let s = String::from_utf8_lossy(body).into_owned();
+            if out.last() != Some(&s) {
+                out.push(s);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn kind_seqs(&self, kind: Kind) -> Result<Vec<Seq>> {
+        self.kv.prefix(&[b'k', kind.code()]).map(|kv| seq_suffix(&kv?.0)).collect()
+    }
+}

@@ -282,7 +282,8 @@ impl Backend {
                 let mut client = r.client.clone();
                 let req = r.req(pb::WhyRequest { subject: subject.to_string() })?;
                 let resp = r.rt.block_on(client.why(req)).map_err(status)?.into_inner();
-                serde_json::from_str(&resp.report_json).context("the server's why report is not valid JSON")
+                let report = resp.report.ok_or_else(|| anyhow!("the server sent no why report"))?;
+                WhyReport::try_from(&report).map_err(|e| anyhow!("the server sent a malformed why report: {e}"))
             }
         }
     }

@@ -24,6 +24,15 @@ impl ConvertError {
     pub(crate) fn new(field: &str, reason: impl std::fmt::Display) -> Self {
         ConvertError { field: field.to_string(), reason: reason.to_string() }
     }
+
+    /// The same error, for a field inside `outer` (`changes[0]` + `reviews[1].commit`).
+    pub(crate) fn within(self, outer: &str) -> Self {
+        let field = match self.field.as_str() {
+            "" => outer.to_string(),
+            f => format!("{outer}.{f}"),
+        };
+        ConvertError { field, reason: self.reason }
+    }
 }
 
 pub(crate) fn fixed<const N: usize>(b: &[u8], field: &str) -> Result<[u8; N], ConvertError> {

@@ -244,8 +244,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
             .await
             .map_err(|_| Status::internal("why task failed"))?
             .map_err(err)?;
-        let report_json = serde_json::to_string(&report).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(pb::WhyResponse { report_json }))
+        Ok(Response::new(pb::WhyResponse { report: Some(pb::WhyReport::from(&report)) }))
     }
 
     #[tracing::instrument(skip_all)]

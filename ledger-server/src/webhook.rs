@@ -26,7 +26,7 @@ use hmac::{Hmac, Mac};
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::Record;
 use ledger_ingest::Mapped;
-use serde_json::json;
+use serde::Serialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -35,8 +35,8 @@ use ledger_store::ledger::Ledger;
 use ledger_store::sequencer::SequencerHandle;
 use ledger_store::store::Store;
 
-/// Largest delivery body accepted (GitHub caps payloads at 25 MB; records are far smaller).
-pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
+/// Largest delivery body accepted: the ingest payload cap (GitHub caps payloads at 25 MB).
+pub const MAX_WEBHOOK_BYTES: usize = ledger_ingest::MAX_PAYLOAD_BYTES;
 
 /// Secrets and the signing key of the receiver.
 #[derive(Clone)]
@@ -80,8 +80,33 @@ pub fn router<S: Store + 'static>(ledger: Arc<Ledger<S>>, sequencer: SequencerHa
         .with_state(state)
 }
 
-fn reply(code: StatusCode, body: serde_json::Value) -> Response {
+/// A reply's JSON body: the receipts, why nothing was recorded, or what went wrong.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Reply {
+    /// 200: one receipt per record.
+    Records { records: Vec<Recorded> },
+    /// 202: the delivery maps to nothing.
+    Skipped { skipped: String },
+    /// 4xx/5xx.
+    Error { error: String },
+}
+
+/// One record appended (or found) for a delivery.
+#[derive(Serialize)]
+struct Recorded {
+    duplicate: bool,
+    entry: String,
+    kind: &'static str,
+    seq: u64,
+}
+
+fn reply(code: StatusCode, body: Reply) -> Response {
     (code, Json(body)).into_response()
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    reply(code, Reply::Error { error: message.into() })
 }
 
 fn hmac_ok(secret: &[u8], body: &[u8], hex_sig: &str) -> bool {
@@ -93,50 +118,53 @@ fn hmac_ok(secret: &[u8], body: &[u8], hex_sig: &str) -> bool {
 
 async fn append_mapped<S: Store + 'static>(st: &AppState<S>, mapped: Mapped) -> Response {
     let records: Vec<Record> = match mapped {
-        Mapped::Skipped(why) => return reply(StatusCode::ACCEPTED, json!({ "skipped": why })),
+        Mapped::Skipped(why) => return reply(StatusCode::ACCEPTED, Reply::Skipped { skipped: why }),
         Mapped::Records(r) => r,
     };
     let mut receipts = vec![];
     for r in &records {
         let signed = match SignedRecord::sign(r, &st.config.ingest_key) {
             Ok(s) => s,
-            Err(e) => return reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let verified = match st.ledger.verify_signature(&signed) {
             Ok(v) => v,
             Err(e) => return error_reply(&e),
         };
         match st.sequencer.append(verified).await {
-            Ok(rc) => receipts.push(json!({
-                "seq": rc.seq.0, "entry": rc.hash.to_hex(), "kind": r.kind().as_str(), "duplicate": rc.duplicate
-            })),
+            Ok(rc) => receipts.push(Recorded {
+                duplicate: rc.duplicate,
+                entry: rc.hash.to_hex(),
+                kind: r.kind().as_str(),
+                seq: rc.seq.0,
+            }),
             Err(e) => return error_reply(&e),
         }
     }
-    reply(StatusCode::OK, json!({ "records": receipts }))
+    reply(StatusCode::OK, Reply::Records { records: receipts })
 }
 
 fn error_reply(e: &ledger_store::Error) -> Response {
     // Logged at its level, with the same short, path-free message a gRPC client gets.
     let message = status::to_status(e).message().to_string();
-    reply(status::http(e), json!({ "error": message }))
+    error(status::http(e), message)
 }
 
 async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = &st.config.github_secret else {
-        return reply(StatusCode::NOT_FOUND, json!({ "error": "GitHub deliveries are not configured on this server" }));
+        return error(StatusCode::NOT_FOUND, "GitHub deliveries are not configured on this server");
     };
     let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("sha256="));
     if !sig.is_some_and(|s| hmac_ok(secret, &body, s)) {
         tracing::warn!("GitHub delivery refused: missing or bad X-Hub-Signature-256");
-        return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or bad X-Hub-Signature-256" }));
+        return error(StatusCode::UNAUTHORIZED, "missing or bad X-Hub-Signature-256");
     }
     let Some(event) = headers.get("x-github-event").and_then(|v| v.to_str().ok()) else {
-        return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-GitHub-Event" }));
+        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event");
     };
     match ledger_ingest::github::map(event, &body) {
         Ok(m) => append_mapped(&st, m).await,
-        Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 
@@ -148,12 +176,12 @@ fn token_ok(expected: &[u8], given: &[u8]) -> bool {
 
 async fn gitlab<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(token) = &st.config.gitlab_token else {
-        return reply(StatusCode::NOT_FOUND, json!({ "error": "GitLab deliveries are not configured on this server" }));
+        return error(StatusCode::NOT_FOUND, "GitLab deliveries are not configured on this server");
     };
     let given = headers.get("x-gitlab-token").map(|v| v.as_bytes()).unwrap_or_default();
     if given.is_empty() || !token_ok(token, given) {
         tracing::warn!("GitLab delivery refused: missing or wrong X-Gitlab-Token");
-        return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or wrong X-Gitlab-Token" }));
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong X-Gitlab-Token");
     }
     // GitLab names the event in `X-Gitlab-Event`; every payload also carries `object_kind`.
     let event = headers.get("x-gitlab-event").and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| {
@@ -162,11 +190,11 @@ async fn gitlab<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
             .and_then(|v| v.get("object_kind").and_then(|k| k.as_str()).map(str::to_string))
     });
     let Some(event) = event else {
-        return reply(StatusCode::BAD_REQUEST, json!({ "error": "missing X-Gitlab-Event and object_kind" }));
+        return error(StatusCode::BAD_REQUEST, "missing X-Gitlab-Event and object_kind");
     };
     match ledger_ingest::gitlab::map(&event, &body) {
         Ok(m) => append_mapped(&st, m).await,
-        Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 
@@ -176,10 +204,7 @@ async fn pagerduty<S: Store + 'static>(
     body: Bytes,
 ) -> Response {
     let Some(secret) = &st.config.pagerduty_secret else {
-        return reply(
-            StatusCode::NOT_FOUND,
-            json!({ "error": "PagerDuty deliveries are not configured on this server" }),
-        );
+        return error(StatusCode::NOT_FOUND, "PagerDuty deliveries are not configured on this server");
     };
     // PagerDuty sends one or more comma-separated `v1=<hex>` signatures (during secret rotation).
     let ok = headers
@@ -188,10 +213,10 @@ async fn pagerduty<S: Store + 'static>(
         .is_some_and(|v| v.split(',').filter_map(|p| p.trim().strip_prefix("v1=")).any(|s| hmac_ok(secret, &body, s)));
     if !ok {
         tracing::warn!("PagerDuty delivery refused: missing or bad X-PagerDuty-Signature");
-        return reply(StatusCode::UNAUTHORIZED, json!({ "error": "missing or bad X-PagerDuty-Signature" }));
+        return error(StatusCode::UNAUTHORIZED, "missing or bad X-PagerDuty-Signature");
     }
     match ledger_ingest::incident::map(ledger_ingest::incident::System::PagerDuty, &body, None, vec![]) {
         Ok(m) => append_mapped(&st, m).await,
-        Err(e) => reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

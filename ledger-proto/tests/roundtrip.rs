@@ -1,0 +1,123 @@
+//! Every wire ↔ core conversion round-trips, through encoded protobuf bytes: what a server
+//! sends is what a client gets. Malformed messages are refused naming the field.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ed25519_dalek::SigningKey;
+use ledger_audit::why::WhyReport;
+use ledger_core::chain::Receipt;
+use ledger_core::entry::{Bytes, SignedRecord};
+use ledger_core::keys::KeyInfo;
+use ledger_core::record::Kind;
+use ledger_core::types::{EntryHash, KeyId, RecordId, Seq, SignatureBytes, Timestamp, Token};
+use ledger_proto::v1 as pb;
+use proptest::prelude::*;
+use prost::Message;
+
+/// Encodes `m` and decodes it again, as the wire does.
+fn wire<M: Message + Default>(m: &M) -> M {
+    M::decode(m.encode_to_vec().as_slice()).unwrap()
+}
+
+proptest! {
+    #[test]
+    fn signed_records_round_trip(record in proptest::collection::vec(any::<u8>(), 0..300), signer in any::<[u8; 32]>(), sig in proptest::collection::vec(any::<u8>(), 64)) {
+        let r = SignedRecord { record: Bytes(record), signer: KeyId(signer), sig: SignatureBytes(sig.try_into().unwrap()) };
+        let back = SignedRecord::try_from(wire(&pb::SignedRecord::from(&r))).unwrap();
+        prop_assert_eq!(back, r);
+    }
+
+    #[test]
+    fn receipts_round_trip(seq in any::<u64>(), hash in any::<[u8; 32]>(), id in any::<[u8; 32]>(), duplicate in any::<bool>()) {
+        let r = Receipt { seq: Seq(seq), hash: EntryHash(hash), record_id: RecordId(id), duplicate };
+        prop_assert_eq!(Receipt::try_from(&wire(&pb::Receipt::from(&r))).unwrap(), r);
+    }
+}
+
+#[test]
+fn key_infos_round_trip() {
+    let public = SigningKey::from_bytes(&[3; 32]).verifying_key();
+    let full = KeyInfo {
+        id: ledger_core::entry::key_id(&public),
+        name: Token::new("ci").unwrap(),
+        public,
+        kinds: vec![Kind::Review, Kind::Evidence],
+        not_before: Timestamp(1_700_000_000_000),
+        not_after: Some(Timestamp(1_800_000_000_000)),
+        admin: false,
+        registered_at: Seq(4),
+        revoked_at: Some(Seq(9)),
+        rotated_to: Some(KeyId([7; 32])),
+    };
+    let bare = KeyInfo { not_after: None, revoked_at: None, rotated_to: None, admin: true, ..full.clone() };
+    for k in [full, bare] {
+        assert_eq!(KeyInfo::try_from(&wire(&pb::KeyInfo::from(&k))).unwrap(), k);
+    }
+}
+
+#[test]
+fn malformed_messages_name_the_field() {
+    let bad = pb::SignedRecord { record: vec![], signer: vec![0; 31], signature: vec![0; 64] };
+    assert_eq!(SignedRecord::try_from(bad).unwrap_err().field, "record.signer");
+    let bad = pb::Receipt { entry_hash: vec![1; 33], record_id: vec![0; 32], ..Default::default() };
+    assert_eq!(Receipt::try_from(&bad).unwrap_err().field, "entry_hash");
+    let public = SigningKey::from_bytes(&[3; 32]).verifying_key();
+    let mut k = pb::KeyInfo::from(&KeyInfo {
+        id: KeyId([1; 32]),
+        name: Token::new("ci").unwrap(),
+        public,
+        kinds: vec![],
+        not_before: Timestamp(0),
+        not_after: None,
+        admin: false,
+        registered_at: Seq(1),
+        revoked_at: None,
+        rotated_to: None,
+    });
+    k.kinds = vec!["nonsense".into()];
+    assert_eq!(KeyInfo::try_from(&k).unwrap_err().field, "kinds");
+}
+
+/// The realistic report of `ledger-audit`'s golden test: every field of every line filled.
+fn golden() -> WhyReport {
+    serde_json::from_str(include_str!("../../ledger-audit/tests/it/why_golden.json")).unwrap()
+}
+
+/// The JSON `ledger why --json` prints for a report.
+fn json(r: &WhyReport) -> String {
+    serde_json::to_string_pretty(r).unwrap()
+}
+
+#[test]
+fn why_reports_round_trip_byte_for_byte_as_json() {
+    let full = golden();
+    assert!(!full.changes.is_empty() && full.changes[0].merge.is_some(), "the golden report has a merged change");
+    // The same report with every optional part absent.
+    let mut sparse = full.clone();
+    sparse.changes[0].merge = None;
+    sparse.changes[0].number = None;
+    for s in &mut sparse.changes[0].sessions {
+        (s.model, s.summary, s.model_approved_tiers) = (None, None, None);
+    }
+    for i in &mut sparse.changes[0].incidents {
+        (i.severity, i.resolved) = (None, None);
+    }
+    let empty =
+        WhyReport { subject: "git:0000000000000000000000000000000000000000".into(), changes: vec![], findings: vec![] };
+    for r in [full, sparse, empty] {
+        let back = WhyReport::try_from(&wire(&pb::WhyReport::from(&r))).unwrap();
+        assert_eq!(json(&back), json(&r));
+    }
+}
+
+#[test]
+fn a_malformed_why_report_names_the_field() {
+    let mut m = pb::WhyReport::from(&golden());
+    m.changes[0].reviews[1].commit = "not-a-commit".into();
+    assert_eq!(WhyReport::try_from(&m).unwrap_err().field, "changes[0].reviews[1].commit");
+    let mut m = pb::WhyReport::from(&golden());
+    m.changes[0].reviews[0].verdict = "maybe".into();
+    assert_eq!(WhyReport::try_from(&m).unwrap_err().field, "changes[0].reviews[0].verdict");
+    let mut m = pb::WhyReport::from(&golden());
+    m.changes[0].at = None;
+    assert_eq!(WhyReport::try_from(&m).unwrap_err().field, "changes[0].at");
+}

@@ -14,11 +14,10 @@ use ledger_store::clock::SystemClock;
 use ledger_store::ledger::Ledger;
 use ledger_store::store::{Backend, DiskStore};
 
-mod common;
-use common::{key, key_record};
+use ledger_store::testkit::{key, key_rec as key_record, numbered_evidence};
 
 fn evidence(i: usize) -> Record {
-    common::evidence("bench/load", i as u64, 880)
+    numbered_evidence("bench/load", i as u64, 880)
 }
 
 fn per(label: &str, n: usize, t: Instant) {

@@ -20,11 +20,10 @@ use ledger_store::store::DiskStore;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod common;
-use common::{key, key_record};
+use ledger_store::testkit::{key, key_rec as key_record, numbered_evidence};
 
 fn evidence(i: u64) -> Record {
-    common::evidence("bench/scale", i, 200)
+    numbered_evidence("bench/scale", i, 200)
 }
 
 fn main() {

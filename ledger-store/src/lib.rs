@@ -11,6 +11,7 @@
 //! - [`sequencer`]: group commit: one thread owns writes, one flush per batch.
 //! - [`keyfile`]: Ed25519 private keys on disk (PKCS#8 PEM, refusing files others can read).
 //! - [`clock`]: the system clock.
+//! - `testkit` (feature `testkit`): test keys and record builders for tests and benchmarks.
 
 pub mod clock;
 pub mod error;
@@ -18,5 +19,7 @@ pub mod keyfile;
 pub mod ledger;
 pub mod sequencer;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{Error, Result};

@@ -293,3 +293,21 @@ fn a_small_order_key_cannot_be_registered() {
     let err = f.append(&admin, body, T0).unwrap_err();
     assert!(matches!(&err, Error::KeyRecord { .. }) && err.to_string().contains("small-order"), "{err}");
 }
+
+#[test]
+fn an_authorization_holds_for_its_position_only() {
+    // A revocation and a record by the revoked key, both authorized against the same state:
+    // once the revocation is sequenced, the other authorization is stale and cannot be
+    // sequenced (it would bypass the revocation).
+    let mut f = Fixture::new();
+    let revoke = SignedRecord::sign(&record(T0, key_body(KeyAction::Revoke, "ci", &f.ci, vec![])), &f.admin).unwrap();
+    let by_ci = SignedRecord::sign(&record(T0, review('a')), &f.ci).unwrap();
+    let a = f.chain.verify(&revoke, T0).unwrap();
+    let b = f.chain.verify(&by_ci, T0).unwrap();
+    f.chain.sequence(&a).unwrap();
+    assert!(matches!(f.chain.sequence(&b), Err(Error::StaleAuthorization { .. })));
+    // Authorized again against the new state, the record is refused: the key is revoked.
+    let again = f.chain.verify_signature(&by_ci).unwrap();
+    assert!(matches!(f.chain.authorize(again, T0), Err(Error::RevokedKey { .. })));
+    assert_eq!(f.chain.next_seq(), Seq(3));
+}

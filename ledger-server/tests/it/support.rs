@@ -1,95 +1,23 @@
-//! Helpers for the ledger and daemon tests: a ledger on disk with test keys, record builders, and a
-//! `ledgerd` child process that is always killed when its handle is dropped.
+//! Helpers for the daemon tests: the ledger fixtures and record builders of
+//! `ledger_store::testkit`, append requests, and a `ledgerd` child process that is always
+//! killed when its handle is dropped.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
 use ledger_core::entry::SignedRecord;
-use ledger_core::record::*;
-use ledger_core::types::*;
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_client::LedgerClient;
-use ledger_store::clock::SystemClock;
-use ledger_store::ledger::Ledger;
-use ledger_store::store::{Backend, DiskStore};
 use tonic::transport::{Channel, Endpoint};
-
-/// Entries a fresh [`Fixture`] holds: the admin genesis and the `ci` key registration.
-pub const SETUP_ENTRIES: u64 = 2;
 
 /// How long a daemon may take to start or to stop.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Test keys from fixed seeds; not secret.
-pub fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&blake3::derive_key("provenance-ledger test key (not secret)", label.as_bytes()))
-}
-
-/// A record with a fixed time (2025-11-24) and actor.
-pub fn rec(body: Body) -> Record {
-    Record {
-        v: 1,
-        time: Timestamp(1_764_000_000_000),
-        actor: Identity::new("github:octocat").unwrap(),
-        links: vec![],
-        body,
-    }
-}
-
-/// A `key` record for `k`, valid from the epoch, never expiring.
-pub fn key_rec(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) -> Record {
-    rec(Body::Key(KeyBody {
-        action,
-        name: Token::new(name).unwrap(),
-        public_key: PublicKeyBytes(k.verifying_key().to_bytes()),
-        kinds,
-        not_before: Timestamp(0),
-        not_after: None,
-        replaces: None,
-    }))
-}
-
-/// A 40-hex commit id derived from `label`, so every label gives a distinct record.
-fn commit_for(label: &str) -> CommitId {
-    CommitId::new(blake3::hash(label.as_bytes()).to_hex()[..40].to_string()).unwrap()
-}
-
-/// An `evidence` record with a `check` name; distinct for every `label`.
-pub fn evidence_with_check(label: &str, check: String) -> Record {
-    rec(Body::Evidence(Evidence {
-        repo: RepoName::new("o/r").unwrap(),
-        commit: commit_for(label),
-        check,
-        check_kind: CheckKind::Unit,
-        result: CheckResult::Pass,
-        artifact: None,
-        predicate_type: None,
-        url: None,
-        signature: None,
-        source: None,
-    }))
-}
-
-/// An `evidence` record, distinct for every `label`.
-pub fn evidence(label: &str) -> Record {
-    evidence_with_check(label, "unit-tests".into())
-}
-
-/// A `policy` record (a kind the `ci` key may not append).
-pub fn policy(name: &str) -> Record {
-    rec(Body::Policy(Policy { name: Token::new(name).unwrap(), version: 1, document: "[tiers]\n".into() }))
-}
-
-/// `record` signed by `key`.
-pub fn signed(record: &Record, key: &SigningKey) -> SignedRecord {
-    SignedRecord::sign(record, key).unwrap()
-}
+pub use ledger_store::testkit::{evidence, evidence_with_check, key, policy, signed, Fixture, SETUP_ENTRIES};
 
 /// An append request for a signed record.
 pub fn req(s: &SignedRecord) -> pb::AppendRequest {
@@ -104,49 +32,6 @@ pub fn ci_req(label: &str) -> pb::AppendRequest {
 /// The record id the ledger gives a request's record bytes.
 pub fn record_id_of(r: &pb::AppendRequest) -> Vec<u8> {
     ledger_core::entry::record_id(&r.record.as_ref().unwrap().record).0.to_vec()
-}
-
-/// A temporary directory holding a ledger (in `db/`) and the daemon's log (`ledgerd.log`).
-/// The ledger has the admin genesis and a `ci` key allowed `evidence` and `review`.
-pub struct Fixture {
-    root: tempfile::TempDir,
-}
-
-impl Fixture {
-    /// Creates the ledger through the library (default storage backend), then closes it.
-    pub fn new() -> Fixture {
-        Fixture::with_backend(Backend::default())
-    }
-
-    /// [`Fixture::new`] with the given storage backend.
-    pub fn with_backend(backend: Backend) -> Fixture {
-        let root = tempfile::tempdir().unwrap();
-        let db = root.path().join("db");
-        std::fs::create_dir(&db).unwrap();
-        let admin = key("admin");
-        let genesis = signed(&key_rec(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin);
-        let ledger =
-            Ledger::create(DiskStore::create_with(&db, backend).unwrap(), &genesis, Arc::new(SystemClock)).unwrap();
-        let ci = key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Evidence, Kind::Review]);
-        ledger.append(&[signed(&ci, &admin)]).unwrap();
-        assert_eq!(ledger.len(), SETUP_ENTRIES);
-        drop(ledger);
-        Fixture { root }
-    }
-
-    /// The ledger directory.
-    pub fn db(&self) -> PathBuf {
-        self.root.path().join("db")
-    }
-
-    /// The temporary root (for token files and the like).
-    pub fn root(&self) -> &Path {
-        self.root.path()
-    }
-
-    fn log(&self) -> PathBuf {
-        self.root.path().join("ledgerd.log")
-    }
 }
 
 /// A running `ledgerd` child process; killed (SIGKILL) when dropped if still running.
@@ -165,7 +50,7 @@ impl Daemon {
 
     /// Starts `ledgerd` with extra arguments and waits until it listens.
     pub fn start_with(fx: &Fixture, extra: &[&str]) -> Daemon {
-        let log = fx.log();
+        let log = fx.root().join("ledgerd.log");
         let stderr = File::options().create(true).append(true).open(&log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ledgerd"))
             .arg("--db")

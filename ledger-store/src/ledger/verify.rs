@@ -13,7 +13,7 @@ use ledger_core::types::{EntryHash, Seq};
 
 use super::{Ledger, VerifySummary};
 use crate::error::{Error, Result};
-use crate::store::{index_keys, indexed_subjects, Index, IndexKey, KeyEntries, Store};
+use crate::store::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey, KeyEntries, Store};
 
 /// Entries `verify` reads and pre-checks at a time.
 const VERIFY_CHUNK: u64 = 2048;
@@ -49,8 +49,8 @@ impl<S: Store> Ledger<S> {
     /// makes: it can accept a signature its own key holder built to be refused by
     /// `verify_strict`; nothing without the private key).
     ///
-    /// The index check sums a keyed fingerprint (SipHash-1-3 under two keys drawn for this
-    /// run, 128 bits) of every (key, seq) pair per index and per range of seqs, once over the
+    /// The index check sums a keyed fingerprint (SipHash-1-3 under a key drawn for this run,
+    /// 64 bits) of every (key, seq) pair per index and per range of seqs, once over the
     /// entries and once over a scan of each index, so memory stays constant; a range whose sums
     /// differ is re-read to name the key. A store edited before the run cannot be made to
     /// match: the keys are unknown to whoever edited it.
@@ -215,18 +215,32 @@ impl<S: Store> Ledger<S> {
     /// one scan per index. Names the lowest seq whose keys differ, with the index and the key;
     /// then any key pointing beyond the head.
     fn check_indexes(&self, prints: &Fingerprints, expected: &Tally, size: u64, width: u64) -> Result<()> {
-        let mut stored = Tally::new(size, width);
-        let mut beyond: Vec<(IndexKey, Seq)> = vec![];
-        for index in Index::ALL {
-            self.store.scan_index(index, &mut |key, seq| {
-                if seq.0 < size {
-                    stored.push(index, prints.of(&key, seq), seq);
-                } else if beyond.len() < BEYOND_KEPT {
-                    beyond.push((key, seq));
-                }
-                Ok(())
-            })?;
-        }
+        // The indexes are scanned on two threads, two each (the subject index, the largest,
+        // paired with the smallest).
+        let scan = |indexes: [Index; 2]| -> Result<(Tally, Vec<(Index, Seq)>)> {
+            let mut tally = Tally::new(size, width);
+            let mut beyond: Vec<(Index, Seq)> = vec![];
+            for index in indexes {
+                self.store.scan_index_ids(index, &mut |id, seq| {
+                    if seq.0 < size {
+                        tally.push(index, prints.of_bytes(index, id, seq), seq);
+                    } else if beyond.len() < BEYOND_KEPT {
+                        beyond.push((index, seq));
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok((tally, beyond))
+        };
+        let (mine, theirs) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| scan([Index::Hash, Index::Record]));
+            let mine = scan([Index::Subject, Index::Kind]);
+            (mine, other.join())
+        });
+        let (mut stored, mut beyond) = mine?;
+        let (tally, more) = theirs.map_err(|_| Error::Storage("a verify thread panicked".into()))??;
+        stored.add(&tally);
+        beyond.extend(more);
         let mut defects: Vec<Defect> = vec![];
         for (index, bucket) in expected.differences(&stored) {
             // Buckets come in ascending order: the first that holds a defect names the lowest.
@@ -240,7 +254,16 @@ impl<S: Store> Ledger<S> {
         }
         // Keys beyond the head verified here belong to entries appended since, or to nobody.
         let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
-        if let Some((key, seq)) = beyond.into_iter().filter(|(_, s)| s.0 >= now).min_by_key(|(_, s)| *s) {
+        if let Some((index, seq)) = beyond.into_iter().filter(|(_, s)| s.0 >= now).min_by_key(|(_, s)| *s) {
+            // Found again to be named (only on this failure path are keys decoded whole).
+            let mut key = None;
+            self.store.scan_index(index, &mut |k, s| {
+                if s == seq && key.is_none() {
+                    key = Some(k);
+                }
+                Ok(())
+            })?;
+            let key = key.unwrap_or_else(|| IndexKey::Malformed(index, vec![]));
             return Err(Defect { seq, key, problem: Problem::Stray { beyond_head: true } }.into_error());
         }
         Ok(())
@@ -364,30 +387,29 @@ fn precheck(
             let seq = Seq(from.0 + i as u64);
             if let Ok(p) = &pre {
                 let v = p.verified();
-                for k in index_keys(p.hash(), v.id(), v.kind(), &indexed_subjects(v.record())) {
-                    tally.push(k.index(), prints.of(&k, seq), seq);
-                }
+                visit_index_keys(p.hash(), v.id(), v.kind(), &indexed_subjects(v.record()), |index, id| {
+                    tally.push(index, prints.of_bytes(index, id, seq), seq);
+                });
             }
             Checked { leaf: merkle::leaf_hash(bytes), bytes: bytes.clone(), pre }
         })
         .collect()
 }
 
-/// A keyed 128-bit fingerprint of (index key, seq): SipHash-1-3 under two keys drawn when
-/// `verify` starts.
+/// A keyed 64-bit fingerprint of (index key, seq): SipHash-1-3 under a 128-bit key drawn
+/// when `verify` starts. Whoever edited the store did so before the key existed, so an edit
+/// leaves a range's sums equal with probability 2^-64.
 struct Fingerprints {
-    a: RandomState,
-    b: RandomState,
+    key: RandomState,
 }
 
 impl Fingerprints {
     fn new() -> Self {
-        Fingerprints { a: RandomState::new(), b: RandomState::new() }
+        Fingerprints { key: RandomState::new() }
     }
 
-    fn of(&self, key: &IndexKey, seq: Seq) -> u128 {
-        let item = (key.index() as u8, key.id_bytes(), seq.0);
-        (u128::from(self.a.hash_one(item)) << 64) | u128::from(self.b.hash_one(item))
+    fn of_bytes(&self, index: Index, id: &[u8], seq: Seq) -> u64 {
+        self.key.hash_one((index as u8, id, seq.0))
     }
 }
 
@@ -395,7 +417,7 @@ impl Fingerprints {
 /// of the keys does not matter and partial tallies add up).
 struct Tally {
     width: u64,
-    sums: Vec<[u128; 4]>,
+    sums: Vec<[u64; 4]>,
 }
 
 impl Tally {
@@ -403,7 +425,7 @@ impl Tally {
         Tally { width, sums: vec![[0; 4]; size.div_ceil(width).max(1) as usize] }
     }
 
-    fn push(&mut self, index: Index, print: u128, seq: Seq) {
+    fn push(&mut self, index: Index, print: u64, seq: Seq) {
         let slot = &mut self.sums[(seq.0 / self.width) as usize][index as usize];
         *slot = slot.wrapping_add(print);
     }

@@ -7,7 +7,7 @@ use ledger_core::record::Kind;
 use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
-use super::index::{decode_index_key, index_pair};
+use super::index::{decode_index_id, decode_index_key, index_pair};
 use super::{fjall_kv, sled_kv};
 use super::{Index, IndexKey, KeyEntries, Kv, Store, StoredEntry, FORMAT_MARKER, FORMAT_MARKER_V1};
 use crate::error::{Error, Result};
@@ -340,6 +340,17 @@ impl Store for DiskStore {
             f(key, seq)?;
         }
         Ok(())
+    }
+
+    fn scan_index_ids(&self, index: Index, f: &mut dyn FnMut(&[u8], Seq) -> Result<()>) -> Result<()> {
+        self.kv.for_each_prefix(&[index.prefix()], &mut |k, v| {
+            // `head` shares the hash index's prefix; it is no index key.
+            if index == Index::Hash && k == b"head" {
+                return Ok(());
+            }
+            let (_, id, seq) = decode_index_id(index, k, v);
+            f(id, seq)
+        })
     }
 
     fn tile_ids(&self) -> Result<Vec<(u8, u64)>> {

@@ -63,6 +63,14 @@ impl Kv for FjallKv {
         pairs(self.partition.prefix(prefix))
     }
 
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        for kv in self.partition.prefix(prefix) {
+            let (k, v) = kv.map_err(storage)?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
         let mut b = self.keyspace.batch().durability(Some(PersistMode::SyncData));
         for (k, v) in puts {

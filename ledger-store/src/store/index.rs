@@ -6,14 +6,36 @@ use ledger_core::types::{EntryHash, RecordId, Seq};
 
 /// The derived index keys of an entry (the layout above): one in each of the hash, record and
 /// kind indexes, and one per indexed subject ([`indexed_subjects`]). The writer writes exactly
-/// these, and `verify` recomputes them from each entry.
+/// these, and `verify` recomputes them from each entry ([`visit_index_keys`] names the same
+/// keys without building them).
 pub fn index_keys(hash: EntryHash, record_id: RecordId, kind: Kind, subjects: &[String]) -> Vec<IndexKey> {
     let mut out = Vec::with_capacity(3 + subjects.len());
-    out.push(IndexKey::Hash(hash));
-    out.push(IndexKey::Record(record_id));
-    out.push(IndexKey::Kind(kind.code()));
-    out.extend(subjects.iter().cloned().map(IndexKey::Subject));
+    visit_index_keys(hash, record_id, kind, subjects, |index, id| {
+        out.push(match index {
+            Index::Hash => IndexKey::Hash(hash),
+            Index::Record => IndexKey::Record(record_id),
+            Index::Kind => IndexKey::Kind(kind.code()),
+            Index::Subject => IndexKey::Subject(String::from_utf8_lossy(id).into_owned()),
+        })
+    });
     out
+}
+
+/// Calls `f` with each derived index key of an entry, as (index, the key's
+/// [`IndexKey::id_bytes`]): the keys of [`index_keys`], borrowed.
+pub fn visit_index_keys(
+    hash: EntryHash,
+    record_id: RecordId,
+    kind: Kind,
+    subjects: &[String],
+    mut f: impl FnMut(Index, &[u8]),
+) {
+    f(Index::Hash, &hash.0);
+    f(Index::Record, &record_id.0);
+    f(Index::Kind, &[kind.code()]);
+    for s in subjects {
+        f(Index::Subject, s.as_bytes());
+    }
 }
 
 /// The subject strings the subject index holds for `record`: every subject it mentions
@@ -146,29 +168,79 @@ pub(super) fn index_pair<'a>(key: &IndexKey, seq: &'a [u8; 8]) -> (Vec<u8>, &'a 
     }
 }
 
-/// Decodes a stored index key (with its value) as [`index_pair`] wrote it.
-pub(super) fn decode_index_key(index: Index, k: &[u8], v: &[u8]) -> (IndexKey, Seq) {
+/// A stored index key read in place: whether the layout can decode it, the key's id bytes
+/// ([`IndexKey::id_bytes`]; the whole key after the prefix when it is malformed) and the seq it
+/// names (a malformed key's seq value or last 8 bytes, else `u64::MAX`).
+pub(super) fn decode_index_id<'a>(index: Index, k: &'a [u8], v: &[u8]) -> (bool, &'a [u8], Seq) {
     let seq_of = |b: &[u8]| -> Option<Seq> { b.try_into().ok().map(|b: [u8; 8]| Seq(u64::from_be_bytes(b))) };
     let body = &k[1..];
     let decoded = match index {
-        Index::Hash => <[u8; 32]>::try_from(body).ok().zip(seq_of(v)).map(|(h, s)| (IndexKey::Hash(EntryHash(h)), s)),
-        Index::Record => {
-            <[u8; 32]>::try_from(body).ok().zip(seq_of(v)).map(|(r, s)| (IndexKey::Record(RecordId(r)), s))
-        }
-        Index::Kind => {
-            (body.len() == 9).then(|| (IndexKey::Kind(body[0]), seq_of(&body[1..]))).and_then(|(k, s)| Some((k, s?)))
-        }
+        Index::Hash | Index::Record => seq_of(v).filter(|_| body.len() == 32).map(|s| (body, s)),
+        Index::Kind => seq_of(body.get(1..).unwrap_or_default()).map(|s| (&body[..1], s)),
         Index::Subject => match body.len().checked_sub(9) {
-            Some(n) if n > 0 && body[n] == 0 => std::str::from_utf8(&body[..n])
-                .ok()
-                .zip(seq_of(&body[n + 1..]))
-                .map(|(s, seq)| (IndexKey::Subject(s.to_string()), seq)),
+            Some(n) if n > 0 && body[n] == 0 && std::str::from_utf8(&body[..n]).is_ok() => {
+                seq_of(&body[n + 1..]).map(|s| (&body[..n], s))
+            }
             _ => None,
         },
     };
-    decoded.unwrap_or_else(|| {
-        // Name what it seems to point at: a seq value, or the last 8 bytes of the key.
-        let seq = seq_of(v).or_else(|| body.len().checked_sub(8).and_then(|n| seq_of(&body[n..])));
-        (IndexKey::Malformed(index, body.to_vec()), seq.unwrap_or(Seq(u64::MAX)))
-    })
+    match decoded {
+        Some((id, seq)) => (true, id, seq),
+        None => {
+            // Name what it seems to point at: a seq value, or the last 8 bytes of the key.
+            let seq = seq_of(v).or_else(|| body.len().checked_sub(8).and_then(|n| seq_of(&body[n..])));
+            (false, body, seq.unwrap_or(Seq(u64::MAX)))
+        }
+    }
+}
+
+/// Decodes a stored index key (with its value) as [`index_pair`] wrote it.
+pub(super) fn decode_index_key(index: Index, k: &[u8], v: &[u8]) -> (IndexKey, Seq) {
+    let (well_formed, id, seq) = decode_index_id(index, k, v);
+    let key = match (well_formed, index) {
+        (true, Index::Hash) => id.try_into().map(|h| IndexKey::Hash(EntryHash(h))).ok(),
+        (true, Index::Record) => id.try_into().map(|r| IndexKey::Record(RecordId(r))).ok(),
+        (true, Index::Kind) => Some(IndexKey::Kind(id[0])),
+        (true, Index::Subject) => std::str::from_utf8(id).ok().map(|s| IndexKey::Subject(s.to_string())),
+        (false, _) => None,
+    };
+    (key.unwrap_or_else(|| IndexKey::Malformed(index, id.to_vec())), seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(key: &IndexKey, seq: u64) -> (Vec<u8>, Vec<u8>) {
+        let s = seq.to_be_bytes();
+        let (k, v) = index_pair(key, &s);
+        (k, v.to_vec())
+    }
+
+    #[test]
+    fn written_keys_read_back_and_the_borrowed_reading_agrees() {
+        let keys = [
+            IndexKey::Hash(EntryHash([1; 32])),
+            IndexKey::Record(RecordId([2; 32])),
+            IndexKey::Kind(Kind::Review.code()),
+            IndexKey::Subject("pr:o/r#5".into()),
+        ];
+        for key in keys {
+            let (k, v) = stored(&key, 77);
+            assert_eq!(decode_index_key(key.index(), &k, &v), (key.clone(), Seq(77)));
+            assert_eq!(decode_index_id(key.index(), &k, &v), (true, key.id_bytes(), Seq(77)));
+        }
+        // Malformed keys: read as such, with the same id bytes both ways.
+        for (index, k, v) in [
+            (Index::Hash, b"hshort".to_vec(), 5u64.to_be_bytes().to_vec()),
+            (Index::Kind, b"k\x04".to_vec(), vec![]),
+            (Index::Subject, [&b"sgit:x"[..], &9u64.to_be_bytes()].concat(), vec![]),
+            (Index::Subject, [&b"s\xff\0"[..], &9u64.to_be_bytes()].concat(), vec![]),
+        ] {
+            let (key, seq) = decode_index_key(index, &k, &v);
+            assert!(matches!(key, IndexKey::Malformed(..)), "{key}");
+            let (ok, id, seq2) = decode_index_id(index, &k, &v);
+            assert_eq!((ok, id, seq2), (false, key.id_bytes(), seq));
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The seam between the layout and a storage engine: an ordered key-value store with atomic,
 //! durable batch writes.
 
-use crate::error::Result;
+#[allow(unused_imports)] // for the doc links
+use crate::error::{Error, Result};
 
 /// An ordered key-value store: what the layout needs from a backend.
 pub trait Kv: Send + Sync {
@@ -14,6 +15,18 @@ pub trait Kv: Send + Sync {
     fn range<'a>(&'a self, from: &[u8], to: &[u8]) -> KvIter<'a>;
     /// The pairs whose key starts with `prefix`, in key order.
     fn prefix<'a>(&'a self, prefix: &[u8]) -> KvIter<'a>;
+    /// Calls `f` with each pair whose key starts with `prefix`, in key order, borrowed (no copy
+    /// per pair: for scans over millions of keys); stops at `f`'s first error.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error; `f`'s errors.
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        for kv in self.prefix(prefix) {
+            let (k, v) = kv?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
     /// Applies `puts` then `removes` atomically and returns once they are durable. Keys and
     /// values are borrowed: the engine copies them once, into its own buffers.
     ///

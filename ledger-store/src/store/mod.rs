@@ -43,7 +43,7 @@ use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
 pub use disk::{Backend, DiskStore, Raw};
-pub use index::{index_keys, indexed_subjects, Index, IndexKey};
+pub use index::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey};
 pub use kv::{Kv, KvIter};
 
 use crate::error::Result;
@@ -126,6 +126,14 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error; `f`'s errors.
     fn scan_index(&self, index: Index, f: &mut dyn FnMut(IndexKey, Seq) -> Result<()>) -> Result<()>;
+    /// [`Store::scan_index`] without decoding into owned keys: `f` gets each key's
+    /// [`IndexKey::id_bytes`] (borrowed) and seq. What `verify` fingerprints, millions of times.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error; `f`'s errors.
+    fn scan_index_ids(&self, index: Index, f: &mut dyn FnMut(&[u8], Seq) -> Result<()>) -> Result<()> {
+        self.scan_index(index, &mut |key, seq| f(key.id_bytes(), seq))
+    }
     /// Every stored tile's `(level, index)`, in key order; a malformed tile key comes as
     /// `(u8::MAX, u64::MAX)`.
     ///

@@ -47,6 +47,14 @@ impl Kv for SledKv {
         pairs(self.db.scan_prefix(prefix))
     }
 
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        for kv in self.db.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(Error::from)?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
         let mut b = sled::Batch::default();
         for (k, v) in puts {

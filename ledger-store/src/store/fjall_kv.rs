@@ -6,7 +6,7 @@ use std::path::Path;
 
 use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
-use super::kv::{Kv, KvIter};
+use super::kv::{Kv, KvIter, PairFn};
 use crate::error::{Error, Result};
 
 /// The keyspace's directory inside the ledger directory.
@@ -63,7 +63,7 @@ impl Kv for FjallKv {
         pairs(self.partition.prefix(prefix))
     }
 
-    fn for_each_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut PairFn<'_>) -> Result<()> {
         for kv in self.partition.prefix(prefix) {
             let (k, v) = kv.map_err(storage)?;
             f(&k, &v)?;

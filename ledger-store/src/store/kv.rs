@@ -20,7 +20,7 @@ pub trait Kv: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Storage`] on a read error; `f`'s errors.
-    fn for_each_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut PairFn<'_>) -> Result<()> {
         for kv in self.prefix(prefix) {
             let (k, v) = kv?;
             f(&k, &v)?;
@@ -34,6 +34,9 @@ pub trait Kv: Send + Sync {
     /// [`Error::Storage`] if the write or the flush fails.
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()>;
 }
+
+/// A callback given each key-value pair of a scan, borrowed.
+pub type PairFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
 /// Key-value pairs read from a [`Kv`], in key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;

@@ -44,7 +44,7 @@ use ledger_core::types::{EntryHash, RecordId, Seq};
 
 pub use disk::{Backend, DiskStore, Raw};
 pub use index::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey};
-pub use kv::{Kv, KvIter};
+pub use kv::{Kv, KvIter, PairFn};
 
 use crate::error::Result;
 

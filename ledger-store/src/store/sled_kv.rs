@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::kv::{Kv, KvIter};
+use super::kv::{Kv, KvIter, PairFn};
 use crate::error::{Error, Result};
 
 /// A sled database as a [`Kv`].
@@ -47,7 +47,7 @@ impl Kv for SledKv {
         pairs(self.db.scan_prefix(prefix))
     }
 
-    fn for_each_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut PairFn<'_>) -> Result<()> {
         for kv in self.db.scan_prefix(prefix) {
             let (k, v) = kv.map_err(Error::from)?;
             f(&k, &v)?;

@@ -59,7 +59,13 @@ impl<S: Store> Ledger<S> {
     /// [`Error::Tampered`] naming the first entry that fails, or the lowest seq whose index
     /// keys are wrong (with the index and the key).
     pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifySummary> {
-        let (head_seq, head_hash) = self.store.head()?.ok_or_else(|| Error::tampered(Seq(0), "no head recorded"))?;
+        // The head is read while no batch is being written (the writer lock), so every entry up
+        // to it, and everything written with them, is in the store whole.
+        let head = {
+            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            self.store.head()?
+        };
+        let (head_seq, head_hash) = head.ok_or_else(|| Error::tampered(Seq(0), "no head recorded"))?;
         let size = head_seq.0 + 1;
         // Signatures are checked ahead on a second thread against the final key register (a
         // key id names one public key); the chain links, signer rights, tree and tiles are
@@ -141,11 +147,14 @@ impl<S: Store> Ledger<S> {
         if chain.head() != head_hash {
             return Err(Error::tampered(head_seq, "the recorded head hash does not match the chain"));
         }
-        self.check_indexes(&prints, &expected, size, width)?;
+        let beyond = self.check_indexes(&prints, &expected, size, width)?;
         self.check_key_entries(chain.keys(), size)?;
         tiles.finish(&self.store)?;
-        // What was appended meanwhile is not verified, but nothing may lie beyond the head now.
+        // What was appended meanwhile is left to the next verification, but nothing may lie
+        // beyond the head: checked while no batch is being written, so the store is whole.
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
+        self.check_beyond_head(beyond, now)?;
         if self.store.entry(Seq(now))?.is_some() {
             return Err(Error::tampered(Seq(now), "an entry exists after the recorded head"));
         }
@@ -212,9 +221,15 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Compares each derived index with the keys the entries imply (summed in `expected`):
-    /// one scan per index. Names the lowest seq whose keys differ, with the index and the key;
-    /// then any key pointing beyond the head.
-    fn check_indexes(&self, prints: &Fingerprints, expected: &Tally, size: u64, width: u64) -> Result<()> {
+    /// one scan per index. Names the lowest seq whose keys differ, with the index and the key.
+    /// Returns the keys that name seqs beyond `size`, for [`Ledger::check_beyond_head`].
+    fn check_indexes(
+        &self,
+        prints: &Fingerprints,
+        expected: &Tally,
+        size: u64,
+        width: u64,
+    ) -> Result<Vec<(Index, Seq)>> {
         // The indexes are scanned on two threads, two each (the subject index, the largest,
         // paired with the smallest).
         let scan = |indexes: [Index; 2]| -> Result<(Tally, Vec<(Index, Seq)>)> {
@@ -252,21 +267,25 @@ impl<S: Store> Ledger<S> {
         if let Some(d) = defects.into_iter().min_by_key(|d| d.seq) {
             return Err(d.into_error());
         }
-        // Keys beyond the head verified here belong to entries appended since, or to nobody.
-        let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
-        if let Some((index, seq)) = beyond.into_iter().filter(|(_, s)| s.0 >= now).min_by_key(|(_, s)| *s) {
-            // Found again to be named (only on this failure path are keys decoded whole).
-            let mut key = None;
-            self.store.scan_index(index, &mut |k, s| {
-                if s == seq && key.is_none() {
-                    key = Some(k);
-                }
-                Ok(())
-            })?;
-            let key = key.unwrap_or_else(|| IndexKey::Malformed(index, vec![]));
-            return Err(Defect { seq, key, problem: Problem::Stray { beyond_head: true } }.into_error());
-        }
-        Ok(())
+        Ok(beyond)
+    }
+
+    /// Index keys that named seqs beyond the verified head (up to [`BEYOND_KEPT`] of them,
+    /// `(index, seq)`) belong to entries appended since (below `now`), or to nobody.
+    fn check_beyond_head(&self, beyond: Vec<(Index, Seq)>, now: u64) -> Result<()> {
+        let Some((index, seq)) = beyond.into_iter().filter(|(_, s)| s.0 >= now).min_by_key(|(_, s)| *s) else {
+            return Ok(());
+        };
+        // Found again to be named (only on this failure path are keys decoded whole).
+        let mut key = None;
+        self.store.scan_index(index, &mut |k, s| {
+            if s == seq && key.is_none() {
+                key = Some(k);
+            }
+            Ok(())
+        })?;
+        let key = key.unwrap_or_else(|| IndexKey::Malformed(index, vec![]));
+        Err(Defect { seq, key, problem: Problem::Stray { beyond_head: true } }.into_error())
     }
 
     /// The exact differences between `index` and the keys implied by the entries `lo..hi`.

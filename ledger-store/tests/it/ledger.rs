@@ -387,3 +387,31 @@ fn log_each_answers_in_seq_order_stops_when_asked_and_limits_to_the_latest() {
     let gathered: Vec<u64> = l.log(&latest).unwrap().iter().map(|v| v.seq.0).collect();
     assert_eq!(gathered, vec![8, 9, 10, 11]);
 }
+
+#[test]
+fn verify_while_appends_continue_checks_the_ledger_as_of_its_start() {
+    // `ledgerd` answers Verify while the sequencer keeps appending: entries, index keys, tiles
+    // and the tree written during a verification belong to the next one, not to tampering.
+    for backend in [Backend::Fjall, Backend::Sled] {
+        let fx = crate::support::Fixture::with_backend(backend);
+        let l = Arc::new(Ledger::open(crate::support::open_store(&fx.db()), Arc::new(FixedClock)).unwrap());
+        let writer = {
+            let l = l.clone();
+            std::thread::spawn(move || {
+                for i in 0..60 {
+                    let batch: Vec<_> = (0..40)
+                        .map(|j| signed(&crate::support::evidence(&format!("live-{i}-{j}")), &key("ci")))
+                        .collect();
+                    l.append(&batch).unwrap();
+                }
+            })
+        };
+        let mut verified = vec![];
+        while !writer.is_finished() {
+            verified.push(l.verify(|_| {}).unwrap_or_else(|e| panic!("{backend:?}: {e}")).entries);
+        }
+        writer.join().unwrap();
+        assert_eq!(l.verify(|_| {}).unwrap().entries, 2 + 60 * 40, "{backend:?}");
+        assert!(verified.len() >= 2, "{backend:?}: verify ran during the appends ({verified:?})");
+    }
+}

@@ -53,11 +53,11 @@ fn commit_for(label: &str) -> CommitId {
     CommitId::new(blake3::hash(label.as_bytes()).to_hex()[..40].to_string()).unwrap()
 }
 
-/// An `evidence` record with a `check` name; distinct for every `label`.
-pub fn evidence_with_check(label: &str, check: String) -> Record {
+/// A passing unit-test `evidence` record about `commit` in `repo`.
+fn passing_check(repo: &str, commit: CommitId, check: String) -> Record {
     rec(Body::Evidence(Evidence {
-        repo: RepoName::new("o/r").unwrap(),
-        commit: commit_for(label),
+        repo: RepoName::new(repo).unwrap(),
+        commit,
         check,
         check_kind: CheckKind::Unit,
         result: CheckResult::Pass,
@@ -69,6 +69,11 @@ pub fn evidence_with_check(label: &str, check: String) -> Record {
     }))
 }
 
+/// An `evidence` record with a `check` name; distinct for every `label`.
+pub fn evidence_with_check(label: &str, check: String) -> Record {
+    passing_check("o/r", commit_for(label), check)
+}
+
 /// An `evidence` record, distinct for every `label`.
 pub fn evidence(label: &str) -> Record {
     evidence_with_check(label, "unit-tests".into())
@@ -77,18 +82,7 @@ pub fn evidence(label: &str) -> Record {
 /// A distinct `evidence` record number `i` in `repo` whose check name is about `pad` bytes
 /// long (benchmarks size their records with it).
 pub fn numbered_evidence(repo: &str, i: u64, pad: usize) -> Record {
-    rec(Body::Evidence(Evidence {
-        repo: RepoName::new(repo).unwrap(),
-        commit: CommitId::new(format!("{i:040x}")).unwrap(),
-        check: format!("check-{i}-{}", "x".repeat(pad)),
-        check_kind: CheckKind::Unit,
-        result: CheckResult::Pass,
-        artifact: None,
-        predicate_type: None,
-        url: None,
-        signature: None,
-        source: None,
-    }))
+    passing_check(repo, CommitId::new(format!("{i:040x}")).unwrap(), format!("check-{i}-{}", "x".repeat(pad)))
 }
 
 /// A `policy` record (a kind the `ci` key may not append).

@@ -86,12 +86,24 @@ fn hash32(b: &[u8]) -> Result<merkle::Hash> {
 }
 
 fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow!("server refused: {:?}: {}", s.code(), s.message())
+    let hint = match s.code() {
+        // A TLS client talking to a plain server, or the reverse, fails before any call.
+        tonic::Code::Unknown | tonic::Code::Unavailable
+            if ["transport", "protocol error", "connection"].iter().any(|w| s.message().contains(w)) =>
+        {
+            " (check the scheme: http:// for a plain server, https:// for one with TLS)"
+        }
+        _ => "",
+    };
+    anyhow!("server refused: {:?}: {}{hint}", s.code(), s.message())
 }
 
 impl Remote {
     /// Connects to `opts.url`.
     pub fn connect(opts: &RemoteOptions) -> Result<Self> {
+        if !opts.url.contains("://") {
+            bail!("--server `{0}` has no scheme: give http://{0} (or https://{0} for a server with TLS)", opts.url);
+        }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
         let mut endpoint =
             Channel::from_shared(opts.url.clone()).map_err(|e| anyhow!("bad --server URL `{}`: {e}", opts.url))?;
@@ -104,7 +116,17 @@ impl Remote {
             endpoint = endpoint.tls_config(tls).context("TLS configuration")?;
         }
         let endpoint = endpoint.connect_timeout(std::time::Duration::from_secs(10));
-        let channel = rt.block_on(endpoint.connect()).with_context(|| format!("connecting to {}", opts.url))?;
+        let channel = rt.block_on(endpoint.connect()).with_context(|| {
+            if opts.url.starts_with("https://") {
+                format!(
+                    "connecting to {} (if the server does not serve TLS, use http://; if it does, pass --ca-cert \
+                     with the CA that signed its certificate)",
+                    opts.url
+                )
+            } else {
+                format!("connecting to {} (is ledgerd running there?)", opts.url)
+            }
+        })?;
         let client = LedgerClient::new(channel)
             .max_decoding_message_size(ledger_proto::MAX_FRAME_BYTES)
             .max_encoding_message_size(ledger_proto::MAX_FRAME_BYTES);

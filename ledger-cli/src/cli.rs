@@ -8,26 +8,26 @@ use clap::{Args, Parser, Subcommand};
 /// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
 /// "who approved this change, and what evidence proved it was safe?".
 #[derive(Parser, Debug)]
-#[command(name = "ledger", version, about, max_term_width = 100)]
+#[command(name = "ledger", version, max_term_width = 100)]
 pub struct Cli {
     /// Ledger directory (the embedded store).
-    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data")]
+    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data", help_heading = "Global options")]
     pub db: PathBuf,
     /// A `ledgerd` server (`http://127.0.0.1:7700`, or `https://…`): run the command through
     /// it instead of on the local `--db`. Key files are still read locally.
-    #[arg(long, global = true, env = "LEDGER_SERVER")]
+    #[arg(long, global = true, env = "LEDGER_SERVER", help_heading = "Global options")]
     pub server: Option<String>,
     /// CA certificate (PEM) to trust for an `https://` server.
-    #[arg(long, global = true, env = "LEDGER_CA_CERT")]
+    #[arg(long, global = true, env = "LEDGER_CA_CERT", help_heading = "Global options")]
     pub ca_cert: Option<PathBuf>,
     /// File holding the bearer token for a server's read calls.
-    #[arg(long, global = true, env = "LEDGER_READ_TOKEN_FILE")]
+    #[arg(long, global = true, env = "LEDGER_READ_TOKEN_FILE", help_heading = "Global options")]
     pub read_token_file: Option<PathBuf>,
-    /// Log filter for diagnostics on stderr, e.g. `info` or `ledger_server=debug`.
-    #[arg(long, global = true, env = "LEDGER_LOG", default_value = "warn")]
+    /// Log filter for diagnostics on stderr, e.g. `info` or `ledger_store=debug`.
+    #[arg(long, global = true, env = "LEDGER_LOG", default_value = "warn", help_heading = "Global options")]
     pub log_filter: String,
     /// Print the result as JSON (stable field names; `log` prints one object per line).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,

@@ -172,12 +172,21 @@ pub fn summary(r: &Record) -> String {
     }
 }
 
-/// One `log` line.
+/// One `log` line: seq, integration time, the record's own (event) time, kind, actor, the
+/// change it belongs to (if linked) and a summary.
 pub fn log_line(v: &EntryView) -> String {
+    let change = v
+        .record
+        .links
+        .iter()
+        .find(|l| l.rel == ledger_core::record::Rel::Change)
+        .map(|l| format!(" [{}]", l.target))
+        .unwrap_or_default();
     format!(
-        "#{:<6} {}  {:<10} {:<40} {}",
+        "#{:<6} {}  event {}  {:<10} {:<40} {}{change}",
         v.seq.0,
         v.entry.time,
+        v.record.time,
         v.record.kind().as_str(),
         truncate(v.record.actor.as_str(), 40),
         summary(&v.record)

@@ -823,3 +823,66 @@ fn append_with_prove_returns_a_checked_tlog_proof() {
     // --proof-out needs --prove.
     f.run(&["append", "--kind", "change", "--body", &body, "--proof-out", "x"], 2);
 }
+
+#[test]
+fn errors_say_what_to_do() {
+    let f = Fixture::new();
+    let rev = f.write("r.json", &review_body("Bo <bo@example.com>", SHA_B));
+    // A public key where the private key belongs.
+    f.ok(&["keygen", "--out", "ci.key"]);
+    f.refused(&["append", "--kind", "review", "--body", &rev, "--key", "ci.key.pub"], "is a public key");
+    // A server address without a scheme.
+    let (_, err) = f.run(&["--server", "127.0.0.1:7700", "log"], 2);
+    assert!(err.contains("http://127.0.0.1:7700"), "{err}");
+    // Several causes after one --caused-by: the second is read as a file.
+    let payload = f.write("pd.json", "{}");
+    f.refused(
+        &["ingest", "incident", "--system", "pagerduty", "--caused-by", "deploy:a/p/1", "deploy:a/p/2", &payload],
+        "--caused-by A --caused-by B",
+    );
+    // A typo in an event name is an error listing the events, not a skip; a real event the
+    // ledger does not read is a skip.
+    let (_, err) = f.run(&["ingest", "github", "--event", "pull_requests", &payload], 2);
+    assert!(err.contains("pull_request, pull_request_review"), "{err}");
+    assert!(f.ok(&["ingest", "github", "--event", "star", &payload]).contains("skipped"));
+    let (_, err) = f.run(&["ingest", "gitlab", "--event", "merge_requests", &payload], 2);
+    assert!(err.contains("merge_request"), "{err}");
+    // `Merge Request Hook` (the header's name) is accepted; this payload maps to nothing.
+    assert!(f.ok(&["ingest", "gitlab", "--event", "Merge Request Hook", &payload]).contains("skipped"));
+}
+
+#[test]
+fn a_damaged_store_is_reported_as_damaged_not_as_missing() {
+    for backend in ["fjall", "sled"] {
+        let f = Fixture { dir: tempfile::tempdir().unwrap() };
+        f.ok(&["init", "--backend", backend]);
+        // Overwrite the engine's files (not the lock file) with garbage.
+        let mut dirs = vec![f.db()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() && !p.ends_with("keys") {
+                    dirs.push(p);
+                } else if p.is_file()
+                    && p.file_name().is_some_and(|n| n != "LOCK")
+                    && !p.starts_with(f.db().join("keys"))
+                {
+                    std::fs::write(&p, vec![0xA5u8; 4096]).unwrap();
+                }
+            }
+        }
+        let (_, err) = f.run(&["log"], 2);
+        assert!(err.contains("is damaged") && err.contains("backup"), "{backend}: {err}");
+    }
+}
+
+#[test]
+fn log_lines_show_the_event_time_and_the_change() {
+    let f = Fixture::new();
+    let mut body: Value = serde_json::from_str(&review_body("Bo <bo@example.com>", SHA_B)).unwrap();
+    body["time"] = "2021-03-04T05:06:07Z".into();
+    f.append_json("review", &body.to_string());
+    let out = f.ok(&["log", "--kind", "review"]);
+    assert!(out.contains("event 2021-03-04T05:06:07"), "the record's own time: {out}");
+    assert!(out.contains("[pr:o/r#5]"), "the change it belongs to: {out}");
+}

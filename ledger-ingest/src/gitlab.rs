@@ -23,6 +23,34 @@ use ledger_core::record::{
 use ledger_core::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
 use ledger_core::{Error, Result};
 
+/// The events [`map`] reads (GitLab `object_kind` names; `build` is a job). Others carry no
+/// provenance and map to [`Mapped::Skipped`].
+pub const EVENTS: &[&str] = &["merge_request", "note", "pipeline", "build", "deployment"];
+
+/// GitLab's webhook event kinds (`object_kind`; docs.gitlab.com, "Webhook events"): a kind
+/// named here but not in [`EVENTS`] is skipped; a name in neither is not a GitLab event.
+pub const KNOWN_EVENTS: &[&str] = &[
+    "access_token",
+    "build",
+    "deployment",
+    "emoji",
+    "feature_flag",
+    "issue",
+    "member",
+    "merge_request",
+    "milestone",
+    "note",
+    "pipeline",
+    "project",
+    "push",
+    "release",
+    "subgroup",
+    "tag_push",
+    "vulnerability",
+    "wiki_page",
+    "work_item",
+];
+
 /// The event name GitLab's `object_kind` uses for a name given either that way
 /// (`merge_request`) or as the `X-Gitlab-Event` header says it (`Merge Request Hook`;
 /// `Job Hook` is `build`, confidential issues and notes are `issue` and `note`).

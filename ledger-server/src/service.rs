@@ -87,7 +87,9 @@ impl<S: Store + 'static> LedgerService<S> {
         if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
             Ok(())
         } else {
-            Err(Status::unauthenticated("this server requires a read token (authorization: Bearer …)"))
+            Err(Status::unauthenticated(
+                "this server requires a read token: send `authorization: Bearer <token>` (ledger: --read-token-file FILE)",
+            ))
         }
     }
 

@@ -24,6 +24,12 @@ pub enum KeyFileError {
         /// Its permission bits.
         mode: u32,
     },
+    /// It is a public key, where a private key was needed.
+    #[error("{path} is a public key; give the private key file it was written beside (without `.pub`)")]
+    PublicKey {
+        /// The file.
+        path: String,
+    },
     /// It is not an Ed25519 PKCS#8 PEM private key.
     #[error("{path} is not an Ed25519 PKCS#8 PEM private key")]
     NotAKey {
@@ -39,6 +45,13 @@ pub enum KeyFileError {
 pub fn read_private(path: &Path) -> Result<SigningKey, KeyFileError> {
     let p = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| KeyFileError::Io { path: p.clone(), source })?;
+    // A public key is readable by all on purpose: say what it is before judging its mode.
+    if meta.len() < 64 * 1024 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains("-----BEGIN PUBLIC KEY-----") {
+            return Err(KeyFileError::PublicKey { path: p });
+        }
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

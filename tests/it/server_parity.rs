@@ -56,12 +56,18 @@ impl Drop for Daemon {
 
 /// Runs `ledger ARGS` (through `server` when given) and returns (exit code, stdout bytes).
 fn run(l: &Ledger, server: Option<&str>, args: &[&str]) -> (i32, Vec<u8>) {
+    let (code, out, _) = run_full(l, server, args);
+    (code, out)
+}
+
+/// [`run`], with standard error as text too.
+fn run_full(l: &Ledger, server: Option<&str>, args: &[&str]) -> (i32, Vec<u8>, String) {
     let mut c = l.command(args);
     if let Some(s) = server {
         c.arg("--server").arg(s);
     }
     let out = c.output().expect("run ledger");
-    (out.status.code().unwrap_or(-1), out.stdout)
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -116,6 +122,10 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["duplicate"], false, "{v}");
         assert!(v["tlog_proof"].as_str().unwrap().starts_with("c2sp.org/tlog-proof@v1\nindex "), "{v}");
+        // TLS against a plain server fails cleanly, and says to check the scheme.
+        let (code, _, err) = run_full(&l, Some(&format!("https://{}", d.addr)), &["key", "list"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("use http://"), "the error points at the scheme: {err}");
         let outs =
             queries.iter().map(|q| run(&l, Some(&url), &q.iter().map(String::as_str).collect::<Vec<_>>())).collect();
         assert_eq!(d.term(), Some(0), "ledgerd exits 0 on SIGTERM");
@@ -177,8 +187,9 @@ fn tls_and_the_read_token_work_end_to_end() {
     };
     // Reads need the token.
     let args = with_tls(&["key", "list", "--json"]);
-    let (code, _) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, _, err) = run_full(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 2, "a read without the token must be refused");
+    assert!(err.contains("--read-token-file"), "the refusal says how to pass the token: {err}");
     let args = with_tls(&["--read-token-file", token.to_str().unwrap(), "key", "list", "--json"]);
     let (code, out) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
@@ -194,8 +205,9 @@ fn tls_and_the_read_token_work_end_to_end() {
     let args = with_tls(&["append", "--kind", "change", "--body", body.to_str().unwrap(), "--json"]);
     let (code, out) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
-    // Plaintext to a TLS server fails cleanly.
-    let (code, _) = run(&l, Some(&format!("http://{}", d.addr)), &["key", "list"]);
+    // Plaintext to a TLS server fails cleanly, and says to check the scheme.
+    let (code, _, err) = run_full(&l, Some(&format!("http://{}", d.addr)), &["key", "list"]);
     assert_eq!(code, 2);
+    assert!(err.contains("https://"), "the error points at the scheme: {err}");
     assert_eq!(d.term(), Some(0));
 }

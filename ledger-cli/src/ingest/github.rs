@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ledger_ingest::github;
 
 use super::{append_deliveries, read_payload, Delivery};
@@ -29,6 +29,11 @@ fn event_from_headers(file: &Path) -> Result<Option<String>> {
 
 /// `ledger ingest github [--event E] FILE…`.
 pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArgs) -> Result<ExitCode> {
+    // A name given by hand is checked (a typo would otherwise skip every file quietly); a real
+    // GitHub event the ledger does not read is skipped, file by file, with the reason.
+    if let Some(e) = event.filter(|e| !github::KNOWN_EVENTS.contains(e)) {
+        bail!("--event `{e}` is not a GitHub webhook event; the ledger reads: {}", github::EVENTS.join(", "));
+    }
     let mut deliveries = Vec::with_capacity(files.len());
     for file in files {
         let event = match event {

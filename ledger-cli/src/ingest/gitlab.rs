@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ledger_ingest::gitlab;
 
 use super::{append_deliveries, read_payload, Delivery};
@@ -13,6 +13,13 @@ use crate::ctx::Ctx;
 
 /// `ledger ingest gitlab [--event E] FILE…`.
 pub fn run(ctx: &Ctx, event: Option<&str>, files: &[PathBuf], signer: &SignerArgs) -> Result<ExitCode> {
+    // A name given by hand is checked (a typo would otherwise skip every file).
+    if let Some(e) = event.filter(|e| !gitlab::KNOWN_EVENTS.contains(&gitlab::event_kind(e).as_str())) {
+        bail!(
+            "--event `{e}` is not a GitLab webhook event; the ledger reads: {} (or their `X-Gitlab-Event` names)",
+            gitlab::EVENTS.join(", ")
+        );
+    }
     let mut deliveries = Vec::with_capacity(files.len());
     for file in files {
         let bytes = read_payload(file)?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ledger_core::record::{Body, Kind, Link, Rel};
 use ledger_core::subject::Subject;
 use ledger_core::types::Timestamp;
@@ -28,13 +28,20 @@ pub fn run(
     let system = match system {
         "pagerduty" => System::PagerDuty,
         "opsgenie" => System::Opsgenie,
-        other => anyhow::bail!("unknown incident system `{other}` (pagerduty, opsgenie)"),
+        other => bail!("unknown incident system `{other}` (pagerduty, opsgenie)"),
     };
     let rel = if inferred { Rel::CausedByInferred } else { Rel::CausedBy };
     let links: Vec<Link> = caused_by
         .iter()
         .map(|s| s.parse::<Subject>().map(|target| Link { rel, target }).with_context(|| format!("--caused-by {s}")))
         .collect::<Result<_>>()?;
+    // `--caused-by A B FILE` reads B as a file: say how to give several causes.
+    if let Some(f) = files.iter().find(|f| !f.exists() && f.to_str().is_some_and(|s| s.parse::<Subject>().is_ok())) {
+        bail!(
+            "`{}` is a subject, not a payload file: give each cause with its own --caused-by (--caused-by A --caused-by B)",
+            f.display()
+        );
+    }
     let key = ctx.signer_key(signer)?;
     let mut ledger = ctx.backend()?;
     let mut report = IngestReport::default();

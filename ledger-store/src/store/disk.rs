@@ -171,8 +171,9 @@ impl DiskStore {
     /// does not hold a ledger, without writing anything to it.
     ///
     /// # Errors
-    /// [`Error::NotALedger`] for a missing, empty, foreign or corrupt directory;
-    /// [`Error::Storage`] if another process has it open.
+    /// [`Error::NotALedger`] for a missing, empty or foreign directory; [`Error::Storage`] for a
+    /// ledger whose files its engine cannot read (damaged); [`Error::Locked`] if another handle
+    /// has it open.
     pub fn open(dir: &Path) -> Result<Self> {
         let not = |reason: &str| Error::NotALedger { path: dir.to_path_buf(), reason: reason.to_string() };
         if !dir.is_dir() {
@@ -187,7 +188,15 @@ impl DiskStore {
         };
         let store = match Self::open_backend(dir, backend) {
             Err(e @ Error::Locked { .. }) => return Err(e),
-            Err(e) => return Err(not(&format!("the database cannot be opened: {e}"))),
+            // The directory holds a ledger's files that its engine cannot read: damage, not
+            // an absent ledger.
+            Err(e) => {
+                return Err(Error::Storage(format!(
+                    "the ledger at {} is damaged: its {} files cannot be read ({e}); restore it from a backup",
+                    dir.display(),
+                    backend.name()
+                )))
+            }
             Ok(s) => s,
         };
         match store.kv.get(b"meta")? {

@@ -296,10 +296,7 @@ impl Backend {
     /// The `why` report for a subject as typed by the user.
     pub fn why(&mut self, subject: &str) -> Result<WhyReport> {
         match self {
-            Backend::Local(l) => {
-                let s = l.resolve(subject)?;
-                Ok(l.why(&s)?)
-            }
+            Backend::Local(l) => Ok(l.why_input(subject)?),
             Backend::Remote(r) => {
                 let mut client = r.client.clone();
                 let req = r.req(pb::WhyRequest { subject: subject.to_string() })?;

@@ -886,3 +886,32 @@ fn log_lines_show_the_event_time_and_the_change() {
     assert!(out.contains("event 2021-03-04T05:06:07"), "the record's own time: {out}");
     assert!(out.contains("[pr:o/r#5]"), "the change it belongs to: {out}");
 }
+
+#[test]
+fn why_answers_subjects_nothing_covers_and_shows_the_chain_it_walked() {
+    let f = Fixture::new();
+    // A commit abbreviation nothing recorded starts with: an answer, not an error.
+    let v: Value = serde_json::from_str(&f.ok(&["why", "deadbeef1", "--json"])).unwrap();
+    assert_eq!(v["findings"][0]["code"], "no_change", "{v}");
+    assert_eq!(v["walked"][0]["subject"], "git:deadbeef1", "{v}");
+    let v: Value = serde_json::from_str(&f.ok(&["why", "pr:o/r#9999", "--json"])).unwrap();
+    assert_eq!(v["findings"][0]["code"], "no_change", "{v}");
+    // An incident caused by a deployment of a commit no change covers: the walk is shown.
+    let deploy = serde_json::json!({
+        "actor": "ci:deployer", "time": "2026-11-02T10:00:00Z", "service": "api", "environment": "production",
+        "deployment_id": "42", "commits": [SHA_B], "deployer": "github:ops", "status": "success"
+    });
+    f.append_json("deployment", &deploy.to_string());
+    let incident = serde_json::json!({
+        "actor": "pagerduty:bot", "time": "2026-11-02T11:00:00Z",
+        "links": [{"rel": "caused_by", "target": "deploy:api/production/42"}],
+        "system": "pagerduty", "incident_id": "P1", "title": "errors", "opened": "2026-11-02T11:00:00Z"
+    });
+    f.append_json("incident", &incident.to_string());
+    let v: Value = serde_json::from_str(&f.ok(&["why", "incident:pagerduty/P1", "--json"])).unwrap();
+    let walked: Vec<&str> = v["walked"].as_array().unwrap().iter().map(|w| w["subject"].as_str().unwrap()).collect();
+    assert_eq!(walked[..2], ["incident:pagerduty/P1", "deploy:api/production/42"], "{v}");
+    assert!(walked.contains(&format!("git:{SHA_B}").as_str()), "the walk reaches the deployed commit: {walked:?}");
+    let text = f.ok(&["why", "incident:pagerduty/P1"]);
+    assert!(text.contains("walked  incident:pagerduty/P1 [#"), "{text}");
+}

@@ -6,7 +6,7 @@
 
 use ledger_audit::why::{
     ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Finding, IncidentLine, MergeLine,
-    ReviewLine, SessionLine, WhyReport,
+    ReviewLine, SessionLine, WalkStep, WhyReport,
 };
 use ledger_core::types::{CommitId, Identity, Timestamp};
 use serde::de::DeserializeOwned;
@@ -44,7 +44,15 @@ fn at(field: &str, e: Option<&pb::EntryRef>) -> Result<EntryRef, ConvertError> {
 }
 
 fn at_pb(e: &EntryRef) -> Option<pb::EntryRef> {
-    Some(pb::EntryRef { seq: e.seq, entry: e.entry.clone() })
+    Some(entry_pb(e))
+}
+
+fn entry_pb(e: &EntryRef) -> pb::EntryRef {
+    pb::EntryRef { seq: e.seq, entry: e.entry.clone() }
+}
+
+fn entry(e: &pb::EntryRef) -> EntryRef {
+    EntryRef { seq: e.seq, entry: e.entry.clone() }
 }
 
 fn finding_pb(f: &Finding) -> pb::Finding {
@@ -59,6 +67,11 @@ impl From<&WhyReport> for pb::WhyReport {
     fn from(r: &WhyReport) -> Self {
         pb::WhyReport {
             subject: r.subject.clone(),
+            walked: r
+                .walked
+                .iter()
+                .map(|w| pb::WalkStep { subject: w.subject.clone(), entries: w.entries.iter().map(entry_pb).collect() })
+                .collect(),
             changes: r.changes.iter().map(change_pb).collect(),
             findings: r.findings.iter().map(finding_pb).collect(),
         }
@@ -73,6 +86,11 @@ impl TryFrom<&pb::WhyReport> for WhyReport {
     fn try_from(r: &pb::WhyReport) -> Result<Self, ConvertError> {
         Ok(WhyReport {
             subject: r.subject.clone(),
+            walked: r
+                .walked
+                .iter()
+                .map(|w| WalkStep { subject: w.subject.clone(), entries: w.entries.iter().map(entry).collect() })
+                .collect(),
             changes: r
                 .changes
                 .iter()
@@ -126,6 +144,8 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                 commit: r.commit.to_string(),
                 status: name(&r.status),
                 via: r.via.clone(),
+                time_ms: r.time.0,
+                also: r.also.iter().map(entry_pb).collect(),
             })
             .collect(),
         evidence: c
@@ -153,6 +173,7 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                     .model_approved_tiers
                     .as_ref()
                     .map(|t| pb::Tiers { tiers: t.iter().map(name).collect() }),
+                also: s.also.iter().map(entry_pb).collect(),
             })
             .collect(),
         exceptions: c
@@ -247,6 +268,8 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                 commit: commit("commit", &r.commit)?,
                 status: parse("status", &r.status)?,
                 via: r.via.clone(),
+                time: Timestamp(r.time_ms),
+                also: r.also.iter().map(entry).collect(),
             })
         })?,
         evidence: each("evidence", &c.evidence, |e| {
@@ -271,6 +294,7 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                     .as_ref()
                     .map(|t| each("model_approved_tiers", &t.tiers, |n| parse("", n)))
                     .transpose()?,
+                also: s.also.iter().map(entry).collect(),
             })
         })?,
         exceptions: each("exceptions", &c.exceptions, |x| {

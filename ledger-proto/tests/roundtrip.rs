@@ -92,6 +92,16 @@ fn why_reports_round_trip_byte_for_byte_as_json() {
     let full = golden();
     assert!(!full.changes.is_empty() && full.changes[0].merge.is_some(), "the golden report has a merged change");
     // The same report with every optional part absent.
+    // The golden report was built by `analyze` alone: give it a walk, as the store does.
+    let mut full = full;
+    full.walked = vec![
+        ledger_audit::why::WalkStep {
+            subject: full.subject.clone(),
+            entries: vec![ledger_audit::why::EntryRef { seq: 5, entry: "05".repeat(32) }],
+        },
+        ledger_audit::why::WalkStep { subject: "git:2222222222222222222222222222222222222222".into(), entries: vec![] },
+    ];
+    full.changes[0].reviews[0].also = vec![ledger_audit::why::EntryRef { seq: 9, entry: "09".repeat(32) }];
     let mut sparse = full.clone();
     sparse.changes[0].merge = None;
     sparse.changes[0].number = None;
@@ -101,8 +111,12 @@ fn why_reports_round_trip_byte_for_byte_as_json() {
     for i in &mut sparse.changes[0].incidents {
         (i.severity, i.resolved) = (None, None);
     }
-    let empty =
-        WhyReport { subject: "git:0000000000000000000000000000000000000000".into(), changes: vec![], findings: vec![] };
+    let empty = WhyReport {
+        subject: "git:0000000000000000000000000000000000000000".into(),
+        walked: vec![],
+        changes: vec![],
+        findings: vec![],
+    };
     for r in [full, sparse, empty] {
         let back = WhyReport::try_from(&wire(&pb::WhyReport::from(&r))).unwrap();
         assert_eq!(json(&back), json(&r));

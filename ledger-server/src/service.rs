@@ -240,9 +240,9 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn why(&self, request: Request<pb::WhyRequest>) -> Result<Response<pb::WhyResponse>, Status> {
         self.check_read(&request)?;
-        let subject = self.ledger.resolve(&request.into_inner().subject).map_err(err)?;
+        let subject = request.into_inner().subject;
         let ledger = self.ledger.clone();
-        let report = tokio::task::spawn_blocking(move || ledger.why(&subject))
+        let report = tokio::task::spawn_blocking(move || ledger.why_input(&subject))
             .await
             .map_err(|_| Status::internal("why task failed"))?
             .map_err(err)?;

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use ledger_core::record::{Body, Change, MergeMethod, Model, Rel, Source, Verdict};
 use ledger_core::subject::Subject;
-use ledger_core::types::{CommitId, Identity, Timestamp};
+use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
 
-use super::findings;
 use super::report::{
     ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Gathered, IncidentLine, MergeLine,
     ReviewLine, ReviewStatus, SessionLine,
 };
+use super::{findings, CLOCK_SKEW_MS};
 
 /// Everything recorded about the change `subject`, whose latest change record is `record`.
 /// `all` is every gathered record in ledger order; `models` the `model` records among them.
@@ -29,8 +29,10 @@ pub(super) fn change_report(
 ) -> ChangeReport {
     let merge = merge_line(subject, all);
     let final_commit = FinalCommit::of(change, merge.as_ref());
-    let mut reviews = reviews(subject, all, &final_commit);
+    let mut reviews = reviews(subject, change, all, &final_commit);
     apply_dismissals(&mut reviews);
+    mark_late(&mut reviews, merge.as_ref());
+    let reviews = merge_duplicate_reviews(reviews);
     let shipped = shipped_commits(&final_commit, merge.as_ref());
     let deployments = deployments(all, &shipped);
     let causes = incident_causes(subject, change, &deployments, &shipped);
@@ -111,23 +113,62 @@ impl FinalCommit {
     }
 }
 
-/// The change's reviews, `valid` at the final commit and `stale` elsewhere (dismissals are
-/// applied after, by [`apply_dismissals`]).
-fn reviews(change: &Subject, all: &[&Gathered], final_commit: &FinalCommit) -> Vec<ReviewLine> {
+/// The change's reviews, `valid` at the final commit and `stale` elsewhere (dismissals and
+/// lateness are applied after, by [`apply_dismissals`] and [`mark_late`]). A review linked to
+/// no change at all is the change's when it names the change's repository and one of its
+/// commits: nothing is dropped for a missing link.
+fn reviews(subject: &Subject, change: &Change, all: &[&Gathered], final_commit: &FinalCommit) -> Vec<ReviewLine> {
     let status = |c: &CommitId| if final_commit.is_final(c) { ReviewStatus::Valid } else { ReviewStatus::Stale };
+    let of_change = |g: &Gathered, repo: &RepoName, commit: &CommitId| {
+        belongs_to(g, subject)
+            || (!g.record.links.iter().any(|l| l.rel == Rel::Change)
+                && *repo == change.repo
+                && (final_commit.is_final(commit)
+                    || *commit == change.head_commit
+                    || change.commits.iter().any(|c| c.sha == *commit)))
+    };
     all.iter()
         .filter_map(|g| match &g.record.body {
-            Body::Review(r) if belongs_to(g, change) => Some(ReviewLine {
+            Body::Review(r) if of_change(g, &r.repo, &r.commit) => Some(ReviewLine {
                 at: EntryRef::from(*g),
                 reviewer: r.reviewer.clone(),
                 verdict: r.verdict,
                 commit: r.commit.clone(),
                 status: status(&r.commit),
                 via: via(&r.source, "review"),
+                time: g.record.time,
+                also: vec![],
             }),
             _ => None,
         })
         .collect()
+}
+
+/// Reviews given after the merge (beyond [`CLOCK_SKEW_MS`]) are `late`: they approved nothing
+/// before the change shipped.
+fn mark_late(reviews: &mut [ReviewLine], merge: Option<&MergeLine>) {
+    let Some(m) = merge else { return };
+    for r in reviews.iter_mut().filter(|r| r.time.0 > m.time.0.saturating_add(CLOCK_SKEW_MS)) {
+        r.status = ReviewStatus::Late;
+    }
+}
+
+/// One line per review: the same reviewer's same verdict on the same commit from the same
+/// source, with the same standing, recorded more than once (a redelivered webhook, a review
+/// appended again), is listed once, with the other entries in `also`.
+fn merge_duplicate_reviews(reviews: Vec<ReviewLine>) -> Vec<ReviewLine> {
+    let mut out: Vec<ReviewLine> = vec![];
+    for r in reviews {
+        let same = out.iter_mut().find(|o| {
+            o.reviewer.same_person(&r.reviewer)
+                && (o.verdict, &o.commit, &o.via, o.status) == (r.verdict, &r.commit, &r.via, r.status)
+        });
+        match same {
+            Some(o) => o.also.push(r.at),
+            None => out.push(r),
+        }
+    }
+    out
 }
 
 /// A later dismissal by the same person (GitHub "dismissed", GitLab "unapproved") cancels
@@ -160,25 +201,35 @@ fn evidence(change: &Subject, all: &[&Gathered], final_commit: &FinalCommit) -> 
 }
 
 /// AI sessions linked to the change, each with the tiers its model is approved for when a
-/// `model` record names the same tool and model.
+/// `model` record names the same tool and model. One session named by several records (a
+/// pull request body seen in each delivery) is listed once, with the other entries in `also`.
 fn sessions(change: &Subject, all: &[&Gathered], models: &[&Model]) -> Vec<SessionLine> {
-    all.iter()
-        .filter_map(|g| match &g.record.body {
-            Body::Session(s) if belongs_to(g, change) => Some(SessionLine {
-                at: EntryRef::from(*g),
-                subject: s.subject().to_string(),
-                tool: s.tool.to_string(),
-                model: s.model.clone(),
-                summary: s.summary.clone(),
-                via: via(&s.source, "session"),
-                model_approved_tiers: models
-                    .iter()
-                    .find(|m| m.tool == s.tool && Some(&m.model) == s.model.as_ref())
-                    .map(|m| m.approved_tiers.clone()),
-            }),
-            _ => None,
-        })
-        .collect()
+    let mut out: Vec<SessionLine> = vec![];
+    for g in all {
+        let Body::Session(s) = &g.record.body else { continue };
+        if !belongs_to(g, change) {
+            continue;
+        }
+        let subject = s.subject().to_string();
+        if let Some(seen) = out.iter_mut().find(|x| x.subject == subject) {
+            seen.also.push(EntryRef::from(*g));
+            continue;
+        }
+        out.push(SessionLine {
+            at: EntryRef::from(*g),
+            subject,
+            tool: s.tool.to_string(),
+            model: s.model.clone(),
+            summary: s.summary.clone(),
+            via: via(&s.source, "session"),
+            model_approved_tiers: models
+                .iter()
+                .find(|m| m.tool == s.tool && Some(&m.model) == s.model.as_ref())
+                .map(|m| m.approved_tiers.clone()),
+            also: vec![],
+        });
+    }
+    out
 }
 
 /// Exceptions scoped to the change, marked expired when they ended at or before `now`.

@@ -8,6 +8,7 @@ use ledger_core::record::{CheckResult, DeployStatus, MergeMethod, Verdict};
 use ledger_core::types::{CommitId, Identity};
 
 use super::report::{ChangeReport, EvidenceLine, ExceptionLine, Finding, IncidentLine, ReviewLine, ReviewStatus};
+use super::CLOCK_SKEW_MS;
 
 /// A finding with the stable `code`.
 pub(super) fn finding(code: &str, message: String) -> Finding {
@@ -27,10 +28,13 @@ pub(super) fn of_change(c: &ChangeReport) -> Vec<Finding> {
     out.extend(author_approval_findings(c, &approvals));
     out.extend(ai_approval_finding(c, &approvals));
     out.extend(changes_requested_findings(&c.reviews));
+    out.extend(late_approval_findings(c));
     out.extend(merge_finding(c));
     out.extend(evidence_findings(c, &checks));
     out.extend(deployment_findings(c, &approvals, &checks));
+    out.extend(deployment_time_findings(c));
     out.extend(incident_findings(&c.incidents));
+    out.extend(incident_time_findings(c));
     out.extend(exception_findings(&c.exceptions));
     out
 }
@@ -129,6 +133,22 @@ fn changes_requested_findings(reviews: &[ReviewLine]) -> Vec<Finding> {
         .collect()
 }
 
+/// Approvals given after the merge: they approved nothing before the change shipped.
+fn late_approval_findings(c: &ChangeReport) -> Vec<Finding> {
+    let Some(m) = &c.merge else { return vec![] };
+    c.reviews
+        .iter()
+        .filter(|r| r.status == ReviewStatus::Late && r.verdict == Verdict::Approved)
+        .map(|r| {
+            let message = format!(
+                "approval by {} at {} came after the merge at {}: it does not count",
+                r.reviewer, r.time, m.time
+            );
+            finding("approval_after_merge", message)
+        })
+        .collect()
+}
+
 /// Not merged; or landed without a pull request; or merged by someone unrecorded.
 fn merge_finding(c: &ChangeReport) -> Option<Finding> {
     match &c.merge {
@@ -201,6 +221,43 @@ fn deployment_findings(c: &ChangeReport, a: &Approvals, checks: &FinalChecks) ->
                 let message = format!("{} was deployed by {}, the only approver", d.subject, d.deployer);
                 out.push(finding("deployer_sole_approver", message));
             }
+        }
+    }
+    out
+}
+
+/// Deployments dated before the merge of what they ship (beyond the tolerated clock skew): a
+/// deployment cannot ship what had not landed, so one of the two records' times is wrong.
+fn deployment_time_findings(c: &ChangeReport) -> Vec<Finding> {
+    let Some(m) = &c.merge else { return vec![] };
+    c.deployments
+        .iter()
+        .filter(|d| d.time.0 < m.time.0.saturating_sub(CLOCK_SKEW_MS))
+        .map(|d| {
+            let message = format!(
+                "{} is dated {}, before the merge of commit {} at {}",
+                d.subject,
+                d.time,
+                short(&m.commit),
+                m.time
+            );
+            finding("deployed_before_merge", message)
+        })
+        .collect()
+}
+
+/// Incidents opened before the deployment they are linked to as caused by (beyond the
+/// tolerated clock skew): a deployment cannot cause an incident that had already begun.
+fn incident_time_findings(c: &ChangeReport) -> Vec<Finding> {
+    let mut out = vec![];
+    for i in &c.incidents {
+        let Some(d) = c.deployments.iter().find(|d| d.subject == i.cause) else { continue };
+        if i.opened.0 < d.time.0.saturating_sub(CLOCK_SKEW_MS) {
+            let message = format!(
+                "{} opened at {}, before {} at {} that it is linked to as its cause",
+                i.subject, i.opened, d.subject, d.time
+            );
+            out.push(finding("cause_precedes_deployment", message));
         }
     }
     out

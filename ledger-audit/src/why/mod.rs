@@ -23,8 +23,13 @@ use ledger_core::types::{Seq, Timestamp};
 
 pub use report::{
     ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Finding, Gathered, IncidentLine,
-    MergeLine, ReviewLine, ReviewStatus, SessionLine, WhyReport,
+    MergeLine, ReviewLine, ReviewStatus, SessionLine, WalkStep, WhyReport,
 };
+
+/// The clock skew tolerated between records from different systems, in milliseconds (5
+/// minutes): a review is `late` only when given more than this after the merge, and a
+/// deployment or incident is out of order only by more than this.
+pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// The change subjects a record belongs to.
 pub fn change_subjects_of(record: &Record) -> Vec<Subject> {
@@ -37,9 +42,8 @@ pub fn change_subjects_of(record: &Record) -> Vec<Subject> {
 }
 
 /// The subjects worth following from a record when gathering what `why` needs: the change it
-/// belongs to, a change's head commit, a merge's head and merge commits, a deployment and
-/// its commits, an incident and its causes. (A change's other commits are not followed: they
-/// lead back to the same change.)
+/// belongs to, a change's commits, a merge's head and merge commits, a deployment and its
+/// commits, an incident and its causes.
 pub fn follow(record: &Record) -> Vec<Subject> {
     let mut out = change_subjects_of(record);
     for l in &record.links {
@@ -48,7 +52,11 @@ pub fn follow(record: &Record) -> Vec<Subject> {
         }
     }
     match &record.body {
-        Body::Change(c) => out.push(Subject::Commit { repo: Some(c.repo.clone()), sha: c.head_commit.clone() }),
+        // Every commit of a change: a review or check may name one without naming the change.
+        Body::Change(c) => {
+            out.push(Subject::Commit { repo: Some(c.repo.clone()), sha: c.head_commit.clone() });
+            out.extend(c.commits.iter().map(|m| Subject::Commit { repo: Some(c.repo.clone()), sha: m.sha.clone() }));
+        }
         Body::Merge(m) => {
             out.push(Subject::Commit { repo: Some(m.repo.clone()), sha: m.head_commit.clone() });
             out.push(Subject::Commit { repo: Some(m.repo.clone()), sha: m.merge_commit.clone() });
@@ -62,6 +70,18 @@ pub fn follow(record: &Record) -> Vec<Subject> {
         _ => {}
     }
     out
+}
+
+/// The report for a subject nothing recorded mentions (one that could not even be resolved
+/// to a canonical subject, such as a commit abbreviation no recorded commit starts with): the
+/// `no_change` finding, as for any subject nothing covers.
+pub fn analyze_nothing(subject: &str) -> WhyReport {
+    WhyReport {
+        subject: subject.to_string(),
+        walked: vec![],
+        changes: vec![],
+        findings: vec![findings::finding("no_change", format!("nothing recorded mentions {subject}"))],
+    }
 }
 
 /// Builds the report for `subject` from the gathered records (any order, duplicates allowed).
@@ -88,7 +108,7 @@ pub fn analyze(subject: &Subject, gathered: &[Gathered], now: Timestamp) -> WhyR
         })
         .collect();
 
-    let mut report = WhyReport { subject: subject.to_string(), changes: vec![], findings: vec![] };
+    let mut report = WhyReport { subject: subject.to_string(), walked: vec![], changes: vec![], findings: vec![] };
     if changes.is_empty() {
         let msg = if all.is_empty() {
             format!("nothing recorded mentions {subject}")

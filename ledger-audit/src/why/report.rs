@@ -92,15 +92,20 @@ pub struct ReviewLine {
     pub verdict: Verdict,
     /// The commit reviewed.
     pub commit: CommitId,
-    /// `valid` (at the final commit), `stale` (an older commit) or `dismissed` (an approval
-    /// its reviewer's later dismissal cancelled).
+    /// `valid` (at the final commit), `stale` (an older commit), `dismissed` (an approval its
+    /// reviewer's later dismissal cancelled) or `late` (given after the merge).
     pub status: ReviewStatus,
     /// Where the review came from (`review`, or the trailer key such as `Reviewed-by`).
     pub via: String,
+    /// When the reviewer gave it (the record's own time).
+    pub time: Timestamp,
+    /// Other entries that record the same review (same reviewer, verdict, commit and source):
+    /// a delivery received twice, a review appended again. It is listed, and counts, once.
+    pub also: Vec<EntryRef>,
 }
 
-/// How a review counts, the `status` of a [`ReviewLine`]. Serialized as `valid`, `stale` or
-/// `dismissed` (docs/WHY.md).
+/// How a review counts, the `status` of a [`ReviewLine`]. Serialized as `valid`, `stale`,
+/// `dismissed` or `late` (docs/WHY.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -111,15 +116,19 @@ pub enum ReviewStatus {
     Stale,
     /// An approval that a later dismissal by the same reviewer cancelled: it counts for nothing.
     Dismissed,
+    /// Given after the change merged (beyond the tolerated clock skew): it approved nothing
+    /// before it shipped, and counts for nothing.
+    Late,
 }
 
 impl ReviewStatus {
-    /// The status as written in the JSON report: `valid`, `stale` or `dismissed`.
+    /// The status as written in the JSON report: `valid`, `stale`, `dismissed` or `late`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReviewStatus::Valid => "valid",
             ReviewStatus::Stale => "stale",
             ReviewStatus::Dismissed => "dismissed",
+            ReviewStatus::Late => "late",
         }
     }
 }
@@ -165,6 +174,8 @@ pub struct SessionLine {
     pub via: String,
     /// Tiers the model is approved for, when a `model` record names it.
     pub model_approved_tiers: Option<Vec<Tier>>,
+    /// Other entries that record the same session (one session named by several deliveries).
+    pub also: Vec<EntryRef>,
 }
 
 /// An exception in force (or expired) for the change.
@@ -269,11 +280,24 @@ pub struct ChangeReport {
     pub findings: Vec<Finding>,
 }
 
+/// One subject `why` walked from the asked one, and the entries found under it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkStep {
+    /// The subject, canonical.
+    pub subject: String,
+    /// The entries that mention it, ascending (empty: nothing is recorded about it).
+    pub entries: Vec<EntryRef>,
+}
+
 /// The answer to `why <subject>`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WhyReport {
     /// The subject asked about, canonical.
     pub subject: String,
+    /// The subjects walked to find the change(s), in the order they were reached (from an
+    /// incident: its deployments, their commits, the change): the chain is shown even when it
+    /// ends without a change.
+    pub walked: Vec<WalkStep>,
     /// Changes the subject belongs to.
     pub changes: Vec<ChangeReport>,
     /// Findings about the subject as a whole (e.g. nothing recorded).
@@ -286,9 +310,12 @@ mod tests {
 
     #[test]
     fn review_status_reads_as_in_the_json() {
-        for (status, name) in
-            [(ReviewStatus::Valid, "valid"), (ReviewStatus::Stale, "stale"), (ReviewStatus::Dismissed, "dismissed")]
-        {
+        for (status, name) in [
+            (ReviewStatus::Valid, "valid"),
+            (ReviewStatus::Stale, "stale"),
+            (ReviewStatus::Dismissed, "dismissed"),
+            (ReviewStatus::Late, "late"),
+        ] {
             assert_eq!(status.as_str(), name);
             assert_eq!(status.to_string(), name);
             assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{name}\""));

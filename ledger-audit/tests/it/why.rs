@@ -57,6 +57,9 @@ const ALL_CODES: &[&str] = &[
     "deployer_sole_approver",
     "incident",
     "exception_expired",
+    "approval_after_merge",
+    "deployed_before_merge",
+    "cause_precedes_deployment",
 ];
 
 fn id(s: &str) -> Identity {
@@ -106,8 +109,13 @@ struct Log(Vec<Gathered>);
 
 impl Log {
     fn add(&mut self, actor: &str, links: Vec<Link>, body: Body) {
+        let time = at(self.0.len() as i64);
+        self.add_at(time, actor, links, body);
+    }
+
+    /// [`Log::add`] with the record's own time given.
+    fn add_at(&mut self, time: Timestamp, actor: &str, links: Vec<Link>, body: Body) {
         let n = self.0.len();
-        let time = at(n as i64);
         let record = Record { v: FORMAT_VERSION, time, actor: id(actor), links, body };
         let gathered = Gathered {
             seq: Seq(n as u64),
@@ -507,8 +515,96 @@ fn finding_codes() {
             messages += &format!("  {}: {}\n", f.code, f.message);
         }
     }
-    for code in ALL_CODES {
+    // The codes about time need times the table's scenarios do not vary: they have their own
+    // test, `times_are_checked_with_a_tolerated_skew`.
+    let timed = ["approval_after_merge", "deployed_before_merge", "cause_precedes_deployment"];
+    for code in ALL_CODES.iter().filter(|c| !timed.contains(c)) {
         assert!(seen.contains(code), "no row of the table shows `{code}`");
     }
     check_golden("why_findings.txt", &messages);
+}
+
+/// A merged change (merge at minute 30) with one approval at the final commit, given at
+/// `approved_at` minutes, plus `extra` records.
+fn merged_change(approved_at: i64, extra: impl FnOnce(&mut Log)) -> WhyReport {
+    let mut log = Log::default();
+    let commits = vec![commit(head(), ALICE, "only", CommitSignature::None, &[])];
+    log.add_at(at(0), ALICE, vec![], change("Add cart totals", commits));
+    log.add_at(at(1), CI, of_change(), evidence("unit-tests", CheckResult::Pass, head()));
+    log.add_at(at(approved_at), FRANK, of_change(), review(FRANK, Verdict::Approved, head(), None));
+    log.add_at(at(30), ALICE, of_change(), merge(MergeMethod::Merge, Some(ALICE)));
+    extra(&mut log);
+    analyze(&pr(), &log.0, now())
+}
+
+fn codes(r: &WhyReport) -> Vec<&str> {
+    all_findings(r).iter().map(|f| f.code.as_str()).collect()
+}
+
+#[test]
+fn times_are_checked_with_a_tolerated_skew() {
+    // Within the skew (5 minutes): on time.
+    let r = merged_change(34, |_| {});
+    assert_eq!(codes(&r), Vec::<&str>::new(), "{:#?}", r.changes[0].reviews);
+    assert_eq!(r.changes[0].reviews[0].status.as_str(), "valid");
+    // An approval given after the merge approved nothing: late, and it does not count.
+    let r = merged_change(40, |_| {});
+    assert_eq!(r.changes[0].reviews[0].status.as_str(), "late");
+    assert_eq!(codes(&r), ["no_approval_at_final_commit", "approval_after_merge"]);
+    // A deployment dated before the merge of what it ships.
+    let r = merged_change(10, |log| {
+        log.add_at(at(-60), OPS, vec![], deployment("shop", OPS, DeployStatus::Success, landed()));
+    });
+    assert_eq!(codes(&r), ["deployed_before_merge"]);
+    // An incident opened before the deployment it is blamed on.
+    let r = merged_change(10, |log| {
+        log.add_at(at(120), OPS, vec![], deployment("shop", OPS, DeployStatus::Success, landed()));
+        let links = vec![link(Rel::CausedBy, deploy_subject("shop"))];
+        log.add_at(at(121), OPS, links, incident("P1", "Checkout errors", None, None));
+        // opened at minute 60
+    });
+    assert_eq!(codes(&r), ["incident", "cause_precedes_deployment"]);
+}
+
+#[test]
+fn a_review_without_a_link_is_attached_by_its_commit() {
+    let r = merged_change(10, |log| {
+        // The same reviewer's approval, recorded again without a link to the change.
+        log.add_at(at(11), CAROL, vec![], review(CAROL, Verdict::Approved, head(), None));
+        // Another repository's review of a commit with the same id is not this change's.
+        let other = Body::Review(Review {
+            repo: RepoName::new("acme/other").unwrap(),
+            reviewer: id(DAVE),
+            verdict: Verdict::Approved,
+            commit: head(),
+            source: None,
+        });
+        log.add_at(at(12), DAVE, vec![], other);
+    });
+    let reviewers: Vec<String> = r.changes[0].reviews.iter().map(|x| x.reviewer.to_string()).collect();
+    assert_eq!(reviewers, [FRANK, CAROL]);
+}
+
+#[test]
+fn the_same_approval_and_the_same_session_show_once_with_every_entry() {
+    let r = merged_change(10, |log| {
+        for minute in [11, 12] {
+            log.add_at(at(minute), FRANK, of_change(), review(FRANK, Verdict::Approved, head(), None));
+        }
+        for minute in [13, 14, 15] {
+            log.add_at(at(minute), ALICE, of_change(), session());
+        }
+    });
+    let c = &r.changes[0];
+    assert_eq!(c.reviews.len(), 1, "{:#?}", c.reviews);
+    assert_eq!(c.reviews[0].also.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(c.sessions.len(), 1);
+    assert_eq!(c.sessions[0].also.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8]);
+    // A different verdict, or a dismissal in between, is another review.
+    let r = merged_change(10, |log| {
+        log.add_at(at(11), FRANK, of_change(), review(FRANK, Verdict::Dismissed, head(), None));
+        log.add_at(at(12), FRANK, of_change(), review(FRANK, Verdict::Approved, head(), None));
+    });
+    let statuses: Vec<&str> = r.changes[0].reviews.iter().map(|x| x.status.as_str()).collect();
+    assert_eq!(statuses, ["dismissed", "valid", "valid"], "{:#?}", r.changes[0].reviews);
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ledger_audit::why::{ChangeReport, WhyReport};
+use ledger_audit::why::{ChangeReport, EntryRef, WalkStep, WhyReport};
 use ledger_store::ledger::Ledger;
 use ledger_store::store::DiskStore;
 use serde::Serialize;
@@ -99,6 +99,7 @@ pub fn why(ctx: &Ctx, subject: &str) -> Result<ExitCode> {
 /// Prints a `why` report as a readable tree.
 fn why_human(r: &WhyReport) -> Result<()> {
     let mut s = format!("why {}\n", r.subject);
+    s += &walk_human(&r.walked);
     for f in &r.findings {
         s += &format!("  ! {}: {}\n", f.code, f.message);
     }
@@ -106,6 +107,34 @@ fn why_human(r: &WhyReport) -> Result<()> {
         s += &change_human(c);
     }
     out(&s)
+}
+
+/// Most steps of the walk the text form lists (the JSON has them all).
+const WALK_SHOWN: usize = 8;
+
+/// The subjects walked, as one line: `walked  A [#1 #2] → B [none] → …`.
+fn walk_human(walked: &[WalkStep]) -> String {
+    if walked.is_empty() {
+        return String::new();
+    }
+    let step = |w: &WalkStep| {
+        let seqs: Vec<String> = w.entries.iter().map(|e| format!("#{}", e.seq)).collect();
+        let seqs = if seqs.is_empty() { "nothing recorded".to_string() } else { seqs.join(" ") };
+        format!("{} [{seqs}]", w.subject)
+    };
+    let mut line = walked.iter().take(WALK_SHOWN).map(step).collect::<Vec<_>>().join(" → ");
+    if walked.len() > WALK_SHOWN {
+        line += &format!(" → … ({} more)", walked.len() - WALK_SHOWN);
+    }
+    format!("  walked  {line}\n")
+}
+
+/// ` (also #4 #7)` for an item recorded by several entries.
+fn also_human(also: &[EntryRef]) -> String {
+    if also.is_empty() {
+        return String::new();
+    }
+    format!(" (also {})", also.iter().map(|e| format!("#{}", e.seq)).collect::<Vec<_>>().join(" "))
 }
 
 fn change_human(c: &ChangeReport) -> String {
@@ -158,14 +187,15 @@ fn change_human(c: &ChangeReport) -> String {
         s += "├─ reviews\n";
         for r in &c.reviews {
             s += &format!(
-                "│    {:<6} {:?} by {} at {} via {}   [#{} {}]\n",
+                "│    {:<6} {:?} by {} at {} via {}   [#{} {}]{}\n",
                 r.status,
                 r.verdict,
                 r.reviewer,
                 short(r.commit.as_str()),
                 r.via,
                 r.at.seq,
-                short(&r.at.entry)
+                short(&r.at.entry),
+                also_human(&r.also)
             );
         }
     }
@@ -193,13 +223,14 @@ fn change_human(c: &ChangeReport) -> String {
         for x in &c.sessions {
             let tiers = x.model_approved_tiers.as_ref().map_or(String::new(), |t| format!(" approved for {t:?}"));
             s += &format!(
-                "│    {} model {}{} via {}   [#{} {}]\n",
+                "│    {} model {}{} via {}   [#{} {}]{}\n",
                 x.subject,
                 x.model.as_deref().unwrap_or("(unknown)"),
                 tiers,
                 x.via,
                 x.at.seq,
-                short(&x.at.entry)
+                short(&x.at.entry),
+                also_human(&x.also)
             );
         }
     }

@@ -1,8 +1,8 @@
 //! Reading: entries by seq or hash, subject resolution, log queries, and what `why` gathers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_audit::why::{self, Gathered, WhyReport};
+use ledger_audit::why::{self, EntryRef, Gathered, WalkStep, WhyReport};
 use ledger_core::entry::Entry;
 use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
@@ -198,13 +198,36 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Answers "who approved this?" for `subject`: gathers the change(s) the subject belongs to
-    /// and every record linked to them, and analyses them ([`why::analyze`]).
+    /// and every record linked to them, and analyses them ([`why::analyze`]). The report shows
+    /// the subjects walked, even when the walk ends without a change.
     ///
     /// # Errors
     /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
     pub fn why(&self, subject: &Subject) -> Result<WhyReport> {
-        let gathered = self.related(subject)?;
-        Ok(why::analyze(subject, &gathered, self.clock.now()))
+        let (gathered, walked) = self.gather(subject)?;
+        let mut report = why::analyze(subject, &gathered, self.clock.now());
+        report.walked = walked;
+        Ok(report)
+    }
+
+    /// `why` for what a user typed ([`Ledger::resolve`]). A commit abbreviation that no
+    /// recorded commit starts with is answered like any subject nothing covers: a report with
+    /// the `no_change` finding, not an error.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] or a parse error for input that names no subject;
+    /// [`Error::Ambiguous`] for an abbreviation several commits share; as [`Ledger::why`].
+    pub fn why_input(&self, input: &str) -> Result<WhyReport> {
+        match self.resolve(input) {
+            Ok(subject) => self.why(&subject),
+            Err(Error::NotFound(_)) if is_commit_abbreviation(input) => {
+                let abbrev = input.trim().trim_start_matches("git:").to_ascii_lowercase();
+                let mut report = why::analyze_nothing(&format!("git:{abbrev}"));
+                report.walked = vec![WalkStep { subject: format!("git:{abbrev}"), entries: vec![] }];
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Every record `why` considers for `subject`: the records mentioning it, the change(s) it
@@ -214,21 +237,30 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
     pub fn related(&self, subject: &Subject) -> Result<Vec<Gathered>> {
+        Ok(self.gather(subject)?.0)
+    }
+
+    /// [`Ledger::related`], with the subjects walked from `subject` in the order they were
+    /// reached, each with the entries that mention it.
+    fn gather(&self, subject: &Subject) -> Result<(Vec<Gathered>, Vec<WalkStep>)> {
         let mut seen: BTreeSet<Seq> = BTreeSet::new();
         let mut gathered: Vec<Gathered> = vec![];
-        let mut add = |seqs: Vec<Seq>, out: &mut Vec<Gathered>| -> Result<Vec<Gathered>> {
+        let mut hashes: BTreeMap<Seq, EntryHash> = BTreeMap::new();
+        let mut walked: Vec<WalkStep> = vec![];
+        let mut add = |seqs: &[Seq], out: &mut Vec<Gathered>, hashes: &mut BTreeMap<Seq, EntryHash>| {
             let mut fresh = vec![];
-            for seq in seqs {
+            for &seq in seqs {
                 if seen.insert(seq) {
                     let g = self.must_get(seq)?.gathered();
+                    hashes.insert(seq, g.hash);
                     out.push(g.clone());
                     fresh.push(g);
                 }
             }
-            Ok(fresh)
+            Ok::<_, Error>(fresh)
         };
-        // Expand from the subject along the links that matter (change, head and merge
-        // commits, deployments, causes), a few hops and a bounded number of entries.
+        // Expand from the subject along the links that matter (change, commits, deployments,
+        // causes), a few hops and a bounded number of entries.
         let mut expanded: BTreeSet<Subject> = BTreeSet::new();
         let mut frontier: Vec<Subject> = vec![subject.clone()];
         for _round in 0..WHY_ROUNDS {
@@ -237,16 +269,29 @@ impl<S: Store> Ledger<S> {
                 if !expanded.insert(s.clone()) || gathered.len() >= WHY_MAX_ENTRIES {
                     continue;
                 }
-                for g in add(self.seqs_for(&s)?, &mut gathered)? {
+                let seqs = self.seqs_for(&s)?;
+                for g in add(&seqs, &mut gathered, &mut hashes)? {
                     next.extend(why::follow(&g.record).into_iter().filter(|x| !expanded.contains(x)));
                 }
+                let entries = seqs
+                    .iter()
+                    .filter_map(|q| hashes.get(q).map(|h| EntryRef { seq: q.0, entry: h.to_hex() }))
+                    .collect();
+                walked.push(WalkStep { subject: s.to_string(), entries });
             }
             if next.is_empty() {
                 break;
             }
             frontier = next;
         }
-        add(self.store.kind_seqs(Kind::Model)?, &mut gathered)?;
-        Ok(gathered)
+        let models = self.store.kind_seqs(Kind::Model)?;
+        add(&models, &mut gathered, &mut hashes)?;
+        Ok((gathered, walked))
     }
+}
+
+/// Whether `input` is a commit abbreviation (7 to 39 hex characters, `git:` optional).
+fn is_commit_abbreviation(input: &str) -> bool {
+    let hex = input.trim().trim_start_matches("git:");
+    (7..40).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ledger_audit::why::WhyReport;
+use ledger_audit::why::{Trust, WhyReport};
 use ledger_core::entry::{entry_hash, Entry, SignedRecord};
 use ledger_core::keys::KeyInfo;
 use ledger_core::merkle;
@@ -294,12 +294,23 @@ impl Backend {
     }
 
     /// The `why` report for a subject as typed by the user.
-    pub fn why(&mut self, subject: &str) -> Result<WhyReport> {
+    /// `trusted_builders` (empty: the default list, or a server's own) says whose attestations
+    /// count as evidence.
+    pub fn why(&mut self, subject: &str, trusted_builders: &[String]) -> Result<WhyReport> {
         match self {
-            Backend::Local(l) => Ok(l.why_input(subject)?),
+            Backend::Local(l) => {
+                let trust = match trusted_builders {
+                    [] => Trust::default(),
+                    list => Trust { builders: list.to_vec() },
+                };
+                Ok(l.why_input(subject, &trust)?)
+            }
             Backend::Remote(r) => {
                 let mut client = r.client.clone();
-                let req = r.req(pb::WhyRequest { subject: subject.to_string() })?;
+                let req = r.req(pb::WhyRequest {
+                    subject: subject.to_string(),
+                    trusted_builders: trusted_builders.to_vec(),
+                })?;
                 let resp = r.rt.block_on(client.why(req)).map_err(status)?.into_inner();
                 let report = resp.report.ok_or_else(|| anyhow!("the server sent no why report"))?;
                 WhyReport::try_from(&report).map_err(|e| anyhow!("the server sent a malformed why report: {e}"))

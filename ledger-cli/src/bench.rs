@@ -45,6 +45,7 @@ fn make_record(run: u64, i: usize) -> Result<Record> {
             url: None,
             signature: None,
             source: None,
+            builder: None,
         }),
     };
     // Pad the check name so that the encoded record is RECORD_BYTES long.

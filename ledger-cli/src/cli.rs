@@ -127,6 +127,11 @@ pub enum Command {
     Why {
         /// The subject.
         subject: String,
+        /// A builder whose attestations count as evidence (an id, or a prefix ending in `/`);
+        /// repeat for several. Default: the SLSA GitHub generators, GitHub-hosted runners and
+        /// Google Cloud Build (through a server: the server's list).
+        #[arg(long = "trusted-builder", env = "LEDGER_TRUSTED_BUILDERS", value_delimiter = ',')]
+        trusted_builders: Vec<String>,
     },
     /// Append records derived from outside sources.
     #[command(subcommand)]

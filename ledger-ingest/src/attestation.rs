@@ -251,6 +251,8 @@ pub fn map(
             Some("FAILED") => CheckResult::Fail,
             _ => CheckResult::Pass,
         };
+        // The builder (SLSA provenance) or, for a verification summary, the verifier: whose word
+        // the attestation is, and what `why` checks against the trusted builders.
         let who = st
             .pointer("/predicate/runDetails/builder/id")
             .or_else(|| st.pointer("/predicate/builder/id"))
@@ -303,7 +305,8 @@ pub fn map(
                     predicate_type: Some(pt.to_string()),
                     url: None,
                     signature: p.signature,
-                    source: Some(Source::Payload { format: p.format.to_string(), digest: envelope_digest.clone() }),
+                    source: Some(Source::payload(p.format, envelope_digest.clone())),
+                    builder: who.map(|w| w.chars().take(500).collect()),
                 }),
             });
         }

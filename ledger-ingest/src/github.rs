@@ -192,7 +192,7 @@ pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
     let v: Value = serde_json::from_slice(payload)
         .map_err(|e| Error::Malformed { what: "GitHub webhook payload", detail: e.to_string() })?;
     let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
-    let p = P::new(&v, event, Source::Payload { format: format!("github-webhook:{event}"), digest });
+    let p = P::new(&v, event, Source::payload(format!("github-webhook:{event}"), digest));
     let action = p.opt_str("/action");
     let skip = |why: String| Ok(Mapped::Skipped(why));
     match event {
@@ -516,6 +516,7 @@ fn check(p: &P<'_>) -> Result<Mapped> {
         url: p.opt_str(&format!("{root}/html_url")).map(str::to_string),
         signature: None,
         source: Some(p.source.clone()),
+        builder: None,
     });
     Ok(Mapped::Records(vec![p.record(time, actor, links, body)]))
 }
@@ -551,6 +552,7 @@ fn status(p: &P<'_>) -> Result<Mapped> {
         url: p.opt_str("/target_url").map(str::to_string),
         signature: None,
         source: Some(p.source.clone()),
+        builder: None,
     });
     Ok(Mapped::Records(vec![p.record(time, actor, vec![], body)]))
 }

@@ -218,7 +218,7 @@ pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
         }
     }
     let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
-    let p = P::new(&v, &event, Source::Payload { format: format!("gitlab-webhook:{event}"), digest });
+    let p = P::new(&v, &event, Source::payload(format!("gitlab-webhook:{event}"), digest));
     let skip = |why: String| Ok(Mapped::Skipped(why));
     match p.event {
         "merge_request" => {
@@ -373,6 +373,7 @@ fn pipeline(p: &P<'_>) -> Result<Mapped> {
         url: p.opt_str("/object_attributes/url").map(str::to_string),
         signature: None,
         source: Some(p.source.clone()),
+        builder: None,
     });
     Ok(Mapped::Records(vec![p.record(time, p.user_or_unknown(), links, body)]))
 }
@@ -421,6 +422,7 @@ fn job(p: &P<'_>) -> Result<Mapped> {
         url: None,
         signature: None,
         source: Some(p.source.clone()),
+        builder: None,
     });
     Ok(Mapped::Records(vec![p.record(time, p.user_or_unknown(), vec![], body)]))
 }
@@ -551,7 +553,7 @@ mod tests {
         assert_eq!(m.merge_commit.as_str(), "ac3ca1559bc39abf963586372eff7f8fdded646e");
         assert_eq!(m.merged_by.as_ref().map(Identity::as_str), Some("gitlab:maint"));
         assert_eq!(r[1].links, vec![Link { rel: Rel::Change, target: c.subject() }]);
-        let Some(Source::Payload { format, digest }) = &c.source else { panic!() };
+        let Some(Source::Payload { format, digest, .. }) = &c.source else { panic!() };
         assert_eq!(format, "gitlab-webhook:merge_request");
         assert_eq!(digest.to_string(), format!("sha256:{}", hex::encode(Sha256::digest(MERGED.as_bytes()))));
 

@@ -84,7 +84,7 @@ pub fn map(system: System, payload: &[u8], opened_before: Option<Timestamp>, lin
         System::PagerDuty => ("pagerduty", "pagerduty-webhook-v3"),
         System::Opsgenie => ("opsgenie", "opsgenie-webhook"),
     };
-    let source = Some(Source::Payload { format: format.into(), digest });
+    let source = Some(Source::payload(format, digest));
     let mut links = links;
     for l in explicit_causes(&v) {
         if !links.contains(&l) {

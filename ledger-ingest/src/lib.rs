@@ -25,7 +25,7 @@ pub mod incident;
 mod payload;
 pub mod provenance;
 
-use ledger_core::record::Record;
+use ledger_core::record::{Channel, Record, Source};
 
 /// Largest payload an ingest reads, in bytes (GitHub caps webhook deliveries at 25 MB; the
 /// records made from one are far smaller). The CLI refuses larger files and `ledgerd`'s
@@ -39,4 +39,24 @@ pub enum Mapped {
     Records(Vec<Record>),
     /// Nothing to record, and why.
     Skipped(String),
+}
+
+impl Mapped {
+    /// The same records, each marked as having reached the ledger through `channel` (the
+    /// webhook receiver says it verified the delivery's HMAC or token). Records made from a
+    /// payload without a channel were given as a file or by a client: only their signer
+    /// vouches for where they came from.
+    pub fn received_by(self, channel: Channel) -> Mapped {
+        match self {
+            Mapped::Records(mut records) => {
+                for r in &mut records {
+                    if let Some(Source::Payload { channel: c, .. }) = r.body.source_mut() {
+                        *c = Some(channel);
+                    }
+                }
+                Mapped::Records(records)
+            }
+            skipped => skipped,
+        }
+    }
 }

@@ -88,7 +88,7 @@ pub fn map(payload: &[u8], change: &Subject, now: Timestamp) -> Result<Record> {
             Some(StringOrList::Many(v)) => v,
             None => vec![],
         },
-        source: Some(Source::Payload { format: FORMAT.into(), digest: Digest::blake3_of(payload) }),
+        source: Some(Source::payload(FORMAT, Digest::blake3_of(payload))),
     };
     let actor = Identity::new(format!("ai:{}", session.tool)).map_err(|e| invalid("tool", e))?;
     Ok(Record {

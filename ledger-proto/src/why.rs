@@ -6,7 +6,7 @@
 
 use ledger_audit::why::{
     ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Finding, IncidentLine, MergeLine,
-    ReviewLine, SessionLine, WalkStep, WhyReport,
+    ReviewLine, SessionLine, Vouch, WalkStep, WhyReport,
 };
 use ledger_core::types::{CommitId, Identity, Timestamp};
 use serde::de::DeserializeOwned;
@@ -53,6 +53,19 @@ fn entry_pb(e: &EntryRef) -> pb::EntryRef {
 
 fn entry(e: &pb::EntryRef) -> EntryRef {
     EntryRef { seq: e.seq, entry: e.entry.clone() }
+}
+
+fn vouch_pb(v: &Vouch) -> Option<pb::Vouch> {
+    Some(pb::Vouch { signer: v.signer.clone(), key_id: v.key_id.clone(), entered: name(&v.entered) })
+}
+
+fn vouch(v: Option<&pb::Vouch>) -> Result<Vouch, ConvertError> {
+    let v = v.ok_or_else(|| ConvertError::new("vouched", "missing"))?;
+    Ok(Vouch {
+        signer: v.signer.clone(),
+        key_id: v.key_id.clone(),
+        entered: parse("entered", &v.entered).map_err(|e| e.within("vouched"))?,
+    })
 }
 
 fn finding_pb(f: &Finding) -> pb::Finding {
@@ -133,6 +146,7 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
             merged_by: m.merged_by.as_ref().map(|i| i.to_string()),
             time_ms: m.time.0,
             method: name(&m.method),
+            vouched: vouch_pb(&m.vouched),
         }),
         reviews: c
             .reviews
@@ -146,6 +160,7 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                 via: r.via.clone(),
                 time_ms: r.time.0,
                 also: r.also.iter().map(entry_pb).collect(),
+                vouched: vouch_pb(&r.vouched),
             })
             .collect(),
         evidence: c
@@ -157,6 +172,11 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                 result: name(&e.result),
                 commit: e.commit.to_string(),
                 at_final_commit: e.at_final_commit,
+                verification: name(&e.verification),
+                builder: e.builder.clone(),
+                trusted_builder: e.trusted_builder,
+                counts: e.counts,
+                vouched: vouch_pb(&e.vouched),
             })
             .collect(),
         sessions: c
@@ -198,6 +218,7 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                 deployer: d.deployer.to_string(),
                 commit: d.commit.to_string(),
                 time_ms: d.time.0,
+                vouched: vouch_pb(&d.vouched),
             })
             .collect(),
         incidents: c
@@ -256,6 +277,7 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                     merged_by: m.merged_by.as_deref().map(|i| identity("merged_by", i)).transpose()?,
                     time: Timestamp(m.time_ms),
                     method: parse("method", &m.method)?,
+                    vouched: vouch(m.vouched.as_ref())?,
                 })
             })
             .transpose()
@@ -270,6 +292,7 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                 via: r.via.clone(),
                 time: Timestamp(r.time_ms),
                 also: r.also.iter().map(entry).collect(),
+                vouched: vouch(r.vouched.as_ref())?,
             })
         })?,
         evidence: each("evidence", &c.evidence, |e| {
@@ -279,6 +302,11 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                 result: parse("result", &e.result)?,
                 commit: commit("commit", &e.commit)?,
                 at_final_commit: e.at_final_commit,
+                verification: parse("verification", &e.verification)?,
+                builder: e.builder.clone(),
+                trusted_builder: e.trusted_builder,
+                counts: e.counts,
+                vouched: vouch(e.vouched.as_ref())?,
             })
         })?,
         sessions: each("sessions", &c.sessions, |s| {
@@ -315,6 +343,7 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                 deployer: identity("deployer", &d.deployer)?,
                 commit: commit("commit", &d.commit)?,
                 time: Timestamp(d.time_ms),
+                vouched: vouch(d.vouched.as_ref())?,
             })
         })?,
         incidents: each("incidents", &c.incidents, |i| {

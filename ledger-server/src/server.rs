@@ -45,6 +45,9 @@ pub struct ServeOptions {
     pub checkpoints: Option<crate::service::CheckpointSigner>,
     /// The webhook receiver: a second listener (plain HTTP) and its configuration.
     pub webhooks: Option<(TcpListener, crate::webhook::WebhookConfig)>,
+    /// Whose attestations count as evidence in `Why` when a request names no list; `None` =
+    /// the default trusted builders.
+    pub trust: Option<ledger_audit::why::Trust>,
 }
 
 /// Errors that stop the server.
@@ -92,10 +95,16 @@ pub async fn serve<S: Store + 'static>(
         }
         None => None,
     };
-    let service = LedgerServer::new(LedgerService::new(ledger, handle, opts.read_token, opts.checkpoints))
-        .max_decoding_message_size(MAX_FRAME_BYTES)
-        .max_encoding_message_size(MAX_FRAME_BYTES)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let service = LedgerServer::new(LedgerService::new(
+        ledger,
+        handle,
+        opts.read_token,
+        opts.checkpoints,
+        opts.trust.unwrap_or_default(),
+    ))
+    .max_decoding_message_size(MAX_FRAME_BYTES)
+    .max_encoding_message_size(MAX_FRAME_BYTES)
+    .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     let (mut health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LedgerServer<LedgerService<S>>>().await;
     let reflection = tonic_reflection::server::Builder::configure()

@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use ledger_audit::why::Trust;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::Kind;
 use ledger_core::types::{Seq, Timestamp};
@@ -27,6 +28,8 @@ pub struct LedgerService<S: Store> {
     sequencer: SequencerHandle,
     read_token: Option<Arc<str>>,
     checkpoints: Option<Arc<CheckpointSigner>>,
+    /// Whose attestations count in `Why` when a request names no list.
+    trust: Arc<Trust>,
 }
 
 /// The key and origin `ledgerd` signs checkpoints with.
@@ -50,6 +53,7 @@ impl<S: Store> Clone for LedgerService<S> {
             sequencer: self.sequencer.clone(),
             read_token: self.read_token.clone(),
             checkpoints: self.checkpoints.clone(),
+            trust: self.trust.clone(),
         }
     }
 }
@@ -66,10 +70,12 @@ impl<S: Store + 'static> LedgerService<S> {
         sequencer: SequencerHandle,
         read_token: Option<String>,
         checkpoints: Option<CheckpointSigner>,
+        trust: Trust,
     ) -> Self {
         LedgerService {
             ledger,
             sequencer,
+            trust: Arc::new(trust),
             read_token: read_token.map(Arc::from),
             checkpoints: checkpoints.map(Arc::new),
         }
@@ -240,9 +246,14 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn why(&self, request: Request<pb::WhyRequest>) -> Result<Response<pb::WhyResponse>, Status> {
         self.check_read(&request)?;
-        let subject = request.into_inner().subject;
+        let req = request.into_inner();
+        let trust = if req.trusted_builders.is_empty() {
+            (*self.trust).clone()
+        } else {
+            Trust { builders: req.trusted_builders }
+        };
         let ledger = self.ledger.clone();
-        let report = tokio::task::spawn_blocking(move || ledger.why_input(&subject))
+        let report = tokio::task::spawn_blocking(move || ledger.why_input(&req.subject, &trust))
             .await
             .map_err(|_| Status::internal("why task failed"))?
             .map_err(err)?;

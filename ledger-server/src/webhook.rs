@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use ed25519_dalek::SigningKey;
 use hmac::{Hmac, Mac};
 use ledger_core::entry::SignedRecord;
-use ledger_core::record::Record;
+use ledger_core::record::{Channel, Record};
 use ledger_ingest::Mapped;
 use serde::Serialize;
 use sha2::Sha256;
@@ -163,7 +163,7 @@ async fn github<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
         return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event");
     };
     match ledger_ingest::github::map(event, &body) {
-        Ok(m) => append_mapped(&st, m).await,
+        Ok(m) => append_mapped(&st, m.received_by(Channel::WebhookHmac)).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
@@ -193,7 +193,7 @@ async fn gitlab<S: Store + 'static>(State(st): State<Arc<AppState<S>>>, headers:
         return error(StatusCode::BAD_REQUEST, "missing X-Gitlab-Event and object_kind");
     };
     match ledger_ingest::gitlab::map(&event, &body) {
-        Ok(m) => append_mapped(&st, m).await,
+        Ok(m) => append_mapped(&st, m.received_by(Channel::WebhookToken)).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
@@ -216,7 +216,7 @@ async fn pagerduty<S: Store + 'static>(
         return error(StatusCode::UNAUTHORIZED, "missing or bad X-PagerDuty-Signature");
     }
     match ledger_ingest::incident::map(ledger_ingest::incident::System::PagerDuty, &body, None, vec![]) {
-        Ok(m) => append_mapped(&st, m).await,
+        Ok(m) => append_mapped(&st, m.received_by(Channel::WebhookHmac)).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

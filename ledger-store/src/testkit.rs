@@ -66,6 +66,7 @@ fn passing_check(repo: &str, commit: CommitId, check: String) -> Record {
         url: None,
         signature: None,
         source: None,
+        builder: None,
     }))
 }
 

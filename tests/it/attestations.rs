@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{shared_data, Ledger};
+use crate::support::{finding_codes, shared_data, Ledger};
 
 fn b64(s: &str) -> Vec<u8> {
     // Minimal standard base64 decoder for the test (no padding errors expected in real data).
@@ -231,4 +231,51 @@ fn every_attestation_file_is_ingested_or_skipped() {
     }
     assert_eq!(documents + other, files.len());
     assert!(documents >= 20, "only {documents} attestation documents found");
+}
+
+/// Provenance from a builder outside the trusted set, recorded without a verified signature,
+/// is shown on the change but does not count as evidence: `why` says which builder made it,
+/// that its signature was not verified, and that the change has no counting evidence.
+#[test]
+fn unverified_provenance_from_an_untrusted_builder_does_not_count() {
+    let Some(f) = shared_data("realdata/attestations/slsa-verifier/binary-linux-amd64-untrusted-builder.intoto.jsonl")
+    else {
+        return;
+    };
+    let line = std::fs::read_to_string(&f).unwrap();
+    let env: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let st: Value = serde_json::from_slice(&b64(env["payload"].as_str().unwrap())).unwrap();
+    let (repo, sha) = source(&st).expect("the statement names its source commit");
+    let builder = st["predicate"]["builder"]["id"].as_str().unwrap().to_string();
+    let l = Ledger::init();
+    let body = l.db().parent().unwrap().join("change.json");
+    std::fs::write(
+        &body,
+        serde_json::json!({
+            "actor": "github:o", "repo": repo, "number": 1, "title": "t", "author": "github:o",
+            "head_commit": sha, "commits_total": 0,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    l.json(["append", "--kind", "change", "--body", body.to_str().unwrap(), "--json"]);
+    l.json(["ingest", "attestation", f.to_str().unwrap(), "--json"]);
+    let change = l.why_one_change(&format!("git:{repo}@{sha}"));
+    let ev = change["evidence"].as_array().unwrap();
+    assert_eq!(ev.len(), 1, "{change:#}");
+    assert_eq!(ev[0]["verification"], "not_verified");
+    assert_eq!(ev[0]["builder"], builder.as_str());
+    assert_eq!(ev[0]["trusted_builder"], false);
+    assert_eq!(ev[0]["counts"], false);
+    assert_eq!(ev[0]["vouched"]["entered"], "attestation", "{change:#}");
+    let codes = finding_codes(&change["findings"]);
+    for code in ["no_evidence", "unverified_evidence", "untrusted_builder"] {
+        assert!(codes.iter().any(|c| c == code), "expected {code} in {codes:?}");
+    }
+    // Trusting that builder by name clears `untrusted_builder`; the signature is still unverified.
+    let v = l.json(["why", &format!("git:{repo}@{sha}"), "--trusted-builder", &builder, "--json"]);
+    let codes = finding_codes(&v["changes"][0]["findings"]);
+    assert!(!codes.iter().any(|c| c == "untrusted_builder"), "{codes:?}");
+    assert!(codes.iter().any(|c| c == "unverified_evidence"), "{codes:?}");
+    assert_eq!(v["changes"][0]["evidence"][0]["counts"], false);
 }

@@ -74,17 +74,27 @@ fn run_full(l: &Ledger, server: Option<&str>, args: &[&str]) -> (i32, Vec<u8>, S
 fn every_query_prints_the_same_through_the_server_as_locally() {
     let l = Ledger::init();
     let repo = manifest_dir().join("..");
-    let head = git2::Repository::open(&repo).unwrap().head().unwrap().peel_to_commit().unwrap().id().to_string();
+    let git = git2::Repository::open(&repo).unwrap();
+    let head_commit = git.head().unwrap().peel_to_commit().unwrap();
+    let head = head_commit.id().to_string();
+    // The review is given a minute before HEAD landed: one given after the merge is late.
+    let reviewed_at = jiff::Timestamp::from_second(head_commit.committer().when().seconds() - 60).unwrap();
     let review = l.db().join("review.json");
     std::fs::write(
         &review,
         serde_json::json!({
             "actor": "github:bo", "links": [{"rel": "change", "target": format!("git:provenance-ledger/ledger@{head}")}],
-            "repo": "provenance-ledger/ledger", "reviewer": "github:bo", "verdict": "approved", "commit": head
+            "repo": "provenance-ledger/ledger", "reviewer": "github:bo", "verdict": "approved", "commit": head,
+            "time": reviewed_at.to_string()
         })
         .to_string(),
     )
     .unwrap();
+    // A second approval, appended with a proof.
+    let review2 = l.db().join("review2.json");
+    let mut second: serde_json::Value = serde_json::from_slice(&std::fs::read(&review).unwrap()).unwrap();
+    (second["actor"], second["reviewer"]) = ("github:cy".into(), "github:cy".into());
+    std::fs::write(&review2, second.to_string()).unwrap();
     let queries: Vec<Vec<String>> = vec![
         vec!["log".into()],
         vec!["log".into(), "--json".into()],
@@ -116,7 +126,7 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
         let (code, out) = run(
             &l,
             Some(&url),
-            &["append", "--kind", "review", "--body", review.to_str().unwrap(), "--prove", "--json"],
+            &["append", "--kind", "review", "--body", review2.to_str().unwrap(), "--prove", "--json"],
         );
         assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

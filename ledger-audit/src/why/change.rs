@@ -7,15 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use ledger_core::record::{Body, Change, MergeMethod, Model, Rel, Source, Verdict};
+use ledger_core::record::{Body, Change, MergeMethod, Model, Rel, SignatureCheck, Source, Verdict};
 use ledger_core::subject::Subject;
 use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
 
 use super::report::{
     ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Gathered, IncidentLine, MergeLine,
-    ReviewLine, ReviewStatus, SessionLine,
+    ReviewLine, ReviewStatus, SessionLine, Verification, Vouch,
 };
-use super::{findings, CLOCK_SKEW_MS};
+use super::{findings, Trust, CLOCK_SKEW_MS};
 
 /// Everything recorded about the change `subject`, whose latest change record is `record`.
 /// `all` is every gathered record in ledger order; `models` the `model` records among them.
@@ -26,6 +26,7 @@ pub(super) fn change_report(
     all: &[&Gathered],
     models: &[&Model],
     now: Timestamp,
+    trust: &Trust,
 ) -> ChangeReport {
     let merge = merge_line(subject, all);
     let final_commit = FinalCommit::of(change, merge.as_ref());
@@ -50,7 +51,7 @@ pub(super) fn change_report(
         commit_authors: commit_authors(change),
         merge,
         reviews,
-        evidence: evidence(subject, all, &final_commit),
+        evidence: evidence(subject, all, &final_commit, trust),
         sessions: sessions(subject, all, models),
         exceptions: exceptions(subject, all, now),
         deployments,
@@ -85,6 +86,7 @@ fn merge_line(change: &Subject, all: &[&Gathered]) -> Option<MergeLine> {
             merged_by: m.merged_by.clone(),
             time: g.record.time,
             method: m.method,
+            vouched: Vouch::of(g),
         }),
         _ => None,
     })
@@ -138,6 +140,7 @@ fn reviews(subject: &Subject, change: &Change, all: &[&Gathered], final_commit: 
                 via: via(&r.source, "review"),
                 time: g.record.time,
                 also: vec![],
+                vouched: Vouch::of(g),
             }),
             _ => None,
         })
@@ -184,17 +187,31 @@ fn apply_dismissals(reviews: &mut [ReviewLine]) {
 }
 
 /// Check results linked to the change, or run at its final commit: CI often records a check
-/// against a commit without naming the pull request.
-fn evidence(change: &Subject, all: &[&Gathered], final_commit: &FinalCommit) -> Vec<EvidenceLine> {
+/// against a commit without naming the pull request. Each says whether it counts: an
+/// attestation whose signature was not checked, or whose builder is not trusted, does not.
+fn evidence(change: &Subject, all: &[&Gathered], final_commit: &FinalCommit, trust: &Trust) -> Vec<EvidenceLine> {
     all.iter()
         .filter_map(|g| match &g.record.body {
-            Body::Evidence(e) if belongs_to(g, change) || final_commit.is_final(&e.commit) => Some(EvidenceLine {
-                at: EntryRef::from(*g),
-                check: e.check.clone(),
-                result: e.result,
-                commit: e.commit.clone(),
-                at_final_commit: final_commit.is_final(&e.commit),
-            }),
+            Body::Evidence(e) if belongs_to(g, change) || final_commit.is_final(&e.commit) => {
+                let verification = match e.signature {
+                    Some(SignatureCheck::Verified) => Verification::Verified,
+                    Some(SignatureCheck::NotVerified) => Verification::NotVerified,
+                    None => Verification::Unsigned,
+                };
+                let trusted_builder = e.builder.as_deref().is_none_or(|b| trust.trusts(b));
+                Some(EvidenceLine {
+                    at: EntryRef::from(*g),
+                    check: e.check.clone(),
+                    result: e.result,
+                    commit: e.commit.clone(),
+                    at_final_commit: final_commit.is_final(&e.commit),
+                    verification,
+                    builder: e.builder.clone(),
+                    trusted_builder,
+                    counts: verification != Verification::NotVerified && trusted_builder,
+                    vouched: Vouch::of(g),
+                })
+            }
             _ => None,
         })
         .collect()
@@ -271,6 +288,7 @@ fn deployments(all: &[&Gathered], shipped: &[CommitId]) -> Vec<DeploymentLine> {
             deployer,
             commit: commit.clone(),
             time: g.record.time,
+            vouched: Vouch::of(g),
         };
         by_subject.insert(key, line);
     }

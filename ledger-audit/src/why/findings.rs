@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use ledger_core::record::{CheckResult, DeployStatus, MergeMethod, Verdict};
 use ledger_core::types::{CommitId, Identity};
 
-use super::report::{ChangeReport, EvidenceLine, ExceptionLine, Finding, IncidentLine, ReviewLine, ReviewStatus};
+use super::report::{
+    ChangeReport, EvidenceLine, ExceptionLine, Finding, IncidentLine, ReviewLine, ReviewStatus, Verification,
+};
 use super::CLOCK_SKEW_MS;
 
 /// A finding with the stable `code`.
@@ -173,7 +175,7 @@ struct FinalChecks<'a> {
 impl<'a> FinalChecks<'a> {
     fn of(evidence: &'a [EvidenceLine]) -> Self {
         let mut latest = BTreeMap::new();
-        for e in evidence.iter().filter(|e| e.at_final_commit) {
+        for e in evidence.iter().filter(|e| e.at_final_commit && e.counts) {
             latest.insert(e.check.as_str(), e);
         }
         FinalChecks { latest }
@@ -194,12 +196,40 @@ fn fails(result: CheckResult) -> bool {
     matches!(result, CheckResult::Fail | CheckResult::Error)
 }
 
-/// No check result at the final commit, then each check failing there.
+/// No check result that counts at the final commit; each piece of evidence that does not count
+/// (an attestation whose signature was not checked, or from an untrusted builder); then each
+/// check failing at the final commit.
 fn evidence_findings(c: &ChangeReport, checks: &FinalChecks) -> Vec<Finding> {
     let mut out = vec![];
-    if !c.evidence.iter().any(|e| e.at_final_commit) {
-        let message = format!("no check results recorded at the final commit {}", short(&c.final_commit));
+    if !c.evidence.iter().any(|e| e.at_final_commit && e.counts) {
+        let uncounted = c.evidence.iter().filter(|e| e.at_final_commit && !e.counts).count();
+        let message = match uncounted {
+            0 => format!("no check results recorded at the final commit {}", short(&c.final_commit)),
+            n => format!(
+                "no check result that counts at the final commit {} ({n} recorded that do not: see below)",
+                short(&c.final_commit)
+            ),
+        };
         out.push(finding("no_evidence", message));
+    }
+    for e in c.evidence.iter().filter(|e| !e.counts) {
+        if e.verification == Verification::NotVerified {
+            let message = format!(
+                "`{}` at commit {} is a signed attestation whose signature was not checked: it counts for nothing",
+                e.check,
+                short(&e.commit)
+            );
+            out.push(finding("unverified_evidence", message));
+        }
+        if !e.trusted_builder {
+            let message = format!(
+                "`{}` at commit {} was built by {}, which is not a trusted builder: it counts for nothing",
+                e.check,
+                short(&e.commit),
+                e.builder.as_deref().unwrap_or("an unnamed builder")
+            );
+            out.push(finding("untrusted_builder", message));
+        }
     }
     for e in checks.failing() {
         out.push(finding("failing_check", format!("check `{}` did not pass at the final commit", e.check)));

@@ -22,9 +22,45 @@ use ledger_core::subject::Subject;
 use ledger_core::types::{Seq, Timestamp};
 
 pub use report::{
-    ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Finding, Gathered, IncidentLine,
-    MergeLine, ReviewLine, ReviewStatus, SessionLine, WalkStep, WhyReport,
+    ChangeReport, CommitLine, DeploymentLine, Entered, EntryRef, EvidenceLine, ExceptionLine, Finding, Gathered,
+    IncidentLine, MergeLine, ReviewLine, ReviewStatus, SessionLine, Verification, Vouch, WalkStep, WhyReport,
 };
+
+/// Which builders' attestations count as evidence: the trusted-builder list (policy will reuse
+/// it). An entry ending in `/` trusts every builder id it starts; any other entry trusts that
+/// id exactly, or with an `@ref` after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trust {
+    /// The trusted builder ids and prefixes.
+    pub builders: Vec<String>,
+}
+
+/// The builders trusted by default: the SLSA GitHub generators, GitHub-hosted runners (GitHub
+/// artifact attestations, npm provenance) and Google Cloud Build.
+pub const DEFAULT_TRUSTED_BUILDERS: &[&str] = &[
+    "https://github.com/slsa-framework/slsa-github-generator/",
+    "https://github.com/actions/runner/github-hosted",
+    "https://cloudbuild.googleapis.com/GoogleHostedWorker",
+];
+
+impl Default for Trust {
+    fn default() -> Self {
+        Trust { builders: DEFAULT_TRUSTED_BUILDERS.iter().map(|s| s.to_string()).collect() }
+    }
+}
+
+impl Trust {
+    /// Whether `builder` is trusted.
+    pub fn trusts(&self, builder: &str) -> bool {
+        self.builders.iter().any(|b| {
+            if b.ends_with('/') {
+                builder.starts_with(b.as_str())
+            } else {
+                builder == b || builder.strip_prefix(b.as_str()).is_some_and(|rest| rest.starts_with('@'))
+            }
+        })
+    }
+}
 
 /// The clock skew tolerated between records from different systems, in milliseconds (5
 /// minutes): a review is `late` only when given more than this after the merge, and a
@@ -85,8 +121,8 @@ pub fn analyze_nothing(subject: &str) -> WhyReport {
 }
 
 /// Builds the report for `subject` from the gathered records (any order, duplicates allowed).
-/// `now` decides which exceptions have expired.
-pub fn analyze(subject: &Subject, gathered: &[Gathered], now: Timestamp) -> WhyReport {
+/// `now` decides which exceptions have expired; `trust` which builders' attestations count.
+pub fn analyze(subject: &Subject, gathered: &[Gathered], now: Timestamp, trust: &Trust) -> WhyReport {
     let mut by_seq: BTreeMap<Seq, &Gathered> = BTreeMap::new();
     for g in gathered {
         by_seq.insert(g.seq, g);
@@ -118,7 +154,7 @@ pub fn analyze(subject: &Subject, gathered: &[Gathered], now: Timestamp) -> WhyR
         report.findings.push(findings::finding("no_change", msg));
     }
     for (csub, (cg, change)) in changes {
-        report.changes.push(change::change_report(&csub, cg, change, &all, &models, now));
+        report.changes.push(change::change_report(&csub, cg, change, &all, &models, now, trust));
     }
     report
 }

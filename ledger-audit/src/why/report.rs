@@ -5,10 +5,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use ledger_core::record::{CheckResult, CommitSignature, DeployStatus, MergeMethod, Record, Verdict};
-use ledger_core::types::{CommitId, EntryHash, Identity, Seq, Tier, Timestamp};
+use ledger_core::record::{
+    Body, Channel, CheckResult, CommitSignature, DeployStatus, MergeMethod, Record, Source, Verdict,
+};
+use ledger_core::types::{CommitId, EntryHash, Identity, KeyId, Seq, Tier, Timestamp};
 
-/// A record as gathered for analysis: its position, entry hash and decoded content.
+/// A record as gathered for analysis: its position, entry hash, signer and decoded content.
 #[derive(Clone, Debug)]
 pub struct Gathered {
     /// Sequence number.
@@ -19,6 +21,103 @@ pub struct Gathered {
     pub integrated: Timestamp,
     /// The record.
     pub record: Record,
+    /// The key that signed the record.
+    pub signer: KeyId,
+    /// That key's registered name, when the gatherer knows the key register.
+    pub signer_name: Option<String>,
+}
+
+/// Who vouched for an item, and how the fact entered the ledger: what an auditor weighs it by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vouch {
+    /// The registered name of the key that signed the record (its key id when unknown).
+    pub signer: String,
+    /// The signer's key id, hex.
+    pub key_id: String,
+    /// How the fact entered the ledger.
+    pub entered: Entered,
+}
+
+impl Vouch {
+    /// Who vouched for the gathered record `g`, and how it entered the ledger.
+    pub fn of(g: &Gathered) -> Self {
+        Vouch {
+            signer: g.signer_name.clone().unwrap_or_else(|| g.signer.short()),
+            key_id: g.signer.to_hex(),
+            entered: Entered::of(&g.record),
+        }
+    }
+}
+
+/// How a fact entered the ledger, from the record's own account of its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Entered {
+    /// A webhook delivery whose HMAC signature `ledgerd`'s receiver verified.
+    WebhookHmac,
+    /// A webhook delivery whose secret token `ledgerd`'s receiver verified.
+    WebhookToken,
+    /// An attestation (DSSE envelope): see the evidence's `verification`.
+    Attestation,
+    /// Derived from git history (a commit, its trailers or parents).
+    GitHistory,
+    /// Mapped from a payload the signer was given (a file): nothing but the signer vouches for
+    /// where it came from.
+    Payload,
+    /// Written by hand (`ledger append`): the signer's word.
+    Manual,
+}
+
+impl Entered {
+    /// How `record` entered the ledger.
+    pub fn of(record: &Record) -> Self {
+        let attestation = matches!(&record.body, Body::Evidence(e) if e.signature.is_some());
+        match record.body.source() {
+            Some(Source::GitCommit { .. }) => Entered::GitHistory,
+            Some(Source::Payload { channel: Some(Channel::WebhookHmac), .. }) => Entered::WebhookHmac,
+            Some(Source::Payload { channel: Some(Channel::WebhookToken), .. }) => Entered::WebhookToken,
+            Some(Source::Payload { .. }) if attestation => Entered::Attestation,
+            Some(_) => Entered::Payload,
+            None => Entered::Manual,
+        }
+    }
+
+    /// In words, for the text report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Entered::WebhookHmac => "webhook delivery, HMAC verified",
+            Entered::WebhookToken => "webhook delivery, token verified",
+            Entered::Attestation => "attestation",
+            Entered::GitHistory => "git history",
+            Entered::Payload => "payload given to the signer",
+            Entered::Manual => "appended by hand",
+        }
+    }
+}
+
+/// Whether evidence's own signature (an attestation's envelope) was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Verification {
+    /// A signed attestation whose signature verified with the key the recorder was given.
+    Verified,
+    /// A signed attestation recorded without checking its signature: it counts for nothing.
+    NotVerified,
+    /// Not an attestation: a check result its signer (a CI key) vouches for.
+    Unsigned,
+}
+
+impl Verification {
+    /// The name in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Verified => "verified",
+            Verification::NotVerified => "not_verified",
+            Verification::Unsigned => "unsigned",
+        }
+    }
 }
 
 /// Where an item of the report comes from.
@@ -78,6 +177,8 @@ pub struct MergeLine {
     pub time: Timestamp,
     /// `merge`, `squash`, `rebase` or `direct`.
     pub method: MergeMethod,
+    /// Who vouched for the merge record, and how it entered the ledger.
+    pub vouched: Vouch,
 }
 
 /// An approval or other review.
@@ -102,6 +203,8 @@ pub struct ReviewLine {
     /// Other entries that record the same review (same reviewer, verdict, commit and source):
     /// a delivery received twice, a review appended again. It is listed, and counts, once.
     pub also: Vec<EntryRef>,
+    /// Who vouched for the review record, and how it entered the ledger.
+    pub vouched: Vouch,
 }
 
 /// How a review counts, the `status` of a [`ReviewLine`]. Serialized as `valid`, `stale`,
@@ -154,6 +257,17 @@ pub struct EvidenceLine {
     pub commit: CommitId,
     /// Whether it was run at the final commit.
     pub at_final_commit: bool,
+    /// Whether its own signature (an attestation's) was checked.
+    pub verification: Verification,
+    /// For an attestation: the builder (or verifier) it names.
+    pub builder: Option<String>,
+    /// Whether that builder is a trusted one (`true` when no builder is named).
+    pub trusted_builder: bool,
+    /// Whether it counts as evidence: not an unverified attestation, not from an untrusted
+    /// builder. Evidence that does not count is shown, with a finding, and clears nothing.
+    pub counts: bool,
+    /// Who vouched for the evidence record, and how it entered the ledger.
+    pub vouched: Vouch,
 }
 
 /// An AI session involved in the change.
@@ -212,6 +326,8 @@ pub struct DeploymentLine {
     pub commit: CommitId,
     /// When (event time of the latest record).
     pub time: Timestamp,
+    /// Who vouched for the latest deployment record, and how it entered the ledger.
+    pub vouched: Vouch,
 }
 
 /// An incident linked to the change through one of its deployments (or directly).

@@ -8,14 +8,15 @@
 
 use std::path::Path;
 
-use ledger_audit::why::{analyze, Finding, Gathered, WhyReport};
+use ledger_audit::why::{analyze, Finding, Gathered, Trust, WhyReport};
 use ledger_core::domain::FORMAT_VERSION;
 use ledger_core::record::{
-    Body, Change, CheckKind, CheckResult, CommitInfo, CommitSignature, DeployStatus, Deployment, Evidence, Exception,
-    Incident, Link, Merge, MergeMethod, Model, Record, Rel, Review, Session, Source, Trailer, Verdict,
+    Body, Change, Channel, CheckKind, CheckResult, CommitInfo, CommitSignature, DeployStatus, Deployment, Evidence,
+    Exception, Incident, Link, Merge, MergeMethod, Model, Record, Rel, Review, Session, SignatureCheck, Source,
+    Trailer, Verdict,
 };
 use ledger_core::subject::Subject;
-use ledger_core::types::{CommitId, Digest, EntryHash, Identity, RepoName, Seq, Tier, Timestamp, Token};
+use ledger_core::types::{CommitId, Digest, EntryHash, Identity, KeyId, RepoName, Seq, Tier, Timestamp, Token};
 
 /// 2026-01-01T00:00:00Z. Record number `n` happens `n` minutes later.
 const T0: i64 = 1_767_225_600_000;
@@ -60,6 +61,8 @@ const ALL_CODES: &[&str] = &[
     "approval_after_merge",
     "deployed_before_merge",
     "cause_precedes_deployment",
+    "unverified_evidence",
+    "untrusted_builder",
 ];
 
 fn id(s: &str) -> Identity {
@@ -117,11 +120,14 @@ impl Log {
     fn add_at(&mut self, time: Timestamp, actor: &str, links: Vec<Link>, body: Body) {
         let n = self.0.len();
         let record = Record { v: FORMAT_VERSION, time, actor: id(actor), links, body };
+        // Every record is signed by the `ci` key, whose id is all 0xC1 bytes.
         let gathered = Gathered {
             seq: Seq(n as u64),
             hash: EntryHash([n as u8; 32]),
             integrated: Timestamp(time.0 + 1000),
             record,
+            signer: KeyId([0xC1; 32]),
+            signer_name: Some("ci".into()),
         };
         self.0.push(gathered);
     }
@@ -180,6 +186,7 @@ fn evidence(check: &str, result: CheckResult, commit: CommitId) -> Body {
         url: None,
         signature: None,
         source: None,
+        builder: None,
     })
 }
 
@@ -267,7 +274,7 @@ fn realistic() -> Vec<Gathered> {
         CommitSignature::None,
         &[("Assisted-by", "codex"), ("Signed-off-by", BOB)],
     );
-    let payload = Source::Payload { format: "github-review".into(), digest: Digest::blake3_of(b"review") };
+    let payload = Source::payload("github-review", Digest::blake3_of(b"review"));
     let trailer = Source::GitCommit { commit: landed(), trailer: Some("Reviewed-by".into()) };
 
     let mut log = Log::default();
@@ -319,7 +326,7 @@ fn golden_report() {
     let mut gathered: Vec<Gathered> = records.iter().rev().cloned().collect();
     gathered.extend(records.iter().step_by(3).cloned());
 
-    let report = analyze(&pr(), &gathered, now());
+    let report = analyze(&pr(), &gathered, now(), &Trust::default());
     let json = serde_json::to_string_pretty(&report).unwrap() + "\n";
     check_golden("why_golden.json", &json);
 
@@ -502,7 +509,7 @@ fn finding_codes() {
     let mut messages = String::new();
     let mut seen: Vec<&str> = vec![];
     for (name, scenario, expected) in &cases {
-        let report = analyze(&pr(), &scenario.records(), now());
+        let report = analyze(&pr(), &scenario.records(), now(), &Trust::default());
         let findings = all_findings(&report);
         let codes: Vec<&str> = findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(&codes, expected, "{name}");
@@ -517,7 +524,14 @@ fn finding_codes() {
     }
     // The codes about time need times the table's scenarios do not vary: they have their own
     // test, `times_are_checked_with_a_tolerated_skew`.
-    let timed = ["approval_after_merge", "deployed_before_merge", "cause_precedes_deployment"];
+    let timed = [
+        "approval_after_merge",
+        "deployed_before_merge",
+        "cause_precedes_deployment",
+        // And those about attestations: `only_verified_evidence_from_trusted_builders_counts`.
+        "unverified_evidence",
+        "untrusted_builder",
+    ];
     for code in ALL_CODES.iter().filter(|c| !timed.contains(c)) {
         assert!(seen.contains(code), "no row of the table shows `{code}`");
     }
@@ -534,7 +548,7 @@ fn merged_change(approved_at: i64, extra: impl FnOnce(&mut Log)) -> WhyReport {
     log.add_at(at(approved_at), FRANK, of_change(), review(FRANK, Verdict::Approved, head(), None));
     log.add_at(at(30), ALICE, of_change(), merge(MergeMethod::Merge, Some(ALICE)));
     extra(&mut log);
-    analyze(&pr(), &log.0, now())
+    analyze(&pr(), &log.0, now(), &Trust::default())
 }
 
 fn codes(r: &WhyReport) -> Vec<&str> {
@@ -607,4 +621,125 @@ fn the_same_approval_and_the_same_session_show_once_with_every_entry() {
     });
     let statuses: Vec<&str> = r.changes[0].reviews.iter().map(|x| x.status.as_str()).collect();
     assert_eq!(statuses, ["dismissed", "valid", "valid"], "{:#?}", r.changes[0].reviews);
+}
+
+/// An attestation at the final commit: its signature state and builder.
+fn attestation(signature: Option<SignatureCheck>, builder: Option<&str>) -> Body {
+    Body::Evidence(Evidence {
+        repo: repo(),
+        commit: head(),
+        check: "slsa-provenance".into(),
+        check_kind: CheckKind::Provenance,
+        result: CheckResult::Pass,
+        artifact: None,
+        predicate_type: Some("https://slsa.dev/provenance/v0.2".into()),
+        url: None,
+        signature,
+        source: Some(Source::payload("intoto-jsonl", Digest::blake3_of(b"envelope"))),
+        builder: builder.map(Into::into),
+    })
+}
+
+/// A merged, approved change whose only evidence is `evidence`.
+fn with_only(evidence: Body, trust: &Trust) -> WhyReport {
+    let mut log = Log::default();
+    let commits = vec![commit(head(), ALICE, "only", CommitSignature::None, &[])];
+    log.add(ALICE, vec![], change("Add cart totals", commits));
+    log.add(FRANK, of_change(), review(FRANK, Verdict::Approved, head(), None));
+    log.add(CI, vec![], evidence);
+    log.add(ALICE, of_change(), merge(MergeMethod::Merge, Some(ALICE)));
+    analyze(&pr(), &log.0, now(), trust)
+}
+
+#[test]
+fn only_verified_evidence_from_trusted_builders_counts() {
+    const TRUSTED: &str = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/builder_go_slsa3.yml@refs/tags/v1.4.0";
+    const FORK: &str =
+        "https://github.com/asraa/slsa-github-generator/.github/workflows/builder_go_slsa3.yml@refs/tags/v1.4.0";
+    let default = Trust::default();
+    let cases: Vec<(&str, Body, &Trust, &[&str], &str)> = vec![
+        (
+            "verified, trusted builder",
+            attestation(Some(SignatureCheck::Verified), Some(TRUSTED)),
+            &default,
+            &[],
+            "verified",
+        ),
+        (
+            "signature not checked",
+            attestation(Some(SignatureCheck::NotVerified), Some(TRUSTED)),
+            &default,
+            &["no_evidence", "unverified_evidence"],
+            "not_verified",
+        ),
+        (
+            "a fork of the trusted builder",
+            attestation(Some(SignatureCheck::Verified), Some(FORK)),
+            &default,
+            &["no_evidence", "untrusted_builder"],
+            "verified",
+        ),
+        (
+            "neither",
+            attestation(Some(SignatureCheck::NotVerified), Some(FORK)),
+            &default,
+            &["no_evidence", "unverified_evidence", "untrusted_builder"],
+            "not_verified",
+        ),
+        (
+            "a CI check result, vouched for by its signer",
+            evidence("unit-tests", CheckResult::Pass, head()),
+            &default,
+            &[],
+            "unsigned",
+        ),
+    ];
+    for (name, body, trust, want, verification) in cases {
+        let r = with_only(body, trust);
+        assert_eq!(codes(&r), want, "{name}");
+        let e = &r.changes[0].evidence[0];
+        assert_eq!(e.verification.as_str(), verification, "{name}");
+        assert_eq!(e.counts, want.is_empty(), "{name}");
+    }
+    // The list is configurable: trusting the fork by its id (with any ref) makes it count.
+    let fork = Trust { builders: vec![FORK.split('@').next().unwrap().to_string()] };
+    let r = with_only(attestation(Some(SignatureCheck::Verified), Some(FORK)), &fork);
+    assert_eq!(codes(&r), Vec::<&str>::new());
+    // A prefix must end in `/`: `…/slsa-github-generator` does not trust `…/slsa-github-generator-evil/…`.
+    let prefix = Trust { builders: vec!["https://github.com/slsa-framework/slsa-github-generator/".into()] };
+    assert!(!prefix.trusts("https://github.com/slsa-framework/slsa-github-generator-evil/x.yml@v1"));
+    assert!(prefix.trusts(TRUSTED));
+}
+
+#[test]
+fn every_item_names_who_vouched_and_how_it_entered() {
+    let mut log = Log::default();
+    let commits = vec![commit(head(), ALICE, "only", CommitSignature::None, &[])];
+    log.add(ALICE, vec![], change("Add cart totals", commits));
+    let hook = Source::Payload {
+        format: "github-webhook:pull_request_review".into(),
+        digest: Digest::blake3_of(b"delivery"),
+        channel: Some(Channel::WebhookHmac),
+    };
+    log.add(FRANK, of_change(), review(FRANK, Verdict::Approved, head(), Some(hook)));
+    log.add(CAROL, of_change(), review(CAROL, Verdict::Approved, head(), None));
+    let trailer = Source::GitCommit { commit: head(), trailer: Some("Reviewed-by".into()) };
+    log.add(DAVE, of_change(), review(DAVE, Verdict::Approved, head(), Some(trailer)));
+    let file = Source::payload("github-webhook:pull_request_review", Digest::blake3_of(b"file"));
+    log.add(ERIN, of_change(), review(ERIN, Verdict::Approved, head(), Some(file)));
+    let r = analyze(&pr(), &log.0, now(), &Trust::default());
+    let entered: Vec<(&str, &str)> =
+        r.changes[0].reviews.iter().map(|x| (x.vouched.signer.as_str(), x.vouched.entered.describe())).collect();
+    assert_eq!(
+        entered,
+        [
+            ("ci", "webhook delivery, HMAC verified"),
+            ("ci", "appended by hand"),
+            ("ci", "git history"),
+            ("ci", "payload given to the signer")
+        ]
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["changes"][0]["reviews"][0]["vouched"]["entered"], "webhook_hmac");
+    assert_eq!(json["changes"][0]["reviews"][0]["vouched"]["key_id"], "c1".repeat(32));
 }

@@ -36,7 +36,7 @@ pub fn export(ctx: &Ctx, sel: Selection, out: &Path, key: Option<PathBuf>) -> Re
     let label;
     if let Some(subject) = &sel.subject {
         label = subject.clone();
-        let report = b.why(subject)?;
+        let report = b.why(subject, &[])?;
         let mut changes: Vec<String> = vec![];
         for c in &report.changes {
             changes.push(c.subject.clone());

@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show { entry, raw } => records::show(&ctx, &entry, raw),
         Command::Log { kind, subject, since, limit } => records::log(&ctx, kind, subject, since, limit),
         Command::Verify => query::verify(&ctx),
-        Command::Why { subject } => query::why(&ctx, &subject),
+        Command::Why { subject, trusted_builders } => query::why(&ctx, &subject, &trusted_builders),
         Command::Ingest(i) => ingest(&ctx, i),
         Command::Checkpoint { origin, key } => transparency::checkpoint(&ctx, origin, key),
         Command::Prove { entry, size, format, key } => transparency::prove(&ctx, &entry, size, format, key),

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ledger_audit::why::{ChangeReport, EntryRef, WalkStep, WhyReport};
+use ledger_audit::why::{ChangeReport, EntryRef, Verification, Vouch, WalkStep, WhyReport};
 use ledger_store::ledger::Ledger;
 use ledger_store::store::DiskStore;
 use serde::Serialize;
@@ -86,8 +86,8 @@ fn tampered(ctx: &Ctx, seq: u64, reason: &str) -> Result<ExitCode> {
 }
 
 /// `ledger why SUBJECT`.
-pub fn why(ctx: &Ctx, subject: &str) -> Result<ExitCode> {
-    let report = ctx.backend()?.why(subject)?;
+pub fn why(ctx: &Ctx, subject: &str, trusted_builders: &[String]) -> Result<ExitCode> {
+    let report = ctx.backend()?.why(subject, trusted_builders)?;
     if ctx.json {
         json_out(&report)?;
     } else {
@@ -127,6 +127,11 @@ fn walk_human(walked: &[WalkStep]) -> String {
         line += &format!(" → … ({} more)", walked.len() - WALK_SHOWN);
     }
     format!("  walked  {line}\n")
+}
+
+/// ` · key ci (webhook delivery, HMAC verified)`: who vouched, and how the fact entered.
+fn vouch_human(v: &Vouch) -> String {
+    format!(" · key {} ({})", v.signer, v.entered.describe())
 }
 
 /// ` (also #4 #7)` for an item recorded by several entries.
@@ -169,13 +174,14 @@ fn change_human(c: &ChangeReport) -> String {
     match &c.merge {
         Some(m) => {
             s += &format!(
-                "├─ merged        {} ({:?}) by {} at {}   [#{} {}]\n",
+                "├─ merged        {} ({:?}) by {} at {}   [#{} {}]{}\n",
                 short(m.commit.as_str()),
                 m.method,
                 m.merged_by.as_ref().map_or("(unknown)".to_string(), |i| i.to_string()),
                 m.time,
                 m.at.seq,
-                short(&m.at.entry)
+                short(&m.at.entry),
+                vouch_human(&m.vouched)
             );
         }
         None => s += "├─ merged        (no merge recorded)\n",
@@ -187,7 +193,7 @@ fn change_human(c: &ChangeReport) -> String {
         s += "├─ reviews\n";
         for r in &c.reviews {
             s += &format!(
-                "│    {:<6} {:?} by {} at {} via {}   [#{} {}]{}\n",
+                "│    {:<6} {:?} by {} at {} via {}   [#{} {}]{}{}\n",
                 r.status,
                 r.verdict,
                 r.reviewer,
@@ -195,7 +201,8 @@ fn change_human(c: &ChangeReport) -> String {
                 r.via,
                 r.at.seq,
                 short(&r.at.entry),
-                also_human(&r.also)
+                also_human(&r.also),
+                vouch_human(&r.vouched)
             );
         }
     }
@@ -205,14 +212,23 @@ fn change_human(c: &ChangeReport) -> String {
         s += "├─ evidence\n";
         for e in &c.evidence {
             let at = if e.at_final_commit { "final commit" } else { "other commit" };
+            let standing = match (e.verification, e.trusted_builder) {
+                (Verification::NotVerified, false) => ", signature not verified, untrusted builder: does not count",
+                (Verification::NotVerified, true) => ", signature not verified: does not count",
+                (_, false) => ", untrusted builder: does not count",
+                (Verification::Verified, true) => ", signature verified",
+                _ => "",
+            };
             s += &format!(
-                "│    {:?} {} at {} ({})   [#{} {}]\n",
+                "│    {:?} {} at {} ({}{})   [#{} {}]{}\n",
                 e.result,
                 e.check,
                 short(e.commit.as_str()),
                 at,
+                standing,
                 e.at.seq,
-                short(&e.at.entry)
+                short(&e.at.entry),
+                vouch_human(&e.vouched)
             );
         }
     }
@@ -236,14 +252,15 @@ fn change_human(c: &ChangeReport) -> String {
     }
     for d in &c.deployments {
         s += &format!(
-            "├─ deployment    {} {:?} by {} at {} (commit {})   [#{} {}]\n",
+            "├─ deployment    {} {:?} by {} at {} (commit {})   [#{} {}]{}\n",
             d.subject,
             d.status,
             d.deployer,
             d.time,
             short(d.commit.as_str()),
             d.at.seq,
-            short(&d.at.entry)
+            short(&d.at.entry),
+            vouch_human(&d.vouched)
         );
     }
     for i in &c.incidents {

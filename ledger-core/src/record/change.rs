@@ -26,7 +26,33 @@ pub enum Source {
         format: String,
         /// Digest of the exact input bytes.
         digest: Digest,
+        /// How the payload reached the ledger, when the recorder knows (absent in records
+        /// written before it was kept: encoded only when present).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<Channel>,
     },
+}
+
+impl Source {
+    /// A payload source with no channel recorded.
+    pub fn payload(format: impl Into<String>, digest: Digest) -> Source {
+        Source::Payload { format: format.into(), digest, channel: None }
+    }
+}
+
+/// How a payload reached the ledger: what vouches for it having come from where it says. A
+/// payload without a channel was given to the signer (a file, a client's append): only the
+/// signer vouches for where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Channel {
+    /// A webhook delivery whose HMAC signature the receiver verified (GitHub
+    /// `X-Hub-Signature-256`, PagerDuty `X-PagerDuty-Signature`).
+    WebhookHmac,
+    /// A webhook delivery whose shared secret token the receiver verified (GitLab
+    /// `X-Gitlab-Token`).
+    WebhookToken,
 }
 
 /// Kind of signature header a git commit carries (the ledger records it; it does not verify it).
@@ -319,6 +345,10 @@ pub struct Evidence {
     pub signature: Option<SignatureCheck>,
     /// Where this record came from.
     pub source: Option<Source>,
+    /// For an attestation: the builder it names (SLSA `builder.id`), which `why` checks
+    /// against the trusted builders (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
 }
 
 /// Whether the signature of signed evidence (a DSSE envelope) was checked when it was
@@ -340,6 +370,7 @@ impl BodyParts for Evidence {
         text(out, "check", &self.check);
         opt_text(out, "predicate_type", &self.predicate_type);
         opt_text(out, "url", &self.url);
+        opt_text(out, "builder", &self.builder);
     }
 }
 

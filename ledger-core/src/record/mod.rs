@@ -197,6 +197,36 @@ kinds! {
     Key(KeyBody) = "key", code 11,
 }
 
+impl Body {
+    /// Where the record's content came from, for the kinds that keep it.
+    pub fn source(&self) -> Option<&Source> {
+        match self {
+            Body::Session(b) => b.source.as_ref(),
+            Body::Change(b) => b.source.as_ref(),
+            Body::Review(b) => b.source.as_ref(),
+            Body::Evidence(b) => b.source.as_ref(),
+            Body::Merge(b) => b.source.as_ref(),
+            Body::Deployment(b) => b.source.as_ref(),
+            Body::Incident(b) => b.source.as_ref(),
+            Body::Model(_) | Body::Exception(_) | Body::Policy(_) | Body::Gate(_) | Body::Key(_) => None,
+        }
+    }
+
+    /// [`Body::source`], to change (a recorder marks how a payload reached it).
+    pub fn source_mut(&mut self) -> Option<&mut Source> {
+        match self {
+            Body::Session(b) => b.source.as_mut(),
+            Body::Change(b) => b.source.as_mut(),
+            Body::Review(b) => b.source.as_mut(),
+            Body::Evidence(b) => b.source.as_mut(),
+            Body::Merge(b) => b.source.as_mut(),
+            Body::Deployment(b) => b.source.as_mut(),
+            Body::Incident(b) => b.source.as_mut(),
+            Body::Model(_) | Body::Exception(_) | Body::Policy(_) | Body::Gate(_) | Body::Key(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -57,7 +57,8 @@ pub fn subject() -> impl Strategy<Value = Subject> {
 pub fn source() -> impl Strategy<Value = Option<Source>> {
     proptest::option::of(prop_oneof![
         (sha(), proptest::option::of(text())).prop_map(|(commit, trailer)| Source::GitCommit { commit, trailer }),
-        (text(), digest()).prop_map(|(format, digest)| Source::Payload { format, digest }),
+        (text(), digest(), proptest::option::of(prop_oneof![Just(Channel::WebhookHmac), Just(Channel::WebhookToken)]))
+            .prop_map(|(format, digest, channel)| Source::Payload { format, digest, channel }),
     ])
 }
 fn rel() -> impl Strategy<Value = Rel> {
@@ -195,8 +196,16 @@ pub fn body() -> impl Strategy<Value = Body> {
                 commit,
                 source
             })),
-        (repo(), sha(), text(), proptest::option::of(digest()), proptest::option::of(text()), source()).prop_map(
-            |(repo, commit, check, artifact, url, source)| Body::Evidence(Evidence {
+        (
+            repo(),
+            sha(),
+            text(),
+            proptest::option::of(digest()),
+            proptest::option::of(text()),
+            source(),
+            proptest::option::of(text())
+        )
+            .prop_map(|(repo, commit, check, artifact, url, source, builder)| Body::Evidence(Evidence {
                 repo,
                 commit,
                 check,
@@ -206,9 +215,9 @@ pub fn body() -> impl Strategy<Value = Body> {
                 predicate_type: None,
                 url,
                 signature: Some(SignatureCheck::NotVerified),
-                source
-            })
-        ),
+                source,
+                builder,
+            })),
         (ident(), text(), subject(), proptest::option::of(text()), time()).prop_map(
             |(approver, reason, scope, rule, not_after)| {
                 Body::Exception(Exception { approver, reason, scope, rule, not_after })

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use ledger_audit::why::Trust;
 use ledger_server::server::{serve, ServeOptions};
 use ledger_store::clock::SystemClock;
 use ledger_store::ledger::Ledger;
@@ -64,6 +65,11 @@ struct Args {
     /// Origin line of the checkpoints. Default: `provenance-ledger/<genesis entry prefix>`.
     #[arg(long, env = "LEDGER_ORIGIN")]
     origin: Option<String>,
+    /// A builder whose attestations count as evidence in `why` (an id, or a prefix ending in
+    /// `/`); repeat for several. Default: the SLSA GitHub generators, GitHub-hosted runners and
+    /// Google Cloud Build. A `Why` request may name its own list.
+    #[arg(long = "trusted-builder", env = "LEDGER_TRUSTED_BUILDERS", value_delimiter = ',')]
+    trusted_builders: Vec<String>,
     /// File holding the GitLab secret token (enables `POST /webhooks/gitlab`).
     #[arg(long, env = "LEDGER_GITLAB_TOKEN_FILE")]
     gitlab_token_file: Option<PathBuf>,
@@ -168,7 +174,9 @@ async fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    serve(listener, ledger, ServeOptions { tls, read_token, linger, checkpoints, webhooks }, shutdown_signal()).await?;
+    let trust = (!args.trusted_builders.is_empty()).then(|| Trust { builders: args.trusted_builders.clone() });
+    let opts = ServeOptions { tls, read_token, linger, checkpoints, webhooks, trust };
+    serve(listener, ledger, opts, shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -454,7 +454,10 @@ async fn read_token_guards_reads_not_appends() {
     assert_eq!(s.code(), Code::Unauthenticated);
     let s = c.list_keys(pb::ListKeysRequest {}).await.unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated);
-    let s = c.why(pb::WhyRequest { subject: "git:o/r@".to_string() + &"a".repeat(40) }).await.unwrap_err();
+    let s = c
+        .why(pb::WhyRequest { subject: "git:o/r@".to_string() + &"a".repeat(40), trusted_builders: vec![] })
+        .await
+        .unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated);
 
     let head = c.head(with("Bearer s3cret-read-token", tonic::Request::new(pb::HeadRequest {}))).await.unwrap();

@@ -50,8 +50,16 @@ pub struct EntryView {
 
 impl EntryView {
     /// As input for [`ledger_audit::why::analyze`].
+    /// The signer's name is left for the caller, which knows the key register.
     pub fn gathered(&self) -> Gathered {
-        Gathered { seq: self.seq, hash: self.hash, integrated: self.entry.time, record: self.record.clone() }
+        Gathered {
+            seq: self.seq,
+            hash: self.hash,
+            integrated: self.entry.time,
+            record: self.record.clone(),
+            signer: self.entry.signer,
+            signer_name: None,
+        }
     }
 }
 

@@ -2,11 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_audit::why::{self, EntryRef, Gathered, WalkStep, WhyReport};
+use ledger_audit::why::{self, EntryRef, Gathered, Trust, WalkStep, WhyReport};
 use ledger_core::entry::Entry;
 use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
-use ledger_core::types::{EntryHash, Seq};
+use ledger_core::types::{EntryHash, KeyId, Seq};
 
 use super::{EntryView, Ledger, LogFilter};
 use crate::error::{Error, Result};
@@ -198,14 +198,15 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Answers "who approved this?" for `subject`: gathers the change(s) the subject belongs to
-    /// and every record linked to them, and analyses them ([`why::analyze`]). The report shows
+    /// and every record linked to them (each with its signer's name), and analyses them
+    /// ([`why::analyze`]; `trust` says which builders' attestations count). The report shows
     /// the subjects walked, even when the walk ends without a change.
     ///
     /// # Errors
     /// [`Error::Tampered`] if a gathered entry does not decode; [`Error::Storage`].
-    pub fn why(&self, subject: &Subject) -> Result<WhyReport> {
+    pub fn why(&self, subject: &Subject, trust: &Trust) -> Result<WhyReport> {
         let (gathered, walked) = self.gather(subject)?;
-        let mut report = why::analyze(subject, &gathered, self.clock.now());
+        let mut report = why::analyze(subject, &gathered, self.clock.now(), trust);
         report.walked = walked;
         Ok(report)
     }
@@ -217,9 +218,9 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// [`Error::InvalidArgument`] or a parse error for input that names no subject;
     /// [`Error::Ambiguous`] for an abbreviation several commits share; as [`Ledger::why`].
-    pub fn why_input(&self, input: &str) -> Result<WhyReport> {
+    pub fn why_input(&self, input: &str, trust: &Trust) -> Result<WhyReport> {
         match self.resolve(input) {
-            Ok(subject) => self.why(&subject),
+            Ok(subject) => self.why(&subject, trust),
             Err(Error::NotFound(_)) if is_commit_abbreviation(input) => {
                 let abbrev = input.trim().trim_start_matches("git:").to_ascii_lowercase();
                 let mut report = why::analyze_nothing(&format!("git:{abbrev}"));
@@ -247,11 +248,13 @@ impl<S: Store> Ledger<S> {
         let mut gathered: Vec<Gathered> = vec![];
         let mut hashes: BTreeMap<Seq, EntryHash> = BTreeMap::new();
         let mut walked: Vec<WalkStep> = vec![];
+        let names: BTreeMap<KeyId, String> = self.keys().into_iter().map(|k| (k.id, k.name.to_string())).collect();
         let mut add = |seqs: &[Seq], out: &mut Vec<Gathered>, hashes: &mut BTreeMap<Seq, EntryHash>| {
             let mut fresh = vec![];
             for &seq in seqs {
                 if seen.insert(seq) {
-                    let g = self.must_get(seq)?.gathered();
+                    let mut g = self.must_get(seq)?.gathered();
+                    g.signer_name = names.get(&g.signer).cloned();
                     hashes.insert(seq, g.hash);
                     out.push(g.clone());
                     fresh.push(g);

@@ -51,7 +51,8 @@ pub struct AdminArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create a new ledger: an admin key, a genesis entry, and a local signer key.
+    /// Create a new ledger: an admin key, a genesis entry, a log key that signs checkpoints,
+    /// and a local signer key.
     Init {
         /// Use this admin key file instead of generating `<db>/keys/admin.key`.
         #[arg(long)]
@@ -70,7 +71,7 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Register, rotate, revoke and list signer keys.
+    /// Register, rotate, revoke and list signer keys and the log key.
     #[command(subcommand)]
     Key(KeyCommand),
     /// Sign and append one record from a JSON file.
@@ -265,8 +266,12 @@ pub enum KeyCommand {
         #[arg(long)]
         public_key: String,
         /// Kinds the key may append, comma-separated, or `all` (every kind but `key`).
-        #[arg(long, value_delimiter = ',', required = true)]
+        #[arg(long, value_delimiter = ',', required_unless_present = "log", conflicts_with = "log")]
         kinds: Vec<String>,
+        /// Register the log key: it signs checkpoints and appends nothing. At most one is
+        /// active; `init` registers one (`<db>/keys/log.key`). Replace it with `key rotate`.
+        #[arg(long)]
+        log: bool,
         /// Start of validity (RFC 3339 or YYYY-MM-DD). Default: now.
         #[arg(long)]
         not_before: Option<String>,
@@ -276,8 +281,10 @@ pub enum KeyCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Replace a key with a new one of the same name and kinds; entries signed by the old
-    /// key keep verifying, and the old key can append nothing more.
+    /// Replace a key with a new one of the same name, kinds and role; entries signed by the
+    /// old key keep verifying, and the old key can append (or sign checkpoints) no more.
+    /// Rotating the log key records a hand-over signed by the old log key, so auditors pinned
+    /// to it trust the new one (see docs/KEYS.md).
     Rotate {
         /// Name or key id (prefix) of the key to replace.
         key: String,
@@ -287,6 +294,10 @@ pub enum KeyCommand {
         /// End of validity of the new key.
         #[arg(long)]
         not_after: Option<String>,
+        /// For the log key: the old log key's private key file, which signs the hand-over.
+        /// Default: `<db>/keys/log.key`.
+        #[arg(long)]
+        handover_key: Option<PathBuf>,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -81,9 +81,17 @@ impl Ctx {
         read_private(&a.admin_key.clone().unwrap_or_else(|| self.keys_dir().join("admin.key")))
     }
 
-    /// Where a local checkpoint key is: `key`, else `<db>/keys/admin.key`.
+    /// Where a local checkpoint key is: `key`, else `<db>/keys/log.key` (made by `init`),
+    /// else `<db>/keys/admin.key` (a ledger with no log key).
     pub fn checkpoint_key_path(&self, key: Option<PathBuf>) -> PathBuf {
-        key.unwrap_or_else(|| self.keys_dir().join("admin.key"))
+        key.unwrap_or_else(|| {
+            let log = self.keys_dir().join("log.key");
+            if log.exists() {
+                log
+            } else {
+                self.keys_dir().join("admin.key")
+            }
+        })
     }
 
     /// `<db>/keys`.

@@ -86,15 +86,15 @@ fn review_body(reviewer: &str, commit: &str) -> String {
 fn init_creates_private_key_files_and_refuses_to_reinit() {
     let f = Fixture::new();
     #[cfg(unix)]
-    for k in ["admin.key", "local.key"] {
+    for k in ["admin.key", "log.key", "local.key"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(f.db().join("keys").join(k)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{k}");
     }
-    assert_eq!(f.entries(), 2, "genesis + local key registration");
+    assert_eq!(f.entries(), 3, "genesis + log key + local key registrations");
     let (_, err) = f.run(&["init"], 2);
     assert!(err.contains("not empty") || err.contains("already exists"), "{err}");
-    assert_eq!(f.entries(), 2);
+    assert_eq!(f.entries(), 3);
 }
 
 #[test]
@@ -111,17 +111,17 @@ fn init_refuses_a_foreign_directory_and_writes_nothing() {
 fn appends_are_signed_chained_and_deduplicated() {
     let f = Fixture::new();
     let r1 = f.append_json("change", &change_body("Add login"));
-    assert_eq!(r1["seq"], 2);
+    assert_eq!(r1["seq"], 3);
     assert_eq!(r1["duplicate"], false);
     let r2 = f.append_json("change", &change_body("Add login"));
     assert_eq!(r2["duplicate"], true);
     assert_eq!(r2["entry"], r1["entry"], "a re-appended record returns the original receipt");
-    assert_eq!(f.entries(), 3);
+    assert_eq!(f.entries(), 4);
     // `show --raw` writes the exact stored bytes: they hash to the entry id.
-    let raw = f.cmd(&["show", "#2", "--raw"]).output().unwrap().stdout;
+    let raw = f.cmd(&["show", "#3", "--raw"]).output().unwrap().stdout;
     assert_eq!(ledger_core::entry::entry_hash(&raw).to_hex(), r1["entry"].as_str().unwrap());
     let e = ledger_core::entry::Entry::decode(&raw).unwrap();
-    assert_eq!(e.seq.0, 2);
+    assert_eq!(e.seq.0, 3);
     // Lookup by a unique hash prefix.
     let prefix = &r1["entry"].as_str().unwrap()[..14];
     let shown: Value = serde_json::from_str(&f.ok(&["show", prefix, "--json"])).unwrap();
@@ -440,7 +440,7 @@ fn log_filters_by_kind_and_subject() {
     f.append_json("review", &review_body("Bo <bo@example.com>", SHA_A));
     let lines =
         |args: &[&str]| -> Vec<Value> { f.ok(args).lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
-    assert_eq!(lines(&["log", "--json"]).len(), 4);
+    assert_eq!(lines(&["log", "--json"]).len(), 5);
     let reviews = lines(&["log", "--kind", "review", "--json"]);
     assert_eq!(reviews.len(), 1);
     assert_eq!(reviews[0]["kind"], "review");
@@ -589,15 +589,18 @@ fn checkpoints_and_proofs_verify_independently() {
     let signed = cp["checkpoint"].as_str().unwrap();
     let body = note::open(signed, &name, &vk).unwrap();
     let pinned = note::Checkpoint::parse(body).unwrap();
-    assert_eq!(pinned.size, 5);
-    assert!(note::open(&signed.replacen('5', "6", 1), &name, &vk).is_err(), "an edited checkpoint does not open");
+    assert_eq!(pinned.size, 6);
+    assert!(
+        note::open(&signed.replacen("\n6\n", "\n7\n", 1), &name, &vk).is_err(),
+        "an edited checkpoint does not open"
+    );
     // The root recomputed from the exact stored bytes of every entry.
     let leaves: Vec<merkle::Hash> = (0..pinned.size)
         .map(|s| merkle::leaf_hash(&f.cmd(&["show", &format!("#{s}"), "--raw"]).output().unwrap().stdout))
         .collect();
     assert_eq!(merkle::root(&leaves), pinned.root);
     let head: Value = serde_json::from_str(&f.ok(&["verify", "--json"])).unwrap();
-    assert_eq!(pinned.extensions, vec![format!("blake3-head 4 {}", head["head"].as_str().unwrap())]);
+    assert_eq!(pinned.extensions, vec![format!("blake3-head 5 {}", head["head"].as_str().unwrap())]);
     // An inclusion proof for every entry, checked here.
     for s in 0..pinned.size {
         let p: Value = serde_json::from_str(&f.ok(&["prove", &format!("#{s}"), "--json"])).unwrap();
@@ -619,8 +622,8 @@ fn checkpoints_and_proofs_verify_independently() {
         .map(|x| hex::decode(x.as_str().unwrap()).unwrap().try_into().unwrap())
         .collect();
     let new_root: merkle::Hash = hex::decode(c["new_root"].as_str().unwrap()).unwrap().try_into().unwrap();
-    merkle::verify_consistency(pinned.size, 6, &proof, &pinned.root, &new_root).unwrap();
-    assert!(merkle::verify_consistency(pinned.size, 6, &proof, &[0; 32], &new_root).is_err());
+    merkle::verify_consistency(pinned.size, 7, &proof, &pinned.root, &new_root).unwrap();
+    assert!(merkle::verify_consistency(pinned.size, 7, &proof, &[0; 32], &new_root).is_err());
     // Out of range: a clear error.
     f.refused(&["prove", "#2", "--size", "99"], "tree size 99");
 }
@@ -639,15 +642,15 @@ fn audit_pins_moves_forward_and_detects_truncation_rewrites_and_forks() {
     };
     // First use pins; later runs move the pin forward as the ledger grows.
     let first = audit(0);
-    assert_eq!((first["ok"].as_bool(), first["tree_size"].as_u64()), (Some(true), Some(5)));
+    assert_eq!((first["ok"].as_bool(), first["tree_size"].as_u64()), (Some(true), Some(6)));
     f.append_json("change", &change_body("d"));
     let second = audit(0);
-    assert_eq!((second["pinned_size"].as_u64(), second["tree_size"].as_u64()), (Some(5), Some(6)));
+    assert_eq!((second["pinned_size"].as_u64(), second["tree_size"].as_u64()), (Some(6), Some(7)));
     let pin_text = std::fs::read_to_string(f.path("pin.txt")).unwrap();
-    let admin = ledger_store::keyfile::read_private(&f.db().join("keys/admin.key")).unwrap();
+    let log_key = ledger_store::keyfile::read_private(&f.db().join("keys/log.key")).unwrap();
     let (name, _) = note::parse_verifier_key(&vkey).unwrap();
-    let pinned = note::Checkpoint::parse(note::open(&pin_text, &name, &admin.verifying_key()).unwrap()).unwrap();
-    assert_eq!(pinned.size, 6, "the pin moved forward");
+    let pinned = note::Checkpoint::parse(note::open(&pin_text, &name, &log_key.verifying_key()).unwrap()).unwrap();
+    assert_eq!(pinned.size, 7, "the pin moved forward");
     // A pin the log key signed but that this ledger does not extend: the same size with another
     // root (a fork), a larger size (a truncation since), a smaller tree with another root (a
     // rewrite). Each exits 1 and keeps the conflicting checkpoint as evidence.
@@ -656,7 +659,7 @@ fn audit_pins_moves_forward_and_detects_truncation_rewrites_and_forks() {
         ("truncation", note::Checkpoint { size: 99, ..pinned.clone() }, "truncated"),
         ("rewrite", note::Checkpoint { size: 4, root: [7; 32], ..pinned.clone() }, "rewritten"),
     ] {
-        std::fs::write(f.path("pin.txt"), note::sign(&forged.to_text(), &name, &admin).unwrap()).unwrap();
+        std::fs::write(f.path("pin.txt"), note::sign(&forged.to_text(), &name, &log_key).unwrap()).unwrap();
         let v = audit(1);
         assert!(v["message"].as_str().unwrap().contains(needle), "{label}: {v}");
     }
@@ -698,7 +701,7 @@ fn tlog_proofs_follow_c2sp_and_verify_with_the_log_key() {
     let cp = note::Checkpoint::parse(note::open(checkpoint, &name, &vk).unwrap()).unwrap();
     let leaf = merkle::leaf_hash(&f.cmd(&["show", "#4", "--raw"]).output().unwrap().stdout);
     merkle::verify_inclusion(&leaf, 4, cp.size, &proof, &cp.root).unwrap();
-    assert_eq!(cp.size, 6);
+    assert_eq!(cp.size, 7);
 }
 
 #[test]
@@ -768,7 +771,7 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
     // The key registration of the signer removed: its entries can no longer be checked.
     let no_key = tamper(&|v| {
         let entries = v["entries"].as_array_mut().unwrap();
-        entries.retain(|e| e["seq"] != 1);
+        entries.retain(|e| e["seq"] != 2);
     });
     assert!(run(&no_key, 1).contains("unknown signer"));
     // A checkpoint signed by someone else.
@@ -782,7 +785,7 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
     run(&f.path("junk.json"), 2);
     // --all and a time range export every (or no) entry.
     let all: Value = serde_json::from_str(&f.ok(&["export", "--all", "--out", "all.json", "--json"])).unwrap();
-    assert_eq!(all["selected"], 5);
+    assert_eq!(all["selected"], 6);
     run(&f.path("all.json"), 0);
     let none: Value =
         serde_json::from_str(&f.ok(&["export", "--since", "2999-01-01", "--out", "none.json", "--json"])).unwrap();
@@ -914,4 +917,63 @@ fn why_answers_subjects_nothing_covers_and_shows_the_chain_it_walked() {
     assert!(walked.contains(&format!("git:{SHA_B}").as_str()), "the walk reaches the deployed commit: {walked:?}");
     let text = f.ok(&["why", "incident:pagerduty/P1"]);
     assert!(text.contains("walked  incident:pagerduty/P1 [#"), "{text}");
+}
+
+#[test]
+fn the_log_key_signs_checkpoints_and_a_rotation_hands_over_to_the_new_one() {
+    let f = Fixture::new();
+    f.append_json("change", &change_body("a"));
+    // `init` registered the log key; it, not the admin key, signs checkpoints.
+    let keys: Value = serde_json::from_str(&f.ok(&["key", "list", "--json"])).unwrap();
+    let log: Vec<&Value> = keys.as_array().unwrap().iter().filter(|k| k["role"] == "log").collect();
+    assert_eq!(log.len(), 1, "{keys}");
+    assert_eq!(log[0]["name"], "log");
+    assert_eq!(log[0]["kinds"].as_array().map(Vec::len), Some(0));
+    let admin = f.db().join("keys/admin.key");
+    f.refused(&["checkpoint", "--key", admin.to_str().unwrap()], "does not sign this ledger's checkpoints");
+    let old_vkey = f.ok(&["log-key"]).trim().to_string();
+    let audit = |vkey: &str, extra: &[&str], code: i32| -> Value {
+        let mut args = vec!["audit", "--pin", "pin.txt", "--verifier-key", vkey, "--json"];
+        args.extend_from_slice(extra);
+        let (out, _) = f.run(&args, code);
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(audit(&old_vkey, &[], 0)["ok"], true);
+    // Rotation: the hand-over must be signed by the old log key.
+    f.ok(&["keygen", "--out", "log2.key"]);
+    f.ok(&["keygen", "--out", "stranger.key"]);
+    f.refused(
+        &["key", "rotate", "log", "--public-key", "log2.key.pub", "--handover-key", "stranger.key"],
+        "is not the log key being rotated",
+    );
+    f.refused(
+        &["key", "rotate", "local", "--public-key", "log2.key.pub", "--handover-key", "stranger.key"],
+        "only for rotating the log key",
+    );
+    f.ok(&["key", "rotate", "log", "--public-key", "log2.key.pub"]);
+    // The old log key signs no more; the new one does, under the same name.
+    let old = f.db().join("keys/log.key");
+    f.refused(&["checkpoint", "--key", old.to_str().unwrap()], "rotated out");
+    let new_vkey = f.ok(&["log-key", "--key", "log2.key"]).trim().to_string();
+    assert_ne!(new_vkey, old_vkey);
+    assert_eq!(new_vkey.split('+').next(), old_vkey.split('+').next(), "the note name (origin) stays");
+    f.append_json("change", &change_body("b"));
+    // An auditor pinned to the old key follows the signed hand-over, and keeps doing so.
+    for _ in 0..2 {
+        let v = audit(&old_vkey, &["--key", "log2.key"], 0);
+        assert_eq!(v["ok"], true, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("handed over"), "{v}");
+    }
+    assert_eq!(audit(&new_vkey, &["--key", "log2.key"], 0)["ok"], true);
+    // A log key registered with no hand-over (the old one revoked, a new one added) is not
+    // trusted by an auditor pinned to the rotated-out keys.
+    f.ok(&["key", "revoke", "log"]);
+    f.ok(&["keygen", "--out", "log3.key"]);
+    f.ok(&["key", "add", "--name", "log", "--log", "--public-key", "log3.key.pub"]);
+    let v = audit(&old_vkey, &["--key", "log3.key"], 1);
+    assert_eq!(v["ok"], false);
+    assert!(v["message"].as_str().unwrap().contains("no hand-over"), "{v}");
+    // A second active log key is refused.
+    f.refused(&["key", "add", "--name", "log-b", "--log", "--public-key", "stranger.key.pub"], "already active");
+    assert!(f.ok(&["verify"]).contains("ok"));
 }

@@ -3,16 +3,22 @@
 //! It is rebuilt from the `key` records in the log itself, so every verifier derives the same
 //! register from the same entries. The admin key is fixed by the genesis entry (seq 0, a
 //! self-signed `key` record with action `genesis`); only it may append `key` records.
+//!
+//! One registered key may have the `log` role: the log key, which signs checkpoints and
+//! appends nothing. The admin key signs checkpoints while no log key is active. Rotating the
+//! log key takes a hand-over signed by the old log key ([`handover_message`]), so trust in
+//! checkpoints passes from the admin key, or from any log key, to its successors
+//! ([`KeyRegister::hands_over`]).
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 use crate::chain::Authorized;
 use crate::entry::{key_id, SignedRecord, VerifiedRecord};
 use crate::error::{Error, Result};
-use crate::record::{Body, KeyAction, KeyBody, Kind};
-use crate::types::{KeyId, Seq, Timestamp, Token};
+use crate::record::{Body, KeyAction, KeyBody, KeyRole, Kind};
+use crate::types::{KeyId, Seq, SignatureBytes, Timestamp, Token};
 
 /// What the register knows about one signer key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +37,8 @@ pub struct KeyInfo {
     pub not_after: Option<Timestamp>,
     /// Whether this is the ledger's admin key (registered by the genesis entry).
     pub admin: bool,
+    /// `Some(Log)` for a log key (signs checkpoints, appends nothing); `None` for a signer.
+    pub role: Option<KeyRole>,
     /// Seq of the entry that registered it.
     pub registered_at: Seq,
     /// Seq of the entry that revoked it.
@@ -54,6 +62,25 @@ impl KeyInfo {
             "active"
         }
     }
+}
+
+/// The domain separation prefix of a log-key hand-over signature.
+pub const HANDOVER_CONTEXT: &[u8] = b"provenance-ledger/log-key-handover/v1\n";
+
+/// The message a log key signs to hand over to its successor: [`HANDOVER_CONTEXT`] ‖ the old
+/// key's id (32 bytes) ‖ the new Ed25519 public key (32 bytes), 102 bytes in all.
+pub fn handover_message(old: &KeyId, new: &VerifyingKey) -> Vec<u8> {
+    let mut m = Vec::with_capacity(HANDOVER_CONTEXT.len() + 64);
+    m.extend_from_slice(HANDOVER_CONTEXT);
+    m.extend_from_slice(&old.0);
+    m.extend_from_slice(new.as_bytes());
+    m
+}
+
+/// The hand-over from the log key `old` to `new`: `old`'s Ed25519 signature over
+/// [`handover_message`], for the `handover` field of the `rotate` record.
+pub fn sign_handover(old: &SigningKey, new: &VerifyingKey) -> SignatureBytes {
+    SignatureBytes(old.sign(&handover_message(&key_id(&old.verifying_key()), new)).to_bytes())
 }
 
 fn key_err(reason: impl Into<String>) -> Error {
@@ -91,6 +118,73 @@ impl KeyRegister {
     /// All keys ever registered, by id.
     pub fn keys(&self) -> impl Iterator<Item = &KeyInfo> {
         self.keys.values()
+    }
+
+    /// The register the `key` entries `entries` (stored entry bytes, ascending by seq, the
+    /// genesis entry first) build: each decoded, its signature and rights checked, and applied.
+    /// This is how an auditor who holds only some entries (a bundle's, or those a server
+    /// serves) learns the register; the caller proves each entry is in the tree.
+    ///
+    /// # Errors
+    /// The seq of the first bad entry (`u64::MAX` when there is none at all), and why: not a
+    /// `key` record, out of order, no genesis first, or any error of [`KeyRegister::verify`].
+    pub fn from_key_entries<'a>(
+        entries: impl IntoIterator<Item = &'a [u8]>,
+    ) -> std::result::Result<Self, (u64, Error)> {
+        let mut register = KeyRegister::new();
+        let mut last: Option<u64> = None;
+        for bytes in entries {
+            let entry = crate::entry::Entry::decode(bytes).map_err(|e| (u64::MAX, e))?;
+            let seq = entry.seq;
+            if last.is_some_and(|l| seq.0 <= l) || (last.is_none() && seq.0 != 0) {
+                return Err((seq.0, key_err("key entries must start at the genesis entry and ascend")));
+            }
+            last = Some(seq.0);
+            let v = register.verify(&entry.signed_record(), seq, entry.time).map_err(|e| (seq.0, e))?;
+            if v.kind() != Kind::Key {
+                return Err((seq.0, key_err("not a `key` record")));
+            }
+            register.apply(&v, seq, entry.time);
+        }
+        if last.is_none() {
+            return Err((u64::MAX, key_err("no key entries: the genesis entry is missing")));
+        }
+        Ok(register)
+    }
+
+    /// The key that signs checkpoints now: the active log key, or the admin key when no log
+    /// key is active. `None` before the genesis entry.
+    pub fn checkpoint_key(&self) -> Option<&KeyInfo> {
+        let active_log = self
+            .keys
+            .values()
+            .find(|k| k.role == Some(KeyRole::Log) && k.revoked_at.is_none() && k.rotated_to.is_none());
+        active_log.or_else(|| self.keys.values().find(|k| k.admin))
+    }
+
+    /// Whether an auditor who trusts checkpoints signed by `from` may trust those signed by
+    /// `to`: the same key; `from` is the admin key and `to` a log key (the admin registered
+    /// it); or `to` follows `from` through log-key rotations, each with a verified hand-over.
+    pub fn hands_over(&self, from: &KeyId, to: &KeyId) -> bool {
+        if from == to {
+            return true;
+        }
+        let (Some(f), Some(t)) = (self.keys.get(from), self.keys.get(to)) else { return false };
+        if f.admin {
+            return t.role == Some(KeyRole::Log);
+        }
+        let mut cur = f;
+        // Each step moves to a key registered later, so the walk ends.
+        while let Some(next) = cur.rotated_to {
+            if next == *to {
+                return true;
+            }
+            match self.keys.get(&next) {
+                Some(n) if n.registered_at > cur.registered_at => cur = n,
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// The seqs of the `key` entries this register was built from, ascending: every key's
@@ -188,6 +282,9 @@ impl KeyRegister {
         if body.action != KeyAction::Genesis {
             return Err(key_err("the first entry must be a `key` record with action `genesis`"));
         }
+        if body.role.is_some() || body.handover.is_some() || body.replaces.is_some() {
+            return Err(key_err("the genesis record registers the admin key: no `role`, `handover` or `replaces`"));
+        }
         let public = parse_public(body)?;
         if key_id(&public) != signed.signer {
             return Err(key_err("the genesis record must be signed by the key it registers"));
@@ -198,13 +295,20 @@ impl KeyRegister {
     fn check_key_body(&self, body: &KeyBody) -> Result<()> {
         let public = parse_public(body)?;
         let id = key_id(&public);
+        if body.handover.is_some() && body.action != KeyAction::Rotate {
+            return Err(key_err("`handover` is only for `rotate` of the log key"));
+        }
         match body.action {
             KeyAction::Genesis => Err(key_err("`genesis` is only allowed as the first entry")),
             KeyAction::Register | KeyAction::Rotate => {
                 if self.keys.contains_key(&id) {
                     return Err(key_err(format!("key {id} is already registered")));
                 }
-                if body.kinds.is_empty() {
+                if body.role == Some(KeyRole::Log) {
+                    if !body.kinds.is_empty() {
+                        return Err(key_err("the log key signs checkpoints only: its `kinds` must be empty"));
+                    }
+                } else if body.kinds.is_empty() {
                     return Err(key_err("`kinds` must name at least one record kind"));
                 }
                 if body.kinds.contains(&Kind::Key) {
@@ -227,8 +331,36 @@ impl KeyRegister {
                     if old.name != body.name {
                         return Err(key_err("a rotated key keeps its name"));
                     }
+                    if old.role != body.role {
+                        return Err(key_err("a rotated key keeps its role"));
+                    }
+                    if old.role == Some(KeyRole::Log) {
+                        let sig = body.handover.ok_or_else(|| {
+                            key_err("rotating the log key needs `handover`, signed by the old log key")
+                        })?;
+                        old.public
+                            .verify_strict(
+                                &handover_message(&old.id, &public),
+                                &ed25519_dalek::Signature::from_bytes(&sig.0),
+                            )
+                            .map_err(|_| key_err("`handover` is not the old log key's signature of the new key"))?;
+                    } else if body.handover.is_some() {
+                        return Err(key_err("`handover` is only for `rotate` of the log key"));
+                    }
                 } else if body.replaces.is_some() {
                     return Err(key_err("`replaces` is only for `rotate`"));
+                }
+                if body.role == Some(KeyRole::Log) && body.action == KeyAction::Register {
+                    if let Some(active) = self
+                        .keys
+                        .values()
+                        .find(|k| k.role == Some(KeyRole::Log) && k.revoked_at.is_none() && k.rotated_to.is_none())
+                    {
+                        return Err(key_err(format!(
+                            "a log key ({}) is already active: rotate it, with a hand-over, instead",
+                            active.id
+                        )));
+                    }
                 }
                 let name_taken =
                     self.keys.values().any(|k| k.name == body.name && k.revoked_at.is_none() && k.rotated_to.is_none());
@@ -273,6 +405,7 @@ impl KeyRegister {
                         not_before: body.not_before,
                         not_after: body.not_after,
                         admin: body.action == KeyAction::Genesis,
+                        role: body.role,
                         registered_at: seq,
                         revoked_at: None,
                         rotated_to: None,

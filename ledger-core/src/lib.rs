@@ -30,6 +30,8 @@
 //!         not_before: now,
 //!         not_after: None,
 //!         replaces: None,
+//!         role: None,
+//!         handover: None,
 //!     }),
 //! };
 //! let signed = SignedRecord::sign(&genesis, &admin)?;

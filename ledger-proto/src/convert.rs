@@ -6,6 +6,7 @@ use ed25519_dalek::VerifyingKey;
 use ledger_core::chain::Receipt;
 use ledger_core::entry::{Bytes, SignedRecord};
 use ledger_core::keys::KeyInfo;
+use ledger_core::record::KeyRole;
 use ledger_core::types::{EntryHash, KeyId, RecordId, Seq, SignatureBytes, Timestamp, Token};
 
 use crate::v1 as pb;
@@ -98,6 +99,9 @@ impl From<&KeyInfo> for pb::KeyInfo {
             not_before_ms: k.not_before.0,
             not_after_ms: k.not_after.map(|t| t.0),
             rotated_to: k.rotated_to.map(|r| r.0.to_vec()),
+            role: k.role.map(|r| match r {
+                KeyRole::Log => "log".to_string(),
+            }),
         }
     }
 }
@@ -124,6 +128,11 @@ impl TryFrom<&pb::KeyInfo> for KeyInfo {
             registered_at: Seq(k.registered_at),
             revoked_at: k.revoked_at.map(Seq),
             rotated_to: k.rotated_to.as_deref().map(|r| fixed(r, "rotated_to").map(KeyId)).transpose()?,
+            role: match k.role.as_deref() {
+                None => None,
+                Some("log") => Some(KeyRole::Log),
+                Some(other) => return Err(ConvertError::new("role", format!("unknown key role `{other}`"))),
+            },
         })
     }
 }

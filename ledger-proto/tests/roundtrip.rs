@@ -47,8 +47,9 @@ fn key_infos_round_trip() {
         registered_at: Seq(4),
         revoked_at: Some(Seq(9)),
         rotated_to: Some(KeyId([7; 32])),
+        role: Some(ledger_core::record::KeyRole::Log),
     };
-    let bare = KeyInfo { not_after: None, revoked_at: None, rotated_to: None, admin: true, ..full.clone() };
+    let bare = KeyInfo { not_after: None, revoked_at: None, rotated_to: None, admin: true, role: None, ..full.clone() };
     for k in [full, bare] {
         assert_eq!(KeyInfo::try_from(&wire(&pb::KeyInfo::from(&k))).unwrap(), k);
     }
@@ -72,9 +73,13 @@ fn malformed_messages_name_the_field() {
         registered_at: Seq(1),
         revoked_at: None,
         rotated_to: None,
+        role: None,
     });
     k.kinds = vec!["nonsense".into()];
     assert_eq!(KeyInfo::try_from(&k).unwrap_err().field, "kinds");
+    k.kinds = vec![];
+    k.role = Some("auditor".into());
+    assert_eq!(KeyInfo::try_from(&k).unwrap_err().field, "role");
 }
 
 /// The realistic report of `ledger-audit`'s golden test: every field of every line filled.

@@ -45,6 +45,8 @@ pub fn key_rec(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>) 
         not_before: Timestamp(0),
         not_after: None,
         replaces: None,
+        role: None,
+        handover: None,
     }))
 }
 

@@ -110,8 +110,9 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
         vec!["consistency".into(), "2".into(), "--json".into()],
     ];
     let remote_out: Vec<(i32, Vec<u8>)> = {
-        let admin_key = l.db().join("keys").join("admin.key");
-        let d = Daemon::start(l.db(), &["--checkpoint-key", admin_key.to_str().unwrap()]);
+        // `init`'s log key, which ledgerd also takes by default.
+        let log_key = l.db().join("keys").join("log.key");
+        let d = Daemon::start(l.db(), &["--checkpoint-key", log_key.to_str().unwrap()]);
         let url = format!("http://{}", d.addr);
         let (code, out) = run(
             &l,
@@ -204,7 +205,7 @@ fn tls_and_the_read_token_work_end_to_end() {
     let (code, out) = run(&l, Some(&https), &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
     let keys: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(keys.as_array().map(Vec::len), Some(2));
+    assert_eq!(keys.as_array().map(Vec::len), Some(3)); // admin, log, local
     // Appends need no token: their signatures authenticate them.
     let body = dir.join("c.json");
     std::fs::write(

@@ -9,8 +9,8 @@ use ed25519_dalek::VerifyingKey;
 use ledger_core::domain::FORMAT_VERSION;
 use ledger_core::entry::{key_id, SignedRecord};
 use ledger_core::keys::KeyInfo;
-use ledger_core::record::{Body, KeyAction, KeyBody, Kind, Record};
-use ledger_core::types::{Identity, KeyId, PublicKeyBytes, Timestamp, Token};
+use ledger_core::record::{Body, KeyAction, KeyBody, KeyRole, Kind, Record};
+use ledger_core::types::{Identity, KeyId, PublicKeyBytes, SignatureBytes, Timestamp, Token};
 use ledger_store::clock::SystemClock;
 use ledger_store::ledger::Ledger;
 use ledger_store::store::{Backend as Engine, DiskStore};
@@ -30,6 +30,8 @@ struct KeySpec<'a> {
     not_before: Timestamp,
     not_after: Option<Timestamp>,
     replaces: Option<KeyId>,
+    role: Option<KeyRole>,
+    handover: Option<SignatureBytes>,
 }
 
 fn key_record(k: KeySpec<'_>, now: Timestamp) -> Result<Record> {
@@ -46,6 +48,8 @@ fn key_record(k: KeySpec<'_>, now: Timestamp) -> Result<Record> {
             not_before: k.not_before,
             not_after: k.not_after,
             replaces: k.replaces,
+            role: k.role,
+            handover: k.handover,
         }),
     })
 }
@@ -63,6 +67,7 @@ struct InitOut {
     db: PathBuf,
     entries: u64,
     local: Option<KeyFileOut>,
+    log: KeyFileOut,
 }
 
 /// A key file `init` wrote (or used).
@@ -74,8 +79,9 @@ struct KeyFileOut {
     path: PathBuf,
 }
 
-/// `ledger init`: an admin key, the genesis entry, and (unless told not to) a registered
-/// local signer key. On failure, key files it created are removed again.
+/// `ledger init`: an admin key, the genesis entry, the log key (signs checkpoints) and
+/// (unless told not to) a registered local signer key. On failure, key files it created are
+/// removed again.
 pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: Engine) -> Result<ExitCode> {
     ctx.local_only("init")?;
     let db = ctx.db.as_path();
@@ -103,6 +109,7 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
         k
     };
     let local_path = ctx.keys_dir().join("local.key");
+    let log_path = ctx.keys_dir().join("log.key");
     let result = (|| -> Result<InitOut> {
         let genesis = key_record(
             KeySpec {
@@ -113,12 +120,35 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
                 not_before: now,
                 not_after: None,
                 replaces: None,
+                role: None,
+                handover: None,
             },
             now,
         )?;
         let store = DiskStore::create_with(db, engine)?;
         let mut ledger =
             Backend::Local(Ledger::create(store, &SignedRecord::sign(&genesis, &admin)?, Arc::new(SystemClock))?);
+        // The log key signs checkpoints, so the admin key can stay offline.
+        let log_key = crate::keyfile::generate()?;
+        crate::keyfile::write_private(&log_path, &log_key)?;
+        created.push(log_path.clone());
+        let rec = key_record(
+            KeySpec {
+                action: KeyAction::Register,
+                name: "log",
+                public: &log_key.verifying_key(),
+                kinds: vec![],
+                not_before: now,
+                not_after: None,
+                replaces: None,
+                role: Some(KeyRole::Log),
+                handover: None,
+            },
+            now,
+        )?;
+        ledger.sign_and_append(&rec, &admin)?;
+        let log =
+            KeyFileOut { key_id: key_id(&log_key.verifying_key()).to_hex(), name: Some("log"), path: log_path.clone() };
         let mut local = None;
         if !no_local_key {
             let k = crate::keyfile::generate()?;
@@ -133,6 +163,8 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
                     not_before: now,
                     not_after: None,
                     replaces: None,
+                    role: None,
+                    handover: None,
                 },
                 now,
             )?;
@@ -149,6 +181,7 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
             db: db.to_path_buf(),
             entries: ledger.len()?,
             local,
+            log,
         })
     })();
     let out = match result {
@@ -166,10 +199,15 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
     } else {
         line(format!("created ledger at {} (storage: {})", db.display(), engine.name()))?;
         line(format!("admin key  {}  {}", out.admin.key_id, admin_path.display()))?;
+        line(format!(
+            "log key    {}  {} (signs checkpoints: give it to ledgerd)",
+            out.log.key_id,
+            out.log.path.display()
+        ))?;
         if let Some(l) = &out.local {
             line(format!("local key  {}  {} (signs appends and ingests)", l.key_id, l.path.display()))?;
         }
-        line("keep the admin key offline in production: it is the only key that can register signers")?;
+        line("keep the admin key offline in production: it is needed only to register, rotate or revoke keys")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -232,6 +270,8 @@ struct KeyOut<'a> {
     public_key: String,
     registered_at: u64,
     revoked_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<KeyRole>,
     rotated_to: Option<String>,
     status: &'static str,
 }
@@ -240,36 +280,69 @@ struct KeyOut<'a> {
 pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
     let mut ledger = ctx.backend()?;
     let now = ctx.now();
-    let spec = |action, name, public, kinds, not_before, not_after, replaces| KeySpec {
+    let spec = |action, name, public, kinds, not_before, not_after| KeySpec {
         action,
         name,
         public,
         kinds,
         not_before,
         not_after,
-        replaces,
+        replaces: None,
+        role: None,
+        handover: None,
     };
     match cmd {
-        KeyCommand::Add { name, public_key, kinds, not_before, not_after, admin } => {
+        KeyCommand::Add { name, public_key, kinds, log, not_before, not_after, admin } => {
             let public = crate::keyfile::read_public(&public_key)?;
-            let kinds = if kinds.len() == 1 && kinds[0] == "all" {
+            let kinds = if log {
+                vec![]
+            } else if kinds.len() == 1 && kinds[0] == "all" {
                 all_signer_kinds()
             } else {
                 kinds.iter().map(|k| k.trim().parse::<Kind>()).collect::<Result<Vec<_>, _>>()?
             };
             let nb = not_before.as_deref().map(parse_time).transpose()?.unwrap_or(now);
             let na = not_after.as_deref().map(parse_time).transpose()?;
-            let rec = key_record(spec(KeyAction::Register, &name, &public, kinds, nb, na, None), now)?;
+            let rec = key_record(
+                KeySpec {
+                    role: log.then_some(KeyRole::Log),
+                    ..spec(KeyAction::Register, &name, &public, kinds, nb, na)
+                },
+                now,
+            )?;
             let admin = ctx.admin_key(&admin)?;
             output::receipt(&ledger.sign_and_append(&rec, &admin)?, ctx.json)?;
         }
-        KeyCommand::Rotate { key, public_key, not_after, admin } => {
+        KeyCommand::Rotate { key, public_key, not_after, handover_key, admin } => {
             let keys = ledger.keys()?;
             let old = find_key(&keys, &key)?;
             let public = crate::keyfile::read_public(&public_key)?;
             let na = not_after.as_deref().map(parse_time).transpose()?;
+            let handover = match old.role {
+                Some(KeyRole::Log) => {
+                    let path = handover_key.unwrap_or_else(|| ctx.keys_dir().join("log.key"));
+                    let signer = read_private(&path).with_context(|| {
+                        "rotating the log key needs the old log key to sign the hand-over (--handover-key)"
+                    })?;
+                    if key_id(&signer.verifying_key()) != old.id {
+                        bail!(
+                            "{} is not the log key being rotated ({}): give the old log key's file with --handover-key",
+                            path.display(),
+                            old.id.short()
+                        );
+                    }
+                    Some(ledger_core::keys::sign_handover(&signer, &public))
+                }
+                None if handover_key.is_some() => bail!("--handover-key is only for rotating the log key"),
+                None => None,
+            };
             let rec = key_record(
-                spec(KeyAction::Rotate, old.name.as_str(), &public, old.kinds.clone(), now, na, Some(old.id)),
+                KeySpec {
+                    replaces: Some(old.id),
+                    role: old.role,
+                    handover,
+                    ..spec(KeyAction::Rotate, old.name.as_str(), &public, old.kinds.clone(), now, na)
+                },
                 now,
             )?;
             let admin = ctx.admin_key(&admin)?;
@@ -278,7 +351,7 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
         KeyCommand::Revoke { key, admin } => {
             let keys = ledger.keys()?;
             let k = find_key(&keys, &key)?;
-            let rec = key_record(spec(KeyAction::Revoke, k.name.as_str(), &k.public, vec![], now, None, None), now)?;
+            let rec = key_record(spec(KeyAction::Revoke, k.name.as_str(), &k.public, vec![], now, None), now)?;
             let admin = ctx.admin_key(&admin)?;
             output::receipt(&ledger.sign_and_append(&rec, &admin)?, ctx.json)?;
         }
@@ -301,6 +374,7 @@ fn list_keys(ctx: &Ctx, keys: &[KeyInfo], now: Timestamp) -> Result<()> {
                 public_key: hex::encode(k.public.to_bytes()),
                 registered_at: k.registered_at.0,
                 revoked_at: k.revoked_at.map(|s| s.0),
+                role: k.role,
                 rotated_to: k.rotated_to.map(|i| i.to_hex()),
                 status: k.status(now),
             })
@@ -313,6 +387,8 @@ fn list_keys(ctx: &Ctx, keys: &[KeyInfo], now: Timestamp) -> Result<()> {
     for k in keys {
         let kinds = if k.admin {
             "key (admin)".to_string()
+        } else if k.role == Some(KeyRole::Log) {
+            "checkpoints (log key)".to_string()
         } else {
             k.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
         };

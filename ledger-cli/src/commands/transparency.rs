@@ -189,11 +189,40 @@ pub fn audit(ctx: &Ctx, pin: &std::path::Path, verifier_key: &str, key: Option<P
     let (name, vk) = note::parse_verifier_key(verifier_key.trim())?;
     let mut b = ctx.backend()?;
     let (signed, fresh_vkey, _, _) = b.checkpoint(local_signer(ctx, key))?;
-    if fresh_vkey != verifier_key.trim() {
-        bail!("the ledger signs checkpoints with {fresh_vkey}, not the pinned verifier key");
+    let (fresh_name, fresh_vk) = note::parse_verifier_key(&fresh_vkey)?;
+    if fresh_name != name {
+        bail!("the ledger signs checkpoints as `{fresh_name}`, but the verifier key given is for `{name}`");
     }
-    let current = Checkpoint::parse(note::open(&signed, &name, &vk)?)?;
+    let current = Checkpoint::parse(note::open(&signed, &fresh_name, &fresh_vk)?)?;
+    // The keys whose checkpoints the auditor may trust: the given key and, when the log key
+    // was rotated since, every key it handed over to (each hand-over checked, each key entry
+    // proven to be in the current tree).
+    let (trusted, handed_over) = if fresh_vk == vk {
+        (vec![vk], None)
+    } else {
+        match handover_chain(&mut b, &vk, &fresh_vk, &current) {
+            Ok(v) => v,
+            Err(why) => {
+                let msg = format!("checkpoints are now signed by {fresh_vkey}: {why}");
+                if ctx.json {
+                    /// What `audit --json` prints on an untrusted key.
+                    #[derive(Serialize)]
+                    struct Untrusted {
+                        message: String,
+                        ok: bool,
+                        tree_size: u64,
+                    }
+                    json_out(&Untrusted { message: msg, ok: false, tree_size: current.size })?;
+                } else {
+                    line(format!("UNTRUSTED: {msg}"))?;
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+    };
+    let handed_over = handed_over.map(|h| format!(" ({h})")).unwrap_or_default();
     let report = |ok: bool, msg: String, pinned: u64| -> Result<ExitCode> {
+        let msg = format!("{msg}{handed_over}");
         if ctx.json {
             /// What `audit --json` prints.
             #[derive(Serialize)]
@@ -216,8 +245,15 @@ pub fn audit(ctx: &Ctx, pin: &std::path::Path, verifier_key: &str, key: Option<P
         return report(true, format!("pinned the checkpoint of {} entries (first use)", current.size), current.size);
     }
     let text = std::fs::read_to_string(pin).map_err(|e| anyhow::anyhow!("reading {}: {e}", pin.display()))?;
-    let pinned =
-        Checkpoint::parse(note::open(&text, &name, &vk).map_err(|e| anyhow::anyhow!("{}: {e}", pin.display()))?)?;
+    // The pin was saved signed by the given key or by a later one it handed over to.
+    let opened = trusted.iter().find_map(|k| note::open(&text, &name, k).ok());
+    let pinned = match opened {
+        Some(body) => Checkpoint::parse(body)?,
+        None => {
+            let e = note::open(&text, &name, &vk).err().map(|e| e.to_string()).unwrap_or_default();
+            bail!("{}: {e}", pin.display())
+        }
+    };
     if pinned.origin != current.origin {
         bail!("the pin is for log `{}`, this ledger is `{}`", pinned.origin, current.origin);
     }
@@ -267,4 +303,43 @@ pub fn audit(ctx: &Ctx, pin: &std::path::Path, verifier_key: &str, key: Option<P
         format!("the tree of {} entries extends the pinned {}; pin moved forward", current.size, pinned.size),
         pinned.size,
     )
+}
+
+/// When checkpoints are signed by `fresh` but the auditor trusts `pinned`: reads the ledger's
+/// key entries, proves each is in the tree of `current`, replays them, and checks that `pinned`
+/// handed over to `fresh` (the admin key registered it, or a chain of log-key rotations each
+/// signed by the old log key) and that `fresh` is the key that signs checkpoints now. Returns
+/// every key the auditor may trust from `pinned` on, and the hand-over in words.
+fn handover_chain(
+    b: &mut Backend,
+    pinned: &ed25519_dalek::VerifyingKey,
+    fresh: &ed25519_dalek::VerifyingKey,
+    current: &Checkpoint,
+) -> Result<(Vec<ed25519_dalek::VerifyingKey>, Option<String>)> {
+    use ledger_core::entry::key_id;
+    use ledger_core::keys::KeyRegister;
+    let entries: Vec<_> = b
+        .log(&crate::backend::LogArgs { kind: Some(ledger_core::record::Kind::Key), ..Default::default() })?
+        .into_iter()
+        .filter(|v| v.seq.0 < current.size)
+        .collect();
+    let seqs: Vec<u64> = entries.iter().map(|v| v.seq.0).collect();
+    let proofs = b.inclusion_proofs(&seqs, current.size)?;
+    for (v, proof) in entries.iter().zip(&proofs) {
+        merkle::verify_inclusion(&merkle::leaf_hash(&v.bytes), v.seq.0, current.size, proof, &current.root)
+            .map_err(|e| anyhow::anyhow!("key entry #{} is not in the signed tree: {e}", v.seq))?;
+    }
+    let register = KeyRegister::from_key_entries(entries.iter().map(|v| v.bytes.as_slice()))
+        .map_err(|(seq, e)| anyhow::anyhow!("key entry #{seq} does not verify: {e}"))?;
+    let (from, to) = (key_id(pinned), key_id(fresh));
+    let signer = register.checkpoint_key().map(|k| k.id);
+    if signer != Some(to) {
+        bail!("that key is not the ledger's registered log key");
+    }
+    if !register.hands_over(&from, &to) {
+        bail!("the ledger holds no hand-over to it from the pinned key {}", from.short());
+    }
+    let trusted = register.keys().filter(|k| register.hands_over(&from, &k.id)).map(|k| k.public).collect();
+    let at = register.get(&to).map(|k| k.registered_at.0).unwrap_or_default();
+    Ok((trusted, Some(format!("the log key was handed over from {} to {} at entry #{at}", from.short(), to.short()))))
 }

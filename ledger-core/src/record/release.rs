@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{commit, opt_text, text, BodyParts, Kind, Source};
 use crate::subject::Subject;
-use crate::types::{CommitId, Digest, Identity, KeyId, PublicKeyBytes, RepoName, Timestamp, Token};
+use crate::types::{CommitId, Digest, Identity, KeyId, PublicKeyBytes, RepoName, SignatureBytes, Timestamp, Token};
 
 /// State of a deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,7 +187,17 @@ pub enum KeyAction {
     Revoke,
 }
 
-/// `key`: registers, rotates or revokes a signer key. Signed by the admin key.
+/// What a registered key is for, when it is not a record signer: the `role` of a
+/// [`KeyBody`]. Serialized as `log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRole {
+    /// The log key: signs checkpoints (and nothing else; it appends no records). At most one
+    /// is active at a time; rotating it needs a hand-over signed by the old log key.
+    Log,
+}
+
+/// `key`: registers, rotates or revokes a signer key or the log key. Signed by the admin key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyBody {
@@ -205,6 +215,15 @@ pub struct KeyBody {
     pub not_after: Option<Timestamp>,
     /// For `rotate`: the key replaced.
     pub replaces: Option<KeyId>,
+    /// `log` for the log key; absent for a record signer. Omitted from the encoding when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<KeyRole>,
+    /// For `rotate` of the log key: the hand-over, the old log key's Ed25519 signature over
+    /// [`handover_message`](crate::keys::handover_message)`(old key id, new public key)`, so
+    /// that auditors who trust the old key can trust the new one. Omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<SignatureBytes>,
 }
 
 impl BodyParts for KeyBody {

@@ -27,6 +27,8 @@ pub fn key_body(action: KeyAction, name: &str, k: &SigningKey, kinds: Vec<Kind>)
         not_before: T0,
         not_after: None,
         replaces: None,
+        role: None,
+        handover: None,
     })
 }
 
@@ -310,4 +312,82 @@ fn an_authorization_holds_for_its_position_only() {
     let again = f.chain.verify_signature(&by_ci).unwrap();
     assert!(matches!(f.chain.authorize(again, T0), Err(Error::RevokedKey { .. })));
     assert_eq!(f.chain.next_seq(), Seq(3));
+}
+
+fn log_key_body(action: KeyAction, k: &SigningKey) -> Body {
+    let mut body = key_body(action, "log", k, vec![]);
+    if let Body::Key(b) = &mut body {
+        b.role = Some(KeyRole::Log);
+    }
+    body
+}
+
+fn rotate_log(old: &SigningKey, new: &SigningKey, handover: Option<SignatureBytes>) -> Body {
+    let mut body = log_key_body(KeyAction::Rotate, new);
+    if let Body::Key(b) = &mut body {
+        b.replaces = Some(key_id(&old.verifying_key()));
+        b.handover = handover;
+    }
+    body
+}
+
+#[test]
+fn the_log_key_signs_checkpoints_only_and_hands_over_on_rotation() {
+    use ledger_core::keys::sign_handover;
+    let mut f = Fixture::new();
+    let admin = f.admin.clone();
+    let admin_id = key_id(&admin.verifying_key());
+    // Before any log key, the admin key signs checkpoints.
+    assert_eq!(f.chain.keys().checkpoint_key().map(|k| k.id), Some(admin_id));
+    let (log1, log2, log3) = (test_key("log-1"), test_key("log-2"), test_key("log-3"));
+    let (id1, id2, id3) = (key_id(&log1.verifying_key()), key_id(&log2.verifying_key()), key_id(&log3.verifying_key()));
+    // A log key appends nothing but names no kinds; one with kinds is refused.
+    let mut with_kinds = log_key_body(KeyAction::Register, &log1);
+    if let Body::Key(b) = &mut with_kinds {
+        b.kinds = vec![Kind::Review];
+    }
+    assert!(matches!(f.append(&admin, with_kinds, T0).unwrap_err(), Error::KeyRecord { .. }));
+    f.append(&admin, log_key_body(KeyAction::Register, &log1), T0).unwrap();
+    assert_eq!(f.chain.keys().checkpoint_key().map(|k| k.id), Some(id1));
+    let err = f.append(&log1, review('a'), T0).unwrap_err();
+    assert!(matches!(err, Error::KindNotAllowed { .. }), "the log key signs no records: {err}");
+    // A second active log key: refused (rotate instead).
+    let err = f.append(&admin, log_key_body(KeyAction::Register, &log2), T0).unwrap_err();
+    assert!(err.to_string().contains("already active"), "{err}");
+    // Rotation without a hand-over, with one signed by another key, or over another new key:
+    // refused.
+    for handover in
+        [None, Some(sign_handover(&admin, &log2.verifying_key())), Some(sign_handover(&log1, &log3.verifying_key()))]
+    {
+        let err = f.append(&admin, rotate_log(&log1, &log2, handover), T0).unwrap_err();
+        assert!(matches!(err, Error::KeyRecord { .. }), "{err}");
+    }
+    // A hand-over on a signer key's rotation or on a registration: refused.
+    let ci2 = test_key("ci-2");
+    let mut bad = key_body(KeyAction::Rotate, "ci", &ci2, vec![Kind::Review]);
+    if let Body::Key(b) = &mut bad {
+        b.replaces = Some(key_id(&f.ci.verifying_key()));
+        b.handover = Some(sign_handover(&f.ci, &ci2.verifying_key()));
+    }
+    assert!(matches!(f.append(&admin, bad, T0).unwrap_err(), Error::KeyRecord { .. }));
+    // The real hand-over: log1 → log2 → log3.
+    f.append(&admin, rotate_log(&log1, &log2, Some(sign_handover(&log1, &log2.verifying_key()))), T0).unwrap();
+    f.append(&admin, rotate_log(&log2, &log3, Some(sign_handover(&log2, &log3.verifying_key()))), T0).unwrap();
+    let keys = f.chain.keys();
+    assert_eq!(keys.checkpoint_key().map(|k| k.id), Some(id3));
+    assert!(keys.hands_over(&id1, &id3) && keys.hands_over(&id2, &id3) && keys.hands_over(&admin_id, &id3));
+    assert!(!keys.hands_over(&id3, &id1), "hand-overs run forward only");
+    assert!(!keys.hands_over(&key_id(&f.ci.verifying_key()), &id3), "a signer key hands over nothing");
+    // The register rebuilt from the key entries alone agrees.
+    let key_entries: Vec<&[u8]> =
+        f.entries.iter().filter(|e| e.record.kind() == Kind::Key).map(|e| e.bytes.as_slice()).collect();
+    let rebuilt = ledger_core::keys::KeyRegister::from_key_entries(key_entries.iter().copied()).unwrap();
+    assert_eq!(rebuilt.checkpoint_key().map(|k| k.id), Some(id3));
+    assert!(rebuilt.hands_over(&id1, &id3));
+    // Without the genesis entry there is no register.
+    assert!(ledger_core::keys::KeyRegister::from_key_entries(key_entries[1..].iter().copied()).is_err());
+    // Revoking the log key leaves the admin key signing checkpoints.
+    f.append(&admin, log_key_body(KeyAction::Revoke, &log3), T0).unwrap();
+    assert_eq!(f.chain.keys().checkpoint_key().map(|k| k.id), Some(admin_id));
+    assert_eq!(f.replay_all().unwrap().head(), f.chain.head());
 }

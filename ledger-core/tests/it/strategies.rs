@@ -283,17 +283,27 @@ pub fn body() -> impl Strategy<Value = Body> {
             proptest::collection::vec(kind(), 0..4),
             time(),
             proptest::option::of(time()),
-            proptest::option::of(any::<[u8; 32]>())
+            proptest::option::of(any::<[u8; 32]>()),
+            any::<bool>(),
+            proptest::option::of(any::<[u8; 32]>()),
         )
-            .prop_map(|(name, pk, kinds, not_before, not_after, replaces)| Body::Key(KeyBody {
-                action: KeyAction::Register,
-                name,
-                public_key: PublicKeyBytes(pk),
-                kinds,
-                not_before,
-                not_after,
-                replaces: replaces.map(KeyId),
-            })),
+            .prop_map(|(name, pk, kinds, not_before, not_after, replaces, log, handover)| {
+                Body::Key(KeyBody {
+                    action: KeyAction::Register,
+                    name,
+                    public_key: PublicKeyBytes(pk),
+                    kinds,
+                    not_before,
+                    not_after,
+                    replaces: replaces.map(KeyId),
+                    role: log.then_some(KeyRole::Log),
+                    handover: handover.map(|h| {
+                        let mut sig = [0u8; 64];
+                        sig[..32].copy_from_slice(&h);
+                        SignatureBytes(sig)
+                    }),
+                })
+            }),
     ]
 }
 

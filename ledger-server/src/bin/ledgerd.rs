@@ -58,8 +58,10 @@ struct Args {
     /// File holding the GitHub webhook secret (enables `POST /webhooks/github`).
     #[arg(long, env = "LEDGER_GITHUB_SECRET_FILE")]
     github_secret_file: Option<PathBuf>,
-    /// Key (PKCS#8 PEM, 0600) that signs checkpoints served by `GetCheckpoint`; typically the
-    /// admin key, so auditors know one verifier key for the log.
+    /// The log key (PKCS#8 PEM, 0600) that signs checkpoints served by `GetCheckpoint`: the
+    /// key registered as the log key (`init` writes it to `<db>/keys/log.key`, the default when
+    /// that file exists), or the admin key on a ledger with no log key. Any other key is
+    /// refused at start.
     #[arg(long, env = "LEDGER_CHECKPOINT_KEY")]
     checkpoint_key: Option<PathBuf>,
     /// Origin line of the checkpoints. Default: `provenance-ledger/<genesis entry prefix>`.
@@ -149,17 +151,9 @@ async fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    let (entries, head) = ledger.head();
-    tracing::info!(%addr, entries, head = %head, tls = tls.is_some(), "ledgerd serving");
-    println!("listening on {addr}");
-    if let Some((l, _)) = &webhooks {
-        println!("webhooks on {}", l.local_addr()?);
-    }
-    let linger = Some(std::time::Duration::from_micros(args.linger_us));
-    let checkpoints = match &args.checkpoint_key {
+    let default_log_key = args.db.join("keys").join("log.key");
+    let checkpoint_key = args.checkpoint_key.clone().or_else(|| default_log_key.exists().then_some(default_log_key));
+    let checkpoints = match &checkpoint_key {
         Some(p) => {
             let key = ledger_store::keyfile::read_private(p)?;
             let origin = match &args.origin {
@@ -170,10 +164,23 @@ async fn run(args: Args) -> Result<()> {
                     format!("provenance-ledger/{}", &genesis.hash.to_hex()[..16])
                 }
             };
+            // Refuse a key that does not sign this ledger's checkpoints now, not at the first
+            // GetCheckpoint.
+            ledger.signed_checkpoint(&origin, &key).with_context(|| format!("--checkpoint-key {}", p.display()))?;
             Some(ledger_server::service::CheckpointSigner { origin, key })
         }
         None => None,
     };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let (entries, head) = ledger.head();
+    tracing::info!(%addr, entries, head = %head, tls = tls.is_some(), "ledgerd serving");
+    println!("listening on {addr}");
+    if let Some((l, _)) = &webhooks {
+        println!("webhooks on {}", l.local_addr()?);
+    }
+    let linger = Some(std::time::Duration::from_micros(args.linger_us));
     let trust = (!args.trusted_builders.is_empty()).then(|| Trust { builders: args.trusted_builders.clone() });
     let opts = ServeOptions { tls, read_token, linger, checkpoints, webhooks, trust };
     serve(listener, ledger, opts, shutdown_signal()).await?;

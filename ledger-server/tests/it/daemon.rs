@@ -509,12 +509,27 @@ async fn append_with_prove_returns_a_tlog_proof_and_needs_a_checkpoint_key() {
         assert_eq!(c.append(r).await.unwrap_err().code(), Code::FailedPrecondition);
         assert_eq!(entries(&mut c).await, SETUP_ENTRIES, "nothing written");
     }
-    // With one (a test key from a fixed seed), unary and streamed receipts carry a
-    // tlog-proof that verifies with the log key for the stored entry's bytes.
-    let cp_key = key("checkpoints");
-    let path = fx.root().join("checkpoint.key");
-    std::fs::write(&path, cp_key.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A key that does not sign this ledger's checkpoints is refused at start: the fixture
+    // registers no log key, so that is any key but the admin key.
+    let write_key = |name: &str, k: &ed25519_dalek::SigningKey| {
+        let path = fx.root().join(name);
+        std::fs::write(&path, k.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let stranger = write_key("stranger.key", &key("checkpoints"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ledgerd"))
+        .args(["--db", fx.db().to_str().unwrap(), "--listen", "127.0.0.1:0", "--checkpoint-key"])
+        .arg(&stranger)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not sign this ledger's checkpoints"), "{err}");
+    // With the checkpoint key (a test key from a fixed seed), unary and streamed receipts
+    // carry a tlog-proof that verifies with the log key for the stored entry's bytes.
+    let cp_key = key("admin");
+    let path = write_key("checkpoint.key", &cp_key);
     let d = Daemon::start_with(&fx, &["--checkpoint-key", path.to_str().unwrap(), "--origin", "ledger.example/test"]);
     let mut c = d.client().await;
     let vkey = note::verifier_key("ledger.example/test", &cp_key.verifying_key()).unwrap();

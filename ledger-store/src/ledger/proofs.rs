@@ -17,20 +17,42 @@ impl<S: Store> Ledger<S> {
     }
 
     /// A signed C2SP checkpoint of the current tree head, with the chain head as the
-    /// `blake3-head <seq> <hash>` extension line. Returns (signed note, verifier key, size, root).
+    /// `blake3-head <seq> <hash>` extension line, signed by `key`, which must be the log's
+    /// checkpoint key ([`KeyRegister::checkpoint_key`](ledger_core::keys::KeyRegister::checkpoint_key):
+    /// the active log key, else the admin key). Returns (signed note, verifier key, size, root).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `origin` is not a valid note signer name.
+    /// [`Error::InvalidArgument`] if `origin` is not a valid note signer name, or `key` is not
+    /// the checkpoint key.
     pub fn signed_checkpoint(
         &self,
         origin: &str,
         key: &ed25519_dalek::SigningKey,
     ) -> Result<(String, String, u64, Hash)> {
         // Read the chain head and the tree head under the state lock, so they describe the
-        // same entries.
+        // same entries (and the register, the key entries among them).
         let state = self.lock();
         let (size, root) = self.tree_head();
         let head = state.head();
+        let id = ledger_core::entry::key_id(&key.verifying_key());
+        match state.keys().checkpoint_key() {
+            Some(k) if k.id == id => {}
+            Some(k) => {
+                let what = if k.admin { "the admin key (no log key is registered)" } else { "the log key" };
+                return Err(Error::InvalidArgument(format!(
+                    "key {} does not sign this ledger's checkpoints: they are signed by {what} `{}` ({}){}",
+                    id.short(),
+                    k.name,
+                    k.id.short(),
+                    if state.keys().get(&id).is_some_and(|o| o.rotated_to.is_some()) {
+                        "; this key was rotated out: use the new log key"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            None => return Err(Error::InvalidArgument("the ledger has no genesis entry".into())),
+        }
         drop(state);
         let cp = ledger_core::note::Checkpoint {
             origin: origin.to_string(),

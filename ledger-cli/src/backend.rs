@@ -436,6 +436,49 @@ impl Backend {
         }
     }
 
+    /// Writes a v2 bundle of `selection` to `out` ([`Ledger::export_bundle`]): locally, signed
+    /// with `local_signer`'s key; through a server, built and signed by it (`ExportBundle`).
+    /// `progress(done, total)` counts entries locally and bytes (total 0: unknown) remotely.
+    /// Returns (entries, selected, tree size) when known (locally).
+    pub fn export_bundle(
+        &mut self,
+        selection: &ledger_core::bundle::Selection,
+        out: &mut dyn std::io::Write,
+        local_signer: impl FnOnce(&Ledger<DiskStore>) -> Result<(String, ed25519_dalek::SigningKey)>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<ledger_store::ledger::ExportSummary>> {
+        use ledger_core::bundle::Selection;
+        match self {
+            Backend::Local(l) => {
+                let (origin, key) = local_signer(l)?;
+                Ok(Some(l.export_bundle(selection, &origin, &key, out, progress)?))
+            }
+            Backend::Remote(r) => {
+                let mut client = r.client.clone();
+                let sel = match selection {
+                    Selection::All => pb::export_bundle_request::Selection::All(true),
+                    Selection::Time { since, until } => pb::export_bundle_request::Selection::Time(pb::TimeRange {
+                        since_ms: since.map(|t| t.0),
+                        until_ms: until.map(|t| t.0),
+                    }),
+                    Selection::Subject { subject } => pb::export_bundle_request::Selection::Subject(subject.clone()),
+                };
+                let req = r.req(pb::ExportBundleRequest { selection: Some(sel) })?;
+                r.rt.block_on(async {
+                    let mut stream = client.export_bundle(req).await.map_err(status)?.into_inner();
+                    let mut bytes = 0u64;
+                    while let Some(chunk) = stream.message().await.map_err(status)? {
+                        out.write_all(&chunk.data)?;
+                        bytes += chunk.data.len() as u64;
+                        progress(bytes, 0);
+                    }
+                    Ok::<_, anyhow::Error>(())
+                })?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Appends one record and proves it: the receipt, a C2SP tlog-proof@v1 against a
     /// checkpoint signed after the append (locally with `local_signer`'s key), and the log's
     /// verifier key (through a server: the one it reports).
@@ -453,7 +496,8 @@ impl Backend {
                 let (origin, key) = local_signer(l)?;
                 let (note, vkey, size, _) = l.signed_checkpoint(&origin, &key)?;
                 let (_, proof) = l.inclusion_proof(receipt.seq, size)?;
-                Ok((receipt, ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note), vkey))
+                let entry = l.get(receipt.seq)?.map(|v| v.bytes);
+                Ok((receipt, ledger_core::note::tlog_proof(receipt.seq.0, entry.as_deref(), &proof, &note), vkey))
             }
             Backend::Remote(r) => {
                 let mut client = r.client.clone();

@@ -93,7 +93,7 @@ pub enum Command {
         /// Write the tlog-proof to this file (with `--prove`).
         #[arg(long, requires = "prove")]
         proof_out: Option<PathBuf>,
-        /// Checkpoint key for `--prove` on a local ledger. Default: `<db>/keys/admin.key`.
+        /// Log key for `--prove` on a local ledger. Default: `<db>/keys/log.key` (made by `init`).
         #[arg(long, requires = "prove")]
         checkpoint_key: Option<PathBuf>,
     },
@@ -143,7 +143,7 @@ pub enum Command {
         /// Origin line (the log's name). Default: `provenance-ledger/<genesis entry prefix>`.
         #[arg(long)]
         origin: Option<String>,
-        /// Signing key (PKCS#8 PEM, 0600). Default: `<db>/keys/admin.key`.
+        /// The log key (PKCS#8 PEM, 0600). Default: `<db>/keys/log.key` (made by `init`).
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -158,14 +158,14 @@ pub enum Command {
         /// `text`, `json`, or `tlog-proof` (C2SP tlog-proof@v1 with a fresh signed checkpoint).
         #[arg(long, value_enum, default_value = "text")]
         format: ProofFormat,
-        /// Checkpoint key for `tlog-proof` on a local ledger. Default: `<db>/keys/admin.key`.
+        /// Log key for `tlog-proof` on a local ledger. Default: `<db>/keys/log.key`.
         #[arg(long)]
         key: Option<PathBuf>,
     },
     /// Print the log's verifier key (`<name>+<hex key id>+<base64(0x01 ‖ key)>`): what auditors
     /// pin to check checkpoints.
     LogKey {
-        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        /// Log key (signs checkpoints) on a local ledger. Default: `<db>/keys/log.key`.
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -186,17 +186,19 @@ pub enum Command {
         /// The log's verifier key (`ledger log-key`): checkpoints must be signed by it.
         #[arg(long, env = "LEDGER_VERIFIER_KEY")]
         verifier_key: String,
-        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        /// Log key (signs checkpoints) on a local ledger. Default: `<db>/keys/log.key`.
         #[arg(long)]
         key: Option<PathBuf>,
     },
-    /// Write an offline-verifiable bundle: the selected entries with inclusion proofs against
-    /// one signed checkpoint, and every key entry needed to check their signers.
+    /// Write an offline-verifiable bundle (JSON Lines, streamed): the selected entries and every
+    /// key entry, in runs each proven against one signed checkpoint, and a manifest signed by
+    /// the log key that binds the selection and every line. `--all` and `--since/--until`
+    /// bundles prove they hold every entry of their selection.
     Export {
         /// Export what `why SUBJECT` covers (changes, reviews, evidence, sessions, merges,
         /// deployments, incidents), plus gate decisions about them and policies.
         subject: Option<String>,
-        /// Entries integrated at or after this time.
+        /// Entries integrated at or after this time (RFC 3339 or YYYY-MM-DD).
         #[arg(long, conflicts_with_all = ["subject", "all"])]
         since: Option<String>,
         /// Entries integrated before this time.
@@ -205,24 +207,41 @@ pub enum Command {
         /// Every entry.
         #[arg(long, conflicts_with = "subject")]
         all: bool,
-        /// Output file.
+        /// Output file (written whole or not at all).
         #[arg(long)]
         out: PathBuf,
-        /// Checkpoint key on a local ledger. Default: `<db>/keys/admin.key`.
+        /// Log key (signs checkpoints) on a local ledger. Default: `<db>/keys/log.key`.
         #[arg(long)]
         key: Option<PathBuf>,
     },
-    /// Verify a bundle offline (no database, no server). Exit 0 intact, 1 tampered, 2 error.
+    /// Verify a bundle offline (no database, no server), as a stream in bounded memory. Exit 0
+    /// intact, 1 for any integrity failure (tampered, incomplete, unsigned), 2 for a file that
+    /// is no bundle or cannot be read.
     VerifyBundle {
         /// The bundle file.
         file: PathBuf,
-        /// The log's verifier key (`ledger log-key`).
+        /// The verifier key you trust for the log (`ledger log-key`); a bundle signed by a later
+        /// log key is accepted through the hand-over it holds.
         #[arg(long)]
         log_key: String,
         /// `text` (a one-line verdict) or `json` (the verdict with every entry decoded: the
         /// readable form of the export).
         #[arg(long, value_enum, default_value = "text")]
         format: BundleFormat,
+    },
+    /// Verify a C2SP tlog-proof offline (`append --prove --proof-out`, `prove --format
+    /// tlog-proof`): the checkpoint's signature and the inclusion proof of the entry it
+    /// carries. Exit 0 valid, 1 invalid, 2 unreadable.
+    VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+        /// The log's verifier key (`ledger log-key`).
+        #[arg(long)]
+        log_key: String,
+        /// The entry's exact bytes (`ledger show ENTRY --raw`), for a proof without an `extra`
+        /// line.
+        #[arg(long)]
+        entry: Option<PathBuf>,
     },
     /// Load generators for a `ledgerd` server.
     #[command(subcommand)]

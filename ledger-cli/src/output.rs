@@ -27,6 +27,20 @@ pub fn json_out(v: &impl Serialize) -> Result<()> {
     line(serde_json::to_string_pretty(v)?)
 }
 
+/// A progress bar on standard error for long work, hidden with `--json` or when standard
+/// error is not a terminal. `template` is an indicatif template (`{bar:40} {pos}/{len} …`).
+pub fn progress(json: bool, total: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// Whether `e` is a write to a closed pipe.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))

@@ -695,6 +695,12 @@ fn tlog_proofs_follow_c2sp_and_verify_with_the_log_key() {
     let (head, checkpoint) = text.split_once("\n\n").unwrap();
     let mut lines = head.lines();
     assert_eq!(lines.next(), Some("c2sp.org/tlog-proof@v1"));
+    // The entry's exact bytes ride on the `extra` line.
+    let raw = f.cmd(&["show", "#4", "--raw"]).output().unwrap().stdout;
+    assert_eq!(
+        lines.next(),
+        Some(format!("extra {}", base64::engine::general_purpose::STANDARD.encode(&raw)).as_str())
+    );
     assert_eq!(lines.next(), Some("index 4"));
     let proof: Vec<merkle::Hash> =
         lines.map(|l| base64::engine::general_purpose::STANDARD.decode(l).unwrap().try_into().unwrap()).collect();
@@ -718,11 +724,12 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
         .to_string(),
     );
     let vkey = f.ok(&["log-key"]).trim().to_string();
-    let out: Value = serde_json::from_str(&f.ok(&["export", "pr:o/r#5", "--out", "b.json", "--json"])).unwrap();
+    let out: Value = serde_json::from_str(&f.ok(&["export", "pr:o/r#5", "--out", "b.jsonl", "--json"])).unwrap();
     assert_eq!(out["selected"], 2, "the change and its review: {out}");
+    assert!(!f.path("b.jsonl.partial").exists(), "no partial file is left behind");
     // Offline: another directory, no database, no server.
     let elsewhere = tempfile::tempdir().unwrap();
-    let bundle = f.path("b.json");
+    let bundle = f.path("b.jsonl");
     let run = |file: &Path, code: i32| -> String {
         let o = Command::cargo_bin("ledger")
             .unwrap()
@@ -733,7 +740,8 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
         assert_eq!(o.status.code(), Some(code), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    assert!(run(&bundle, 0).contains("2 selected"));
+    let ok = run(&bundle, 0);
+    assert!(ok.contains("2 selected") && ok.contains("attests"), "{ok}");
     assert!(!elsewhere.path().join("ledger-data").exists(), "verify-bundle created nothing");
     // The readable form: every entry decoded, the selected ones marked.
     let o = Command::cargo_bin("ledger")
@@ -745,51 +753,63 @@ fn export_bundles_verify_offline_and_tampering_is_named() {
     assert_eq!(o.status.code(), Some(0));
     let readable: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(readable["ok"], true);
+    assert_eq!(readable["completeness"], "attested");
     let selected: Vec<&Value> =
         readable["entries"].as_array().unwrap().iter().filter(|e| e["selected"] == true).collect();
     assert_eq!(selected.len(), 2);
     assert_eq!(selected[0]["record"]["body"]["change"]["title"], "Add login", "{readable}");
-    let original: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
-    let tamper = |edit: &dyn Fn(&mut Value)| -> PathBuf {
-        let mut v = original.clone();
-        edit(&mut v);
-        let p = f.path("t.json");
-        std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
+    let original = std::fs::read_to_string(&bundle).unwrap();
+    let tamper = |edit: &dyn Fn(&mut Vec<String>)| -> PathBuf {
+        let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+        edit(&mut lines);
+        let p = f.path("t.jsonl");
+        std::fs::write(&p, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
         p
     };
-    // A flipped byte in the review entry: named by its seq.
-    let review_seq = original["selected"][1].as_u64().unwrap();
-    let idx = original["entries"].as_array().unwrap().iter().position(|e| e["seq"] == review_seq).unwrap();
-    let flipped = tamper(&|v| {
-        let hexs = v["entries"][idx]["entry"].as_str().unwrap().to_string();
-        let mut bytes = hex::decode(&hexs).unwrap();
-        let n = bytes.len() / 2;
-        bytes[n] ^= 1;
-        v["entries"][idx]["entry"] = Value::String(hex::encode(bytes));
+    // A changed byte in the review entry: named by its seq.
+    let review_seq =
+        readable["entries"].as_array().unwrap().iter().find(|e| e["record"]["body"]["review"].is_object()).unwrap()
+            ["seq"]
+            .as_u64()
+            .unwrap();
+    let flipped = tamper(&|lines| {
+        let i = lines.iter().position(|l| l.starts_with(&format!("{{\"seq\":{review_seq},"))).unwrap();
+        let at = lines[i].find("\"entry\":\"").unwrap() + 30;
+        let c = if lines[i].as_bytes()[at] == b'A' { "B" } else { "A" };
+        lines[i] = format!("{}{c}{}", &lines[i][..at], &lines[i][at + 1..]);
     });
     assert!(run(&flipped, 1).contains(&format!("entry #{review_seq}")));
-    // The key registration of the signer removed: its entries can no longer be checked.
-    let no_key = tamper(&|v| {
-        let entries = v["entries"].as_array_mut().unwrap();
-        entries.retain(|e| e["seq"] != 2);
+    // The key registration of the signer removed (with its run): the signer is unknown.
+    let no_key = tamper(&|lines| {
+        let i = lines.iter().position(|l| l.starts_with("{\"seq\":2,")).unwrap();
+        lines.remove(i);
     });
-    assert!(run(&no_key, 1).contains("unknown signer"));
+    assert!(run(&no_key, 1).contains("TAMPERED"));
     // A checkpoint signed by someone else.
-    let other_cp = tamper(&|v| {
-        let c = v["checkpoint"].as_str().unwrap().replace("\n— ", "\n— x").to_string();
-        v["checkpoint"] = Value::String(c);
-    });
+    let other_cp = tamper(&|lines| lines[0] = lines[0].replace("\\n— ", "\\n— x"));
     assert!(run(&other_cp, 1).contains("checkpoint"));
+    // The last line (the manifest) dropped: truncated.
+    let truncated = tamper(&|lines| {
+        lines.pop();
+    });
+    assert!(run(&truncated, 1).contains("truncated"));
     // Not a bundle at all: an error.
     std::fs::write(f.path("junk.json"), "{}").unwrap();
     run(&f.path("junk.json"), 2);
-    // --all and a time range export every (or no) entry.
-    let all: Value = serde_json::from_str(&f.ok(&["export", "--all", "--out", "all.json", "--json"])).unwrap();
+    // --all and a time range export every (or no) entry, and prove it.
+    let all: Value = serde_json::from_str(&f.ok(&["export", "--all", "--out", "all.jsonl", "--json"])).unwrap();
     assert_eq!(all["selected"], 6);
-    run(&f.path("all.json"), 0);
+    assert!(run(&f.path("all.jsonl"), 0).contains("proven"));
     let none: Value =
-        serde_json::from_str(&f.ok(&["export", "--since", "2999-01-01", "--out", "none.json", "--json"])).unwrap();
+        serde_json::from_str(&f.ok(&["export", "--since", "2999-01-01", "--out", "none.jsonl", "--json"])).unwrap();
     assert_eq!(none["selected"], 0);
+    assert!(run(&f.path("none.jsonl"), 0).contains("proven"));
+    // The last entry of an `all` bundle dropped: caught.
+    let all_text = std::fs::read_to_string(f.path("all.jsonl")).unwrap();
+    let mut lines: Vec<&str> = all_text.lines().collect();
+    lines.remove(lines.len() - 2);
+    std::fs::write(f.path("short.jsonl"), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    assert!(run(&f.path("short.jsonl"), 1).contains("TAMPERED"));
 }
 
 #[test]
@@ -823,6 +843,23 @@ fn append_with_prove_returns_a_checked_tlog_proof() {
     // Not for another entry.
     let other = merkle::leaf_hash(&f.cmd(&["show", "#1", "--raw"]).output().unwrap().stdout);
     assert!(note::open_tlog_proof(proof, &other, &name, &vk).is_err());
+    // `verify-proof` checks the receipt offline, from the entry it carries.
+    let checked: Value =
+        serde_json::from_str(&f.ok(&["verify-proof", "receipt.proof", "--log-key", &vkey, "--json"])).unwrap();
+    assert_eq!((checked["ok"].as_bool(), checked["seq"].as_u64()), (Some(true), Some(seq)));
+    assert_eq!(checked["record"]["body"]["change"]["title"], "b");
+    // With the entry swapped for another one, or another log's key: invalid (exit 1).
+    let raw_other = f.cmd(&["show", "#1", "--raw"]).output().unwrap().stdout;
+    std::fs::write(f.path("other.entry"), raw_other).unwrap();
+    let (out, _) = f.run(&["verify-proof", "receipt.proof", "--log-key", &vkey, "--entry", "other.entry"], 1);
+    assert!(out.contains("INVALID"), "{out}");
+    f.ok(&["keygen", "--out", "stranger.key"]);
+    let stranger = ledger_store::keyfile::read_private(&f.path("stranger.key")).unwrap();
+    let stranger_vkey = note::verifier_key(&name, &stranger.verifying_key()).unwrap();
+    f.run(&["verify-proof", "receipt.proof", "--log-key", &stranger_vkey], 1);
+    // An unreadable proof: exit 2.
+    std::fs::write(f.path("junk.proof"), "not a proof").unwrap();
+    f.run(&["verify-proof", "junk.proof", "--log-key", &vkey], 2);
     // --proof-out needs --prove.
     f.run(&["append", "--kind", "change", "--body", &body, "--proof-out", "x"], 2);
 }

@@ -279,25 +279,40 @@ impl PreChecked {
     /// entry and any entry whose signer `keys` does not know are checked one by one. Results
     /// are in input order, each what `check` gives for those bytes when the batch holds.
     pub fn check_many(keys: &KeyRegister, entries: &[Vec<u8>]) -> Vec<Result<Self>> {
+        let decoded: Vec<Result<(Entry, EntryHash)>> =
+            entries.iter().map(|bytes| Entry::decode(bytes).map(|e| (e, entry_hash(bytes)))).collect();
+        Self::check_decoded(keys, decoded)
+    }
+
+    /// [`PreChecked::check_many`] for entries already decoded, each with the hash of its
+    /// bytes (or the error decoding them gave).
+    pub fn check_decoded(keys: &KeyRegister, entries: Vec<Result<(Entry, EntryHash)>>) -> Vec<Result<Self>> {
         let mut out: Vec<Option<Result<Self>>> = Vec::with_capacity(entries.len());
-        let mut batch: Vec<(usize, Entry, crate::entry::SignedRecord, &ed25519_dalek::VerifyingKey)> = vec![];
-        for (i, bytes) in entries.iter().enumerate() {
-            match Entry::decode(bytes) {
+        let mut batch: Vec<(usize, Entry, EntryHash, crate::entry::SignedRecord, &ed25519_dalek::VerifyingKey)> =
+            vec![];
+        for (i, decoded) in entries.into_iter().enumerate() {
+            match decoded {
                 Err(e) => out.push(Some(Err(e))),
-                Ok(entry) => match keys.get(&entry.signer) {
+                Ok((entry, hash)) => match keys.get(&entry.signer) {
                     Some(info) if entry.seq != Seq(0) => {
                         let signed = entry.signed_record();
-                        batch.push((i, entry, signed, &info.public));
+                        batch.push((i, entry, hash, signed, &info.public));
                         out.push(None);
                     }
-                    _ => out.push(Some(Self::check(keys, bytes))),
+                    _ => out.push(Some(
+                        keys.verify_signature(&entry.signed_record(), entry.seq).map(|verified| PreChecked {
+                            hash,
+                            entry,
+                            verified,
+                        }),
+                    )),
                 },
             }
         }
-        let items: Vec<_> = batch.iter().map(|(_, _, s, k)| (s, *k)).collect();
+        let items: Vec<_> = batch.iter().map(|(_, _, _, s, k)| (s, *k)).collect();
         let verified = crate::entry::verify_batch(&items);
-        for ((i, entry, _, _), v) in batch.into_iter().zip(verified) {
-            out[i] = Some(v.map(|verified| PreChecked { hash: entry_hash(&entries[i]), entry, verified }));
+        for ((i, entry, hash, _, _), v) in batch.into_iter().zip(verified) {
+            out[i] = Some(v.map(|verified| PreChecked { hash, entry, verified }));
         }
         // Every slot was filled above: one result per input.
         out.into_iter().flatten().collect()

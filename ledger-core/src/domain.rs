@@ -30,3 +30,7 @@ pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
 /// Largest record, in bytes: the entry limit less the fixed entry framing (seq, time,
 /// previous hash, signer id, signature and CBOR headers, at most 200 bytes).
 pub const MAX_RECORD_BYTES: usize = MAX_ENTRY_BYTES - 200;
+
+/// BLAKE3 `derive_key` context of a bundle's digest: the hash of every line before its
+/// manifest, which the manifest signs (docs/FORMAT.md, *Export bundles*).
+pub const BUNDLE_DIGEST_CONTEXT: &str = "provenance-ledger v2 bundle digest";

@@ -354,6 +354,127 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// The perfect subtrees a range proof for leaves `[start, end)` of a tree of `size` names, as
+/// (level, index) pairs: `left` covers `[0, start)`, one subtree per set bit of `start`, largest
+/// first (the peaks of a [`Frontier`] of `start` leaves); `right` covers `[end, size)` with the
+/// largest aligned perfect subtrees that fit, left to right. Together with the range's leaves
+/// they are exactly what recomputes the root of `size` (RFC 6962 §2.1): appending the leaves
+/// and then the right subtrees to a frontier built from `left` yields the tree of `size`.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] unless `start < end <= size`.
+pub fn range_proof_nodes(start: u64, end: u64, size: u64) -> Result<RangeNodes, ProofError> {
+    if start >= end || end > size {
+        return Err(ProofError::OutOfRange("a range proof needs start < end <= size"));
+    }
+    let mut left = vec![];
+    let mut x = 0u64;
+    for level in (0..64u32).rev() {
+        if start & (1 << level) != 0 {
+            left.push((level, x >> level));
+            x += 1 << level;
+        }
+    }
+    let mut right = vec![];
+    let mut x = end;
+    while x < size {
+        let mut level = x.trailing_zeros().min(63);
+        while x + (1u64 << level) > size {
+            level -= 1;
+        }
+        right.push((level, x >> level));
+        x += 1 << level;
+    }
+    Ok(RangeNodes { left, right })
+}
+
+/// The subtrees of a range proof: see [`range_proof_nodes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeNodes {
+    /// (level, index) of the subtrees covering the leaves before the range, largest first.
+    pub left: Vec<(u32, u64)>,
+    /// (level, index) of the subtrees covering the leaves after the range, left to right.
+    pub right: Vec<(u32, u64)>,
+}
+
+/// The range proof for leaves `[start, end)` of the tree of `size`, read from `src`: the
+/// `left` and `right` hashes of the subtrees [`range_proof_nodes`] names.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] for a bad range; the source's errors.
+pub fn range_proof_from<S: NodeSource>(
+    src: &mut S,
+    start: u64,
+    end: u64,
+    size: u64,
+) -> Result<(Vec<Hash>, Vec<Hash>), S::Error> {
+    let nodes = range_proof_nodes(start, end, size)?;
+    let left = nodes.left.iter().map(|(l, i)| src.node(*l, *i)).collect::<Result<_, _>>()?;
+    let right = nodes.right.iter().map(|(l, i)| src.node(*l, *i)).collect::<Result<_, _>>()?;
+    Ok((left, right))
+}
+
+/// Checks a contiguous range of leaves against a tree root as the leaves stream past, in
+/// O(log size) memory: built from the range's `left` hashes, fed every leaf hash of
+/// `[start, end)` in order, then finished with the `right` hashes and the expected root.
+#[derive(Clone, Debug)]
+pub struct RangeVerifier {
+    frontier: Frontier,
+    end: u64,
+    size: u64,
+}
+
+impl RangeVerifier {
+    /// Starts checking leaves `[start, end)` of the tree of `size` from the `left` hashes.
+    ///
+    /// # Errors
+    /// [`ProofError::OutOfRange`] for a bad range; [`ProofError::WrongLength`] unless there is
+    /// one left hash per set bit of `start`.
+    pub fn new(start: u64, end: u64, size: u64, left: Vec<Hash>) -> Result<Self, ProofError> {
+        range_proof_nodes(start, end, size)?;
+        Ok(RangeVerifier { frontier: Frontier::from_parts(start, left)?, end, size })
+    }
+
+    /// The index of the next leaf expected.
+    pub fn next(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Feeds the next leaf hash.
+    ///
+    /// # Errors
+    /// [`ProofError::OutOfRange`] if every leaf of the range was already fed.
+    pub fn push(&mut self, leaf: Hash) -> Result<(), ProofError> {
+        if self.frontier.size() >= self.end {
+            return Err(ProofError::OutOfRange("more leaves than the range holds"));
+        }
+        self.frontier.push(leaf);
+        Ok(())
+    }
+
+    /// Completes the tree with the `right` hashes and compares its root with `root`.
+    ///
+    /// # Errors
+    /// [`ProofError::OutOfRange`] if leaves are missing; [`ProofError::WrongLength`] for the
+    /// wrong number of right hashes; [`ProofError::RootMismatch`] if the root differs.
+    pub fn finish(mut self, right: &[Hash], root: &Hash) -> Result<(), ProofError> {
+        if self.frontier.size() != self.end {
+            return Err(ProofError::OutOfRange("fewer leaves than the range holds"));
+        }
+        let nodes = range_proof_nodes(self.end - 1, self.end, self.size)?;
+        if nodes.right.len() != right.len() {
+            return Err(ProofError::WrongLength { got: right.len(), expected: nodes.right.len() });
+        }
+        for ((level, _), hash) in nodes.right.iter().zip(right) {
+            self.frontier.push_subtree(*level, *hash)?;
+        }
+        if self.frontier.root() != *root {
+            return Err(ProofError::RootMismatch);
+        }
+        Ok(())
+    }
+}
+
 /// The right edge of a growing tree: the roots of its perfect subtrees, largest first. Enough
 /// to append in O(log n) and to compute the root of the whole tree at any size.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -405,6 +526,30 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends the root of a perfect subtree of `2^level` leaves, as if its leaves were
+    /// pushed one by one.
+    ///
+    /// # Errors
+    /// [`ProofError::OutOfRange`] unless the size is a multiple of `2^level` (the subtree is
+    /// aligned) and the result fits in a u64.
+    pub fn push_subtree(&mut self, level: u32, root: Hash) -> Result<(), ProofError> {
+        let width = 1u64.checked_shl(level).filter(|_| level < 64).ok_or(ProofError::OutOfRange("subtree level"))?;
+        if !self.size.is_multiple_of(width) {
+            return Err(ProofError::OutOfRange("a subtree must start at a multiple of its width"));
+        }
+        let new_size = self.size.checked_add(width).ok_or(ProofError::OutOfRange("tree size overflows"))?;
+        let mut node = root;
+        let mut s = self.size >> level;
+        while s & 1 == 1 {
+            let left = self.peaks.pop().unwrap_or(node);
+            node = node_hash(&left, &node);
+            s >>= 1;
+        }
+        self.peaks.push(node);
+        self.size = new_size;
+        Ok(())
+    }
+
     /// MTH of all leaves so far.
     pub fn root(&self) -> Hash {
         let mut it = self.peaks.iter().rev();
@@ -418,6 +563,44 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_proofs_recompute_the_root_and_refuse_changes() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for size in 1..=leaves.len() as u64 {
+            let root_n = root(&leaves[..size as usize]);
+            for start in 0..size {
+                for end in start + 1..=size {
+                    let (left, right) =
+                        range_proof_from(&mut Leaves(&leaves[..size as usize]), start, end, size).unwrap();
+                    let check = |left: Vec<Hash>, leaves_in: &[Hash], right: &[Hash]| -> Result<(), ProofError> {
+                        let mut v = RangeVerifier::new(start, end, size, left)?;
+                        for l in leaves_in {
+                            v.push(*l)?;
+                        }
+                        v.finish(right, &root_n)
+                    };
+                    let range = &leaves[start as usize..end as usize];
+                    assert_eq!(check(left.clone(), range, &right), Ok(()), "size {size} [{start},{end})");
+                    // A changed leaf, a missing leaf, a changed edge hash: refused.
+                    let mut changed = range.to_vec();
+                    changed[0][0] ^= 1;
+                    assert!(check(left.clone(), &changed, &right).is_err());
+                    assert!(check(left.clone(), &range[1..], &right).is_err());
+                    if let Some(h) = right.first() {
+                        let mut r = right.clone();
+                        r[0] = leaf_hash(h);
+                        assert!(check(left.clone(), range, &r).is_err());
+                    }
+                    if !left.is_empty() {
+                        let mut l = left.clone();
+                        l[0][5] ^= 1;
+                        assert!(check(l, range, &right).is_err());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn frontier_matches_the_recursive_definition() {

@@ -209,17 +209,24 @@ impl Checkpoint {
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 
 /// A C2SP `tlog-proof@v1`: an inclusion proof with the signed checkpoint it leads to, in one
-/// self-contained text an auditor can check offline with the log's verifier key:
+/// self-contained text an auditor can check offline with the log's verifier key. `extra`, when
+/// given, is carried base64-encoded on the `extra` line (this ledger puts the entry's exact
+/// bytes there, so the proof carries its leaf):
 ///
 /// ```text
 /// c2sp.org/tlog-proof@v1
+/// extra <base64 extra data>           (optional)
 /// index <leaf index>
 /// <base64 proof hash>…
 ///
 /// <signed checkpoint note>
 /// ```
-pub fn tlog_proof(index: u64, proof: &[Hash], signed_checkpoint: &str) -> String {
-    let mut text = format!("{TLOG_PROOF_HEADER}\nindex {index}\n");
+pub fn tlog_proof(index: u64, extra: Option<&[u8]>, proof: &[Hash], signed_checkpoint: &str) -> String {
+    let mut text = format!("{TLOG_PROOF_HEADER}\n");
+    if let Some(extra) = extra {
+        text.push_str(&format!("extra {}\n", B64.encode(extra)));
+    }
+    text.push_str(&format!("index {index}\n"));
     for p in proof {
         text.push_str(&B64.encode(p));
         text.push('\n');
@@ -229,28 +236,34 @@ pub fn tlog_proof(index: u64, proof: &[Hash], signed_checkpoint: &str) -> String
     text
 }
 
-/// Checks a C2SP `tlog-proof@v1` for the leaf hash `leaf`: the checkpoint must be signed by
-/// `name`'s `key`, and the proof must lead from `leaf` at its index to the checkpoint's root
-/// (RFC 9162 §2.1.3.2). Returns the index and the checkpoint. An `extra` line is allowed and
-/// not interpreted.
+/// The parts of a C2SP `tlog-proof@v1`, read but not yet checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlogProof<'a> {
+    /// The `extra` line's data, decoded.
+    pub extra: Option<Vec<u8>>,
+    /// The leaf index.
+    pub index: u64,
+    /// The inclusion proof hashes.
+    pub proof: Vec<Hash>,
+    /// The signed checkpoint note.
+    pub checkpoint: &'a str,
+}
+
+/// Reads a C2SP `tlog-proof@v1` ([`tlog_proof`]) without checking it.
 ///
 /// # Errors
-/// [`NoteError::Malformed`] for a malformed text or a proof that does not verify;
-/// [`NoteError::NotSigned`] if the checkpoint is not signed by the key.
-pub fn open_tlog_proof(
-    text: &str,
-    leaf: &Hash,
-    name: &str,
-    key: &VerifyingKey,
-) -> Result<(u64, Checkpoint), NoteError> {
+/// [`NoteError::Malformed`] naming the malformed part.
+pub fn parse_tlog_proof(text: &str) -> Result<TlogProof<'_>, NoteError> {
     let bad = NoteError::Malformed;
-    let (head, note) = text.split_once("\n\n").ok_or(bad("tlog-proof: no blank line before the checkpoint"))?;
+    let (head, checkpoint) = text.split_once("\n\n").ok_or(bad("tlog-proof: no blank line before the checkpoint"))?;
     let mut lines = head.split('\n');
     if lines.next() != Some(TLOG_PROOF_HEADER) {
         return Err(bad("tlog-proof: the first line must be c2sp.org/tlog-proof@v1"));
     }
     let mut line = lines.next().ok_or(bad("tlog-proof: no index line"))?;
-    if line.starts_with("extra ") {
+    let mut extra = None;
+    if let Some(data) = line.strip_prefix("extra ") {
+        extra = Some(B64.decode(data).map_err(|_| bad("tlog-proof: the extra line is not base64"))?);
         line = lines.next().ok_or(bad("tlog-proof: no index line"))?;
     }
     let index = line
@@ -262,10 +275,28 @@ pub fn open_tlog_proof(
         .map(|l| B64.decode(l).ok().and_then(|h| Hash::try_from(h).ok()))
         .collect::<Option<_>>()
         .ok_or(bad("tlog-proof: a proof line is not base64 of 32 bytes"))?;
-    let checkpoint = Checkpoint::parse(open(note, name, key)?)?;
-    crate::merkle::verify_inclusion(leaf, index, checkpoint.size, &proof, &checkpoint.root)
-        .map_err(|_| bad("tlog-proof: the inclusion proof does not lead to the checkpoint's root"))?;
-    Ok((index, checkpoint))
+    Ok(TlogProof { extra, index, proof, checkpoint })
+}
+
+/// Checks a C2SP `tlog-proof@v1` for the leaf hash `leaf`: the checkpoint must be signed by
+/// `name`'s `key`, and the proof must lead from `leaf` at its index to the checkpoint's root
+/// (RFC 9162 §2.1.3.2). Returns the index and the checkpoint. The `extra` line is not
+/// interpreted here.
+///
+/// # Errors
+/// [`NoteError::Malformed`] for a malformed text or a proof that does not verify;
+/// [`NoteError::NotSigned`] if the checkpoint is not signed by the key.
+pub fn open_tlog_proof(
+    text: &str,
+    leaf: &Hash,
+    name: &str,
+    key: &VerifyingKey,
+) -> Result<(u64, Checkpoint), NoteError> {
+    let p = parse_tlog_proof(text)?;
+    let checkpoint = Checkpoint::parse(open(p.checkpoint, name, key)?)?;
+    crate::merkle::verify_inclusion(leaf, p.index, checkpoint.size, &p.proof, &checkpoint.root)
+        .map_err(|_| NoteError::Malformed("tlog-proof: the inclusion proof does not lead to the checkpoint's root"))?;
+    Ok((p.index, checkpoint))
 }
 
 #[cfg(test)]
@@ -327,7 +358,7 @@ mod tests {
         };
         let signed = sign(&c.to_text(), "ledger.example/t", &sk).unwrap();
         let proof = crate::merkle::inclusion_proof(&leaves, 3).unwrap();
-        let text = tlog_proof(3, &proof, &signed);
+        let text = tlog_proof(3, None, &proof, &signed);
         let vk = sk.verifying_key();
         assert_eq!(open_tlog_proof(&text, &leaves[3], "ledger.example/t", &vk).unwrap(), (3, c));
         // Another leaf, another index, a changed proof hash, another key: refused.
@@ -339,5 +370,9 @@ mod tests {
         let stranger = SigningKey::from_bytes(&[9; 32]).verifying_key();
         assert!(open_tlog_proof(&text, &leaves[3], "ledger.example/t", &stranger).is_err());
         assert!(open_tlog_proof(&text.replace("index 3", "index 03"), &leaves[3], "ledger.example/t", &vk).is_err());
+        // With an extra line: read back, and the proof still checks.
+        let with_extra = tlog_proof(3, Some(b"entry bytes"), &proof, &signed);
+        assert_eq!(parse_tlog_proof(&with_extra).unwrap().extra.as_deref(), Some(&b"entry bytes"[..]));
+        assert_eq!(open_tlog_proof(&with_extra, &leaves[3], "ledger.example/t", &vk).unwrap().0, 3);
     }
 }

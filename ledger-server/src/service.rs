@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use ledger_audit::why::Trust;
+use ledger_core::bundle::Selection;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::Kind;
 use ledger_core::types::{Seq, Timestamp};
@@ -116,7 +117,9 @@ impl<S: Store + 'static> LedgerService<S> {
             out.tlog_proof = tokio::task::spawn_blocking(move || -> ledger_store::Result<String> {
                 let (note, _, size, _) = ledger.signed_checkpoint(&signer.origin, &signer.key)?;
                 let (_, proof) = ledger.inclusion_proof(receipt.seq, size)?;
-                Ok(ledger_core::note::tlog_proof(receipt.seq.0, &proof, &note))
+                // The entry's bytes ride on the `extra` line: the proof carries its own leaf.
+                let entry = ledger.get(receipt.seq)?.map(|v| v.bytes);
+                Ok(ledger_core::note::tlog_proof(receipt.seq.0, entry.as_deref(), &proof, &note))
             })
             .await
             .map_err(|e| Status::internal(format!("proof task failed: {e}")))?
@@ -146,6 +149,36 @@ fn entry_pb(v: &ledger_store::ledger::EntryView) -> pb::Entry {
 
 /// Entries a `Query` reads ahead of what its client has taken.
 const QUERY_BUFFER: usize = 64;
+
+/// Bytes per `BundleChunk` of an export, and chunks buffered ahead of the client.
+const EXPORT_CHUNK: usize = 256 * 1024;
+const EXPORT_BUFFER: usize = 8;
+
+/// An export's output: full chunks go to the client as they fill; `flush` sends the rest.
+struct ChunkSink {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<pb::BundleChunk, Status>>,
+}
+
+impl std::io::Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= EXPORT_CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(EXPORT_CHUNK));
+        self.tx
+            .blocking_send(Ok(pb::BundleChunk { data }))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -238,6 +271,49 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
             };
             if let Some(status) = failed {
                 let _ = tx.blocking_send(Err(status));
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    type ExportBundleStream = BoxStream<pb::BundleChunk>;
+
+    #[tracing::instrument(skip_all)]
+    async fn export_bundle(
+        &self,
+        request: Request<pb::ExportBundleRequest>,
+    ) -> Result<Response<Self::ExportBundleStream>, Status> {
+        self.check_read(&request)?;
+        let signer = self.signer()?.clone();
+        let selection = match request.into_inner().selection {
+            Some(pb::export_bundle_request::Selection::All(_)) => Selection::All,
+            Some(pb::export_bundle_request::Selection::Time(t)) => {
+                Selection::Time { since: t.since_ms.map(Timestamp), until: t.until_ms.map(Timestamp) }
+            }
+            Some(pb::export_bundle_request::Selection::Subject(s)) => Selection::Subject { subject: s },
+            None => return Err(Status::invalid_argument("say what to export: all, time or subject")),
+        };
+        // The bundle is written into a bounded channel as the client reads it: memory stays at a
+        // few chunks whatever the bundle's size.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::BundleChunk, Status>>(EXPORT_BUFFER);
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = ChunkSink { buf: Vec::with_capacity(EXPORT_CHUNK), tx: tx.clone() };
+            let run = std::panic::AssertUnwindSafe(|| {
+                ledger.export_bundle(&selection, &signer.origin, &signer.key, &mut sink, &mut |_, _| {})
+            });
+            let failed = match std::panic::catch_unwind(run) {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(err(e)),
+                Err(_) => Some(Status::internal("export task failed")),
+            };
+            match failed {
+                Some(status) => {
+                    let _ = tx.blocking_send(Err(status));
+                }
+                None => {
+                    let _ = std::io::Write::flush(&mut sink);
+                }
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))

@@ -132,7 +132,15 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
         assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["duplicate"], false, "{v}");
-        assert!(v["tlog_proof"].as_str().unwrap().starts_with("c2sp.org/tlog-proof@v1\nindex "), "{v}");
+        assert!(v["tlog_proof"].as_str().unwrap().starts_with("c2sp.org/tlog-proof@v1\nextra "), "{v}");
+        // Bundles exported through the server (built and signed there, streamed).
+        for (sel, file) in [(vec!["--all"], "remote-all.jsonl"), (vec![head.as_str()], "remote-head.jsonl")] {
+            let out_path = l.db().parent().unwrap().join(file);
+            let mut args = vec!["export", "--out", out_path.to_str().unwrap()];
+            args.extend(sel);
+            let (code, out) = run(&l, Some(&url), &args);
+            assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+        }
         // TLS against a plain server fails cleanly, and says to check the scheme.
         let (code, _, err) = run_full(&l, Some(&format!("https://{}", d.addr)), &["key", "list"]);
         assert_eq!(code, 2, "{err}");
@@ -151,6 +159,22 @@ fn every_query_prints_the_same_through_the_server_as_locally() {
             "ledger {q:?}: output through the server differs from the local output"
         );
         assert_eq!(remote.0, local.0, "ledger {q:?}: exit codes differ");
+    }
+    // The same bundles exported locally are the same bytes (one tree, one log key, and
+    // Ed25519 signatures are deterministic), and they verify offline.
+    let vkey = String::from_utf8(run(&l, None, &["log-key"]).1).unwrap();
+    for (sel, file) in [("--all", "all"), (head.as_str(), "head")] {
+        let dir = l.db().parent().unwrap().to_path_buf();
+        let local = dir.join(format!("local-{file}.jsonl"));
+        let (code, out) = run(&l, None, &["export", sel, "--out", local.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+        let remote = dir.join(format!("remote-{file}.jsonl"));
+        assert!(
+            std::fs::read(&remote).unwrap() == std::fs::read(&local).unwrap(),
+            "export {sel}: the server's bundle differs"
+        );
+        let (code, out) = run(&l, None, &["verify-bundle", remote.to_str().unwrap(), "--log-key", vkey.trim()]);
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
     }
     // The review appended through the server is a valid approval of HEAD.
     let why = l.why(&head);
@@ -206,7 +230,7 @@ fn tls_and_the_read_token_work_end_to_end() {
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
     let keys: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(keys.as_array().map(Vec::len), Some(3)); // admin, log, local
-    // Appends need no token: their signatures authenticate them.
+                                                        // Appends need no token: their signatures authenticate them.
     let body = dir.join("c.json");
     std::fs::write(
         &body,

@@ -7,7 +7,7 @@
 //! | [`records`] | `append`, `show`, `log` |
 //! | [`query`] | `verify`, `why` |
 //! | [`transparency`] | `checkpoint`, `prove`, `log-key`, `consistency`, `audit` |
-//! | [`bundle`] | `export`, `verify-bundle` |
+//! | [`bundle`] | `export`, `verify-bundle`, `verify-proof` |
 
 pub mod admin;
 pub mod bundle;
@@ -21,6 +21,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, IngestCommand, SignerArgs};
 use crate::ctx::{parse_time, Ctx};
+use ledger_core::bundle::Selection;
 
 /// Runs the parsed command line.
 ///
@@ -47,15 +48,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Consistency { old, new } => transparency::consistency(&ctx, old, new),
         Command::Audit { pin, verifier_key, key } => transparency::audit(&ctx, &pin, &verifier_key, key),
         Command::Export { subject, since, until, all, out, key } => {
-            let sel = bundle::Selection {
-                subject,
-                since: since.as_deref().map(parse_time).transpose()?,
-                until: until.as_deref().map(parse_time).transpose()?,
-                all,
+            let since = since.as_deref().map(parse_time).transpose()?;
+            let until = until.as_deref().map(parse_time).transpose()?;
+            let sel = match (subject, all) {
+                (Some(subject), _) => Selection::Subject { subject },
+                (None, true) => Selection::All,
+                (None, false) if since.is_some() || until.is_some() => Selection::Time { since, until },
+                (None, false) => anyhow::bail!("say what to export: a SUBJECT, --since/--until, or --all"),
             };
-            bundle::export(&ctx, sel, &out, key)
+            bundle::export(&ctx, &sel, &out, key)
         }
         Command::VerifyBundle { file, log_key, format } => bundle::verify_bundle(&ctx, &file, &log_key, format),
+        Command::VerifyProof { file, log_key, entry } => bundle::verify_proof(&ctx, &file, &log_key, entry.as_deref()),
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }
 }

@@ -44,15 +44,7 @@ pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
         }
     };
     let total = ledger.len()?;
-    let bar = if ctx.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(total)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("verifying {bar:40} {pos}/{len} entries ({per_sec})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = crate::output::progress(ctx.json, total, "verifying {bar:40} {pos}/{len} entries ({per_sec})");
     let res = ledger.verify(|n| bar.set_position(n));
     bar.finish_and_clear();
     match res? {

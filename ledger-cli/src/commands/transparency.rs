@@ -120,7 +120,7 @@ fn tlog_proof(ctx: &Ctx, b: &mut Backend, v: &EntryView, key: Option<PathBuf>) -
     if (psize, proot) != (size, root) {
         bail!("the proof is not for the checkpoint's tree");
     }
-    let text = note::tlog_proof(v.seq.0, &proof, &signed);
+    let text = note::tlog_proof(v.seq.0, Some(&v.bytes), &proof, &signed);
     let (name, vk) = note::parse_verifier_key(&vkey)?;
     note::open_tlog_proof(&text, &merkle::leaf_hash(&v.bytes), &name, &vk)
         .map_err(|e| anyhow::anyhow!("the inclusion proof does not verify: {e}"))?;

@@ -118,14 +118,10 @@ pub fn run(
     }
     line_ids.reverse();
 
-    let bar = if quiet || as_json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(line_ids.len() as u64)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("ingesting {bar:40} {pos}/{len} landings ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = crate::output::progress(
+        quiet || as_json,
+        line_ids.len() as u64,
+        "ingesting {bar:40} {pos}/{len} landings ({per_sec}, eta {eta})",
     );
 
     let (mut appended, mut present, mut landings) = (0u64, 0u64, 0u64);

@@ -7,6 +7,7 @@
 //! | `read` | entries, lookups, log queries, what `why` gathers |
 //! | `proofs` | tree heads, signed checkpoints, inclusion and consistency proofs from the tiles |
 //! | `verify` | the full replay, and every derived index, tile and record checked against it |
+//! | `bundle` | export: a streamed v2 bundle of a selection, each run with its range proof |
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,12 +26,14 @@ pub use ledger_core::chain::Receipt;
 
 use crate::store::Store;
 
+mod bundle;
 mod open;
 mod proofs;
 mod read;
 mod verify;
 mod write;
 
+pub use bundle::ExportSummary;
 pub use write::Atomicity;
 
 /// A stored entry, decoded.

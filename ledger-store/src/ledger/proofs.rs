@@ -69,7 +69,7 @@ impl<S: Store> Ledger<S> {
     }
 
     /// A proof node source over the stored tiles.
-    fn nodes(&self) -> tiles::TileReader<impl FnMut(u8, u64) -> Result<Option<Vec<Hash>>> + '_, Error> {
+    pub(super) fn nodes(&self) -> tiles::TileReader<impl FnMut(u8, u64) -> Result<Option<Vec<Hash>>> + '_, Error> {
         // The partial tiles (in memory) as of now: they hold every node of any size up to
         // now that is not in a full, stored tile.
         let partials = self.tree.lock().unwrap_or_else(|p| p.into_inner()).tiles.partials();

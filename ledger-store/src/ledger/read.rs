@@ -33,7 +33,7 @@ impl<S: Store> Ledger<S> {
         Ok(Some(EntryView { seq, hash, bytes, entry, record }))
     }
 
-    fn must_get(&self, seq: Seq) -> Result<EntryView> {
+    pub(super) fn must_get(&self, seq: Seq) -> Result<EntryView> {
         self.get(seq)?.ok_or_else(|| Error::tampered(seq, "indexed entry is missing"))
     }
 
@@ -109,7 +109,7 @@ impl<S: Store> Ledger<S> {
         Ok(input.parse()?)
     }
 
-    fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
+    pub(super) fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
         match subject {
             Subject::Entry(h) => Ok(self.store.seq_by_hash(h)?.into_iter().collect()),
             // Commits are indexed under their bare form only (one index key instead of two

@@ -1,6 +1,7 @@
-//! Export bundles: selected entries with inclusion proofs against one signed checkpoint, plus
-//! every `key` entry up to that checkpoint so each signer can be checked, verifiable offline
-//! with nothing but the log's verifier key. The JSON layout is specified in `docs/FORMAT.md`.
+//! Version 1 bundles, still read: one JSON document holding selected entries with an inclusion
+//! proof each against one signed checkpoint, plus every `key` entry up to that checkpoint. They
+//! carry no manifest, so they cannot show they are complete (see the v2 format in the parent
+//! module). The layout is in `docs/FORMAT.md` (*Version 1 bundles*).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +13,10 @@ use crate::note::{self, Checkpoint};
 use crate::record::Kind;
 use crate::types::Seq;
 
+pub use super::BundleError;
+
 /// The format marker of version 1 bundles.
-pub const BUNDLE_FORMAT: &str = "provenance-ledger-bundle/v1";
+pub const BUNDLE_FORMAT_V1: &str = "provenance-ledger-bundle/v1";
 
 /// One entry in a bundle: its exact bytes and its inclusion proof in the checkpoint's tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +34,7 @@ pub struct BundleEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
-    /// [`BUNDLE_FORMAT`].
+    /// [`BUNDLE_FORMAT_V1`].
     pub format: String,
     /// What was exported, in words (`pr:o/r#5`, `all`, `2026-01-01..2026-02-01`).
     pub selection: String,
@@ -45,7 +48,7 @@ pub struct Bundle {
 
 /// What a verified bundle holds.
 #[derive(Clone, Debug)]
-pub struct BundleSummary {
+pub struct V1Summary {
     /// Tree size of the checkpoint.
     pub tree_size: u64,
     /// Entries verified (selected and key entries).
@@ -54,25 +57,6 @@ pub struct BundleSummary {
     pub selected: usize,
     /// The verified entries, ascending.
     pub verified: Vec<SequencedEntry>,
-}
-
-/// Why a bundle does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BundleError {
-    /// The file is not a bundle of this format (an error, not a finding).
-    #[error("not a valid bundle: {0}")]
-    Malformed(String),
-    /// The checkpoint is not signed by the given log key.
-    #[error("checkpoint: {0}")]
-    Checkpoint(String),
-    /// An entry fails: proof, decoding, signature or signer rights.
-    #[error("entry #{seq}: {reason}")]
-    Tampered {
-        /// The first failing entry.
-        seq: u64,
-        /// What fails.
-        reason: String,
-    },
 }
 
 fn hash_of(hex_str: &str, seq: u64) -> Result<Hash, BundleError> {
@@ -88,9 +72,9 @@ fn hash_of(hex_str: &str, seq: u64) -> Result<Hash, BundleError> {
 ///
 /// # Errors
 /// [`BundleError`]: `Malformed` for a file that is not a bundle, otherwise the first failure.
-pub fn verify(b: &Bundle, log_name: &str, log_key: &ed25519_dalek::VerifyingKey) -> Result<BundleSummary, BundleError> {
-    if b.format != BUNDLE_FORMAT {
-        return Err(BundleError::Malformed(format!("format `{}`, expected `{BUNDLE_FORMAT}`", b.format)));
+pub fn verify(b: &Bundle, log_name: &str, log_key: &ed25519_dalek::VerifyingKey) -> Result<V1Summary, BundleError> {
+    if b.format != BUNDLE_FORMAT_V1 {
+        return Err(BundleError::Malformed(format!("format `{}`, expected `{BUNDLE_FORMAT_V1}`", b.format)));
     }
     let text = note::open(&b.checkpoint, log_name, log_key).map_err(|e| BundleError::Checkpoint(e.to_string()))?;
     let cp = Checkpoint::parse(text).map_err(|e| BundleError::Checkpoint(e.to_string()))?;
@@ -112,6 +96,17 @@ pub fn verify(b: &Bundle, log_name: &str, log_key: &ed25519_dalek::VerifyingKey)
         if entry.seq.0 != seq {
             return Err(bad(format!("the entry says seq {}", entry.seq)));
         }
+        if let Some(prev) = verified.last().filter(|p: &&SequencedEntry| p.entry.seq.0 + 1 == seq) {
+            if entry.prev != prev.hash {
+                return Err(bad(format!("prev {} is not the hash of entry #{}", entry.prev, prev.entry.seq)));
+            }
+        }
+        let head = cp.extensions.iter().find_map(|e| e.strip_prefix("blake3-head "));
+        if let Some((head_seq, head_hash)) = head.and_then(|h| h.split_once(' ')) {
+            if seq + 1 == cp.size && (head_seq != seq.to_string() || head_hash != entry_hash(&bytes).to_hex()) {
+                return Err(bad("the last entry's hash is not the checkpoint's blake3-head".into()));
+            }
+        }
         let v = register.verify(&entry.signed_record(), Seq(seq), entry.time).map_err(|e| bad(e.to_string()))?;
         register.apply(&v, Seq(seq), entry.time);
         let record = v.record().clone();
@@ -128,5 +123,5 @@ pub fn verify(b: &Bundle, log_name: &str, log_key: &ed25519_dalek::VerifyingKey)
             return Err(BundleError::Malformed(format!("selected entry #{s} is not in the bundle")));
         }
     }
-    Ok(BundleSummary { tree_size: cp.size, entries: verified.len(), selected: b.selected.len(), verified })
+    Ok(V1Summary { tree_size: cp.size, entries: verified.len(), selected: b.selected.len(), verified })
 }

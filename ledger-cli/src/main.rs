@@ -32,6 +32,9 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // A command is one short process: leave the store to the process's exit rather than wait
+    // up to 250 ms for fjall's threads (every write is already durable when it returns).
+    ledger_store::store::close_at_process_exit();
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

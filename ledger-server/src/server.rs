@@ -107,11 +107,16 @@ pub async fn serve<S: Store + 'static>(
     .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     let (mut health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LedgerServer<LedgerService<S>>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ledger_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ledger_store::Error::Storage(format!("reflection: {e}")))?;
+    // Reflection as both `grpc.reflection.v1` and `v1alpha`: clients built on the older name
+    // (grpcio's reflection client, older grpcurl and grpc_cli) still discover the service.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ledger_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_err = |e: tonic_reflection::server::Error| ledger_store::Error::Storage(format!("reflection: {e}"));
+    let reflection = reflection_builder().build_v1().map_err(reflection_err)?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha().map_err(reflection_err)?;
     let mut builder = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(tower::util::MapResponseLayer::new(oversize_as_resource_exhausted));
@@ -125,6 +130,7 @@ pub async fn serve<S: Store + 'static>(
     let result = builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;

@@ -12,7 +12,7 @@ use ledger_core::types::{Seq, Timestamp};
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_server::Ledger as LedgerApi;
 use subtle::ConstantTimeEq;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::status::to_status;
 use ledger_store::ledger::{Ledger, LogFilter};
@@ -56,6 +56,21 @@ impl<S: Store> Clone for LedgerService<S> {
             checkpoints: self.checkpoints.clone(),
             trust: self.trust.clone(),
         }
+    }
+}
+
+/// The status that ends an `AppendStream` whose inbound frame failed: a frame over the size
+/// limit is `RESOURCE_EXHAUSTED`; one that does not decode (malformed protobuf, wrong wire type,
+/// cut short) is the client's `INVALID_ARGUMENT`, not the server's `INTERNAL`.
+fn stream_frame_status(s: Status) -> Status {
+    match s.code() {
+        Code::OutOfRange | Code::ResourceExhausted => {
+            Status::resource_exhausted(format!("AppendStream frame refused: {}", s.message()))
+        }
+        Code::Internal | Code::InvalidArgument | Code::Unknown => {
+            Status::invalid_argument(format!("AppendStream frame is not a valid AppendRequest: {}", s.message()))
+        }
+        _ => s,
     }
 }
 
@@ -198,17 +213,23 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         request: Request<Streaming<pb::AppendRequest>>,
     ) -> Result<Response<Self::AppendStreamStream>, Status> {
         let this = self.clone();
-        let inbound = request.into_inner();
-        // A transport error on the inbound side ends the stream after answering it.
+        // The inbound side ends after its first error. A frame tonic cannot decode (malformed
+        // protobuf, over the size limit, cut short) is answered by ending the stream with a
+        // status at once; the receipts already sent stand. Polling on would wait for a frame the
+        // client, waiting for an answer, never sends.
+        let inbound = futures::stream::unfold(Some(request.into_inner()), |s| async move {
+            let mut s = s?;
+            match s.next().await? {
+                Ok(req) => Some((Ok(req), Some(s))),
+                Err(status) => Some((Err(status), None)),
+            }
+        });
         let out = inbound
             .map(move |msg| {
                 let this = this.clone();
                 async move {
-                    let result = match msg {
-                        Ok(req) => this.append_one(req).await,
-                        Err(status) => Err(status),
-                    };
-                    let r = match result {
+                    let req = msg.map_err(stream_frame_status)?;
+                    let r = match this.append_one(req).await {
                         Ok(receipt) => pb::append_stream_response::Result::Receipt(receipt),
                         Err(s) => pb::append_stream_response::Result::Error(pb::Error {
                             code: s.code() as i32,

@@ -484,13 +484,18 @@ impl BundleVerifier {
     /// manifest and everything verified.
     ///
     /// # Errors
-    /// The first integrity failure; any line after the manifest.
+    /// The first integrity failure; a line without its closing `\n`; any line after the manifest.
     pub fn line(&mut self, line: &[u8]) -> Result<Option<BundleSummary>, BundleError> {
         self.line_no += 1;
         let line_no = self.line_no;
         let bad_line = |reason: String| BundleError::Line { line: line_no, reason };
         if self.summary.is_some() {
             return Err(bad_line("data after the manifest".into()));
+        }
+        // Every line, the manifest included, ends with `\n` (FORMAT.md): a missing one means
+        // the file was cut short or edited.
+        if !line.ends_with(b"\n") {
+            return Err(bad_line("does not end with a newline: the bundle was truncated or altered".into()));
         }
         let l: LineIn = serde_json::from_slice(line).map_err(|e| bad_line(format!("not a bundle line: {e}")))?;
         match l {

@@ -237,10 +237,10 @@ async fn sigterm_drains_and_exits_zero() {
         let (got, status) = tokio::time::timeout(Duration::from_secs(20), t).await.unwrap().unwrap();
         assert!(!got.is_empty());
         // The request that failed was refused or cut off by the shutdown, not by a rule.
-        assert!(
-            matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled),
-            "unexpected status after shutdown: {status:?}"
-        );
+        // (A request racing the server's GOAWAY surfaces in the client as an h2 error.)
+        let cut_off = matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled)
+            || (status.code() == Code::Internal && status.message().contains("h2 protocol error"));
+        assert!(cut_off, "unexpected status after shutdown: {status:?}");
         receipts.extend(got);
     }
     assert!(receipts.len() >= 200);
@@ -256,9 +256,15 @@ async fn sigterm_drains_and_exits_zero() {
     );
 }
 
-/// A codec that sends its bytes verbatim and decodes an `AppendResponse`.
-#[derive(Clone, Copy, Debug, Default)]
-struct RawCodec;
+/// A codec that sends its bytes verbatim and decodes an `R` (`AppendResponse` for `Append`,
+/// `AppendStreamResponse` for `AppendStream`).
+struct RawCodec<R>(std::marker::PhantomData<R>);
+
+impl<R> Default for RawCodec<R> {
+    fn default() -> Self {
+        RawCodec(std::marker::PhantomData)
+    }
+}
 
 /// Writes a `Vec<u8>` as the message.
 struct RawEncoder;
@@ -272,16 +278,16 @@ impl Encoder for RawEncoder {
     }
 }
 
-impl Codec for RawCodec {
+impl<R: prost::Message + Default + Send + 'static> Codec for RawCodec<R> {
     type Encode = Vec<u8>;
-    type Decode = pb::AppendResponse;
+    type Decode = R;
     type Encoder = RawEncoder;
-    type Decoder = <ProstCodec<pb::AppendRequest, pb::AppendResponse> as Codec>::Decoder;
+    type Decoder = <ProstCodec<pb::AppendRequest, R> as Codec>::Decoder;
     fn encoder(&mut self) -> RawEncoder {
         RawEncoder
     }
     fn decoder(&mut self) -> Self::Decoder {
-        ProstCodec::<pb::AppendRequest, pb::AppendResponse>::default().decoder()
+        ProstCodec::<pb::AppendRequest, R>::default().decoder()
     }
 }
 
@@ -290,7 +296,71 @@ async fn append_raw(channel: Channel, bytes: Vec<u8>) -> Result<pb::AppendRespon
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static("/ledger.v1.Ledger/Append");
-    grpc.unary(tonic::Request::new(bytes), path, RawCodec).await.map(tonic::Response::into_inner)
+    grpc.unary(tonic::Request::new(bytes), path, RawCodec::default()).await.map(tonic::Response::into_inner)
+}
+
+/// Opens `AppendStream`, sends raw frames, and keeps the request side open (as a client waiting
+/// for its answers would); returns the responses, then the status that ended the stream.
+async fn append_stream_raw(
+    channel: Channel,
+    frames: Vec<Vec<u8>>,
+) -> (Vec<pb::AppendStreamResponse>, Result<(), Status>) {
+    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(64 << 20);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/ledger.v1.Ledger/AppendStream");
+    let outbound = futures::stream::iter(frames).chain(futures::stream::pending());
+    let mut inbound = match grpc.streaming(tonic::Request::new(outbound), path, RawCodec::default()).await {
+        Ok(r) => r.into_inner(),
+        Err(s) => return (Vec::new(), Err(s)),
+    };
+    let mut got = Vec::new();
+    loop {
+        match inbound.message().await {
+            Ok(Some(m)) => got.push(m),
+            Ok(None) => return (got, Ok(())),
+            Err(s) => return (got, Err(s)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_frame_ends_append_stream_at_once_and_earlier_receipts_stand() {
+    let fx = Fixture::new();
+    let d = Daemon::start(&fx);
+    let mut c = d.client().await;
+    let n = entries(&mut c).await;
+    let req = |label: &str| prost::Message::encode_to_vec(&ci_req(label));
+    let hostile: Vec<(&str, Vec<u8>, Code)> = vec![
+        ("field 1 claims 5 bytes, 1 follows", vec![0x0a, 0x05, 0x01], Code::InvalidArgument),
+        ("wrong wire type for field 1", vec![0x0d, 1, 2, 3, 4], Code::InvalidArgument),
+        ("a varint that never ends", vec![0x10; 11], Code::InvalidArgument),
+        (
+            "a length prefix of 2^62",
+            vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f],
+            Code::InvalidArgument,
+        ),
+        ("a frame over the size limit", vec![0u8; ledger_server::server::MAX_FRAME_BYTES + 1], Code::ResourceExhausted),
+    ];
+    let mut written = n;
+    for (i, (what, bad, code)) in hostile.into_iter().enumerate() {
+        let frames = vec![
+            req(&format!("before-bad-{i}-a")),
+            req(&format!("before-bad-{i}-b")),
+            bad,
+            req(&format!("after-bad-{i}")),
+        ];
+        let (got, end) = tokio::time::timeout(Duration::from_secs(5), append_stream_raw(d.channel().await, frames))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the stream was not ended within 5 s"));
+        let s = end.expect_err(what);
+        assert_eq!(s.code(), code, "{what}: {s:?}");
+        assert!(got.len() <= 2, "{what}: nothing after the bad frame is answered: {got:?}");
+        assert!(got.iter().all(|r| matches!(r.result, Some(pb::append_stream_response::Result::Receipt(_)))), "{what}");
+        written += got.len() as u64;
+        // Receipts already sent stand; the frame after the bad one was never appended.
+        assert_eq!(verify_ok(&mut c).await, written, "{what}");
+    }
+    assert!(written >= n, "some receipts were issued before the bad frames");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,6 +492,34 @@ async fn health_and_reflection_are_served() {
     match responses.message().await.unwrap().and_then(|r| r.message_response) {
         Some(MessageResponse::FileDescriptorResponse(f)) => assert!(!f.file_descriptor_proto.is_empty()),
         other => panic!("expected a file descriptor, got {other:?}"),
+    }
+
+    // The same through `grpc.reflection.v1alpha`, which older clients speak.
+    {
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        let mut alpha = ServerReflectionClient::new(d.channel().await);
+        let list = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = alpha.server_reflection_info(futures::stream::iter(vec![list])).await.unwrap().into_inner();
+        let names: BTreeSet<String> = match responses.message().await.unwrap().and_then(|r| r.message_response) {
+            Some(MessageResponse::ListServicesResponse(l)) => l.service.into_iter().map(|s| s.name).collect(),
+            other => panic!("v1alpha: expected a service list, got {other:?}"),
+        };
+        assert!(names.contains("ledger.v1.Ledger"), "v1alpha: {names:?}");
+        let sym = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol("ledger.v1.Ledger".into())),
+        };
+        let mut responses = alpha.server_reflection_info(futures::stream::iter(vec![sym])).await.unwrap().into_inner();
+        match responses.message().await.unwrap().and_then(|r| r.message_response) {
+            Some(MessageResponse::FileDescriptorResponse(f)) => assert!(!f.file_descriptor_proto.is_empty()),
+            other => panic!("v1alpha: expected a file descriptor, got {other:?}"),
+        }
     }
 }
 

@@ -127,6 +127,101 @@ fn encode_seqs(seqs: &[Seq]) -> Vec<u8> {
     seqs.iter().flat_map(|s| s.0.to_be_bytes()).collect()
 }
 
+impl Drop for DiskStore {
+    fn drop(&mut self) {
+        self.kv.settle();
+        if self.backend == Backend::Fjall && parked::enabled() {
+            // Keep the engine and a handle on the lock (a duplicate shares the lock) until the
+            // process exits; the field left behind refuses every call.
+            if let Ok(lock) = self._lock.try_clone() {
+                let kv = std::mem::replace(&mut self.kv, Box::new(parked::Closed));
+                parked::park(&self.path, self.backend, kv, lock);
+            }
+        }
+    }
+}
+
+/// Stores kept open until the process exits ([`close_at_process_exit`]).
+mod parked {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use super::{Backend, Kv};
+    use crate::error::{Error, Result};
+    use crate::store::kv::{KvIter, PairFn};
+
+    static ENABLED: AtomicBool = AtomicBool::new(false);
+    type Parked = (PathBuf, Backend, Box<dyn Kv>, std::fs::File);
+    static PARKED: Mutex<Vec<Parked>> = Mutex::new(Vec::new());
+
+    pub(super) fn enable() {
+        ENABLED.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn enabled() -> bool {
+        ENABLED.load(Ordering::SeqCst)
+    }
+
+    fn canonical(dir: &Path) -> PathBuf {
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+
+    pub(super) fn park(dir: &Path, backend: Backend, kv: Box<dyn Kv>, lock: std::fs::File) {
+        if let Ok(mut p) = PARKED.lock() {
+            p.push((canonical(dir), backend, kv, lock));
+        }
+    }
+
+    /// The store parked for `dir`, if this process keeps one.
+    pub(super) fn take(dir: &Path, backend: Backend) -> Option<(Box<dyn Kv>, std::fs::File)> {
+        if !enabled() {
+            return None;
+        }
+        let dir = canonical(dir);
+        let mut p = PARKED.lock().ok()?;
+        let i = p.iter().position(|(d, b, _, _)| *d == dir && *b == backend)?;
+        let (_, _, kv, lock) = p.swap_remove(i);
+        Some((kv, lock))
+    }
+
+    /// What a parked store leaves in its place: never called, since the store is being dropped.
+    pub(super) struct Closed;
+
+    fn closed() -> Error {
+        Error::Storage("the store is closed".into())
+    }
+
+    impl Kv for Closed {
+        fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>> {
+            Err(closed())
+        }
+        fn range<'a>(&'a self, _: &[u8], _: &[u8]) -> KvIter<'a> {
+            Box::new(std::iter::once(Err(closed())))
+        }
+        fn prefix<'a>(&'a self, _: &[u8]) -> KvIter<'a> {
+            Box::new(std::iter::once(Err(closed())))
+        }
+        fn for_each_prefix(&self, _: &[u8], _: &mut PairFn<'_>) -> Result<()> {
+            Err(closed())
+        }
+        fn write(&self, _: &[(&[u8], &[u8])], _: &[&[u8]]) -> Result<()> {
+            Err(closed())
+        }
+    }
+}
+
+/// Makes every fjall store this process drops stay open, engine running and directory locked,
+/// until the process exits; opening the same directory again reuses it. For short-lived
+/// processes such as the CLI: closing a fjall keyspace waits for its background threads, up to
+/// 250 ms for its monitor's sleep. Nothing durable depends on that close: every write is
+/// `fdatasync`ed before it returns, and exiting with the engine open is, to the files, the
+/// same as a killed process, which recovery handles. A long-running process (`ledgerd`)
+/// should not call this. sled stores are closed as before (their close is cheap).
+pub fn close_at_process_exit() {
+    parked::enable();
+}
+
 /// How long opening waits for another handle to release the directory's lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -207,6 +302,9 @@ impl DiskStore {
     }
 
     fn open_backend(dir: &Path, backend: Backend) -> Result<Self> {
+        if let Some((kv, lock)) = parked::take(dir, backend) {
+            return Ok(DiskStore { kv, backend, path: dir.to_path_buf(), _lock: lock });
+        }
         let lock = lock_dir(dir)?;
         let kv: Box<dyn Kv> = match backend {
             Backend::Sled => Box::new(sled_kv::SledKv::open(dir, CACHE_BYTES)?),

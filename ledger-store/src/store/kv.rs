@@ -33,6 +33,9 @@ pub trait Kv: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] if the write or the flush fails.
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()>;
+    /// Readies the engine for closing so that the next open is quick; called when the store
+    /// is dropped. Nothing durable depends on it: every write already is.
+    fn settle(&self) {}
 }
 
 /// A callback given each key-value pair of a scan, borrowed.

@@ -42,7 +42,7 @@ use ledger_core::record::Kind;
 use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
-pub use disk::{Backend, DiskStore, Raw};
+pub use disk::{close_at_process_exit, Backend, DiskStore, Raw};
 pub use index::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey};
 pub use kv::{Kv, KvIter, PairFn};
 

@@ -50,16 +50,21 @@ impl Mount {
         &self.mnt
     }
 
-    /// A power cut: kill -9 of process group `pgid` (if any) and wait until it is gone, drop
+    /// A power cut: kill -9 of process group `pgid` and wait until it is gone, drop
     /// every write not fsynced, unmount, mount again.
     ///
     /// # Errors
     /// If a step fails (the driver says which).
-    pub fn powercut(&self, pgid: Option<u32>) -> Result<()> {
-        match pgid {
-            Some(p) => self.run(&["powercut", &format!("-{p}")]),
-            None => self.run(&["clear"]).and_then(|()| self.run(&["remount"])),
-        }
+    pub fn powercut(&self, pgid: u32) -> Result<()> {
+        self.run(&["powercut", &format!("-{pgid}")])
+    }
+
+    /// Unmounts and mounts again, dropping nothing: a new LazyFS process with an empty cache.
+    ///
+    /// # Errors
+    /// If a step fails.
+    pub fn remount(&self) -> Result<()> {
+        self.run(&["remount"])
     }
 
     /// Unmounts; errors are reported, not returned (the battery is over).

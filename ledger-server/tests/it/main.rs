@@ -1,6 +1,7 @@
 //! Integration tests of `ledger-server`: `ledgerd` run as a real child process and driven over
-//! gRPC (`daemon`).
+//! gRPC (`daemon`), and the secret scan against a credential corpus (`secrets`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod daemon;
+mod secrets;
 mod support;

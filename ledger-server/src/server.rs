@@ -15,19 +15,33 @@ use ledger_store::store::Store;
 
 pub use ledger_proto::MAX_FRAME_BYTES;
 
-/// tonic answers a frame over the decoding limit with OUT_OF_RANGE before any handler runs;
-/// the ledger's contract (and gRPC's convention for size limits) is RESOURCE_EXHAUSTED. The
-/// service itself never returns OUT_OF_RANGE, so the rewrite cannot hide another error. It
-/// applies to trailers-only responses (unary calls, and a stream's opening frame).
+/// tonic answers a frame over the decoding limit with OUT_OF_RANGE, and a frame that is not
+/// valid protobuf with INTERNAL, before any handler runs; the ledger's contract is
+/// RESOURCE_EXHAUSTED (gRPC's convention for size limits) and INVALID_ARGUMENT. The service
+/// itself never returns OUT_OF_RANGE, so that rewrite cannot hide another error. It applies to
+/// trailers-only responses (unary calls, and a stream's opening frame); `AppendStream` maps
+/// its own inbound errors.
 fn oversize_as_resource_exhausted(
     mut resp: tonic::codegen::http::Response<tonic::body::BoxBody>,
 ) -> tonic::codegen::http::Response<tonic::body::BoxBody> {
-    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-    if resp.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == out_of_range.as_bytes()) {
-        let code = (tonic::Code::ResourceExhausted as i32).to_string();
-        if let Ok(v) = tonic::codegen::http::HeaderValue::from_str(&code) {
-            resp.headers_mut().insert("grpc-status", v);
-        }
+    let status = |c: tonic::Code| (c as i32).to_string();
+    let is = |resp: &tonic::codegen::http::Response<tonic::body::BoxBody>, c: tonic::Code| {
+        resp.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == status(c).as_bytes())
+    };
+    // A request frame tonic could not decode is the client's malformed request, which the API
+    // answers INVALID_ARGUMENT; tonic says INTERNAL. Only tonic's decode failures (prost's
+    // message, "failed to decode …") are relabelled, not the service's own INTERNAL answers.
+    let undecodable = is(&resp, tonic::Code::Internal)
+        && resp.headers().get("grpc-message").is_some_and(|m| m.as_bytes().starts_with(b"failed%20to%20decode"));
+    let code = if is(&resp, tonic::Code::OutOfRange) {
+        Some(tonic::Code::ResourceExhausted)
+    } else if undecodable {
+        Some(tonic::Code::InvalidArgument)
+    } else {
+        None
+    };
+    if let Some(v) = code.and_then(|c| tonic::codegen::http::HeaderValue::from_str(&status(c)).ok()) {
+        resp.headers_mut().insert("grpc-status", v);
     }
     resp
 }
@@ -103,8 +117,10 @@ pub async fn serve<S: Store + 'static>(
         opts.trust.unwrap_or_default(),
     ))
     .max_decoding_message_size(MAX_FRAME_BYTES)
-    .max_encoding_message_size(MAX_FRAME_BYTES)
-    .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    .max_encoding_message_size(MAX_FRAME_BYTES);
+    // Compressed requests are not accepted: tonic inflates a gzip frame whole before any size
+    // check, so a 4 MiB frame of zeros would cost the server ~4 GiB (a compression bomb).
+    // Such a call is answered UNIMPLEMENTED, before anything is decoded.
     let (mut health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LedgerServer<LedgerService<S>>>().await;
     // Reflection as both `grpc.reflection.v1` and `v1alpha`: clients built on the older name

@@ -38,6 +38,11 @@ use ledger_store::store::Store;
 /// Largest delivery body accepted: the ingest payload cap (GitHub caps payloads at 25 MB).
 pub const MAX_WEBHOOK_BYTES: usize = ledger_ingest::MAX_PAYLOAD_BYTES;
 
+/// How long one delivery may take, from its headers to the answer: a sender that trickles its
+/// body (slowloris) is answered 408 and its connection closed instead of holding a task and a
+/// buffer for as long as it likes. Appending the delivery's records is well inside it.
+pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Secrets and the signing key of the receiver.
 #[derive(Clone)]
 pub struct WebhookConfig {
@@ -77,6 +82,13 @@ pub fn router<S: Store + 'static>(ledger: Arc<Ledger<S>>, sequencer: SequencerHa
         .route("/webhooks/gitlab", post(gitlab::<S>))
         .route("/webhooks/pagerduty", post(pagerduty::<S>))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
+                    error(StatusCode::REQUEST_TIMEOUT, "the delivery did not arrive and finish within 10 s")
+                }))
+                .timeout(WEBHOOK_TIMEOUT),
+        )
         .with_state(state)
 }
 

@@ -258,7 +258,7 @@ async fn sigterm_drains_and_exits_zero() {
 
 /// A codec that sends its bytes verbatim and decodes an `R` (`AppendResponse` for `Append`,
 /// `AppendStreamResponse` for `AppendStream`).
-struct RawCodec<R>(std::marker::PhantomData<R>);
+pub(crate) struct RawCodec<R>(std::marker::PhantomData<R>);
 
 impl<R> Default for RawCodec<R> {
     fn default() -> Self {
@@ -267,7 +267,7 @@ impl<R> Default for RawCodec<R> {
 }
 
 /// Writes a `Vec<u8>` as the message.
-struct RawEncoder;
+pub(crate) struct RawEncoder;
 
 impl Encoder for RawEncoder {
     type Item = Vec<u8>;
@@ -292,7 +292,7 @@ impl<R: prost::Message + Default + Send + 'static> Codec for RawCodec<R> {
 }
 
 /// Calls `Append` with raw request bytes.
-async fn append_raw(channel: Channel, bytes: Vec<u8>) -> Result<pb::AppendResponse, Status> {
+pub(crate) async fn append_raw(channel: Channel, bytes: Vec<u8>) -> Result<pb::AppendResponse, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static("/ledger.v1.Ledger/Append");
@@ -301,7 +301,7 @@ async fn append_raw(channel: Channel, bytes: Vec<u8>) -> Result<pb::AppendRespon
 
 /// Opens `AppendStream`, sends raw frames, and keeps the request side open (as a client waiting
 /// for its answers would); returns the responses, then the status that ended the stream.
-async fn append_stream_raw(
+pub(crate) async fn append_stream_raw(
     channel: Channel,
     frames: Vec<Vec<u8>>,
 ) -> (Vec<pb::AppendStreamResponse>, Result<(), Status>) {

@@ -39,6 +39,8 @@ pub struct Daemon {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The webhook receiver's address, when started with `--webhook-listen`.
+    pub hooks: Option<SocketAddr>,
     log: PathBuf,
 }
 
@@ -68,17 +70,26 @@ impl Daemon {
         // A thread reads stdout to its end, so the child never blocks on a full pipe.
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let (hooks_tx, hooks_rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.strip_prefix("listening on ") {
                     let _ = tx.send(addr.trim().to_string());
+                } else if let Some(addr) = line.strip_prefix("webhooks on ") {
+                    let _ = hooks_tx.send(addr.trim().to_string());
                 }
             }
         });
-        let mut daemon = Daemon { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
+        let mut daemon = Daemon { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), hooks: None, log };
         match rx.recv_timeout(PATIENCE) {
-            Ok(addr) => daemon.addr = addr.parse().unwrap(),
+            Ok(addr) => {
+                daemon.addr = addr.parse().unwrap();
+                // `ledgerd` prints the webhook address right after, when it serves webhooks.
+                if extra.contains(&"--webhook-listen") {
+                    daemon.hooks = hooks_rx.recv_timeout(PATIENCE).ok().and_then(|a| a.parse().ok());
+                }
+            }
             Err(_) => {
                 let status = daemon.child.try_wait().unwrap();
                 panic!("ledgerd did not report its address (exit status {status:?}); log:\n{}", daemon.log_text());

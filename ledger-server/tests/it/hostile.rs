@@ -188,8 +188,11 @@ fn hmac_hex(body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The hostile deliveries: (what, path, headers, body, the status it must get).
-fn hostile_webhooks(rng: &mut Rng) -> Vec<(&'static str, &'static str, Vec<(&'static str, String)>, Vec<u8>, u16)> {
+/// A hostile delivery: what it is, its path, headers and body, and the status it must get.
+type Delivery = (&'static str, &'static str, Vec<(&'static str, String)>, Vec<u8>, u16);
+
+/// The hostile deliveries.
+fn hostile_webhooks(rng: &mut Rng) -> Vec<Delivery> {
     let json =
         br#"{"action":"opened","number":1,"pull_request":{"number":1,"title":"t"},"repository":{"full_name":"o/r"}}"#;
     let mut out = Vec::new();

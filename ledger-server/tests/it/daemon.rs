@@ -661,3 +661,69 @@ async fn append_with_prove_returns_a_tlog_proof_and_needs_a_checkpoint_key() {
     let plain = c.append(ci_req("no-proof")).await.unwrap().into_inner().receipt.unwrap();
     assert!(plain.tlog_proof.is_empty());
 }
+
+/// A real write error in the storage path: `ledgerd` runs under a file-size limit (`ulimit -f`,
+/// SIGXFSZ ignored), so once the journal reaches it the kernel refuses the write with EFBIG.
+/// Every append from then on fails with UNAVAILABLE and none is acknowledged, until a restart
+/// without the limit: the ledger then opens, verifies, and holds exactly the acknowledged
+/// appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_makes_every_later_append_unavailable_until_restart() {
+    for backend in [ledger_store::store::Backend::Fjall, ledger_store::store::Backend::Sled] {
+        let fx = Fixture::with_backend(backend);
+        let log = fx.root().join("limited.log");
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", r#"trap "" XFSZ; ulimit -f 2048; exec "$0" "$@""#])
+            .arg(env!("CARGO_BIN_EXE_ledgerd"))
+            .arg("--db")
+            .arg(fx.db())
+            .args(["--listen", "127.0.0.1:0", "--log-filter", "warn"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let addr =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{backend:?}: {line}")).to_string();
+        let mut c = ledger_proto::v1::ledger_client::LedgerClient::new(
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap(),
+        );
+        let mut acked = Vec::new();
+        let mut failed_at = None;
+        let mut after = Vec::new();
+        for i in 0..20_000 {
+            let r = ci_req(&format!("limited-{backend:?}-{i}"));
+            match (c.append(r.clone()).await, failed_at) {
+                (Ok(resp), None) => acked.push(fresh(resp.into_inner().receipt, &r)),
+                (Ok(resp), Some(_)) => panic!("{backend:?}: append {i} acknowledged after a failed write: {resp:?}"),
+                (Err(s), None) => {
+                    assert_eq!(s.code(), Code::Unavailable, "{backend:?}: the failed write: {s:?}");
+                    failed_at = Some(i);
+                }
+                (Err(s), Some(_)) => {
+                    after.push(s.code());
+                    if after.len() == 50 {
+                        break;
+                    }
+                }
+            }
+        }
+        let failed_at = failed_at.unwrap_or_else(|| panic!("{backend:?}: the file-size limit was never reached"));
+        assert!(after.iter().all(|c| *c == Code::Unavailable), "{backend:?}: later appends: {after:?}");
+        assert_eq!(after.len(), 50, "{backend:?}");
+        // Reads still answer, and say nothing new was written.
+        assert_eq!(entries(&mut c).await, SETUP_ENTRIES + acked.len() as u64, "{backend:?}");
+        drop(c);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!std::fs::read_to_string(&log).unwrap().contains("panicked"), "{backend:?}: ledgerd panicked");
+
+        // Restarted without the limit: every acknowledged append is there, nothing else.
+        let d = Daemon::start(&fx);
+        let mut c = d.client().await;
+        assert_eq!(verify_ok(&mut c).await, SETUP_ENTRIES + acked.len() as u64, "{backend:?} after restart");
+        assert_stored(&mut c, &acked).await;
+        assert!(failed_at > 10, "{backend:?}: the limit leaves room for some appends ({failed_at})");
+    }
+}

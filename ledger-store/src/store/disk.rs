@@ -20,8 +20,8 @@ pub enum Backend {
     /// (docs/BENCHMARKS.md).
     #[default]
     Fjall,
-    /// sled 0.34: `sync_file_range` per append batch (survives a killed process, not
-    /// necessarily a power cut).
+    /// sled 0.34: `flush` then `fdatasync` of its files per append batch (power-loss durable,
+    /// shown by the power-cut battery).
     Sled,
 }
 

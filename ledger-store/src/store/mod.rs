@@ -7,9 +7,10 @@
 //!   acknowledged append survives a power cut as well as a killed process.
 //! - **sled** (the first backend; `db` and `conf` in the ledger directory): one tree, key
 //!   prefixes instead of several trees, because a single-tree `apply_batch` is atomic and about
-//!   15× faster than a multi-tree transaction. sled 0.34's `flush()` writes and calls
-//!   `sync_file_range`, not `fsync`: an acknowledged append survives a killed process, but a
-//!   power cut may lose it (see `docs/ARCHITECTURE.md`).
+//!   15× faster than a multi-tree transaction. sled 0.34's `flush()` ends in
+//!   `sync_file_range`, which a power cut can undo, so each write also `fdatasync`s what the
+//!   flush wrote: an acknowledged append survives a power cut as on fjall (see
+//!   `docs/ARCHITECTURE.md`, `docs/RELIABILITY.md`).
 //!
 //! [`DiskStore::open`] tells the backend from the directory's files; [`DiskStore::create`]
 //! uses [`Backend::default`], chosen by measurement (`docs/BENCHMARKS.md`).

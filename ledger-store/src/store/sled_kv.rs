@@ -44,7 +44,11 @@ impl SledKv {
         };
         let io = |what: &Path, e: std::io::Error| Error::Storage(format!("sled: {}: {e}", what.display()));
         let db_path = dir.join("db");
-        let file = std::fs::File::open(&db_path).map_err(|e| io(&db_path, e))?;
+        let file = std::fs::File::options().read(true).write(true).open(&db_path).map_err(|e| io(&db_path, e))?;
+        // sled writes its `conf` once, without a sync: an empty one after a power cut makes
+        // sled start over on the log ("empty/corrupt configuration file found").
+        let conf = dir.join("conf");
+        std::fs::File::open(&conf).and_then(|f| f.sync_all()).map_err(|e| io(&conf, e))?;
         // The files sled created must be reachable after a power cut: sync their directories.
         let blobs = dir.join("blobs");
         sync_dir(dir).map_err(|e| io(dir, e))?;

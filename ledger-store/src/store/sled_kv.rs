@@ -37,14 +37,26 @@ impl SledKv {
         let cfg = sled::Config::new().path(dir).cache_capacity(cache_bytes).mode(sled::Mode::HighThroughput);
         // sled panics on some corrupt files instead of returning an error; a corrupt
         // directory must be an error, not a crash.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cfg.open()));
-        let db = match opened {
-            Ok(r) => r?,
-            Err(_) => return Err(Error::Storage("sled could not read the database files (corrupt?)".into())),
+        // A handle on the same directory dropped a moment ago in this process keeps sled's
+        // own file lock until its threads stop: wait for it briefly, as for the `LOCK` file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let db = loop {
+            let cfg = cfg.clone();
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cfg.open())) {
+                Ok(Ok(db)) => break db,
+                // sled reports lock contention only as text.
+                Ok(Err(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(Error::Storage("sled could not read the database files (corrupt?)".into())),
+            }
         };
         let io = |what: &Path, e: std::io::Error| Error::Storage(format!("sled: {}: {e}", what.display()));
         let db_path = dir.join("db");
-        let file = std::fs::File::options().read(true).write(true).open(&db_path).map_err(|e| io(&db_path, e))?;
+        let file = std::fs::File::open(&db_path).map_err(|e| io(&db_path, e))?;
         // sled writes its `conf` once, without a sync: an empty one after a power cut makes
         // sled start over on the log ("empty/corrupt configuration file found").
         let conf = dir.join("conf");

@@ -223,11 +223,18 @@ fn run(cli: Cli) -> Result<bool> {
                 let dir = work.join(format!("lazyfs-{}", backend.name()));
                 match lazyfs::Mount::new(powercut_sh, &dir) {
                     Ok(m) => Cutter::Power(m),
-                    Err(e) if *skip_if_unusable => {
-                        println!("SKIP: the power-cut battery cannot run here: {e:#}");
-                        return Ok(true);
+                    Err(e) => {
+                        // Nothing ran on this backend: no directory to keep. Earlier backends'
+                        // results are already printed.
+                        if summaries.is_empty() {
+                            let _ = std::fs::remove_dir_all(&work);
+                        }
+                        if *skip_if_unusable {
+                            println!("SKIP: the power-cut battery cannot run here: {e:#}");
+                            return Ok(all_ok);
+                        }
+                        return Err(e);
                     }
-                    Err(e) => return Err(e),
                 }
             }
             Command::Crashloop { .. } => Cutter::Kill,

@@ -101,11 +101,7 @@ pub async fn serve<S: Store + 'static>(
         Some((listener, config)) => {
             let app = crate::webhook::router(ledger.clone(), handle.clone(), config);
             let stop = stopped(stop_rx.clone());
-            Some(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-                    tracing::error!(error = %e, "webhook receiver failed");
-                }
-            }))
+            Some(tokio::spawn(crate::webhook::serve(listener, app, stop)))
         }
         None => None,
     };

@@ -74,6 +74,53 @@ struct AppState<S: Store> {
     config: WebhookConfig,
 }
 
+/// How long a delivery's request line and headers may take to arrive: a sender trickling its
+/// headers (slowloris) has its connection closed instead of holding it for as long as it likes.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `app` on `listener` until `stop` completes, then lets each open connection finish
+/// its request (HTTP/1.1, one task per connection). hyper directly rather than `axum::serve`,
+/// which sets no header read timeout: [`HEADER_TIMEOUT`] applies to every request's headers,
+/// [`WEBHOOK_TIMEOUT`] (the router's) to the rest.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, stop: impl std::future::Future<Output = ()>) {
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: pause, then go on accepting.
+                    tracing::warn!(error = %e, "webhook receiver: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        connections.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        // Reap finished connections as we go.
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = closing_tx.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
 /// The receiver's routes.
 pub fn router<S: Store + 'static>(ledger: Arc<Ledger<S>>, sequencer: SequencerHandle, config: WebhookConfig) -> Router {
     let state = Arc::new(AppState { ledger, sequencer, config });

@@ -2,10 +2,11 @@
 //! frames, wrong wire types, huge length prefixes, deep nesting, compression bombs, bad
 //! signatures, replays, unknown and revoked keys, oversized fields and frames) and ≥ 10,000
 //! hostile webhook deliveries (bad or missing HMAC and tokens, wrong content types, truncated
-//! and deeply nested JSON, 10 MiB bodies, slowloris trickles). Afterwards: the process is
-//! alive, nothing was written, the checkpoint is the one from before, every request got its
-//! documented answer within 1 s (a trickle: within the receiver's timeout), and the server's
-//! resident memory grew by less than 50 MiB.
+//! and deeply nested JSON, 10 MiB bodies, slowloris trickles of headers and of bodies).
+//! Afterwards: the process is alive, nothing was written, the checkpoint is the one from
+//! before, every request got its documented answer within 1 s (a trickle: cut off within the
+//! receiver's header or delivery timeout, while every other request is answered within 1 s),
+//! and the server's resident memory grew by less than 50 MiB.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -340,6 +341,29 @@ async fn hostile_requests_are_refused_promptly_and_change_nothing() {
         })
         .collect();
 
+    // Header trickles: a request line, then a header byte every 200 ms. The connection is
+    // closed once the headers have taken the receiver's header timeout.
+    let header_trickles: Vec<_> = (0..32)
+        .map(|_| {
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let mut s = tokio::net::TcpStream::connect(hooks).await.unwrap();
+                s.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: ledger.test\r\n").await.unwrap();
+                let mut buf = [0u8; 256];
+                loop {
+                    tokio::select! {
+                        n = s.read(&mut buf) => return (n.unwrap_or(0), start.elapsed()),
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                            if s.write_all(b"X").await.is_err() {
+                                return (0, start.elapsed());
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
     // gRPC: each request on its own call, several in flight at once.
     let channel = d.channel().await;
     let grpc_results: Vec<(&str, Code, Code, Duration)> = futures::stream::iter(grpc)
@@ -423,6 +447,12 @@ async fn hostile_requests_are_refused_promptly_and_change_nothing() {
         assert!(code == 408 || code == 0, "a trickled delivery got {code}");
         let limit = ledger_server::webhook::WEBHOOK_TIMEOUT + PROMPT;
         assert!(took < limit, "a trickled delivery was held {took:?}");
+    }
+
+    for t in header_trickles {
+        let (_, took) = t.await.unwrap();
+        let limit = ledger_server::webhook::HEADER_TIMEOUT + PROMPT;
+        assert!(took < limit, "a header trickle was held {took:?}");
     }
 
     // Alive, unchanged, and not bloated.

@@ -325,17 +325,18 @@ fn battery(
         let daemon = match (Daemon::start(ledgerd, &db, &log_file), cutter) {
             (Ok(d), _) => d,
             // A ledger just created and closed cleanly, never cut: a failed start is LazyFS
-            // serving stale attributes (docs/RELIABILITY.md). Remount and try again, twice at
-            // most; counted in the report. After a cut, a failed start is a failure.
+            // serving stale attributes (docs/RELIABILITY.md). Remount and try again, three
+            // times at most; counted in the report. After a cut, a failed start is a failure.
             (Err(first), Cutter::Power(m)) if fresh => {
                 let mut last = first;
                 let mut started = None;
-                for _ in 0..2 {
+                for _ in 0..3 {
                     eprintln!(
                         "{kind} {}: a fresh ledger did not start on LazyFS ({last:#}); remounting",
                         backend.name()
                     );
                     summary.fresh_start_retries += 1;
+                    std::thread::sleep(Duration::from_secs(1));
                     m.remount()?;
                     match Daemon::start(ledgerd, &db, &log_file) {
                         Ok(d) => {

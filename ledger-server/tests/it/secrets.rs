@@ -22,42 +22,6 @@ use crate::support::*;
 
 const RECORDS: usize = 10_000;
 
-/// SplitMix64, for reproducible credentials.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn pick(&mut self, alphabet: &str, n: usize) -> String {
-        let a = alphabet.as_bytes();
-        (0..n).map(|_| a[(self.next() % a.len() as u64) as usize] as char).collect()
-    }
-    fn alnum(&mut self, n: usize) -> String {
-        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", n)
-    }
-    fn upper(&mut self, n: usize) -> String {
-        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
-    }
-    fn hex(&mut self, n: usize) -> String {
-        self.pick("0123456789abcdef", n)
-    }
-    fn b64(&mut self, n: usize) -> String {
-        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", n)
-    }
-    fn b64url(&mut self, n: usize) -> String {
-        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", n)
-    }
-    fn digits(&mut self, n: usize) -> String {
-        // No leading zero, so that a number reads as one.
-        format!("{}{}", 1 + self.next() % 9, self.pick("0123456789", n - 1))
-    }
-}
-
 /// One credential of rule class `class` (0..CLASSES), and the class's name.
 fn credential(class: usize, r: &mut Rng) -> (&'static str, String) {
     // Each prefix is split so that no credential-shaped literal sits in the source.

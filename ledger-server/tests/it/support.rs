@@ -215,3 +215,42 @@ pub async fn assert_stored(c: &mut LedgerClient<Channel>, acked: &[(u64, Vec<u8>
         }
     }
 }
+
+/// SplitMix64: reproducible choices for the tests (credentials, mutations). Not for secrets.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn pick(&mut self, alphabet: &str, n: usize) -> String {
+        let a = alphabet.as_bytes();
+        (0..n).map(|_| a[(self.next() % a.len() as u64) as usize] as char).collect()
+    }
+    pub fn alnum(&mut self, n: usize) -> String {
+        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", n)
+    }
+    pub fn upper(&mut self, n: usize) -> String {
+        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
+    }
+    pub fn hex(&mut self, n: usize) -> String {
+        self.pick("0123456789abcdef", n)
+    }
+    pub fn b64(&mut self, n: usize) -> String {
+        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", n)
+    }
+    pub fn b64url(&mut self, n: usize) -> String {
+        self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", n)
+    }
+    pub fn digits(&mut self, n: usize) -> String {
+        // No leading zero, so that a number reads as one.
+        format!("{}{}", 1 + self.next() % 9, self.pick("0123456789", n - 1))
+    }
+}

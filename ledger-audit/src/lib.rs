@@ -1,7 +1,12 @@
 //! `ledger-audit`: the questions asked of Provenance Ledger records.
 //!
 //! Pure functions of records (gathered by the caller, e.g. `ledger-store`) to reports an
-//! auditor can rely on. Today: [`why`], "who approved this change, and what evidence proved it
-//! was safe?". Every item of a report names the entry it comes from.
+//! auditor can rely on: [`why`], "who approved this change, and what evidence proved it was
+//! safe?"; [`policy`], the risk-tier policy; [`gate`], "was that enough for this change's
+//! risk?"; [`vsa`], the SLSA Source verification summary of a landed change. Every item of a
+//! report names the entry it comes from.
 
+pub mod gate;
+pub mod policy;
+pub mod vsa;
 pub mod why;

@@ -244,8 +244,156 @@ pub enum Command {
         entry: Option<PathBuf>,
     },
     /// Load generators for a `ledgerd` server.
+    /// The risk-tier policy (docs/POLICY.md): check a file, publish it, show the one in
+    /// force, import a CODEOWNERS file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Evaluates the risk-tier policy for a change, commit or deployment: each rule of the
+    /// change's tier as pass, fail or waived, with the entries of its evidence. Exit 0 allow,
+    /// 1 deny, 2 error.
+    Gate {
+        /// `pr:<owner>/<repo>#<n>`, `git:<sha>` (or an abbreviation), `deploy:<service>/<env>/<id>`.
+        #[arg(required_unless_present = "recheck")]
+        subject: Option<String>,
+        /// The stage gated: `merge` or `deploy`.
+        #[arg(long, required_unless_present = "recheck")]
+        stage: Option<String>,
+        /// A policy file to use instead of the policy in force (with --record it must be
+        /// published).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Append the decision as a `gate` record (inputs up to the tree size, every rule's
+        /// result), signed with --key, so that `--recheck` can reproduce it.
+        #[arg(long)]
+        record: bool,
+        /// Re-evaluate the decision recorded at ENTRY (`#<seq>` or an entry hash) from the log
+        /// alone, as of its tree size; exit 1 naming each rule that comes out differently.
+        #[arg(long, value_name = "ENTRY", conflicts_with_all = ["subject", "stage", "policy", "record"])]
+        recheck: Option<String>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Policy exceptions: explicit, scoped, time-bounded overrides with a named approver.
+    #[command(subcommand)]
+    Exception(ExceptionCommand),
+    /// AI model approvals: which models may assist changes of which risk tiers.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Emits a DSSE-signed SLSA Source Verification Summary (in-toto Statement,
+    /// `https://slsa.dev/verification_summary/v1`) for a change's landed commit: the SLSA
+    /// Source level the recorded evidence supports and the policy's result.
+    Vsa {
+        /// The change, or its landed commit.
+        subject: String,
+        /// The Ed25519 key (PKCS#8 PEM) that signs the envelope.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the envelope (JSON); standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The verifier id named in the summary.
+        #[arg(long, default_value = "https://provenance-ledger.dev/ledger")]
+        verifier: String,
+        /// The forge's base URL, for the commit and repository URIs.
+        #[arg(long, default_value = "https://github.com")]
+        forge: String,
+    },
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Checks a policy file: every error with its line and column (exit 2), else exit 0.
+    Check {
+        /// The policy file (TOML).
+        file: PathBuf,
+    },
+    /// Appends a `policy` record with the document and its digest. The version must be above
+    /// the published version of the same name.
+    Publish {
+        /// The policy file (TOML).
+        file: PathBuf,
+        /// The human or bot publishing it.
+        #[arg(long, default_value = "ledger-cli")]
+        actor: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Prints the policy in force (the latest published), or says that gates use the built-in
+    /// default.
+    Show,
+    /// Imports a CODEOWNERS file for a repository as a `codeowners` record, which the
+    /// `codeowners` rule reads.
+    Codeowners {
+        /// The CODEOWNERS file.
+        file: PathBuf,
+        /// The repository it belongs to, `owner/name`.
+        #[arg(long)]
+        repo: String,
+        /// The human or bot importing it.
+        #[arg(long, default_value = "ledger-cli")]
+        actor: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExceptionCommand {
+    /// Appends an exception: gates waive a failing RULE for SCOPE until --not-after.
+    Grant {
+        /// The rule waived (docs/POLICY.md), or `all`.
+        #[arg(long)]
+        rule: String,
+        /// What it covers: a change, a commit or a deployment subject.
+        #[arg(long)]
+        scope: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Who approves it (must not be the change's author).
+        #[arg(long)]
+        approver: String,
+        /// When it ends (RFC 3339 or YYYY-MM-DD); after it gates ignore the exception.
+        #[arg(long)]
+        not_after: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Lists exceptions, expired ones marked "review due".
+    List {
+        /// Only expired exceptions.
+        #[arg(long)]
+        expired: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Appends a `model` record approving an AI tool's model for risk tiers. A later approval
+    /// of the same tool and model replaces it.
+    Approve {
+        /// The tool, e.g. `codex`, `claude`, `copilot`.
+        #[arg(long)]
+        tool: String,
+        /// The model as sessions record it, e.g. `gpt-5-codex`.
+        #[arg(long)]
+        model: String,
+        /// Tiers approved, comma-separated: `T0,T1`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        tiers: Vec<String>,
+        /// When the approval ends (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        not_after: Option<String>,
+        /// The human or bot approving.
+        #[arg(long, default_value = "ledger-cli")]
+        actor: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Lists model approvals (the latest per tool and model).
+    List,
 }
 
 #[derive(Subcommand, Debug)]

@@ -89,7 +89,8 @@ fn signing_message(record_bytes: &[u8]) -> Vec<u8> {
     m
 }
 
-/// Checks a record's own rules: format version, size, and no secrets in free text.
+/// Checks a record's own rules: format version, size, a document digest that matches its
+/// document, and no secrets in free text.
 ///
 /// # Errors
 /// [`Error::InvalidField`], [`Error::TooLarge`] or [`Error::SecretInField`].
@@ -103,7 +104,24 @@ fn check_record(record: &Record, size: usize) -> Result<()> {
     if size > MAX_RECORD_BYTES {
         return Err(Error::TooLarge { what: "record", size, limit: MAX_RECORD_BYTES });
     }
+    check_document_digest(record)?;
     crate::secrets::scan(record)
+}
+
+/// A `policy` or `codeowners` record names its document's digest: it must be the document's.
+fn check_document_digest(record: &Record) -> Result<()> {
+    let (document, digest, field) = match &record.body {
+        crate::record::Body::Policy(p) => (&p.document, p.digest.as_ref(), "body.policy.digest"),
+        crate::record::Body::Codeowners(c) => (&c.document, Some(&c.digest), "body.codeowners.digest"),
+        _ => return Ok(()),
+    };
+    match digest {
+        Some(d) if *d != crate::record::document_digest(document) => Err(Error::InvalidField {
+            field: field.into(),
+            reason: format!("{d} is not the SHA-256 of the document ({})", crate::record::document_digest(document)),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A record with its signer's signature, as a client submits it for appending.

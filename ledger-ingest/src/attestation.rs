@@ -105,10 +105,28 @@ fn source_commit(statement: &Value) -> Option<(RepoName, CommitId)> {
         .flatten()
         .chain(p.get("materials").and_then(Value::as_array).into_iter().flatten())
         .collect();
-    candidates.into_iter().find_map(|d| {
+    let from_material = candidates.into_iter().find_map(|d| {
         let repo = repo_from_uri(d.get("uri")?.as_str()?)?;
         let digest = d.get("digest")?;
         let sha = digest.get("gitCommit").or_else(|| digest.get("sha1")).and_then(Value::as_str)?;
+        Some((repo, CommitId::new(sha.to_ascii_lowercase()).ok()?))
+    });
+    from_material.or_else(|| source_revision(statement))
+}
+
+/// A source attestation (a SLSA Source VSA) is about a revision itself: its subject carries
+/// the commit (`digest.gitCommit`), and `resourceUri` (or the subject's own URI) the
+/// repository.
+fn source_revision(statement: &Value) -> Option<(RepoName, CommitId)> {
+    statement.get("subject")?.as_array()?.iter().find_map(|s| {
+        let sha = s.pointer("/digest/gitCommit").and_then(Value::as_str)?;
+        let repo =
+            statement.pointer("/predicate/resourceUri").and_then(Value::as_str).and_then(repo_from_uri).or_else(
+                || {
+                    let uri = s.get("uri")?.as_str()?;
+                    repo_from_uri(uri.split("/commit/").next()?)
+                },
+            )?;
         Some((repo, CommitId::new(sha.to_ascii_lowercase()).ok()?))
     })
 }

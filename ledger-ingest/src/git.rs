@@ -66,7 +66,26 @@ pub struct GitCommit {
     pub message: String,
     /// Kind of signature header.
     pub signature: CommitSignature,
+    /// What the commit changed against its first parent, when the reader computed it. For a
+    /// landing it is the change's diff: a merge commit against its first parent is what the
+    /// merged pull request brought in.
+    pub diff: Option<DiffStat>,
 }
+
+/// Paths and line counts of a diff.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiffStat {
+    /// Paths touched (added, modified, deleted or renamed, both names of a rename), sorted.
+    pub paths: Vec<String>,
+    /// Lines added, when counted (a push webhook lists paths but counts no lines).
+    pub lines_added: Option<u64>,
+    /// Lines removed, when counted.
+    pub lines_removed: Option<u64>,
+}
+
+/// Most paths a change record keeps; a longer list is dropped (the paths are then unknown, and
+/// the rules that need them say so) rather than kept in part, which would pass rules wrongly.
+pub const MAX_PATHS: usize = 2000;
 
 impl GitCommit {
     /// First line of the message.
@@ -259,6 +278,10 @@ pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCo
         risk_tier: None,
         intent: None,
         source: Some(source(landing, None)),
+        paths: landing.diff.as_ref().map(|d| d.paths.clone()).filter(|p| p.len() <= MAX_PATHS),
+        lines_added: landing.diff.as_ref().and_then(|d| d.lines_added),
+        lines_removed: landing.diff.as_ref().and_then(|d| d.lines_removed),
+        labels: vec![],
     };
     let change_subject = change.subject();
     let record = |time: Timestamp, actor: Identity, links: Vec<Link>, body: Body| Record {
@@ -268,12 +291,17 @@ pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCo
         links,
         body,
     };
-    // Keep the change under the record size limit by dropping the newest commit details;
-    // `commits_total` still counts them all.
+    // Keep the change under the record size limit: first drop the path list (the paths are
+    // then unknown, never partly known), then the newest commit details (`commits_total`
+    // still counts them all).
     let mut change_record = record(first.author.time, author.clone(), vec![], Body::Change(change.clone()));
     while ledger_core::encoding::to_canonical(&change_record, "record")?.len() > MAX_RECORD_BYTES - 1024
-        && !change.commits.is_empty()
+        && (!change.commits.is_empty() || change.paths.is_some())
     {
+        if change.paths.take().is_some() {
+            change_record = record(first.author.time, author.clone(), vec![], Body::Change(change.clone()));
+            continue;
+        }
         let keep = change.commits.len() / 2;
         change.commits.truncate(keep);
         if let Some(d) = &mut change.description {
@@ -370,6 +398,7 @@ mod tests {
             committer: p,
             message: msg.into(),
             signature: CommitSignature::None,
+            diff: None,
         }
     }
 

@@ -240,6 +240,11 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
         risk_tier: None,
         intent: None,
         source: Some(p.source.clone()),
+        // The payload counts lines but does not list files: paths stay unknown.
+        paths: None,
+        lines_added: p.get("/pull_request/additions").and_then(Value::as_u64),
+        lines_removed: p.get("/pull_request/deletions").and_then(Value::as_u64),
+        labels: label_names(p.get("/pull_request/labels"), "name"),
     };
     let updated = p.time("/pull_request/updated_at")?;
     let mut out = vec![p.record(updated, author.clone(), vec![], Body::Change(change))];
@@ -392,10 +397,12 @@ fn push(p: &P<'_>) -> Result<Mapped> {
             committer,
             message: c.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
             signature: ledger_core::record::CommitSignature::NotReported,
+            diff: None,
         }))
     };
     let head_value = p.get("/head_commit").ok_or_else(|| missing("head_commit"))?;
-    let Some(head) = to_commit(head_value)? else { return Err(missing("head_commit.author")) };
+    let Some(mut head) = to_commit(head_value)? else { return Err(missing("head_commit.author")) };
+    head.diff = pushed_paths(p).map(|paths| crate::git::DiffStat { paths, lines_added: None, lines_removed: None });
     let kind = crate::git::classify(&head);
     let message_says_merge = head.subject_line().starts_with("Merge pull request #");
     if kind.pr.is_some() || message_says_merge {
@@ -588,8 +595,39 @@ fn deployment(p: &P<'_>) -> Result<Mapped> {
         status,
         rollback_of: None,
         source: Some(p.source.clone()),
+        // A deployment's free-form payload may name its strategy (`{"strategy": "canary"}`).
+        strategy: p.get("/deployment/payload/strategy").and_then(Value::as_str).and_then(|s| Token::new(s).ok()),
     });
     Ok(Mapped::Records(vec![p.record(time, deployer, vec![], body)]))
+}
+
+/// The paths a push touched: the union of its commits' `added`, `removed` and `modified`
+/// lists. `None` when they may be incomplete: GitHub lists at most 20 commits in a push.
+fn pushed_paths(p: &P<'_>) -> Option<Vec<String>> {
+    let commits = p.get("/commits").and_then(Value::as_array)?;
+    if commits.is_empty() || commits.len() >= 20 {
+        return None;
+    }
+    let mut paths = std::collections::BTreeSet::new();
+    for c in commits {
+        for list in ["added", "removed", "modified"] {
+            for path in c.get(list).and_then(Value::as_array)?.iter() {
+                paths.insert(path.as_str()?.to_string());
+            }
+        }
+    }
+    (paths.len() <= crate::git::MAX_PATHS).then(|| paths.into_iter().collect())
+}
+
+/// The `key` field of each object in a label array (GitHub `name`, GitLab `title`), at most
+/// 100 labels of at most 200 bytes each.
+pub(crate) fn label_names(labels: Option<&Value>, key: &str) -> Vec<String> {
+    labels
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter().filter_map(|l| l.get(key).and_then(Value::as_str)).take(100).map(|s| truncate(s, 200)).collect()
+        })
+        .unwrap_or_default()
 }
 
 fn issue(p: &P<'_>) -> Result<Mapped> {

@@ -298,6 +298,10 @@ fn merge_request(p: &P<'_>, merged: bool) -> Result<Mapped> {
         commits_total: 0,
         risk_tier: None,
         intent: None,
+        paths: None,
+        lines_added: None,
+        lines_removed: None,
+        labels: crate::github::label_names(p.get("/labels").or(p.get("/object_attributes/labels")), "title"),
         source: Some(p.source.clone()),
     };
     let updated = p.time("/object_attributes/updated_at")?;
@@ -484,6 +488,7 @@ fn deployment(p: &P<'_>) -> Result<Mapped> {
         status,
         rollback_of: None,
         source: Some(p.source.clone()),
+        strategy: None,
     });
     Ok(Mapped::Records(vec![p.record(time, deployer, vec![], body)]))
 }

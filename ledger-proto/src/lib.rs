@@ -5,6 +5,7 @@
 //! protobuf.
 
 mod convert;
+mod gate;
 mod why;
 
 pub use convert::ConvertError;

@@ -5,8 +5,8 @@
 //! serde names, so the two forms cannot drift apart; times travel as milliseconds.
 
 use ledger_audit::why::{
-    ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Finding, IncidentLine, MergeLine,
-    ReviewLine, SessionLine, Vouch, WalkStep, WhyReport,
+    ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Finding, GateLine, GateRuleLine,
+    IncidentLine, MergeLine, ReviewLine, SessionLine, Vouch, WalkStep, WhyReport,
 };
 use ledger_core::types::{CommitId, Identity, Timestamp};
 use serde::de::DeserializeOwned;
@@ -16,7 +16,7 @@ use crate::convert::ConvertError;
 use crate::v1 as pb;
 
 /// The serde name of a unit enum value (`approved`, `T1`, …).
-fn name<T: Serialize>(v: &T) -> String {
+pub(crate) fn name<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         // Every vocabulary here is a unit enum, which serializes as a string.
@@ -25,7 +25,7 @@ fn name<T: Serialize>(v: &T) -> String {
 }
 
 /// The value of a unit enum named `s`, or an error naming `field`.
-fn parse<T: DeserializeOwned>(field: &str, s: &str) -> Result<T, ConvertError> {
+pub(crate) fn parse<T: DeserializeOwned>(field: &str, s: &str) -> Result<T, ConvertError> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| ConvertError::new(field, format!("`{s}` is not a known value")))
 }
@@ -68,11 +68,11 @@ fn vouch(v: Option<&pb::Vouch>) -> Result<Vouch, ConvertError> {
     })
 }
 
-fn finding_pb(f: &Finding) -> pb::Finding {
+pub(crate) fn finding_pb(f: &Finding) -> pb::Finding {
     pb::Finding { code: f.code.clone(), message: f.message.clone() }
 }
 
-fn finding(f: &pb::Finding) -> Finding {
+pub(crate) fn finding(f: &pb::Finding) -> Finding {
     Finding { code: f.code.clone(), message: f.message.clone() }
 }
 
@@ -236,11 +236,35 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
             })
             .collect(),
         findings: c.findings.iter().map(finding_pb).collect(),
+        gates: c
+            .gates
+            .iter()
+            .map(|g| pb::GateLine {
+                at: at_pb(&g.at),
+                subject: g.subject.clone(),
+                stage: g.stage.as_ref().map(name),
+                decision: name(&g.decision),
+                tier: g.tier.as_ref().map(name),
+                policy: g.policy.clone(),
+                policy_version: g.policy_version,
+                rules: g
+                    .rules
+                    .iter()
+                    .map(|r| pb::GateRuleLine { rule: r.rule.clone(), result: name(&r.result), exception: r.exception })
+                    .collect(),
+                time_ms: g.time.0,
+                vouched: vouch_pb(&g.vouched),
+            })
+            .collect(),
     }
 }
 
 /// Converts each item of `items` with `f`, naming the failing one `field[i]`.
-fn each<P, T>(field: &str, items: &[P], f: impl Fn(&P) -> Result<T, ConvertError>) -> Result<Vec<T>, ConvertError> {
+pub(crate) fn each<P, T>(
+    field: &str,
+    items: &[P],
+    f: impl Fn(&P) -> Result<T, ConvertError>,
+) -> Result<Vec<T>, ConvertError> {
     items.iter().enumerate().map(|(i, p)| f(p).map_err(|e| e.within(&format!("{field}[{i}]")))).collect()
 }
 
@@ -359,5 +383,25 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
             })
         })?,
         findings: c.findings.iter().map(finding).collect(),
+        gates: each("gates", &c.gates, |g| {
+            Ok(GateLine {
+                at: at("at", g.at.as_ref())?,
+                subject: g.subject.clone(),
+                stage: g.stage.as_deref().map(|s| parse("stage", s)).transpose()?,
+                decision: parse("decision", &g.decision)?,
+                tier: g.tier.as_deref().map(|s| parse("tier", s)).transpose()?,
+                policy: g.policy.clone(),
+                policy_version: g.policy_version,
+                rules: each("rules", &g.rules, |r| {
+                    Ok(GateRuleLine {
+                        rule: r.rule.clone(),
+                        result: parse("result", &r.result)?,
+                        exception: r.exception,
+                    })
+                })?,
+                time: Timestamp(g.time_ms),
+                vouched: vouch(g.vouched.as_ref())?,
+            })
+        })?,
     })
 }

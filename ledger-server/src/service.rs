@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 use ledger_audit::why::Trust;
 use ledger_core::bundle::Selection;
 use ledger_core::entry::SignedRecord;
-use ledger_core::record::Kind;
+use ledger_core::record::{Kind, Stage};
 use ledger_core::types::{Seq, Timestamp};
 use ledger_proto::v1 as pb;
 use ledger_proto::v1::ledger_server::Ledger as LedgerApi;
@@ -355,6 +355,37 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
             .map_err(|_| Status::internal("why task failed"))?
             .map_err(err)?;
         Ok(Response::new(pb::WhyResponse { report: Some(pb::WhyReport::from(&report)) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn gate(&self, request: Request<pb::GateRequest>) -> Result<Response<pb::GateResponse>, Status> {
+        self.check_read(&request)?;
+        let req = request.into_inner();
+        let ledger = self.ledger.clone();
+        let resp = tokio::task::spawn_blocking(move || -> Result<pb::GateResponse, Error> {
+            if let Some(seq) = req.recheck_seq {
+                let r = ledger.recheck_gate(&format!("#{seq}"))?;
+                let mut report = r.fresh;
+                report.recorded_at = Some(r.seq.0);
+                return Ok(pb::GateResponse {
+                    report: Some(pb::GateReport::from(&report)),
+                    differences: r.differences,
+                    policy_entry: None,
+                });
+            }
+            let stage: Stage =
+                req.stage.parse().map_err(|e: ledger_core::Error| Error::InvalidArgument(e.to_string()))?;
+            let (report, policy) = ledger.gate_input(&req.subject, stage, req.policy_document.as_deref())?;
+            Ok(pb::GateResponse {
+                report: Some(pb::GateReport::from(&report)),
+                differences: vec![],
+                policy_entry: policy.published.map(|s| s.0),
+            })
+        })
+        .await
+        .map_err(|_| Status::internal("gate task failed"))?
+        .map_err(err)?;
+        Ok(Response::new(resp))
     }
 
     #[tracing::instrument(skip_all)]

@@ -90,7 +90,12 @@ pub fn numbered_evidence(repo: &str, i: u64, pad: usize) -> Record {
 
 /// A `policy` record (a kind the `ci` key may not append).
 pub fn policy(name: &str) -> Record {
-    rec(Body::Policy(Policy { name: Token::new(name).unwrap(), version: 1, document: "[tiers]\n".into() }))
+    rec(Body::Policy(Policy {
+        name: Token::new(name).unwrap(),
+        version: 1,
+        document: "[tiers]\n".into(),
+        digest: None,
+    }))
 }
 
 /// `record` signed by `key`.

@@ -12,8 +12,8 @@ use ledger_core::subject::Subject;
 use ledger_core::types::{CommitId, Identity, RepoName, Timestamp};
 
 use super::report::{
-    ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, Gathered, IncidentLine, MergeLine,
-    ReviewLine, ReviewStatus, SessionLine, Verification, Vouch,
+    ChangeReport, CommitLine, DeploymentLine, EntryRef, EvidenceLine, ExceptionLine, GateLine, GateRuleLine, Gathered,
+    IncidentLine, MergeLine, ReviewLine, ReviewStatus, SessionLine, Verification, Vouch,
 };
 use super::{findings, Trust, CLOCK_SKEW_MS};
 
@@ -57,7 +57,9 @@ pub(super) fn change_report(
         deployments,
         incidents: incidents(all, &causes),
         findings: vec![],
+        gates: vec![],
     };
+    report.gates = gates(subject, all, &report);
     report.findings = findings::of_change(&report);
     report
 }
@@ -337,6 +339,35 @@ fn incidents(all: &[&Gathered], causes: &[String]) -> Vec<IncidentLine> {
         by_subject.insert(key, line);
     }
     by_subject.into_values().collect()
+}
+
+/// Recorded gate decisions about the change: gating it, one of its commits, or one of its
+/// deployments, or linked to it.
+fn gates(subject: &Subject, all: &[&Gathered], report: &ChangeReport) -> Vec<GateLine> {
+    let mut about: Vec<String> = vec![subject.to_string(), format!("git:{}", report.final_commit)];
+    about.push(format!("git:{}@{}", report.repo, report.final_commit));
+    about.extend(report.deployments.iter().map(|d| d.subject.clone()));
+    all.iter()
+        .filter_map(|g| match &g.record.body {
+            Body::Gate(x) if belongs_to(g, subject) || about.contains(&x.subject.to_string()) => Some(GateLine {
+                at: EntryRef::from(*g),
+                subject: x.subject.to_string(),
+                stage: x.stage,
+                decision: x.decision,
+                tier: x.tier,
+                policy: x.policy.to_string(),
+                policy_version: x.policy_version,
+                rules: x
+                    .rules
+                    .iter()
+                    .map(|r| GateRuleLine { rule: r.rule.clone(), result: r.result, exception: r.exception })
+                    .collect(),
+                time: g.record.time,
+                vouched: Vouch::of(g),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The distinct authors of the change's commits, in commit order (one person under two names

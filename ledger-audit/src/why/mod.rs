@@ -22,8 +22,9 @@ use ledger_core::subject::Subject;
 use ledger_core::types::{Seq, Timestamp};
 
 pub use report::{
-    ChangeReport, CommitLine, DeploymentLine, Entered, EntryRef, EvidenceLine, ExceptionLine, Finding, Gathered,
-    IncidentLine, MergeLine, ReviewLine, ReviewStatus, SessionLine, Verification, Vouch, WalkStep, WhyReport,
+    ChangeReport, CommitLine, DeploymentLine, Entered, EntryRef, EvidenceLine, ExceptionLine, Finding, GateLine,
+    GateRuleLine, Gathered, IncidentLine, MergeLine, ReviewLine, ReviewStatus, SessionLine, Verification, Vouch,
+    WalkStep, WhyReport,
 };
 
 /// Which builders' attestations count as evidence: the trusted-builder list (policy will reuse

@@ -6,7 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use ledger_core::record::{
-    Body, Channel, CheckResult, CommitSignature, DeployStatus, MergeMethod, Record, Source, Verdict,
+    Body, Channel, CheckResult, CommitSignature, Decision, DeployStatus, MergeMethod, Record, RuleResult, Source,
+    Stage, Verdict,
 };
 use ledger_core::types::{CommitId, EntryHash, Identity, KeyId, Seq, Tier, Timestamp};
 
@@ -394,6 +395,48 @@ pub struct ChangeReport {
     pub incidents: Vec<IncidentLine>,
     /// Findings about this change.
     pub findings: Vec<Finding>,
+    /// Recorded gate decisions about the change (or a deployment of it), oldest first. Omitted
+    /// from the JSON when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateLine>,
+}
+
+/// A recorded gate decision (`ledger gate --record`), as `why` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateLine {
+    /// Where it is recorded.
+    #[serde(flatten)]
+    pub at: EntryRef,
+    /// What was gated.
+    pub subject: String,
+    /// `merge` or `deploy`, when recorded.
+    pub stage: Option<Stage>,
+    /// `allow` or `deny`.
+    pub decision: Decision,
+    /// The tier, when recorded.
+    pub tier: Option<Tier>,
+    /// The policy's digest.
+    pub policy: String,
+    /// The policy's version, when recorded.
+    pub policy_version: Option<u64>,
+    /// Each rule's result.
+    pub rules: Vec<GateRuleLine>,
+    /// When the decision was made.
+    pub time: Timestamp,
+    /// Who vouched for the decision record.
+    pub vouched: Vouch,
+}
+
+/// One rule of a recorded gate decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateRuleLine {
+    /// Rule id.
+    pub rule: String,
+    /// `pass`, `fail` or `waived`.
+    pub result: RuleResult,
+    /// The exception entry that waived it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<u64>,
 }
 
 /// One subject `why` walked from the asked one, and the entries found under it.

@@ -3,4 +3,5 @@
 //! (`why`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod gate;
 mod why;

@@ -167,6 +167,10 @@ fn change(title: &str, commits: Vec<CommitInfo>) -> Body {
         risk_tier: None,
         intent: None,
         source: None,
+        paths: None,
+        lines_added: None,
+        lines_removed: None,
+        labels: vec![],
     })
 }
 
@@ -239,6 +243,7 @@ fn deployment(service: &str, deployer: &str, status: DeployStatus, commit: Commi
         status,
         rollback_of: None,
         source: None,
+        strategy: None,
     })
 }
 
@@ -280,7 +285,12 @@ fn realistic() -> Vec<Gathered> {
     let mut log = Log::default();
     log.add(ALICE, vec![], change("Add cart totals (draft)", vec![first()])); // 0
     log.add(ALICE, of_change(), session()); // 1
-    let model = Model { tool: token("codex"), model: "Codex 5.3".into(), approved_tiers: vec![Tier::T0, Tier::T1] };
+    let model = Model {
+        tool: token("codex"),
+        model: "Codex 5.3".into(),
+        approved_tiers: vec![Tier::T0, Tier::T1],
+        not_after: None,
+    };
     log.add(GRACE, vec![], Body::Model(model)); // 2
     log.add(CAROL, of_change(), review(CAROL, Verdict::Approved, old(), Some(payload))); // 3
     log.add(CI, of_change(), evidence("unit-tests", CheckResult::Pass, old())); // 4

@@ -8,12 +8,18 @@
 //! | [`query`] | `verify`, `why` |
 //! | [`transparency`] | `checkpoint`, `prove`, `log-key`, `consistency`, `audit` |
 //! | [`bundle`] | `export`, `verify-bundle`, `verify-proof` |
+//! | [`governance`] | `policy check|publish|show|codeowners`, `exception grant|list`, `model approve|list` |
+//! | [`gate`] | `gate` (evaluate, `--record`, `--recheck`) |
+//! | [`vsa`] | `vsa` (SLSA Source verification summary) |
 
 pub mod admin;
 pub mod bundle;
+pub mod gate;
+pub mod governance;
 pub mod query;
 pub mod records;
 pub mod transparency;
+pub mod vsa;
 
 use std::process::ExitCode;
 
@@ -60,6 +66,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::VerifyBundle { file, log_key, format } => bundle::verify_bundle(&ctx, &file, &log_key, format),
         Command::VerifyProof { file, log_key, entry } => bundle::verify_proof(&ctx, &file, &log_key, entry.as_deref()),
+        Command::Policy(p) => governance::policy(&ctx, p),
+        Command::Exception(x) => governance::exception(&ctx, x),
+        Command::Model(m) => governance::model(&ctx, m),
+        Command::Gate { recheck: Some(entry), .. } => gate::recheck(&ctx, &entry),
+        Command::Gate { subject, stage, policy, record, signer, recheck: None } => {
+            let (Some(subject), Some(stage)) = (subject, stage) else {
+                anyhow::bail!("give a SUBJECT and --stage merge|deploy, or --recheck ENTRY")
+            };
+            gate::gate(&ctx, &subject, &stage, policy.as_deref(), record, &signer)
+        }
+        Command::Vsa { subject, key, out, verifier, forge } => {
+            vsa::vsa(&ctx, &subject, &key, out.as_deref(), &verifier, &forge)
+        }
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }
 }

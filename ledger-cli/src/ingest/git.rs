@@ -9,7 +9,7 @@ use git2::{Oid, Repository, Sort};
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::CommitSignature;
 use ledger_core::types::{CommitId, RepoName, Timestamp};
-use ledger_ingest::git::{landing_records, GitCommit, GitPerson};
+use ledger_ingest::git::{landing_records, DiffStat, GitCommit, GitPerson};
 use serde::Serialize;
 
 use crate::cli::SignerArgs;
@@ -50,6 +50,33 @@ fn to_commit(c: &git2::Commit<'_>) -> Result<GitCommit> {
         committer: person(&c.committer()),
         message: String::from_utf8_lossy(c.message_raw_bytes()).into_owned(),
         signature: signature_kind(c),
+        diff: None,
+    })
+}
+
+/// What `c` changed against its first parent (the empty tree for a root commit): the paths,
+/// and the lines added and removed. For a merge commit that is what the merged branch brought
+/// in. `None` when git cannot diff the trees.
+fn landing_diff(repo: &Repository, c: &git2::Commit<'_>) -> Option<DiffStat> {
+    let tree = c.tree().ok()?;
+    let parent = match c.parents().next() {
+        Some(p) => Some(p.tree().ok()?),
+        None => None,
+    };
+    let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), None).ok()?;
+    let mut paths = std::collections::BTreeSet::new();
+    for d in diff.deltas() {
+        for f in [d.old_file(), d.new_file()] {
+            if let Some(p) = f.path().and_then(|p| p.to_str()) {
+                paths.insert(p.to_string());
+            }
+        }
+    }
+    let stats = diff.stats().ok()?;
+    Some(DiffStat {
+        paths: paths.into_iter().collect(),
+        lines_added: Some(stats.insertions() as u64),
+        lines_removed: Some(stats.deletions() as u64),
     })
 }
 
@@ -142,7 +169,8 @@ pub fn run(
     };
     for id in &line_ids {
         let c = repo.find_commit(*id)?;
-        let landing = to_commit(&c)?;
+        let mut landing = to_commit(&c)?;
+        landing.diff = landing_diff(&repo, &c);
         let brought_in: Vec<GitCommit> = if c.parent_count() > 1 {
             let mut walk = repo.revwalk()?;
             walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;

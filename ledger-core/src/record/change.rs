@@ -170,6 +170,9 @@ pub struct Model {
     pub model: String,
     /// Tiers changes made with this model may have.
     pub approved_tiers: Vec<Tier>,
+    /// After this time the approval no longer counts. Omitted from the encoding when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Timestamp>,
 }
 
 impl BodyParts for Model {
@@ -209,9 +212,28 @@ pub struct Change {
     pub intent: Option<String>,
     /// Where this record came from.
     pub source: Option<Source>,
+    /// The paths the change touched (repository-relative, `/`-separated), when the source lists
+    /// them (a git diff, an API file list). `None`: not known, which is not "none touched".
+    /// Omitted from the encoding when absent, like the fields after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Lines added across the change, when the source counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines_added: Option<u64>,
+    /// Lines removed across the change, when the source counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines_removed: Option<u64>,
+    /// Labels on the change (pull request labels, merge request labels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Change {
+    /// Lines changed (added + removed), when both counts are known.
+    pub fn lines_changed(&self) -> Option<u64> {
+        Some(self.lines_added?.saturating_add(self.lines_removed?))
+    }
+
     /// The change's subject: `pr:<repo>#<n>`, or the head commit when there is no PR number.
     pub fn subject(&self) -> Subject {
         match self.number {
@@ -231,6 +253,12 @@ impl BodyParts for Change {
         text(out, "title", &self.title);
         opt_text(out, "description", &self.description);
         opt_text(out, "intent", &self.intent);
+        for (i, p) in self.paths.iter().flatten().enumerate() {
+            text(out, &format!("paths[{i}]"), p);
+        }
+        for (i, l) in self.labels.iter().enumerate() {
+            text(out, &format!("labels[{i}]"), l);
+        }
         for (i, c) in self.commits.iter().enumerate() {
             text(out, &format!("commits[{i}].title"), &c.title);
             for (j, t) in c.trailers.iter().enumerate() {

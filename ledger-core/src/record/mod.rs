@@ -195,6 +195,7 @@ kinds! {
     Policy(Policy) = "policy", code 9,
     Gate(Gate) = "gate", code 10,
     Key(KeyBody) = "key", code 11,
+    Codeowners(Codeowners) = "codeowners", code 12,
 }
 
 impl Body {
@@ -208,7 +209,12 @@ impl Body {
             Body::Merge(b) => b.source.as_ref(),
             Body::Deployment(b) => b.source.as_ref(),
             Body::Incident(b) => b.source.as_ref(),
-            Body::Model(_) | Body::Exception(_) | Body::Policy(_) | Body::Gate(_) | Body::Key(_) => None,
+            Body::Model(_)
+            | Body::Exception(_)
+            | Body::Policy(_)
+            | Body::Gate(_)
+            | Body::Key(_)
+            | Body::Codeowners(_) => None,
         }
     }
 
@@ -222,7 +228,12 @@ impl Body {
             Body::Merge(b) => b.source.as_mut(),
             Body::Deployment(b) => b.source.as_mut(),
             Body::Incident(b) => b.source.as_mut(),
-            Body::Model(_) | Body::Exception(_) | Body::Policy(_) | Body::Gate(_) | Body::Key(_) => None,
+            Body::Model(_)
+            | Body::Exception(_)
+            | Body::Policy(_)
+            | Body::Gate(_)
+            | Body::Key(_)
+            | Body::Codeowners(_) => None,
         }
     }
 }

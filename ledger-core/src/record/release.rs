@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{commit, opt_text, text, BodyParts, Kind, Source};
 use crate::subject::Subject;
-use crate::types::{CommitId, Digest, Identity, KeyId, PublicKeyBytes, RepoName, SignatureBytes, Timestamp, Token};
+use crate::types::{
+    CommitId, Digest, Identity, KeyId, PublicKeyBytes, RepoName, SignatureBytes, Tier, Timestamp, Token,
+};
 
 /// State of a deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,6 +55,10 @@ pub struct Deployment {
     pub rollback_of: Option<Subject>,
     /// Where this record came from.
     pub source: Option<Source>,
+    /// The release strategy, as the deployer declares it: `standard`, `canary`, `flag`,
+    /// `staged`, `blue_green`, `supervised`, or another token. Omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Token>,
 }
 
 impl Deployment {
@@ -127,6 +133,19 @@ pub struct Policy {
     pub version: u64,
     /// The policy text (TOML).
     pub document: String,
+    /// SHA-256 of the document's bytes, which gate decisions name. Checked against the
+    /// document on append; omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// The digest a policy document is known by: SHA-256 of its UTF-8 bytes (what SLSA VSAs and
+/// in-toto resource descriptors speak).
+pub fn document_digest(document: &str) -> Digest {
+    use sha2::Digest as _;
+    let value = sha2::Sha256::digest(document.as_bytes()).to_vec();
+    #[allow(clippy::expect_used)]
+    Digest::new(crate::types::DigestAlg::Sha256, value).expect("SHA-256 is 32 bytes")
 }
 
 impl BodyParts for Policy {
@@ -146,19 +165,138 @@ pub enum Decision {
     Deny,
 }
 
-/// `gate`: a recorded release-gate decision. Inputs are `input` links.
+/// `gate`: a recorded release-gate decision. The record's time is when it was evaluated.
+///
+/// A decision recorded by `ledger gate --record` carries everything needed to evaluate it
+/// again from the log alone: the policy (by digest, name and version), the stage, the tree
+/// size the inputs were read at, the input entries and each rule's outcome. The fields after
+/// `reasons` are omitted from the encoding when empty.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Gate {
-    /// Digest of the policy evaluated.
+    /// Digest of the policy evaluated ([`document_digest`]).
     pub policy: Digest,
-    /// What was gated (a change or deployment).
+    /// What was gated (a change, a commit or a deployment).
     pub subject: Subject,
     /// The decision.
     pub decision: Decision,
     /// Reasons, one per failed or waived rule.
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// Name of the policy evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<Token>,
+    /// Version of the policy evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<u64>,
+    /// The stage gated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// The tier the change was classified in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// The tree size the inputs were read at: entries `0..tree_size` were the ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+    /// Sequence numbers of every entry the evaluation considered, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<u64>,
+    /// Each rule's outcome, in evaluation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleOutcome>,
+}
+
+/// Where in a change's way to production a gate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Before merging a change.
+    Merge,
+    /// Before deploying.
+    Deploy,
+}
+
+impl std::str::FromStr for Stage {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Stage> {
+        match s {
+            "merge" => Ok(Stage::Merge),
+            "deploy" => Ok(Stage::Deploy),
+            other => Err(crate::Error::InvalidField {
+                field: "stage".into(),
+                reason: format!("unknown stage `{other}`; expected merge or deploy"),
+            }),
+        }
+    }
+}
+
+impl Stage {
+    /// `merge` or `deploy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Merge => "merge",
+            Stage::Deploy => "deploy",
+        }
+    }
+}
+
+/// A rule's result in a gate decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleResult {
+    /// The evidence satisfies the rule.
+    Pass,
+    /// It does not (or the evidence needed is unknown).
+    Fail,
+    /// It does not, but an unexpired exception in scope overrides it.
+    Waived,
+}
+
+impl RuleResult {
+    /// `pass`, `fail` or `waived`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleResult::Pass => "pass",
+            RuleResult::Fail => "fail",
+            RuleResult::Waived => "waived",
+        }
+    }
+}
+
+/// One rule's outcome in a recorded gate decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOutcome {
+    /// Rule id, e.g. `approvals` (docs/POLICY.md).
+    pub rule: String,
+    /// Result.
+    pub result: RuleResult,
+    /// Why, in words.
+    pub reason: String,
+    /// Sequence numbers of the entries the result rests on.
+    #[serde(default)]
+    pub evidence: Vec<u64>,
+    /// The exception entry that waived a failure.
+    pub exception: Option<u64>,
+}
+
+/// `codeowners`: a repository's CODEOWNERS file, as the `codeowners` policy rule reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Codeowners {
+    /// Repository the file belongs to.
+    pub repo: RepoName,
+    /// The file's text.
+    pub document: String,
+    /// SHA-256 of the text ([`document_digest`]).
+    pub digest: Digest,
+}
+
+impl BodyParts for Codeowners {
+    fn push_subjects(&self, _: &mut Vec<Subject>) {}
+    fn push_text<'a>(&'a self, out: &mut Vec<(String, &'a str)>) {
+        text(out, "document", &self.document);
+    }
 }
 
 impl BodyParts for Gate {

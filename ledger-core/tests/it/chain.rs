@@ -103,7 +103,8 @@ fn a_key_may_append_only_its_kinds_and_only_admin_appends_keys() {
     let other = test_key("other");
     let err = f.append(&ci, key_body(KeyAction::Register, "x", &other, vec![Kind::Review]), T0).unwrap_err();
     assert!(matches!(err, Error::KindNotAllowed { kind: Kind::Key, .. }), "{err}");
-    let policy = Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: "x".into() });
+    let policy =
+        Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: "x".into(), digest: None });
     let err = f.append(&ci, policy, T0).unwrap_err();
     assert!(matches!(err, Error::KindNotAllowed { kind: Kind::Policy, .. }), "{err}");
 }
@@ -205,11 +206,16 @@ fn a_forged_signature_is_refused() {
 #[test]
 fn oversized_records_and_secrets_are_refused_at_signing() {
     let f = Fixture::new();
-    let big = Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: "x".repeat(70_000) });
+    let big =
+        Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: "x".repeat(70_000), digest: None });
     assert!(matches!(SignedRecord::sign(&record(T0, big), &f.admin), Err(Error::TooLarge { .. })));
     let token = format!("ghp_{}", "Zz09".repeat(9));
-    let leaky =
-        Body::Policy(Policy { name: Token::new("p").unwrap(), version: 1, document: format!("token = {token}") });
+    let leaky = Body::Policy(Policy {
+        name: Token::new("p").unwrap(),
+        version: 1,
+        document: format!("token = {token}"),
+        digest: None,
+    });
     let err = SignedRecord::sign(&record(T0, leaky), &f.admin).unwrap_err();
     assert!(matches!(&err, Error::SecretInField { field, .. } if field == "body.document"), "{err}");
     assert!(!err.to_string().contains(&token), "the error must not echo the secret");

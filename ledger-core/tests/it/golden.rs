@@ -37,6 +37,10 @@ fn vectors() -> Value {
         risk_tier: Some(Tier::T1),
         intent: None,
         source: None,
+        paths: None,
+        lines_added: None,
+        lines_removed: None,
+        labels: vec![],
     });
     let log = test_key("log");
     let mut log_body = key_body(KeyAction::Register, "log", &log, vec![]);
@@ -63,6 +67,10 @@ fn vectors() -> Value {
         risk_tier: Some(Tier::T0),
         intent: None,
         source: None,
+        paths: None,
+        lines_added: None,
+        lines_removed: None,
+        labels: vec![],
     });
     let records = [
         (&admin, key_body(KeyAction::Genesis, "admin", &admin, vec![Kind::Key])),

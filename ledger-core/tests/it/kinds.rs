@@ -19,6 +19,7 @@ const PINNED: &[(&str, u8)] = &[
     ("policy", 9),
     ("gate", 10),
     ("key", 11),
+    ("codeowners", 12),
 ];
 
 #[test]

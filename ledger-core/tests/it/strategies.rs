@@ -132,8 +132,9 @@ pub fn body() -> impl Strategy<Value = Body> {
                     })
                 }
             ),
-        (token(), text(), proptest::collection::vec(tier(), 0..4))
-            .prop_map(|(tool, model, approved_tiers)| Body::Model(Model { tool, model, approved_tiers })),
+        (token(), text(), proptest::collection::vec(tier(), 0..4), proptest::option::of(time())).prop_map(
+            |(tool, model, approved_tiers, not_after)| Body::Model(Model { tool, model, approved_tiers, not_after })
+        ),
         (
             repo(),
             proptest::option::of(any::<u64>()),
@@ -174,6 +175,10 @@ pub fn body() -> impl Strategy<Value = Body> {
                         risk_tier,
                         intent: None,
                         source,
+                        paths: (commits_total % 3 == 0).then(|| vec!["src/a.rs".into(), "docs/b.md".into()]),
+                        lines_added: (commits_total % 2 == 0).then_some(commits_total / 2),
+                        lines_removed: (commits_total % 2 == 0).then_some(7),
+                        labels: if commits_total % 5 == 0 { vec!["risk:T2".into()] } else { vec![] },
                     })
                 }
             ),
@@ -244,6 +249,7 @@ pub fn body() -> impl Strategy<Value = Body> {
             proptest::option::of(subject())
         )
             .prop_map(|(service, environment, deployment_id, repo, commits, deployer, rollback_of)| {
+                let strategy = (commits.len() == 1).then(|| Token::new("canary").unwrap());
                 Body::Deployment(Deployment {
                     service,
                     environment,
@@ -255,6 +261,7 @@ pub fn body() -> impl Strategy<Value = Body> {
                     status: DeployStatus::Success,
                     rollback_of,
                     source: None,
+                    strategy,
                 })
             }),
         (token(), token(), text(), proptest::option::of(text()), time(), proptest::option::of(time())).prop_map(
@@ -272,11 +279,42 @@ pub fn body() -> impl Strategy<Value = Body> {
         (token(), any::<u64>(), text()).prop_map(|(name, version, document)| Body::Policy(Policy {
             name,
             version,
-            document
+            digest: (version % 2 == 0).then(|| document_digest(&document)),
+            document,
         })),
-        (digest(), subject(), proptest::collection::vec(text(), 0..3)).prop_map(|(policy, subject, reasons)| {
-            Body::Gate(Gate { policy, subject, decision: Decision::Deny, reasons })
-        }),
+        (digest(), subject(), proptest::collection::vec(text(), 0..3), any::<u64>()).prop_map(
+            |(policy, subject, reasons, n)| {
+                let full = n % 2 == 0;
+                Body::Gate(Gate {
+                    policy,
+                    subject,
+                    decision: Decision::Deny,
+                    reasons,
+                    policy_name: full.then(|| Token::new("default").unwrap()),
+                    policy_version: full.then_some(n),
+                    stage: full.then_some(Stage::Deploy),
+                    tier: full.then_some(Tier::T2),
+                    tree_size: full.then_some(n / 2),
+                    inputs: if full { vec![1, 5, n / 4] } else { vec![] },
+                    rules: if full {
+                        vec![RuleOutcome {
+                            rule: "approvals".into(),
+                            result: RuleResult::Fail,
+                            reason: "0 of 2".into(),
+                            evidence: vec![3],
+                            exception: Some(9),
+                        }]
+                    } else {
+                        vec![]
+                    },
+                })
+            }
+        ),
+        (repo(), text()).prop_map(|(repo, document)| Body::Codeowners(Codeowners {
+            repo,
+            digest: document_digest(&document),
+            document,
+        })),
         (
             token(),
             any::<[u8; 32]>(),

@@ -8,6 +8,7 @@
 //! | `proofs` | tree heads, signed checkpoints, inclusion and consistency proofs from the tiles |
 //! | `verify` | the full replay, and every derived index, tile and record checked against it |
 //! | `bundle` | export: a streamed v2 bundle of a selection, each run with its range proof |
+//! | `governance` | published policies, exceptions, model approvals; the gate and its re-check |
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,7 @@ pub use ledger_core::chain::Receipt;
 use crate::store::Store;
 
 mod bundle;
+mod governance;
 mod open;
 mod proofs;
 mod read;
@@ -34,6 +36,7 @@ mod verify;
 mod write;
 
 pub use bundle::ExportSummary;
+pub use governance::{GatePolicy, PublishedPolicy, Recheck};
 pub use write::Atomicity;
 
 /// A stored entry, decoded.

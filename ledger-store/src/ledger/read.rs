@@ -244,6 +244,12 @@ impl<S: Store> Ledger<S> {
     /// [`Ledger::related`], with the subjects walked from `subject` in the order they were
     /// reached, each with the entries that mention it.
     fn gather(&self, subject: &Subject) -> Result<(Vec<Gathered>, Vec<WalkStep>)> {
+        self.gather_at(subject, u64::MAX)
+    }
+
+    /// [`Ledger::gather`] as the ledger was at `tree_size`: entries at or beyond it are not
+    /// read, nor followed.
+    pub(super) fn gather_at(&self, subject: &Subject, tree_size: u64) -> Result<(Vec<Gathered>, Vec<WalkStep>)> {
         let mut seen: BTreeSet<Seq> = BTreeSet::new();
         let mut gathered: Vec<Gathered> = vec![];
         let mut hashes: BTreeMap<Seq, EntryHash> = BTreeMap::new();
@@ -252,7 +258,7 @@ impl<S: Store> Ledger<S> {
         let mut add = |seqs: &[Seq], out: &mut Vec<Gathered>, hashes: &mut BTreeMap<Seq, EntryHash>| {
             let mut fresh = vec![];
             for &seq in seqs {
-                if seen.insert(seq) {
+                if seq.0 < tree_size && seen.insert(seq) {
                     let mut g = self.must_get(seq)?.gathered();
                     g.signer_name = names.get(&g.signer).cloned();
                     hashes.insert(seq, g.hash);
@@ -278,6 +284,7 @@ impl<S: Store> Ledger<S> {
                 }
                 let entries = seqs
                     .iter()
+                    .filter(|q| q.0 < tree_size)
                     .filter_map(|q| hashes.get(q).map(|h| EntryRef { seq: q.0, entry: h.to_hex() }))
                     .collect();
                 walked.push(WalkStep { subject: s.to_string(), entries });

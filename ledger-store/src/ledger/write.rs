@@ -122,11 +122,44 @@ impl<S: Store> Ledger<S> {
         if let Some(prev) = in_batch.get(&id).map(|&i| &batch[i]) {
             return Ok(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
         }
+        self.check_policy_version(record.record(), batch)?;
         let authorized = work.authorize(record, now)?;
         let entry = work.sequence(&authorized)?;
         in_batch.insert(id, batch.len());
         batch.push(stored(&entry));
         Ok(Receipt { seq: entry.seq(), hash: entry.hash, record_id: id, duplicate: false })
+    }
+
+    /// A `policy` record must raise the version of its policy: above every version of the same
+    /// name already in the ledger or earlier in `batch` (so that "the policy in force" is never
+    /// replaced by an older text).
+    fn check_policy_version(&self, record: &ledger_core::record::Record, batch: &[StoredEntry]) -> Result<()> {
+        let ledger_core::record::Body::Policy(new) = &record.body else { return Ok(()) };
+        let mut highest: Option<u64> = None;
+        let stored = self.store.kind_seqs(Kind::Policy)?;
+        let older = stored.into_iter().map(|seq| self.must_get(seq).map(|v| v.record));
+        let in_batch = batch.iter().filter(|e| e.kind == Kind::Policy).map(|e| {
+            ledger_core::entry::Entry::decode(&e.bytes)
+                .and_then(|x| x.decode_record())
+                .map_err(|err| Error::tampered_entry(e.seq, err))
+        });
+        for r in older.chain(in_batch) {
+            if let ledger_core::record::Body::Policy(p) = r?.body {
+                if p.name == new.name {
+                    highest = highest.max(Some(p.version));
+                }
+            }
+        }
+        match highest {
+            Some(h) if new.version <= h => Err(Error::Rejected(ledger_core::Error::InvalidField {
+                field: "body.policy.version".into(),
+                reason: format!(
+                    "policy `{}` version {} is not above the published version {h}: a published policy's version must increase",
+                    new.name, new.version
+                ),
+            })),
+            _ => Ok(()),
+        }
     }
 
     /// Makes a written batch visible: the chain state and the tree change together, under the

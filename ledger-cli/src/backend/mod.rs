@@ -1,6 +1,8 @@
 //! Where commands run: on a local store (`--db`) or through a `ledgerd` server (`--server`),
 //! with the same results.
 
+mod gate;
+
 use std::path::Path;
 use std::sync::Arc;
 

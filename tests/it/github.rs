@@ -20,7 +20,7 @@ use crate::support::{finding_codes, shared_data, Ledger};
 const ANCHOR: &str = "realdata/github-webhooks/reallyfastci/webhook-pr-close.json";
 
 /// `realdata/github-webhooks`, or `None` (with a notice) when the data is absent outside CI.
-fn webhooks_dir() -> Option<PathBuf> {
+pub(crate) fn webhooks_dir() -> Option<PathBuf> {
     let anchor = shared_data(ANCHOR)?;
     Some(anchor.parent().and_then(Path::parent).expect("the anchor lies two levels below the data set").to_path_buf())
 }
@@ -920,102 +920,140 @@ fn the_event_name_comes_from_the_option_or_a_header_file() {
     assert_eq!(v["files"][0]["records"][0]["kind"], "evidence", "{v}");
 }
 
-/// Issue 4's scenario as far as this increment reaches: recorded payloads edited only in ids,
-/// shas, numbers and repository so that they describe one pull request, ingested in order,
-/// then read back through `ledger why`.
+/// Issue 4's connected chain: recorded payloads edited only in ids, shas, numbers and
+/// repository so that they describe one pull request (opened, approved at an old head,
+/// synchronized, approved again, checked, merged, deployed), ingested in order into a fresh
+/// ledger, each delivery checked against its records.
+pub(crate) struct Chain {
+    pub ledger: Ledger,
+    pub repo: String,
+    pub number: Value,
+    /// The head the first approval was for.
+    pub old: String,
+    /// The final head.
+    pub new: String,
+    pub merge_commit: String,
+    pub merger: Value,
+    pub deployment: Value,
+    pub status: Value,
+}
+
+impl Chain {
+    /// `pr:<repo>#<number>`.
+    pub fn subject(&self) -> String {
+        format!("pr:{}#{}", self.repo, self.number)
+    }
+
+    /// The deployment's subject.
+    pub fn deployment_subject(&self) -> String {
+        format!(
+            "deploy:{}/{}/{}",
+            self.deployment["repository"]["name"].as_str().expect("repository.name"),
+            self.deployment["deployment"]["environment"].as_str().expect("environment"),
+            self.deployment["deployment"]["id"]
+        )
+    }
+
+    pub fn ingest(dir: &Path, tmp: &Path) -> Chain {
+        let mut opened = load(&dir, "octokit/pull_request/opened.payload.json");
+        let repository = opened["repository"].clone();
+        let repo = repository["full_name"].as_str().expect("full_name").to_string();
+        let number = opened["pull_request"]["number"].clone();
+        let old = opened["pull_request"]["head"]["sha"].as_str().expect("head sha").to_string();
+        let new = sha256_hex(b"the head after synchronize")[..40].to_string();
+        assert_ne!(old, new);
+        let ai_line = "Assisted-by: Codex 5.3";
+        add_body_line(&mut opened, ai_line);
+
+        // An approval (go-playground's review is `approved`) of the old head.
+        let approval = |commit: &str, id: u64| {
+            let mut r = load(&dir, "go-playground/pull-request-review.json");
+            r["repository"] = repository.clone();
+            r["pull_request"]["number"] = number.clone();
+            r["pull_request"]["head"]["sha"] = json!(commit);
+            r["review"]["commit_id"] = json!(commit);
+            r["review"]["id"] = json!(id);
+            r
+        };
+        let review_old = approval(&old, 1001);
+        assert_eq!(review_old["review"]["state"], "approved");
+
+        let mut sync = load(&dir, "octokit/pull_request/synchronize.payload.json");
+        sync["repository"] = repository.clone();
+        sync["pull_request"]["number"] = number.clone();
+        sync["number"] = number.clone();
+        sync["before"] = json!(old);
+        sync["after"] = json!(new);
+        sync["pull_request"]["head"]["sha"] = json!(new);
+        add_body_line(&mut sync, ai_line);
+
+        let review_new = approval(&new, 1002);
+
+        let mut check = load(&dir, "octokit/check_run/completed.payload.json");
+        assert_eq!(check["check_run"]["conclusion"], "success");
+        check["repository"] = repository.clone();
+        check["check_run"]["head_sha"] = json!(new);
+        let mut linked = check["check_run"]["pull_requests"][0].clone();
+        linked["number"] = number.clone();
+        linked["head"]["sha"] = json!(new);
+        check["check_run"]["pull_requests"] = json!([linked]);
+
+        // Merged by the merger of the captured reallyfastci delivery.
+        let merger = load(&dir, "reallyfastci/webhook-pr-close.json")["pull_request"]["merged_by"].clone();
+        let mut closed = load(&dir, "octokit/pull_request/closed.payload.json");
+        closed["repository"] = repository.clone();
+        closed["pull_request"]["number"] = number.clone();
+        closed["number"] = number.clone();
+        closed["pull_request"]["head"]["sha"] = json!(new);
+        closed["pull_request"]["merged"] = json!(true);
+        closed["pull_request"]["merged_by"] = merger.clone();
+        add_body_line(&mut closed, ai_line);
+        let merge_commit = closed["pull_request"]["merge_commit_sha"].as_str().expect("merge_commit_sha").to_string();
+
+        let mut deployment = load(&dir, "octokit/deployment/payload.json");
+        deployment["repository"] = repository.clone();
+        deployment["deployment"]["sha"] = json!(merge_commit);
+        let mut status = load(&dir, "octokit/deployment_status/payload.json");
+        status["repository"] = repository.clone();
+        status["deployment"]["sha"] = json!(merge_commit);
+
+        // Captured-delivery style: each file with its header, all in one command, in order.
+        let chain: Vec<(&str, &str, &Value)> = vec![
+            ("1-opened", "pull_request", &opened),
+            ("2-review-old", "pull_request_review", &review_old),
+            ("3-synchronize", "pull_request", &sync),
+            ("4-review-new", "pull_request_review", &review_new),
+            ("5-check-run", "check_run", &check),
+            ("6-closed", "pull_request", &closed),
+            ("7-deployment", "deployment", &deployment),
+            ("8-deployment-status", "deployment_status", &status),
+        ];
+        let paths: Vec<PathBuf> = chain
+            .iter()
+            .map(|(name, event, p)| write_delivery(tmp, &format!("{name}.json"), Some(event), p))
+            .collect();
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        let ledger = Ledger::init();
+        let summary = ingest(&ledger, None, &refs);
+        let log = log_by_seq(&ledger);
+        let mut problems = Problems::default();
+        for (((name, event, _), path), out) in chain.iter().zip(&paths).zip(summary["files"].as_array().expect("files")) {
+            let bytes = std::fs::read(path).expect("reading payload");
+            let skipped = check_delivery(&mut problems, &format!("chain {name}"), event, &bytes, out, &log, &["session"]);
+            problems.check(!skipped, || format!("chain {name}: skipped"));
+        }
+        problems.assert_none();
+        Chain { ledger, repo, number, old, new, merge_commit, merger, deployment, status }
+    }
+}
+
+/// Issue 4's scenario, read back through `ledger why`.
 #[test]
 fn a_connected_chain_reads_back_through_why() {
     let Some(dir) = webhooks_dir() else { return };
     let tmp = TempDir::new().expect("temporary directory");
-
-    let mut opened = load(&dir, "octokit/pull_request/opened.payload.json");
-    let repository = opened["repository"].clone();
-    let repo = repository["full_name"].as_str().expect("full_name").to_string();
-    let number = opened["pull_request"]["number"].clone();
-    let old = opened["pull_request"]["head"]["sha"].as_str().expect("head sha").to_string();
-    let new = sha256_hex(b"the head after synchronize")[..40].to_string();
-    assert_ne!(old, new);
-    let ai_line = "Assisted-by: Codex 5.3";
-    add_body_line(&mut opened, ai_line);
-
-    // An approval (go-playground's review is `approved`) of the old head.
-    let approval = |commit: &str, id: u64| {
-        let mut r = load(&dir, "go-playground/pull-request-review.json");
-        r["repository"] = repository.clone();
-        r["pull_request"]["number"] = number.clone();
-        r["pull_request"]["head"]["sha"] = json!(commit);
-        r["review"]["commit_id"] = json!(commit);
-        r["review"]["id"] = json!(id);
-        r
-    };
-    let review_old = approval(&old, 1001);
-    assert_eq!(review_old["review"]["state"], "approved");
-
-    let mut sync = load(&dir, "octokit/pull_request/synchronize.payload.json");
-    sync["repository"] = repository.clone();
-    sync["pull_request"]["number"] = number.clone();
-    sync["number"] = number.clone();
-    sync["before"] = json!(old);
-    sync["after"] = json!(new);
-    sync["pull_request"]["head"]["sha"] = json!(new);
-    add_body_line(&mut sync, ai_line);
-
-    let review_new = approval(&new, 1002);
-
-    let mut check = load(&dir, "octokit/check_run/completed.payload.json");
-    assert_eq!(check["check_run"]["conclusion"], "success");
-    check["repository"] = repository.clone();
-    check["check_run"]["head_sha"] = json!(new);
-    let mut linked = check["check_run"]["pull_requests"][0].clone();
-    linked["number"] = number.clone();
-    linked["head"]["sha"] = json!(new);
-    check["check_run"]["pull_requests"] = json!([linked]);
-
-    // Merged by the merger of the captured reallyfastci delivery.
-    let merger = load(&dir, "reallyfastci/webhook-pr-close.json")["pull_request"]["merged_by"].clone();
-    let mut closed = load(&dir, "octokit/pull_request/closed.payload.json");
-    closed["repository"] = repository.clone();
-    closed["pull_request"]["number"] = number.clone();
-    closed["number"] = number.clone();
-    closed["pull_request"]["head"]["sha"] = json!(new);
-    closed["pull_request"]["merged"] = json!(true);
-    closed["pull_request"]["merged_by"] = merger.clone();
-    add_body_line(&mut closed, ai_line);
-    let merge_commit = closed["pull_request"]["merge_commit_sha"].as_str().expect("merge_commit_sha").to_string();
-
-    let mut deployment = load(&dir, "octokit/deployment/payload.json");
-    deployment["repository"] = repository.clone();
-    deployment["deployment"]["sha"] = json!(merge_commit);
-    let mut status = load(&dir, "octokit/deployment_status/payload.json");
-    status["repository"] = repository.clone();
-    status["deployment"]["sha"] = json!(merge_commit);
-
-    // Captured-delivery style: each file with its header, all in one command, in order.
-    let chain: Vec<(&str, &str, &Value)> = vec![
-        ("1-opened", "pull_request", &opened),
-        ("2-review-old", "pull_request_review", &review_old),
-        ("3-synchronize", "pull_request", &sync),
-        ("4-review-new", "pull_request_review", &review_new),
-        ("5-check-run", "check_run", &check),
-        ("6-closed", "pull_request", &closed),
-        ("7-deployment", "deployment", &deployment),
-        ("8-deployment-status", "deployment_status", &status),
-    ];
-    let paths: Vec<PathBuf> = chain
-        .iter()
-        .map(|(name, event, p)| write_delivery(tmp.path(), &format!("{name}.json"), Some(event), p))
-        .collect();
-    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    let ledger = Ledger::init();
-    let summary = ingest(&ledger, None, &refs);
-    let log = log_by_seq(&ledger);
-    let mut problems = Problems::default();
-    for (((name, event, _), path), out) in chain.iter().zip(&paths).zip(summary["files"].as_array().expect("files")) {
-        let bytes = std::fs::read(path).expect("reading payload");
-        let skipped = check_delivery(&mut problems, &format!("chain {name}"), event, &bytes, out, &log, &["session"]);
-        problems.check(!skipped, || format!("chain {name}: skipped"));
-    }
-    problems.assert_none();
+    let Chain { ledger, repo, number, old, new, merge_commit, merger, deployment, status } =
+        Chain::ingest(&dir, tmp.path());
 
     let subject = format!("pr:{repo}#{number}");
     let change = ledger.why_one_change(&subject);

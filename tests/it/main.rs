@@ -12,6 +12,7 @@ mod attestations;
 mod git_history;
 mod github;
 mod gitlab;
+mod governance;
 mod self_repo;
 mod server_parity;
 mod support;

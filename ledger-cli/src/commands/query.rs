@@ -273,6 +273,30 @@ fn change_human(c: &ChangeReport) -> String {
         let state = if x.expired { "expired" } else { "in force" };
         s += &format!("├─ exception     {} by {} until {} ({state})\n", x.reason, x.approver, x.not_after);
     }
+    for g in &c.gates {
+        let stage = g.stage.map_or("?", |st| st.as_str());
+        let tier = g.tier.map_or("?".to_string(), |t| format!("{t:?}"));
+        let version = g.policy_version.map_or(String::new(), |v| format!(" v{v}"));
+        let not_passed: Vec<String> = g
+            .rules
+            .iter()
+            .filter(|r| r.result != ledger_core::record::RuleResult::Pass)
+            .map(|r| match r.exception {
+                Some(x) => format!("{} {} by exception #{x}", r.rule, r.result.as_str()),
+                None => format!("{} {}", r.rule, r.result.as_str()),
+            })
+            .collect();
+        let detail = if not_passed.is_empty() { "every rule passed".to_string() } else { not_passed.join(", ") };
+        s += &format!(
+            "├─ gate          {:?} at {stage} for {}, tier {tier}, policy{version} {}: {detail}   [#{} {}]{}\n",
+            g.decision,
+            g.subject,
+            short(&g.policy),
+            g.at.seq,
+            short(&g.at.entry),
+            vouch_human(&g.vouched)
+        );
+    }
     if c.findings.is_empty() {
         s += "└─ findings      none\n";
     } else {

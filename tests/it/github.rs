@@ -955,7 +955,7 @@ impl Chain {
     }
 
     pub fn ingest(dir: &Path, tmp: &Path) -> Chain {
-        let mut opened = load(&dir, "octokit/pull_request/opened.payload.json");
+        let mut opened = load(dir, "octokit/pull_request/opened.payload.json");
         let repository = opened["repository"].clone();
         let repo = repository["full_name"].as_str().expect("full_name").to_string();
         let number = opened["pull_request"]["number"].clone();
@@ -967,7 +967,7 @@ impl Chain {
 
         // An approval (go-playground's review is `approved`) of the old head.
         let approval = |commit: &str, id: u64| {
-            let mut r = load(&dir, "go-playground/pull-request-review.json");
+            let mut r = load(dir, "go-playground/pull-request-review.json");
             r["repository"] = repository.clone();
             r["pull_request"]["number"] = number.clone();
             r["pull_request"]["head"]["sha"] = json!(commit);
@@ -978,7 +978,7 @@ impl Chain {
         let review_old = approval(&old, 1001);
         assert_eq!(review_old["review"]["state"], "approved");
 
-        let mut sync = load(&dir, "octokit/pull_request/synchronize.payload.json");
+        let mut sync = load(dir, "octokit/pull_request/synchronize.payload.json");
         sync["repository"] = repository.clone();
         sync["pull_request"]["number"] = number.clone();
         sync["number"] = number.clone();
@@ -989,7 +989,7 @@ impl Chain {
 
         let review_new = approval(&new, 1002);
 
-        let mut check = load(&dir, "octokit/check_run/completed.payload.json");
+        let mut check = load(dir, "octokit/check_run/completed.payload.json");
         assert_eq!(check["check_run"]["conclusion"], "success");
         check["repository"] = repository.clone();
         check["check_run"]["head_sha"] = json!(new);
@@ -999,8 +999,8 @@ impl Chain {
         check["check_run"]["pull_requests"] = json!([linked]);
 
         // Merged by the merger of the captured reallyfastci delivery.
-        let merger = load(&dir, "reallyfastci/webhook-pr-close.json")["pull_request"]["merged_by"].clone();
-        let mut closed = load(&dir, "octokit/pull_request/closed.payload.json");
+        let merger = load(dir, "reallyfastci/webhook-pr-close.json")["pull_request"]["merged_by"].clone();
+        let mut closed = load(dir, "octokit/pull_request/closed.payload.json");
         closed["repository"] = repository.clone();
         closed["pull_request"]["number"] = number.clone();
         closed["number"] = number.clone();
@@ -1010,10 +1010,10 @@ impl Chain {
         add_body_line(&mut closed, ai_line);
         let merge_commit = closed["pull_request"]["merge_commit_sha"].as_str().expect("merge_commit_sha").to_string();
 
-        let mut deployment = load(&dir, "octokit/deployment/payload.json");
+        let mut deployment = load(dir, "octokit/deployment/payload.json");
         deployment["repository"] = repository.clone();
         deployment["deployment"]["sha"] = json!(merge_commit);
-        let mut status = load(&dir, "octokit/deployment_status/payload.json");
+        let mut status = load(dir, "octokit/deployment_status/payload.json");
         status["repository"] = repository.clone();
         status["deployment"]["sha"] = json!(merge_commit);
 
@@ -1028,18 +1028,18 @@ impl Chain {
             ("7-deployment", "deployment", &deployment),
             ("8-deployment-status", "deployment_status", &status),
         ];
-        let paths: Vec<PathBuf> = chain
-            .iter()
-            .map(|(name, event, p)| write_delivery(tmp, &format!("{name}.json"), Some(event), p))
-            .collect();
+        let paths: Vec<PathBuf> =
+            chain.iter().map(|(name, event, p)| write_delivery(tmp, &format!("{name}.json"), Some(event), p)).collect();
         let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         let ledger = Ledger::init();
         let summary = ingest(&ledger, None, &refs);
         let log = log_by_seq(&ledger);
         let mut problems = Problems::default();
-        for (((name, event, _), path), out) in chain.iter().zip(&paths).zip(summary["files"].as_array().expect("files")) {
+        for (((name, event, _), path), out) in chain.iter().zip(&paths).zip(summary["files"].as_array().expect("files"))
+        {
             let bytes = std::fs::read(path).expect("reading payload");
-            let skipped = check_delivery(&mut problems, &format!("chain {name}"), event, &bytes, out, &log, &["session"]);
+            let skipped =
+                check_delivery(&mut problems, &format!("chain {name}"), event, &bytes, out, &log, &["session"]);
             problems.check(!skipped, || format!("chain {name}: skipped"));
         }
         problems.assert_none();

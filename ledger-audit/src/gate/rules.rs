@@ -332,7 +332,7 @@ fn test_delta(c: &ChangeFacts<'_>, rules: &TierRules) -> Outcome {
     let Some(paths) = &c.paths else {
         return fail(format!("unknown: {size}, and the touched paths are not recorded"), evidence);
     };
-    match paths.iter().find(|p| rules.is_test_path(p)) {
+    match rules.first_test_path(paths) {
         Some(p) => pass(format!("{size}; touches the test path {p}"), evidence),
         None => fail(format!("{size} and no test path touched"), evidence),
     }

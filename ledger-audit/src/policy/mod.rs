@@ -11,7 +11,7 @@ mod parse;
 
 use std::collections::BTreeMap;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use ledger_core::record::Stage;
 use ledger_core::types::Tier;
 use serde::Serialize;
@@ -128,13 +128,14 @@ impl TierRules {
         on.into_iter().filter(|(_, on)| *on).map(|(r, _)| r).collect()
     }
 
-    /// Whether `path` is a test path for `test_delta`.
-    pub fn is_test_path(&self, path: &str) -> bool {
-        if self.test_paths.is_empty() {
-            DEFAULT_TEST_PATHS.iter().any(|g| glob_matches(g, path))
+    /// The first of `paths` that is a test path for `test_delta`.
+    pub fn first_test_path<'p>(&self, paths: &'p [String]) -> Option<&'p String> {
+        let set = if self.test_paths.is_empty() {
+            glob_set(&DEFAULT_TEST_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         } else {
-            self.test_paths.iter().any(|g| glob_matches(g, path))
-        }
+            glob_set(&self.test_paths)
+        };
+        paths.iter().find(|p| set.is_match(p.as_str()))
     }
 }
 
@@ -227,7 +228,9 @@ impl Policy {
             let paths_ok = match input.paths {
                 _ if rule.paths.is_empty() => Some(true),
                 Some(paths) => {
-                    let hit = |p: &String| rule.paths.iter().any(|g| glob_matches(g, p));
+                    // Compiled once per rule: a change may touch thousands of paths.
+                    let set = glob_set(&rule.paths);
+                    let hit = |p: &String| set.is_match(p);
                     Some(if rule.all_paths {
                         !paths.is_empty() && paths.iter().all(hit)
                     } else {
@@ -263,6 +266,18 @@ pub(crate) fn glob(pattern: &str, case_insensitive: bool) -> Result<GlobMatcher,
         .build()
         .map(|g| g.compile_matcher())
         .map_err(|e| e.kind().to_string())
+}
+
+/// The globs `patterns` as one matcher (patterns that do not compile are left out; parsed
+/// policies hold only compiling ones).
+pub(crate) fn glob_set(patterns: &[String]) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        if let Ok(g) = GlobBuilder::new(p).literal_separator(true).build() {
+            b.add(g);
+        }
+    }
+    b.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
 /// Whether `path` matches the glob `pattern` (a pattern that does not compile matches

@@ -147,19 +147,20 @@ fn show(ctx: &Ctx) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match out.entry {
+        // Comment lines, so that the output is itself a policy file.
         Some(seq) => line(format!(
-            "policy `{}` version {} ({}), published at entry #{seq}, {}",
+            "# policy `{}` version {} ({}), published at entry #{seq}, {}",
             out.name,
             out.version,
             out.digest,
             out.time.map(|t| t.to_rfc3339()).unwrap_or_default()
         ))?,
         None => line(format!(
-            "no policy published: gates use the built-in default policy `{}` version {} ({})",
+            "# no policy published: gates use the built-in default policy `{}` version {} ({})",
             out.name, out.version, out.digest
         ))?,
     }
-    line("")?;
+    line("#")?;
     output::out(&out.document)?;
     Ok(ExitCode::SUCCESS)
 }

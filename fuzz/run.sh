@@ -13,7 +13,7 @@ secs="${1:-30}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(record entry note tlog_proof bundle webhook attestation)
+  targets=(record entry note tlog_proof bundle webhook attestation policy)
 fi
 work="${LEDGER_FUZZ_WORK:-/tmp/ledger-fuzz}"
 python3 seeds.py "$work/seeds" "${LEDGER_REALDATA:-../../shared/realdata}"

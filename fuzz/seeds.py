@@ -66,6 +66,10 @@ for root, _, files in os.walk(real):
         elif rel.startswith('attestations'):
             put('attestation', data)
             put('webhook', bytes([4]) + data)
+# Policies: the built-in default (first byte even), and CODEOWNERS shapes (odd).
+put('policy', b'\x00' + open(os.path.join(here, '..', 'ledger-audit', 'src', 'policy', 'default.toml'), 'rb').read())
+put('policy', b'\x00name = "p"\nversion = 2\ndefault_tier = "T9"\n[tiers.T1]\napprovals = -1\n[[classify]]\npaths = ["["]\n')
+put('policy', b'\x01# owners\n*       @global\n*.js    @js-owner\n/build/logs/ @doctocat\ndocs/*  docs@example.com\napps/   @octocat\n')
 if found == 0 and os.environ.get('CI'):
     sys.exit('no real data at %s (CI needs ../shared/realdata)' % real)
 print('seeds from %d real-data files and the golden vectors in %s' % (found, out))

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ed25519_dalek::SigningKey;
-use ledger_audit::why::WhyReport;
+use ledger_audit::gate::{GateReport, PolicyRef, RuleLine};
+use ledger_audit::why::{Finding, GateLine, GateRuleLine, WhyReport};
 use ledger_core::chain::Receipt;
 use ledger_core::entry::{Bytes, SignedRecord};
 use ledger_core::keys::KeyInfo;
 use ledger_core::record::Kind;
+use ledger_core::record::{Decision, RuleResult, Stage};
 use ledger_core::types::{EntryHash, KeyId, RecordId, Seq, SignatureBytes, Timestamp, Token};
 use ledger_proto::v1 as pb;
 use proptest::prelude::*;
@@ -107,6 +109,36 @@ fn why_reports_round_trip_byte_for_byte_as_json() {
         ledger_audit::why::WalkStep { subject: "git:2222222222222222222222222222222222222222".into(), entries: vec![] },
     ];
     full.changes[0].reviews[0].also = vec![ledger_audit::why::EntryRef { seq: 9, entry: "09".repeat(32) }];
+    let vouched = full.changes[0].reviews[0].vouched.clone();
+    full.changes[0].gates = vec![
+        GateLine {
+            at: ledger_audit::why::EntryRef { seq: 12, entry: "0c".repeat(32) },
+            subject: full.changes[0].subject.clone(),
+            stage: Some(Stage::Deploy),
+            decision: Decision::Allow,
+            tier: Some(ledger_core::types::Tier::T2),
+            policy: format!("sha256:{}", "ab".repeat(32)),
+            policy_version: Some(4),
+            rules: vec![
+                GateRuleLine { rule: "approvals".into(), result: RuleResult::Pass, exception: None },
+                GateRuleLine { rule: "release".into(), result: RuleResult::Waived, exception: Some(11) },
+            ],
+            time: Timestamp(1_767_225_600_000),
+            vouched: vouched.clone(),
+        },
+        GateLine {
+            at: ledger_audit::why::EntryRef { seq: 13, entry: "0d".repeat(32) },
+            subject: full.changes[0].subject.clone(),
+            stage: None,
+            decision: Decision::Deny,
+            tier: None,
+            policy: format!("sha256:{}", "cd".repeat(32)),
+            policy_version: None,
+            rules: vec![],
+            time: Timestamp(1_767_225_660_000),
+            vouched,
+        },
+    ];
     let mut sparse = full.clone();
     sparse.changes[0].merge = None;
     sparse.changes[0].number = None;
@@ -139,4 +171,86 @@ fn a_malformed_why_report_names_the_field() {
     let mut m = pb::WhyReport::from(&golden());
     m.changes[0].at = None;
     assert_eq!(WhyReport::try_from(&m).unwrap_err().field, "changes[0].at");
+}
+
+#[test]
+fn gate_reports_round_trip_byte_for_byte_as_json() {
+    let full = GateReport {
+        subject: "deploy:shop/production/7".into(),
+        stage: Stage::Deploy,
+        decision: Decision::Deny,
+        tier: ledger_core::types::Tier::T3,
+        tier_reason: "pr:acme/shop#42: T3 by [[classify]] #5".into(),
+        policy: PolicyRef { name: "default".into(), version: 7, digest: format!("sha256:{}", "ef".repeat(32)) },
+        rules: vec![
+            RuleLine {
+                rule: "approvals".into(),
+                result: RuleResult::Fail,
+                reason: "1 of 2".into(),
+                evidence: vec![3, 9],
+                exception: None,
+            },
+            RuleLine {
+                rule: "release".into(),
+                result: RuleResult::Waived,
+                reason: "waived".into(),
+                evidence: vec![],
+                exception: Some(12),
+            },
+        ],
+        changes: vec!["pr:acme/shop#42".into(), "pr:acme/shop#43".into()],
+        deployment: Some("deploy:shop/production/7".into()),
+        findings: vec![Finding { code: "exception_expired".into(), message: "entry 4 expired".into() }],
+        evaluated_at: Timestamp(1_767_225_600_123),
+        tree_size: 40,
+        inputs: vec![1, 3, 9, 12],
+        recorded_at: Some(41),
+    };
+    let sparse = GateReport {
+        deployment: None,
+        recorded_at: None,
+        rules: vec![],
+        changes: vec![],
+        findings: vec![],
+        inputs: vec![],
+        stage: Stage::Merge,
+        decision: Decision::Allow,
+        ..full.clone()
+    };
+    for r in [full, sparse] {
+        let back = GateReport::try_from(&wire(&pb::GateReport::from(&r))).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&r).unwrap());
+        assert_eq!(back, r);
+    }
+    let mut m = pb::GateReport::from(&sparse_with_rule());
+    m.rules[0].result = "maybe".into();
+    assert_eq!(GateReport::try_from(&m).unwrap_err().field, "rules[0].result");
+    let mut m = pb::GateReport::from(&sparse_with_rule());
+    m.tier = "T7".into();
+    assert_eq!(GateReport::try_from(&m).unwrap_err().field, "tier");
+}
+
+fn sparse_with_rule() -> GateReport {
+    GateReport {
+        subject: "pr:acme/shop#1".into(),
+        stage: Stage::Merge,
+        decision: Decision::Allow,
+        tier: ledger_core::types::Tier::T0,
+        tier_reason: String::new(),
+        policy: PolicyRef { name: "p".into(), version: 1, digest: "sha256:00".into() },
+        rules: vec![RuleLine {
+            rule: "checks".into(),
+            result: RuleResult::Pass,
+            reason: "ok".into(),
+            evidence: vec![],
+            exception: None,
+        }],
+        changes: vec![],
+        deployment: None,
+        findings: vec![],
+        evaluated_at: Timestamp(0),
+        tree_size: 0,
+        inputs: vec![],
+        recorded_at: None,
+    }
 }

@@ -558,3 +558,45 @@ fn the_github_actions_snippet_of_docs_ci_runs_as_written() {
     let g = report["changes"][0]["gates"].as_array().unwrap().clone();
     assert_eq!(g.iter().map(|x| x["decision"].as_str().unwrap()).collect::<Vec<_>>(), ["allow", "deny"]);
 }
+
+/// Bad gate requests through `ledgerd` are refused with a clear error and change nothing:
+/// a policy with errors (every one with its line), a subject that names nothing, an unknown
+/// stage, a re-check of an entry that is no gate decision or does not exist.
+#[test]
+fn bad_gate_requests_through_ledgerd_are_refused_clearly() {
+    let l = Ledger::init();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let sha = landed_commit(&l, dir, &[("src/cart.rs", "pub fn cart() {}\n")]);
+    let before = l.verify();
+    let d = crate::server_parity::Daemon::start(l.db(), &[]);
+    let url = format!("http://{}", d.addr);
+    let run = |args: &[&str]| {
+        let out = l.command(args).arg("--server").arg(&url).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let bad = file(
+        dir,
+        "bad.toml",
+        "name = \"p\"\nversion = 1\ndefault_tier = \"T1\"\n[tiers.T1]\napprovals = true\nchecks = [1]\n",
+    );
+    let subject = format!("git:acme/shop@{sha}");
+    let (code, err) = run(&["gate", &subject, "--stage", "merge", "--policy", &bad]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("line 5, column 13") && err.contains("line 6, column 11"), "{err}");
+    let (code, err) = run(&["gate", "pr:nobody/nothing", "--stage", "merge"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = run(&["gate", &subject, "--stage", "lunch"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("merge or deploy"), "{err}");
+    let (code, err) = run(&["gate", "--recheck", "#1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a gate decision"), "{err}");
+    let (code, err) = run(&["gate", "--recheck", "#999999"]);
+    assert_eq!(code, Some(2), "{err}");
+    let deep = file(dir, "deep.toml", &format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000)));
+    let (code, err) = run(&["gate", &subject, "--stage", "merge", "--policy", &deep]);
+    assert_eq!(code, Some(2), "{err}");
+    drop(d);
+    assert_eq!(l.verify(), before, "a refused gate request changed the ledger");
+}

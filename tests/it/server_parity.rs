@@ -9,13 +9,13 @@ use std::process::{Child, Command, Stdio};
 use crate::support::{ledgerd_bin, manifest_dir, Ledger};
 
 /// A running `ledgerd`, killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Daemon {
-    fn start(db: &Path, extra: &[&str]) -> Daemon {
+    pub(crate) fn start(db: &Path, extra: &[&str]) -> Daemon {
         let mut child = Command::new(ledgerd_bin())
             .arg("--db")
             .arg(db)

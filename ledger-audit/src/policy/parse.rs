@@ -10,7 +10,7 @@ use ledger_core::types::{Tier, Token};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::{glob, tier_from_str, tier_name, ClassifyRule, ModelRule, Policy, TierRules};
+use super::{glob, tier_from_str, tier_name, ClassifyRule, ModelRule, Policy, TierRules, RULE_IDS};
 
 /// One problem in a policy document.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,20 +30,8 @@ impl fmt::Display for PolicyError {
 }
 
 const TOP_KEYS: &[&str] = &["name", "version", "default_tier", "description", "tiers", "classify", "models"];
-const TIER_KEYS: &[&str] = &[
-    "approvals",
-    "independent",
-    "checks",
-    "codeowners",
-    "deployer_not_sole_approver",
-    "ai_requires_human_approval",
-    "models",
-    "release",
-    "test_delta",
-    "test_delta_over",
-    "test_paths",
-    "diff_cap",
-];
+/// Keys of a `[tiers.Tn]` table besides the rule ids ([`RULE_IDS`]): the rules' parameters.
+const TIER_PARAMETERS: &[&str] = &["test_delta_over", "test_paths"];
 const CLASSIFY_KEYS: &[&str] = &["repo", "paths", "all_paths", "labels", "risk_areas", "tier"];
 
 struct Checker<'t> {
@@ -255,7 +243,8 @@ fn tiers(c: &mut Checker<'_>, v: &Value<'_>) -> BTreeMap<Tier, TierRules> {
         };
         let what = format!("tiers.{}", k.get_ref());
         let Some(t) = c.table(tv, &what) else { continue };
-        c.unknown_keys(t, TIER_KEYS, &format!("[{what}]"));
+        let allowed: Vec<&str> = RULE_IDS.iter().chain(TIER_PARAMETERS).copied().collect();
+        c.unknown_keys(t, &allowed, &format!("[{what}]"));
         let mut r = TierRules { models: true, ..TierRules::default() };
         for (key, v) in t.iter() {
             let key = key.get_ref().as_ref();
@@ -371,5 +360,26 @@ mod tests {
         assert!(msgs.iter().any(|m| m.contains("missing `name`")), "{msgs:?}");
         assert!(msgs.iter().any(|m| m.contains("missing `version`")), "{msgs:?}");
         assert!(msgs.iter().any(|m| m.contains("missing `default_tier`")), "{msgs:?}");
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for depth in [1_000usize, 100_000, 1_000_000] {
+            let arrays = format!(
+                "name = \"p\"\nversion = 1\ndefault_tier = \"T0\"\nx = {}{}\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            assert!(Policy::parse(&arrays).is_err());
+            let tables = format!("name = \"p\"\nx = {}1{}\n", "{a = ".repeat(depth), "}".repeat(depth));
+            assert!(Policy::parse(&tables).is_err());
+            let dotted = format!("{} = 1\n", vec!["a"; depth].join("."));
+            assert!(Policy::parse(&dotted).is_err());
+        }
     }
 }

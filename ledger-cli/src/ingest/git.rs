@@ -63,7 +63,10 @@ fn landing_diff(repo: &Repository, c: &git2::Commit<'_>) -> Option<DiffStat> {
         Some(p) => Some(p.tree().ok()?),
         None => None,
     };
-    let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), None).ok()?;
+    // Line counts need no context lines around the changes.
+    let mut opts = git2::DiffOptions::new();
+    opts.context_lines(0).interhunk_lines(0);
+    let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts)).ok()?;
     let mut paths = std::collections::BTreeSet::new();
     for d in diff.deltas() {
         for f in [d.old_file(), d.new_file()] {

@@ -3,10 +3,12 @@
 //! Pure functions of records (gathered by the caller, e.g. `ledger-store`) to reports an
 //! auditor can rely on: [`why`], "who approved this change, and what evidence proved it was
 //! safe?"; [`policy`], the risk-tier policy; [`gate`], "was that enough for this change's
-//! risk?"; [`vsa`], the SLSA Source verification summary of a landed change. Every item of a
+//! risk?"; [`vsa`], the SLSA Source verification summary of a landed change; [`population`],
+//! the auditor's population of a period and its seeded sample. Every item of a
 //! report names the entry it comes from.
 
 pub mod gate;
 pub mod policy;
+pub mod population;
 pub mod vsa;
 pub mod why;

@@ -298,6 +298,41 @@ pub enum Command {
         #[arg(long, default_value = "https://github.com")]
         forge: String,
     },
+    /// The auditor's population: every successful deployment to an environment in a period,
+    /// each with the change(s) it shipped, and completeness findings (docs/AUDIT.md).
+    Population {
+        /// `START..END`: dates (the end day included) or RFC 3339 times.
+        #[arg(long)]
+        period: String,
+        /// The environment deployed to.
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// Only deployments of this repository (`owner/name`).
+        #[arg(long)]
+        repo: Option<String>,
+        /// CSV (one row per deployment; findings on standard error).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// A reproducible random sample of the population (the algorithm depends only on the seed
+    /// and the population), each item with its full `why` evidence (docs/AUDIT.md).
+    Sample {
+        /// `START..END`, as for `population`.
+        #[arg(long)]
+        period: String,
+        /// How many deployments to draw.
+        #[arg(long, default_value_t = 25)]
+        n: usize,
+        /// The seed: the same seed over the same population draws the same sample.
+        #[arg(long)]
+        seed: String,
+        /// The environment deployed to.
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// Only deployments of this repository.
+        #[arg(long)]
+        repo: Option<String>,
+    },
     #[command(subcommand)]
     Bench(BenchCommand),
 }

@@ -9,6 +9,7 @@
 
 mod architecture;
 mod attestations;
+mod audit;
 mod git_history;
 mod github;
 mod gitlab;

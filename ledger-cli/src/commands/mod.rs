@@ -3,6 +3,7 @@
 //!
 //! | module | commands |
 //! |---|---|
+//! | [`audit`] | `population`, `sample` |
 //! | [`admin`] | `init`, `keygen`, `key add|rotate|revoke|list` |
 //! | [`records`] | `append`, `show`, `log` |
 //! | [`query`] | `verify`, `why` |
@@ -13,6 +14,7 @@
 //! | [`vsa`] | `vsa` (SLSA Source verification summary) |
 
 pub mod admin;
+pub mod audit;
 pub mod bundle;
 pub mod gate;
 pub mod governance;
@@ -78,6 +80,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Vsa { subject, key, out, verifier, forge } => {
             vsa::vsa(&ctx, &subject, &key, out.as_deref(), &verifier, &forge)
+        }
+        Command::Population { period, environment, repo, csv } => {
+            audit::population_cmd(&ctx, &period, &environment, repo.as_deref(), csv)
+        }
+        Command::Sample { period, n, seed, environment, repo } => {
+            audit::sample_cmd(&ctx, &period, &environment, repo.as_deref(), n, &seed)
         }
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }

@@ -1,0 +1,203 @@
+//! The auditor's period: `population` (every successful deployment of a period, with what it
+//! shipped) and `sample` (a seeded, re-drawable sample of it, each item with its `why`).
+//! The records are read through `Backend::log_each`, so a local store and `ledgerd` give the
+//! same answer.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Result};
+use ledger_audit::population::{population, sample, Period, Population};
+use ledger_audit::why::{Gathered, WhyReport};
+use ledger_core::record::Kind;
+use serde::Serialize;
+
+use crate::backend::{Backend, LogArgs};
+use crate::ctx::Ctx;
+use crate::output::{line, out};
+
+/// The records a population is built from: every `deployment`, `change` and `merge` record.
+fn population_records(ledger: &mut Backend) -> Result<Vec<Gathered>> {
+    let mut records = vec![];
+    for kind in [Kind::Deployment, Kind::Change, Kind::Merge] {
+        ledger.log_each(&LogArgs { kind: Some(kind), ..Default::default() }, |v| {
+            records.push(v.gathered());
+            Ok(())
+        })?;
+    }
+    Ok(records)
+}
+
+/// The population of `period`, from the entries below `tree_size` (all when `None`).
+fn build(
+    ledger: &mut Backend,
+    period: &str,
+    environment: &str,
+    repo: Option<&str>,
+    tree_size: Option<u64>,
+) -> Result<Population> {
+    let period: Period = period.parse().map_err(|e: String| anyhow!("--period: {e}"))?;
+    let mut records = population_records(ledger)?;
+    if let Some(size) = tree_size {
+        records.retain(|g| g.seq.0 < size);
+    }
+    Ok(population(period, environment, repo, &records))
+}
+
+/// `ledger population --period P [--environment E] [--repo R] [--json|--csv]`.
+pub fn population_cmd(ctx: &Ctx, period: &str, environment: &str, repo: Option<&str>, csv: bool) -> Result<ExitCode> {
+    if csv && ctx.json {
+        bail!("--csv and --json: choose one output");
+    }
+    let mut ledger = ctx.backend()?;
+    let pop = build(&mut ledger, period, environment, repo, None)?;
+    if ctx.json {
+        out(&(serde_json::to_string_pretty(&pop)? + "\n"))?;
+    } else if csv {
+        let mut w = csv::Writer::from_writer(vec![]);
+        w.write_record(["subject", "seq", "time", "deployer", "commits", "changes"])?;
+        for d in &pop.deployments {
+            w.write_record([
+                d.subject.as_str(),
+                &d.seq.to_string(),
+                &d.time.to_rfc3339(),
+                d.deployer.as_str(),
+                &d.commits.join(" "),
+                &d.changes.join(" "),
+            ])?;
+        }
+        out(&String::from_utf8(w.into_inner().map_err(|e| anyhow!("writing CSV: {e}"))?)?)?;
+        for f in &pop.findings {
+            eprintln!("finding: {} {} (#{})", f.code, f.subject, f.seq);
+        }
+    } else {
+        print_population(&pop)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_population(pop: &Population) -> Result<()> {
+    line(format!(
+        "population: {} successful deployment(s) to {} in {}{}",
+        pop.deployments.len(),
+        pop.environment,
+        pop.period,
+        pop.repo.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+    ))?;
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(["time", "deployment", "entry", "deployer", "changes"]);
+    for d in &pop.deployments {
+        let changes = if d.changes.is_empty() { "(none linked)".to_string() } else { d.changes.join(", ") };
+        t.add_row([d.time.to_rfc3339(), d.subject.clone(), format!("#{}", d.seq), d.deployer.to_string(), changes]);
+    }
+    if !pop.deployments.is_empty() {
+        line(t.to_string())?;
+    }
+    if pop.findings.is_empty() {
+        line("completeness: no findings")?;
+    } else {
+        line(format!("completeness: {} finding(s)", pop.findings.len()))?;
+        for f in &pop.findings {
+            line(format!("  {:<30} {} (#{})", f.code, f.subject, f.seq))?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SampleItem<'a> {
+    key: &'a str,
+    #[serde(flatten)]
+    item: &'a ledger_audit::population::PopulationItem,
+    why: WhyReport,
+}
+
+#[derive(Serialize)]
+struct SampleOut<'a> {
+    period: Period,
+    environment: &'a str,
+    seed: &'a str,
+    /// How the sample is drawn, so that an auditor can re-draw it.
+    algorithm: &'static str,
+    population: usize,
+    n: usize,
+    checkpoint: Option<String>,
+    tree_size: u64,
+    items: Vec<SampleItem<'a>>,
+}
+
+const ALGORITHM: &str =
+    "each deployment's key is the lowercase hex SHA-256 of \"ledger-sample-v1\\n<seed>\\n<subject>\"; \
+                         the sample is the n deployments with the smallest keys, in key order";
+
+/// `ledger sample --period P --n N --seed S [--environment E] [--repo R] [--json]`.
+pub fn sample_cmd(
+    ctx: &Ctx,
+    period: &str,
+    environment: &str,
+    repo: Option<&str>,
+    n: usize,
+    seed: &str,
+) -> Result<ExitCode> {
+    if seed.trim().is_empty() {
+        bail!("--seed must not be empty: the seed is what lets an auditor draw the same sample again");
+    }
+    let mut ledger = ctx.backend()?;
+    // The checkpoint first: the sample is drawn from the entries it covers, so an auditor who
+    // holds it can re-draw the same sample later.
+    let (checkpoint, tree_size) = match ledger.checkpoint(super::transparency::local_signer(ctx, None)) {
+        Ok((note, _, size, _)) => (Some(note), size),
+        Err(_) => (None, ledger.len()?),
+    };
+    let pop = build(&mut ledger, period, environment, repo, Some(tree_size))?;
+    let drawn = sample(&pop, seed, n);
+    let mut items = vec![];
+    for d in &drawn {
+        items.push(SampleItem { key: &d.key, item: d.item, why: ledger.why(&d.item.subject, &[])? });
+    }
+    let out_v = SampleOut {
+        period: pop.period,
+        environment,
+        seed,
+        algorithm: ALGORITHM,
+        population: pop.deployments.len(),
+        n: items.len(),
+        checkpoint,
+        tree_size,
+        items,
+    };
+    if ctx.json {
+        out(&(serde_json::to_string_pretty(&out_v)? + "\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    line(format!(
+        "sample of {} from a population of {} ({} in {}), seed {seed:?}, tree size {tree_size}",
+        out_v.n, out_v.population, environment, out_v.period
+    ))?;
+    line(format!("drawn by: {ALGORITHM}"))?;
+    for (i, it) in out_v.items.iter().enumerate() {
+        let approvals: usize = it
+            .why
+            .changes
+            .iter()
+            .map(|c| c.reviews.iter().filter(|r| r.status == ledger_audit::why::ReviewStatus::Valid).count())
+            .sum();
+        let findings: Vec<&str> =
+            it.why.changes.iter().flat_map(|c| c.findings.iter().map(|f| f.code.as_str())).collect();
+        line(format!(
+            "{:>3}. {} (#{}) {} by {}: changes {}; {approvals} valid approval(s); findings: {}",
+            i + 1,
+            it.item.subject,
+            it.item.seq,
+            it.item.time.to_rfc3339(),
+            it.item.deployer,
+            if it.item.changes.is_empty() { "none linked".to_string() } else { it.item.changes.join(", ") },
+            if findings.is_empty() { "none".to_string() } else { findings.join(", ") }
+        ))?;
+    }
+    if let Some(c) = &out_v.checkpoint {
+        line("checkpoint:")?;
+        out(c)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

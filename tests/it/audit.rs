@@ -1,0 +1,180 @@
+//! The auditor's period through the `ledger` binary: the population of a period (with its
+//! completeness findings, as JSON and CSV) and a seeded sample that re-draws the same locally,
+//! through `ledgerd`, and by hand from the documented algorithm.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+use crate::support::Ledger;
+
+fn write(dir: &Path, name: &str, v: &Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// `n` changes landed as squash merges of pull requests, each deployed to production (the
+/// last `undeployed` not), plus one direct push and one deployment of an unknown commit.
+fn history(l: &Ledger, dir: &Path, n: usize, undeployed: usize) {
+    let sha = |i: usize, c: char| format!("{i:0>8}{}", c.to_string().repeat(32));
+    for i in 0..n {
+        let day = 1 + (i % 28);
+        let pr = format!("pr:acme/shop#{}", 100 + i);
+        let change = json!({
+            "actor": "github:dev", "time": format!("2026-02-{day:02}T09:00:00Z"),
+            "repo": "acme/shop", "number": 100 + i, "title": format!("change {i}"), "author": "github:dev",
+            "head_commit": sha(i, 'a'), "commits_total": 1,
+        });
+        l.json(["append", "--kind", "change", "--body", &write(dir, "c.json", &change), "--json"]);
+        let merge = json!({
+            "actor": "github:lead", "time": format!("2026-02-{day:02}T10:00:00Z"), "links": [{"rel": "change", "target": pr}],
+            "repo": "acme/shop", "merge_commit": sha(i, 'b'), "head_commit": sha(i, 'a'), "method": "squash",
+        });
+        l.json(["append", "--kind", "merge", "--body", &write(dir, "m.json", &merge), "--json"]);
+        if i + undeployed >= n {
+            continue;
+        }
+        for status in ["pending", "success"] {
+            let dep = json!({
+                "actor": "github:ops", "time": format!("2026-02-{day:02}T11:00:00Z"),
+                "service": "shop", "environment": "production", "deployment_id": format!("{i}"), "repo": "acme/shop",
+                "commits": [sha(i, 'b')], "deployer": "github:ops", "status": status,
+            });
+            l.json(["append", "--kind", "deployment", "--body", &write(dir, "d.json", &dep), "--json"]);
+        }
+    }
+    let direct = json!({
+        "actor": "github:dev", "time": "2026-03-01T09:00:00Z", "repo": "acme/shop", "title": "hotfix",
+        "author": "github:dev", "head_commit": sha(999, 'c'), "commits_total": 1,
+    });
+    l.json(["append", "--kind", "change", "--body", &write(dir, "c.json", &direct), "--json"]);
+    let merge = json!({
+        "actor": "github:dev", "time": "2026-03-01T09:00:00Z",
+        "links": [{"rel": "change", "target": format!("git:acme/shop@{}", sha(999, 'c'))}],
+        "repo": "acme/shop", "merge_commit": sha(999, 'c'), "head_commit": sha(999, 'c'), "method": "direct",
+    });
+    l.json(["append", "--kind", "merge", "--body", &write(dir, "m.json", &merge), "--json"]);
+    let stray = json!({
+        "actor": "github:ops", "time": "2026-03-02T11:00:00Z", "service": "shop", "environment": "production",
+        "deployment_id": "stray", "repo": "acme/shop", "commits": [sha(777, 'e')], "deployer": "github:ops", "status": "success",
+    });
+    l.json(["append", "--kind", "deployment", "--body", &write(dir, "d.json", &stray), "--json"]);
+    // Outside the period, and to staging: not in the population.
+    for (id, env, time) in
+        [("late", "production", "2026-08-01T00:00:00Z"), ("stage", "staging", "2026-02-02T00:00:00Z")]
+    {
+        let d = json!({
+            "actor": "github:ops", "time": time, "service": "shop", "environment": env, "deployment_id": id,
+            "repo": "acme/shop", "commits": [sha(0, 'b')], "deployer": "github:ops", "status": "success",
+        });
+        l.json(["append", "--kind", "deployment", "--body", &write(dir, "d.json", &d), "--json"]);
+    }
+}
+
+#[test]
+fn the_population_lists_every_successful_deployment_with_its_changes_and_gaps() {
+    let l = Ledger::init();
+    let tmp = TempDir::new().unwrap();
+    history(&l, tmp.path(), 30, 3);
+    let pop = l.json(["population", "--period", "2026-01-01..2026-06-30", "--json"]);
+    let deployments = pop["deployments"].as_array().unwrap();
+    // 27 deployed changes and the stray deployment.
+    assert_eq!(deployments.len(), 28, "{pop:#}");
+    let d0 = deployments.iter().find(|d| d["subject"] == "deploy:shop/production/0").expect("deployment 0");
+    assert_eq!(d0["changes"], json!(["pr:acme/shop#100"]));
+    assert_eq!(d0["deployer"], "github:ops");
+    let times: Vec<&str> = deployments.iter().map(|d| d["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not in time order: {times:?}");
+    let findings: Vec<(String, String)> = pop["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap().to_string(), f["subject"].as_str().unwrap().to_string()))
+        .collect();
+    let count = |code: &str| findings.iter().filter(|(c, _)| c == code).count();
+    assert_eq!(count("deployment_without_change"), 1, "{findings:?}");
+    assert!(findings.contains(&("deployment_without_change".into(), "deploy:shop/production/stray".into())));
+    assert_eq!(count("landing_without_pull_request"), 1, "{findings:?}");
+    // Three undeployed pull requests and the direct push.
+    assert_eq!(count("change_not_deployed"), 4, "{findings:?}");
+
+    // A narrower period and another environment.
+    let feb1 = l.json(["population", "--period", "2026-02-01..2026-02-01", "--json"]);
+    // Changes 0 and 28 land on 1 February; 28 was never deployed.
+    assert_eq!(feb1["deployments"].as_array().unwrap().len(), 1, "{feb1:#}");
+    let staging = l.json(["population", "--period", "2026-01-01..2026-06-30", "--environment", "staging", "--json"]);
+    assert_eq!(staging["deployments"].as_array().unwrap().len(), 1);
+    let other = l.json(["population", "--period", "2026-01-01..2026-06-30", "--repo", "acme/other", "--json"]);
+    assert_eq!(other["deployments"].as_array().unwrap().len(), 0);
+
+    // CSV: a header and one row per deployment.
+    let csv = l.stdout(["population", "--period", "2026-01-01..2026-06-30", "--csv"]);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "subject,seq,time,deployer,commits,changes");
+    assert_eq!(rows.len(), 29);
+    // A bad period is an error that names it.
+    let out = l.command(["population", "--period", "2026-06-30..2026-01-01"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ends before it starts"));
+}
+
+#[test]
+fn a_seeded_sample_redraws_the_same_locally_through_ledgerd_and_by_hand() {
+    let l = Ledger::init();
+    let tmp = TempDir::new().unwrap();
+    history(&l, tmp.path(), 40, 0);
+    let args = ["sample", "--period", "2026-01-01..2026-06-30", "--n", "25", "--seed", "SOC2-H1", "--json"];
+    let local = l.json(args);
+    assert_eq!(local["population"], 41);
+    assert_eq!(local["n"], 25);
+    assert_eq!(local["seed"], "SOC2-H1");
+    assert!(
+        local["checkpoint"].as_str().unwrap().contains('\u{2014}'),
+        "no signed checkpoint: {}",
+        local["checkpoint"]
+    );
+    let items = local["items"].as_array().unwrap();
+    let subjects: Vec<&str> = items.iter().map(|i| i["subject"].as_str().unwrap()).collect();
+    // By hand: every population member's key, the 25 smallest.
+    let pop = l.json(["population", "--period", "2026-01-01..2026-06-30", "--json"]);
+    let mut keyed: Vec<(String, String)> = pop["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let s = d["subject"].as_str().unwrap();
+            (hex::encode(Sha256::digest(format!("ledger-sample-v1\nSOC2-H1\n{s}"))), s.to_string())
+        })
+        .collect();
+    keyed.sort();
+    let by_hand: Vec<&str> = keyed.iter().take(25).map(|(_, s)| s.as_str()).collect();
+    assert_eq!(subjects, by_hand);
+    for i in items {
+        assert_eq!(i["why"]["subject"], i["subject"]);
+        assert!(i["key"].as_str().unwrap().len() == 64);
+    }
+    // Another seed draws another sample.
+    let other = l.json(["sample", "--period", "2026-01-01..2026-06-30", "--n", "25", "--seed", "other", "--json"]);
+    let other_subjects: Vec<&str> =
+        other["items"].as_array().unwrap().iter().map(|i| i["subject"].as_str().unwrap()).collect();
+    assert_ne!(other_subjects, subjects);
+
+    // Through ledgerd: the same sample and the same population.
+    let log_key = l.db().join("keys").join("log.key");
+    let d = crate::server_parity::Daemon::start(l.db(), &["--checkpoint-key", log_key.to_str().unwrap()]);
+    let url = format!("http://{}", d.addr);
+    let remote = |a: &[&str]| -> Value {
+        let out = l.command(a).arg("--server").arg(&url).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let through = remote(&args);
+    let through_subjects: Vec<&str> =
+        through["items"].as_array().unwrap().iter().map(|i| i["subject"].as_str().unwrap()).collect();
+    assert_eq!(through_subjects, subjects);
+    assert_eq!(through["checkpoint"], local["checkpoint"], "the same tree, the same log key: the same checkpoint");
+    assert_eq!(remote(&["population", "--period", "2026-01-01..2026-06-30", "--json"]), pop);
+}

@@ -4,9 +4,11 @@
 //! auditor can rely on: [`why`], "who approved this change, and what evidence proved it was
 //! safe?"; [`policy`], the risk-tier policy; [`gate`], "was that enough for this change's
 //! risk?"; [`vsa`], the SLSA Source verification summary of a landed change; [`population`],
-//! the auditor's population of a period and its seeded sample. Every item of a
+//! the auditor's population of a period and its seeded sample; [`controls`], the control
+//! tests over it. Every item of a
 //! report names the entry it comes from.
 
+pub mod controls;
 pub mod gate;
 pub mod policy;
 pub mod population;

@@ -333,8 +333,35 @@ pub enum Command {
         #[arg(long)]
         repo: Option<String>,
     },
+    /// Change-management control tests over a period's population (docs/AUDIT.md).
+    #[command(subcommand)]
+    Controls(ControlsCommand),
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ControlsCommand {
+    /// Evaluates every control for every deployment of the population: `authorized`,
+    /// `tested`, `linked`, `emergency_reviewed`, `ai_human_approved`, and with --policy
+    /// `policy_gate`. Exit 0 when every control passes, 1 when any fails.
+    Test {
+        /// `START..END`, as for `population`.
+        #[arg(long)]
+        period: String,
+        /// The environment deployed to.
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// Only deployments of this repository.
+        #[arg(long)]
+        repo: Option<String>,
+        /// A policy file: adds `policy_gate` (the deploy gate of each deployment).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// How soon after the deployment an emergency change must be reviewed, e.g. `48h`, `2d`.
+        #[arg(long, default_value = "48h")]
+        within: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -256,6 +256,7 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                 vouched: vouch_pb(&g.vouched),
             })
             .collect(),
+        labels: c.labels.clone(),
     }
 }
 
@@ -403,5 +404,6 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                 vouched: vouch(g.vouched.as_ref())?,
             })
         })?,
+        labels: c.labels.clone(),
     })
 }

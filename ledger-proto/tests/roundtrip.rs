@@ -139,8 +139,11 @@ fn why_reports_round_trip_byte_for_byte_as_json() {
             vouched,
         },
     ];
+    full.changes[0].labels = vec!["hotfix".into(), "risk:T3".into()];
     let mut sparse = full.clone();
     sparse.changes[0].merge = None;
+    sparse.changes[0].labels = vec![];
+    sparse.changes[0].gates = vec![];
     sparse.changes[0].number = None;
     for s in &mut sparse.changes[0].sessions {
         (s.model, s.summary, s.model_approved_tiers) = (None, None, None);

@@ -178,3 +178,171 @@ fn a_seeded_sample_redraws_the_same_locally_through_ledgerd_and_by_hand() {
     assert_eq!(through["checkpoint"], local["checkpoint"], "the same tree, the same log key: the same checkpoint");
     assert_eq!(remote(&["population", "--period", "2026-01-01..2026-06-30", "--json"]), pop);
 }
+
+/// One pull request for the controls test: merged (squash) at 10:00 on `day`, deployed at 11:00.
+struct Pr<'a> {
+    title: &'a str,
+    labels: &'a [&'a str],
+    /// Reviewers approving the head at 09:30 (before the merge).
+    approvers: &'a [&'a str],
+    /// A reviewer approving at 12:00 (after the deployment).
+    after: Option<&'a str>,
+    check: Option<&'a str>,
+    ai: bool,
+}
+
+fn append(l: &Ledger, dir: &Path, kind: &str, v: Value) {
+    l.json(["append", "--kind", kind, "--body", &write(dir, "body.json", &v), "--json"]);
+}
+
+fn pull_request(l: &Ledger, dir: &Path, i: usize, pr: &Pr<'_>) {
+    let head = format!("{i:0>8}{}", "a".repeat(32));
+    let landed = format!("{i:0>8}{}", "b".repeat(32));
+    let subject = format!("pr:acme/shop#{i}");
+    let at = |hm: &str| format!("2026-04-{:02}T{hm}:00Z", 1 + i);
+    let link = json!([{"rel": "change", "target": subject}]);
+    append(
+        l,
+        dir,
+        "change",
+        json!({
+            "actor": "github:dev", "time": at("09:00"), "repo": "acme/shop", "number": i, "title": pr.title,
+            "author": "github:dev", "head_commit": head, "commits_total": 1, "labels": pr.labels,
+        }),
+    );
+    if pr.ai {
+        append(
+            l,
+            dir,
+            "session",
+            json!({
+                "actor": "github:dev", "time": at("09:05"), "links": link, "tool": "codex", "model": "gpt-5",
+                "session_id": format!("s{i}"),
+            }),
+        );
+    }
+    for who in pr.approvers {
+        append(
+            l,
+            dir,
+            "review",
+            json!({
+                "actor": who, "time": at("09:30"), "links": link, "repo": "acme/shop", "reviewer": who,
+                "verdict": "approved", "commit": head,
+            }),
+        );
+    }
+    if let Some(result) = pr.check {
+        append(
+            l,
+            dir,
+            "evidence",
+            json!({
+                "actor": "ci:test", "time": at("09:40"), "repo": "acme/shop", "commit": head, "check": "unit-tests",
+                "check_kind": "unit", "result": result,
+            }),
+        );
+    }
+    append(
+        l,
+        dir,
+        "merge",
+        json!({
+            "actor": "github:lead", "time": at("10:00"), "links": link, "repo": "acme/shop", "merge_commit": landed,
+            "head_commit": head, "method": "squash",
+        }),
+    );
+    append(
+        l,
+        dir,
+        "deployment",
+        json!({
+            "actor": "github:ops", "time": at("11:00"), "service": "shop", "environment": "production",
+            "deployment_id": format!("{i}"), "repo": "acme/shop", "commits": [landed], "deployer": "github:ops",
+            "status": "success",
+        }),
+    );
+    if let Some(who) = pr.after {
+        append(
+            l,
+            dir,
+            "review",
+            json!({
+                "actor": who, "time": at("12:00"), "links": link, "repo": "acme/shop", "reviewer": who,
+                "verdict": "approved", "commit": head,
+            }),
+        );
+    }
+}
+
+#[test]
+fn controls_are_counted_per_deployment_with_each_failure_named() {
+    let l = Ledger::init();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let base =
+        Pr { title: "change", labels: &[], approvers: &["github:rev"], after: None, check: Some("pass"), ai: false };
+    let prs = [
+        Pr { ..base },                                                  // 0: every control passes
+        Pr { approvers: &[], ..base },                                  // 1: unapproved
+        Pr { approvers: &["github:dev"], check: Some("fail"), ..base }, // 2: self-approved, failing check
+        Pr { labels: &["hotfix"], after: Some("github:rev2"), ..base }, // 3: emergency, reviewed after
+        Pr { title: "Hotfix: stop the bleeding", ..base },              // 4: emergency, never reviewed after
+        Pr { ai: true, ..base },                                        // 5: AI, human approval
+        Pr { ai: true, approvers: &["renovate[bot]"], ..base },         // 6: AI, only a bot approved
+    ];
+    for (i, pr) in prs.iter().enumerate() {
+        pull_request(&l, dir, i, pr);
+    }
+    append(
+        &l,
+        dir,
+        "deployment",
+        json!({
+            "actor": "github:ops", "time": "2026-04-20T11:00:00Z", "service": "shop", "environment": "production",
+            "deployment_id": "stray", "repo": "acme/shop", "commits": ["f".repeat(40)], "deployer": "github:ops", "status": "success",
+        }),
+    );
+    let out = l.command(["controls", "test", "--period", "2026-04-01..2026-04-30", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "controls fail: exit 1");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["population"], 8);
+    let counts = |name: &str| {
+        let c = v["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["control"] == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        let failing: Vec<String> =
+            c["failing"].as_array().unwrap().iter().map(|f| f["subject"].as_str().unwrap().to_string()).collect();
+        (c["passed"].as_u64().unwrap(), c["failed"].as_u64().unwrap(), c["not_applicable"].as_u64().unwrap(), failing)
+    };
+    let d = |ids: &[&str]| ids.iter().map(|i| format!("deploy:shop/production/{i}")).collect::<Vec<_>>();
+    assert_eq!(counts("authorized"), (4, 4, 0, d(&["1", "2", "6", "stray"])), "{v:#}");
+    assert_eq!(counts("tested"), (6, 2, 0, d(&["2", "stray"])), "{v:#}");
+    assert_eq!(counts("linked"), (6, 2, 0, d(&["1", "stray"])), "{v:#}");
+    assert_eq!(counts("emergency_reviewed"), (1, 1, 6, d(&["4"])), "{v:#}");
+    assert_eq!(counts("ai_human_approved"), (1, 1, 6, d(&["6"])), "{v:#}");
+    assert!(v["controls"].as_array().unwrap().iter().all(|c| c["control"] != "policy_gate"));
+    let reason = &v["controls"][0]["failing"][0]["reason"];
+    assert!(reason.as_str().unwrap().contains("no approval of the final commit"), "{reason}");
+
+    // With a policy: the deploy gate of each deployment is a control too.
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "name = \"p\"\nversion = 1\ndefault_tier = \"T1\"\n[tiers.T1]\nchecks = [\"unit\"]\nmodels = false\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let v = l.json_code_any(["controls", "test", "--period", "2026-04-01..2026-04-30", "--policy", policy, "--json"]);
+    let gate = v["controls"].as_array().unwrap().iter().find(|c| c["control"] == "policy_gate").expect("policy_gate");
+    let failing: Vec<&str> =
+        gate["failing"].as_array().unwrap().iter().map(|f| f["subject"].as_str().unwrap()).collect();
+    assert_eq!(failing, ["deploy:shop/production/2", "deploy:shop/production/stray"], "{gate:#}");
+
+    // Only the passing deployment's period: exit 0.
+    let out = l.command(["controls", "test", "--period", "2026-04-01..2026-04-01"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

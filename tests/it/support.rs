@@ -117,6 +117,17 @@ impl Ledger {
             .unwrap_or_else(|e| panic!("`ledger {}` printed invalid JSON ({e}):\n{out}", args.join(" ")))
     }
 
+    /// Runs a command that may exit non-zero (a finding) and prints one JSON document.
+    pub fn json_code_any<I, S>(&self, args: I) -> Value
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.command(args).output().expect("run ledger");
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("one JSON document")
+    }
+
     /// Runs a command that must exit 0 and print one JSON object per line.
     pub fn json_lines<I, S>(&self, args: I) -> Vec<Value>
     where

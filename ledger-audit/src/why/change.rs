@@ -58,6 +58,7 @@ pub(super) fn change_report(
         incidents: incidents(all, &causes),
         findings: vec![],
         gates: vec![],
+        labels: labels(subject, all),
     };
     report.gates = gates(subject, all, &report);
     report.findings = findings::of_change(&report);
@@ -368,6 +369,17 @@ fn gates(subject: &Subject, all: &[&Gathered], report: &ChangeReport) -> Vec<Gat
             _ => None,
         })
         .collect()
+}
+
+/// The labels of the latest change record of `subject` that carries any.
+fn labels(subject: &Subject, all: &[&Gathered]) -> Vec<String> {
+    all.iter()
+        .rev()
+        .find_map(|g| match &g.record.body {
+            Body::Change(c) if &c.subject() == subject && !c.labels.is_empty() => Some(c.labels.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// The distinct authors of the change's commits, in commit order (one person under two names

@@ -399,6 +399,9 @@ pub struct ChangeReport {
     /// from the JSON when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateLine>,
+    /// The change's labels (from its latest change record that has any). Omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A recorded gate decision (`ledger gate --record`), as `why` shows it.

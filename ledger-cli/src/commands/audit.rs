@@ -201,3 +201,75 @@ pub fn sample_cmd(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `48h`, `2d`, `90m`, `3600s` (or an ISO 8601 duration) in milliseconds.
+fn parse_within(s: &str) -> Result<i64> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num.parse().map_err(|_| anyhow!("--within `{s}`: expected a number and a unit, e.g. 48h or 2d"))?;
+    let ms = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
+        _ => bail!("--within `{s}`: unknown unit `{unit}`; use d, h, m or s"),
+    };
+    n.checked_mul(ms)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| anyhow!("--within `{s}`: must be positive and not absurdly large"))
+}
+
+/// `ledger controls test --period P [--policy F] [--within 48h]`: exit 0 when every control
+/// passes, 1 when any fails.
+pub fn controls_cmd(
+    ctx: &Ctx,
+    period: &str,
+    environment: &str,
+    repo: Option<&str>,
+    policy: Option<&std::path::Path>,
+    within: &str,
+) -> Result<ExitCode> {
+    let within_ms = parse_within(within)?;
+    let document = policy.map(super::governance::read_document).transpose()?;
+    if let Some(doc) = &document {
+        ledger_audit::policy::Policy::parse(doc).map_err(|errs| {
+            let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            anyhow!("--policy has {} error(s):\n{}", all.len(), all.join("\n"))
+        })?;
+    }
+    let mut ledger = ctx.backend()?;
+    let pop = build(&mut ledger, period, environment, repo, None)?;
+    let bar =
+        crate::output::progress(ctx.json, pop.deployments.len() as u64, "controls {bar:40} {pos}/{len} deployments");
+    let mut why = std::collections::BTreeMap::new();
+    let mut gates = std::collections::BTreeMap::new();
+    for d in &pop.deployments {
+        why.insert(d.subject.clone(), ledger.why(&d.subject, &[])?);
+        if let Some(doc) = &document {
+            let (g, _) = ledger.gate(&d.subject, ledger_core::record::Stage::Deploy, Some(doc))?;
+            gates.insert(d.subject.clone(), g);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let report = ledger_audit::controls::test(&pop, &why, document.as_ref().map(|_| &gates), within_ms);
+    if ctx.json {
+        out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    } else {
+        line(format!("controls over {} deployment(s) to {environment} in {}", report.population, report.period))?;
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::NOTHING);
+        t.set_header(["control", "passed", "failed", "n/a"]);
+        for c in &report.controls {
+            t.add_row([c.control.clone(), c.passed.to_string(), c.failed.to_string(), c.not_applicable.to_string()]);
+        }
+        line(t.to_string())?;
+        for c in report.controls.iter().filter(|c| c.failed > 0) {
+            line(format!("{} failing:", c.control))?;
+            for f in &c.failing {
+                line(format!("  {} (#{}): {}", f.subject, f.seq, f.reason))?;
+            }
+        }
+    }
+    Ok(if report.all_pass() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -3,7 +3,7 @@
 //!
 //! | module | commands |
 //! |---|---|
-//! | [`audit`] | `population`, `sample` |
+//! | [`audit`] | `population`, `sample`, `controls test` |
 //! | [`admin`] | `init`, `keygen`, `key add|rotate|revoke|list` |
 //! | [`records`] | `append`, `show`, `log` |
 //! | [`query`] | `verify`, `why` |
@@ -86,6 +86,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Sample { period, n, seed, environment, repo } => {
             audit::sample_cmd(&ctx, &period, &environment, repo.as_deref(), n, &seed)
+        }
+        Command::Controls(crate::cli::ControlsCommand::Test { period, environment, repo, policy, within }) => {
+            audit::controls_cmd(&ctx, &period, &environment, repo.as_deref(), policy.as_deref(), &within)
         }
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }

@@ -332,6 +332,10 @@ pub enum Command {
         /// Only deployments of this repository.
         #[arg(long)]
         repo: Option<String>,
+        /// Also write one offline-verifiable export bundle of every entry the sample relies on
+        /// (`ledger verify-bundle FILE --log-key …`).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
     },
     /// Change-management control tests over a period's population (docs/AUDIT.md).
     #[command(subcommand)]

@@ -312,6 +312,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
                 Selection::Time { since: t.since_ms.map(Timestamp), until: t.until_ms.map(Timestamp) }
             }
             Some(pb::export_bundle_request::Selection::Subject(s)) => Selection::Subject { subject: s },
+            Some(pb::export_bundle_request::Selection::Subjects(l)) => Selection::Subjects { subjects: l.subjects },
             None => return Err(Status::invalid_argument("say what to export: all, time or subject")),
         };
         // The bundle is written into a bounded channel as the client reads it: memory stays at a

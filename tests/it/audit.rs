@@ -156,6 +156,35 @@ fn a_seeded_sample_redraws_the_same_locally_through_ledgerd_and_by_hand() {
         assert_eq!(i["why"]["subject"], i["subject"]);
         assert!(i["key"].as_str().unwrap().len() == 64);
     }
+    // One offline-verifiable bundle of every entry the sample relies on.
+    let bundle = tmp.path().join("sample.jsonl");
+    let with_bundle = l.json([
+        "sample",
+        "--period",
+        "2026-01-01..2026-06-30",
+        "--n",
+        "5",
+        "--seed",
+        "SOC2-H1",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--json",
+    ]);
+    let selected = with_bundle["bundle"]["selected"].as_u64().unwrap();
+    // Each sampled deployment's two records, its change and merge, and the policy-free rest.
+    assert!(selected >= 5 * 4, "{with_bundle:#}");
+    let vkey = l.stdout(["log-key"]).trim().to_string();
+    let verified = l.json(["verify-bundle", bundle.to_str().unwrap(), "--log-key", &vkey, "--json"]);
+    assert_eq!(verified["ok"], true, "{verified:#}");
+    assert_eq!(verified["selected"], selected, "{verified:#}");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    for item in with_bundle["items"].as_array().unwrap() {
+        assert!(
+            text.lines().next().unwrap().contains(item["subject"].as_str().unwrap()),
+            "the selection names each item"
+        );
+    }
+
     // Another seed draws another sample.
     let other = l.json(["sample", "--period", "2026-01-01..2026-06-30", "--n", "25", "--seed", "other", "--json"]);
     let other_subjects: Vec<&str> =

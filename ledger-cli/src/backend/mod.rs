@@ -464,6 +464,9 @@ impl Backend {
                         until_ms: until.map(|t| t.0),
                     }),
                     Selection::Subject { subject } => pb::export_bundle_request::Selection::Subject(subject.clone()),
+                    Selection::Subjects { subjects } => {
+                        pb::export_bundle_request::Selection::Subjects(pb::SubjectList { subjects: subjects.clone() })
+                    }
                 };
                 let req = r.req(pb::ExportBundleRequest { selection: Some(sel) })?;
                 r.rt.block_on(async {

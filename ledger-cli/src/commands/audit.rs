@@ -124,6 +124,18 @@ struct SampleOut<'a> {
     checkpoint: Option<String>,
     tree_size: u64,
     items: Vec<SampleItem<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<BundleOut>,
+}
+
+/// The bundle written with `--bundle`.
+#[derive(Serialize)]
+struct BundleOut {
+    file: String,
+    /// Entries selected (those the sample relies on), when known (locally).
+    selected: Option<u64>,
+    /// Entries in the bundle (with key entries), when known.
+    entries: Option<u64>,
 }
 
 const ALGORITHM: &str =
@@ -138,6 +150,7 @@ pub fn sample_cmd(
     repo: Option<&str>,
     n: usize,
     seed: &str,
+    bundle: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     if seed.trim().is_empty() {
         bail!("--seed must not be empty: the seed is what lets an auditor draw the same sample again");
@@ -155,7 +168,23 @@ pub fn sample_cmd(
     for d in &drawn {
         items.push(SampleItem { key: &d.key, item: d.item, why: ledger.why(&d.item.subject, &[])? });
     }
+    let bundle_out = match bundle {
+        Some(path) if !drawn.is_empty() => {
+            let selection = ledger_core::bundle::Selection::Subjects {
+                subjects: drawn.iter().map(|d| d.item.subject.clone()).collect(),
+            };
+            let summary = super::bundle::write_bundle(ctx, &mut ledger, &selection, path, None)?;
+            Some(BundleOut {
+                file: path.display().to_string(),
+                selected: summary.as_ref().map(|s| s.selected),
+                entries: summary.as_ref().map(|s| s.entries),
+            })
+        }
+        Some(_) => bail!("the sample is empty: there is nothing to bundle"),
+        None => None,
+    };
     let out_v = SampleOut {
+        bundle: bundle_out,
         period: pop.period,
         environment,
         seed,
@@ -193,6 +222,14 @@ pub fn sample_cmd(
             it.item.deployer,
             if it.item.changes.is_empty() { "none linked".to_string() } else { it.item.changes.join(", ") },
             if findings.is_empty() { "none".to_string() } else { findings.join(", ") }
+        ))?;
+    }
+    if let Some(b) = &out_v.bundle {
+        line(format!(
+            "bundle {} written: {} entries the sample relies on (verify offline: ledger verify-bundle {} --log-key …)",
+            b.file,
+            b.selected.map_or("all".to_string(), |n| n.to_string()),
+            b.file
         ))?;
     }
     if let Some(c) = &out_v.checkpoint {

@@ -33,8 +33,18 @@ struct ExportOut<'a> {
 
 /// `ledger export`: writes the bundle to `<out>.partial`, then renames it to `out`, so `out` is
 /// a whole bundle or nothing.
-pub fn export(ctx: &Ctx, selection: &Selection, out: &Path, key: Option<PathBuf>) -> Result<ExitCode> {
-    let mut b = ctx.backend()?;
+/// Writes a bundle of `selection` to `out` through `b`, atomically (a `.partial` file renamed
+/// into place once synced; removed on failure). Returns the export summary when known (locally).
+///
+/// # Errors
+/// The export fails or the file cannot be written.
+pub fn write_bundle(
+    ctx: &Ctx,
+    b: &mut crate::backend::Backend,
+    selection: &Selection,
+    out: &Path,
+    key: Option<PathBuf>,
+) -> Result<Option<ledger_store::ledger::ExportSummary>> {
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let file = std::fs::File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -54,13 +64,18 @@ pub fn export(ctx: &Ctx, selection: &Selection, out: &Path, key: Option<PathBuf>
             .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
         Ok(summary)
     });
-    let summary = match finished {
-        Ok(s) => s,
+    match finished {
+        Ok(s) => Ok(s),
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
-            return Err(e);
+            Err(e)
         }
-    };
+    }
+}
+
+pub fn export(ctx: &Ctx, selection: &Selection, out: &Path, key: Option<PathBuf>) -> Result<ExitCode> {
+    let mut b = ctx.backend()?;
+    let summary = write_bundle(ctx, &mut b, selection, out, key)?;
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or_default();
     if ctx.json {
         json_out(&ExportOut {

@@ -84,8 +84,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Population { period, environment, repo, csv } => {
             audit::population_cmd(&ctx, &period, &environment, repo.as_deref(), csv)
         }
-        Command::Sample { period, n, seed, environment, repo } => {
-            audit::sample_cmd(&ctx, &period, &environment, repo.as_deref(), n, &seed)
+        Command::Sample { period, n, seed, environment, repo, bundle } => {
+            audit::sample_cmd(&ctx, &period, &environment, repo.as_deref(), n, &seed, bundle.as_deref())
         }
         Command::Controls(crate::cli::ControlsCommand::Test { period, environment, repo, policy, within }) => {
             audit::controls_cmd(&ctx, &period, &environment, repo.as_deref(), policy.as_deref(), &within)

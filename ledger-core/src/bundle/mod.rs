@@ -71,6 +71,12 @@ pub enum Selection {
         /// The subject as given (`pr:o/r#5`, a commit, …).
         subject: String,
     },
+    /// The entries about each of several subjects (an auditor's sample): the union of their
+    /// [`Selection::Subject`] selections. Attested by the manifest, like one subject.
+    Subjects {
+        /// The subjects, as given.
+        subjects: Vec<String>,
+    },
 }
 
 impl Selection {
@@ -85,6 +91,7 @@ impl Selection {
                 until.map(|t| t.to_rfc3339()).unwrap_or_default()
             ),
             Selection::Subject { subject } => format!("subject {subject}"),
+            Selection::Subjects { subjects } => format!("subjects {}", subjects.join(" ")),
         }
     }
 
@@ -738,7 +745,7 @@ impl BundleVerifier {
                     }
                 }
             }
-            Selection::Subject { .. } => Completeness::Attested,
+            Selection::Subject { .. } | Selection::Subjects { .. } => Completeness::Attested,
         };
         let text = note::open(signed_manifest, &self.name, &self.signer)
             .map_err(|e| BundleError::Manifest(format!("not signed by the checkpoint's key: {e}")))?;

@@ -93,6 +93,16 @@ impl<S: Store> Ledger<S> {
                 let set = self.subject_selection(subject, size)?;
                 (set.iter().map(|s| (*s, s + 1)).collect(), Selected::Set(set))
             }
+            Selection::Subjects { subjects } => {
+                if subjects.is_empty() {
+                    return Err(Error::InvalidArgument("a `subjects` selection names no subject".into()));
+                }
+                let mut set = BTreeSet::new();
+                for subject in subjects {
+                    set.extend(self.subject_selection(subject, size)?);
+                }
+                (set.iter().map(|s| (*s, s + 1)).collect(), Selected::Set(set))
+            }
         };
         intervals.extend(key_seqs.iter().map(|s| (*s, s + 1)));
         let runs = merge_intervals(intervals);

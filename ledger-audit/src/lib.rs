@@ -5,11 +5,12 @@
 //! safe?"; [`policy`], the risk-tier policy; [`gate`], "was that enough for this change's
 //! risk?"; [`vsa`], the SLSA Source verification summary of a landed change; [`population`],
 //! the auditor's population of a period and its seeded sample; [`controls`], the control
-//! tests over it. Every item of a
+//! tests over it; [`infer`], incident causes inferred from service and time. Every item of a
 //! report names the entry it comes from.
 
 pub mod controls;
 pub mod gate;
+pub mod infer;
 pub mod policy;
 pub mod population;
 pub mod vsa;

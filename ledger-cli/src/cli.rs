@@ -620,7 +620,9 @@ pub enum IngestCommand {
     },
     /// Read incident webhooks (PagerDuty v3 incident events, Opsgenie alerts): triggered or
     /// created incidents open one, resolved or closed ones resolve it; other events are
-    /// skipped. Causes come only from explicit `--caused-by` subjects.
+    /// skipped. Causes: `--caused-by` subjects and explicit references in the payload; without
+    /// any, the latest successful deployment of the incident's service within a window before
+    /// it opened, recorded as an inferred cause with the reason (docs/AUDIT.md).
     Incident {
         /// `pagerduty` or `opsgenie`.
         #[arg(long)]
@@ -634,6 +636,15 @@ pub enum IngestCommand {
         /// The causes were inferred from timing alone, not from an explicit reference.
         #[arg(long, requires = "caused_by")]
         inferred: bool,
+        /// Do not infer a cause from service and time.
+        #[arg(long, conflicts_with_all = ["infer_window", "infer_environment"])]
+        no_infer: bool,
+        /// How long before the incident a deployment counts as its inferred cause, e.g. `24h`.
+        #[arg(long, default_value = "24h")]
+        infer_window: String,
+        /// The environment of the deployments an inferred cause is chosen from.
+        #[arg(long, default_value = "production")]
+        infer_environment: String,
         #[command(flatten)]
         signer: SignerArgs,
     },

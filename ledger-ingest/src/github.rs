@@ -658,6 +658,7 @@ fn issue(p: &P<'_>) -> Result<Mapped> {
         opened: p.time("/issue/created_at")?,
         resolved: p.get("/issue/closed_at").map(|_| p.time("/issue/closed_at")).transpose()?,
         source: Some(p.source.clone()),
+        inference: None,
     });
     let time = p.time("/issue/updated_at")?;
     Ok(Mapped::Records(vec![p.record(time, p.login("/issue/user/login")?, vec![], body)]))

@@ -155,6 +155,7 @@ pub fn map(system: System, payload: &[u8], opened_before: Option<Timestamp>, lin
                     opened: record_opened,
                     resolved: resolved_now.then_some(at),
                     source,
+                    inference: None,
                 }),
             }]));
         }
@@ -174,6 +175,7 @@ pub fn map(system: System, payload: &[u8], opened_before: Option<Timestamp>, lin
             opened: if resolved_now { opened_before.unwrap_or(at) } else { at },
             resolved: resolved_now.then_some(at),
             source,
+            inference: None,
         }),
     }]))
 }

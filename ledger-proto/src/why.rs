@@ -233,6 +233,7 @@ fn change_pb(c: &ChangeReport) -> pb::ChangeReport {
                 resolved_ms: i.resolved.map(|t| t.0),
                 cause: i.cause.clone(),
                 inferred: i.inferred,
+                inference: i.inference.clone(),
             })
             .collect(),
         findings: c.findings.iter().map(finding_pb).collect(),
@@ -381,6 +382,7 @@ fn change(c: &pb::ChangeReport) -> Result<ChangeReport, ConvertError> {
                 resolved: i.resolved_ms.map(Timestamp),
                 cause: i.cause.clone(),
                 inferred: i.inferred,
+                inference: i.inference.clone(),
             })
         })?,
         findings: c.findings.iter().map(finding).collect(),

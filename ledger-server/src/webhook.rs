@@ -275,6 +275,16 @@ async fn pagerduty<S: Store + 'static>(
         return error(StatusCode::UNAUTHORIZED, "missing or bad X-PagerDuty-Signature");
     }
     match ledger_ingest::incident::map(ledger_ingest::incident::System::PagerDuty, &body, None, vec![]) {
+        Ok(Mapped::Records(mut records)) => {
+            // No explicit cause in the payload: infer one from service and time (docs/AUDIT.md).
+            if let Ok(deployments) = st.ledger.gathered_of_kind(ledger_core::record::Kind::Deployment) {
+                let rule = ledger_audit::infer::InferRule::default();
+                for r in &mut records {
+                    ledger_audit::infer::infer_into(r, &deployments, &rule);
+                }
+            }
+            append_mapped(&st, Mapped::Records(records).received_by(Channel::WebhookHmac)).await
+        }
         Ok(m) => append_mapped(&st, m.received_by(Channel::WebhookHmac)).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }

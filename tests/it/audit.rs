@@ -375,3 +375,112 @@ fn controls_are_counted_per_deployment_with_each_failure_named() {
     let out = l.command(["controls", "test", "--period", "2026-04-01..2026-04-01"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn an_incident_without_an_explicit_cause_gets_an_inferred_one_with_its_reason() {
+    let Some(pd) = crate::support::shared_data("realdata/incidents/pagerduty/triggered_v3.json") else { return };
+    let l = Ledger::init();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    // The PagerDuty service `pig208` opened PFQZPSY at 2021-06-04T13:35:29.781Z.
+    let deployment = |id: &str, service: &str, env: &str, time: &str| {
+        append(
+            &l,
+            dir,
+            "deployment",
+            json!({
+                "actor": "github:ops", "time": time, "service": service, "environment": env, "deployment_id": id,
+                "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
+            }),
+        );
+    };
+    deployment("old", "pig208", "production", "2021-06-03T10:00:00Z"); // more than 24 h before
+    deployment("cause", "pig208", "production", "2021-06-04T10:20:00Z"); // 3 h 15 m before
+    deployment("staging", "pig208", "staging", "2021-06-04T12:00:00Z"); // another environment
+    deployment("after", "pig208", "production", "2021-06-04T14:00:00Z"); // after it opened
+    deployment("other", "billing", "production", "2021-06-04T13:00:00Z"); // another service
+    let v = l.json(["ingest", "incident", "--system", "pagerduty", pd.to_str().unwrap(), "--json"]);
+    assert_eq!(v["appended"], 1, "{v}");
+    // No change is recorded here: read the incident record itself.
+    let rec = l.json_lines(["log", "--kind", "incident", "--json"]).pop().expect("the incident");
+    let links = rec["record"]["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{rec:#}");
+    assert_eq!(links[0]["rel"], "caused_by_inferred");
+    assert_eq!(links[0]["target"], "deploy:pig208/production/cause");
+    let reason = rec["record"]["body"]["incident"]["inference"].as_str().unwrap();
+    assert!(reason.contains("3h15m before the incident opened") && reason.contains("window 24 h"), "{reason}");
+
+    // A narrower window finds nothing; --no-infer infers nothing; an explicit cause is kept alone.
+    let l2 = Ledger::init();
+    // A deployment 3 h 15 m before: outside a 2-hour window.
+    l2.json([
+        "append",
+        "--kind",
+        "deployment",
+        "--body",
+        &write(
+            dir,
+            "d2.json",
+            &json!({
+                "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "PIG208", "environment": "Production",
+                "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
+            }),
+        ),
+        "--json",
+    ]);
+    l2.json(["ingest", "incident", "--system", "pagerduty", pd.to_str().unwrap(), "--infer-window", "2h", "--json"]);
+    let rec = l2.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
+    assert!(rec["record"]["links"].as_array().unwrap().is_empty(), "{rec:#}");
+    let l3 = Ledger::init();
+    l3.json([
+        "append",
+        "--kind",
+        "deployment",
+        "--body",
+        &write(
+            dir,
+            "d3.json",
+            &json!({
+                "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "pig208", "environment": "production",
+                "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
+            }),
+        ),
+        "--json",
+    ]);
+    l3.json([
+        "ingest",
+        "incident",
+        "--system",
+        "pagerduty",
+        pd.to_str().unwrap(),
+        "--caused-by",
+        "deploy:api/production/9",
+        "--json",
+    ]);
+    let rec = l3.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
+    let links = rec["record"]["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0]["rel"].as_str(), links[0]["target"].as_str()),
+        (Some("caused_by"), Some("deploy:api/production/9"))
+    );
+    let l4 = Ledger::init();
+    l4.json([
+        "append",
+        "--kind",
+        "deployment",
+        "--body",
+        &write(
+            dir,
+            "d4.json",
+            &json!({
+                "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "pig208", "environment": "production",
+                "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
+            }),
+        ),
+        "--json",
+    ]);
+    l4.json(["ingest", "incident", "--system", "pagerduty", pd.to_str().unwrap(), "--no-infer", "--json"]);
+    let rec = l4.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
+    assert!(rec["record"]["links"].as_array().unwrap().is_empty());
+}

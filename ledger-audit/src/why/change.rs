@@ -336,6 +336,7 @@ fn incidents(all: &[&Gathered], causes: &[String]) -> Vec<IncidentLine> {
             resolved: i.resolved,
             cause: link.target.to_string(),
             inferred: link.rel == Rel::CausedByInferred,
+            inference: i.inference.clone().filter(|_| link.rel == Rel::CausedByInferred),
         };
         by_subject.insert(key, line);
     }

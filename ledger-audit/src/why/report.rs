@@ -351,6 +351,9 @@ pub struct IncidentLine {
     pub cause: String,
     /// True when the link was inferred from timing alone, not an explicit reference.
     pub inferred: bool,
+    /// For an inferred link, why it was inferred (as recorded). Omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<String>,
 }
 
 /// Everything recorded about one change.

@@ -257,6 +257,7 @@ fn incident(incident_id: &str, title: &str, severity: Option<&str>, resolved: Op
         opened: at(60),
         resolved,
         source: None,
+        inference: None,
     })
 }
 

@@ -240,7 +240,7 @@ pub fn sample_cmd(
 }
 
 /// `48h`, `2d`, `90m`, `3600s` (or an ISO 8601 duration) in milliseconds.
-fn parse_within(s: &str) -> Result<i64> {
+pub fn parse_within(s: &str) -> Result<i64> {
     let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: i64 = num.parse().map_err(|_| anyhow!("--within `{s}`: expected a number and a unit, e.g. 48h or 2d"))?;

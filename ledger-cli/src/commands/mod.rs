@@ -104,8 +104,25 @@ fn ingest(ctx: &Ctx, cmd: IngestCommand) -> Result<ExitCode> {
         }
         IngestCommand::Github { event, files, signer } => ingest::github::run(ctx, event.as_deref(), &files, &signer),
         IngestCommand::Gitlab { event, files, signer } => ingest::gitlab::run(ctx, event.as_deref(), &files, &signer),
-        IngestCommand::Incident { system, files, caused_by, inferred, signer } => {
-            ingest::incident::run(ctx, &system, &files, &caused_by, inferred, &signer)
+        IngestCommand::Incident {
+            system,
+            files,
+            caused_by,
+            inferred,
+            no_infer,
+            infer_window,
+            infer_environment,
+            signer,
+        } => {
+            let infer = if no_infer {
+                None
+            } else {
+                Some(ledger_audit::infer::InferRule {
+                    environment: infer_environment,
+                    window_ms: audit::parse_within(&infer_window)?,
+                })
+            };
+            ingest::incident::run(ctx, &system, &files, &caused_by, inferred, infer.as_ref(), &signer)
         }
         IngestCommand::Attestation { files, key, commit, signer_key } => {
             let signer = SignerArgs { key: signer_key };

@@ -268,6 +268,9 @@ fn change_human(c: &ChangeReport) -> String {
             i.at.seq,
             short(&i.at.entry)
         );
+        if let Some(why) = &i.inference {
+            s += &format!("│    {why}\n");
+        }
     }
     for x in &c.exceptions {
         let state = if x.expired { "expired" } else { "in force" };

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use ledger_audit::infer::InferRule;
 use ledger_core::record::{Body, Kind, Link, Rel};
 use ledger_core::subject::Subject;
 use ledger_core::types::Timestamp;
@@ -23,6 +24,7 @@ pub fn run(
     files: &[PathBuf],
     caused_by: &[String],
     inferred: bool,
+    infer: Option<&InferRule>,
     signer: &SignerArgs,
 ) -> Result<ExitCode> {
     let system = match system {
@@ -45,6 +47,7 @@ pub fn run(
     let key = ctx.signer_key(signer)?;
     let mut ledger = ctx.backend()?;
     let mut report = IngestReport::default();
+    let mut deployments: Option<Vec<ledger_audit::why::Gathered>> = None;
     for file in files {
         let bytes = read_payload(file)?;
         let first = incident::map(system, &bytes, None, links.clone()).with_context(|| file.display().to_string())?;
@@ -55,7 +58,20 @@ pub fn run(
         };
         let f = match f {
             Mapped::Skipped(why) => FileReport::skipped(file, None, None, why),
-            Mapped::Records(records) => {
+            Mapped::Records(mut records) => {
+                // No cause given or referenced: infer one from service and time.
+                if let Some(rule) = infer.filter(|_| links.is_empty()) {
+                    if deployments.is_none() {
+                        let all = ledger.log(&LogArgs { kind: Some(Kind::Deployment), ..Default::default() })?;
+                        deployments = Some(all.iter().map(|v| v.gathered()).collect());
+                    }
+                    let known = deployments.as_deref().unwrap_or_default();
+                    for r in &mut records {
+                        if !r.links.iter().any(|l| l.rel == Rel::CausedByInferred) {
+                            ledger_audit::infer::infer_into(r, known, rule);
+                        }
+                    }
+                }
                 let receipts = sign_and_append(&mut ledger, &records, &key)?;
                 FileReport::recorded(file, None, None, &records, &receipts)
             }

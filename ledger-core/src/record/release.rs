@@ -103,6 +103,10 @@ pub struct Incident {
     pub resolved: Option<Timestamp>,
     /// Where this record came from.
     pub source: Option<Source>,
+    /// Why a `caused_by_inferred` link of this record was inferred (service, window, how long
+    /// before the incident the deployment went out). Omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<String>,
 }
 
 impl Incident {
@@ -120,6 +124,7 @@ impl BodyParts for Incident {
         text(out, "title", &self.title);
         opt_text(out, "service", &self.service);
         opt_text(out, "severity", &self.severity);
+        opt_text(out, "inference", &self.inference);
     }
 }
 

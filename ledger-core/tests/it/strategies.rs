@@ -273,7 +273,8 @@ pub fn body() -> impl Strategy<Value = Body> {
                 severity,
                 opened,
                 resolved,
-                source: None
+                source: None,
+                inference: resolved.map(|_| "inferred: the latest successful production deployment".into()),
             })
         ),
         (token(), any::<u64>(), text()).prop_map(|(name, version, document)| Body::Policy(Policy {

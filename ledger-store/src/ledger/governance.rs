@@ -122,6 +122,14 @@ impl<S: Store> Ledger<S> {
         })
     }
 
+    /// Every record of `kind`, as gathered for analysis, in ledger order.
+    ///
+    /// # Errors
+    /// As [`Ledger::exceptions`].
+    pub fn gathered_of_kind(&self, kind: Kind) -> Result<Vec<Gathered>> {
+        self.store.kind_seqs(kind)?.into_iter().map(|seq| Ok(self.must_get(seq)?.gathered())).collect()
+    }
+
     fn bodies<T>(&self, kind: Kind, pick: impl Fn(&Body) -> Option<T>) -> Result<Vec<(EntryView, T)>> {
         let mut out = vec![];
         for seq in self.store.kind_seqs(kind)? {

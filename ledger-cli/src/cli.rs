@@ -301,15 +301,8 @@ pub enum Command {
     /// The auditor's population: every successful deployment to an environment in a period,
     /// each with the change(s) it shipped, and completeness findings (docs/AUDIT.md).
     Population {
-        /// `START..END`: dates (the end day included) or RFC 3339 times.
-        #[arg(long)]
-        period: String,
-        /// The environment deployed to.
-        #[arg(long, default_value = "production")]
-        environment: String,
-        /// Only deployments of this repository (`owner/name`).
-        #[arg(long)]
-        repo: Option<String>,
+        #[command(flatten)]
+        scope: PeriodArgs,
         /// CSV (one row per deployment; findings on standard error).
         #[arg(long)]
         csv: bool,
@@ -317,21 +310,14 @@ pub enum Command {
     /// A reproducible random sample of the population (the algorithm depends only on the seed
     /// and the population), each item with its full `why` evidence (docs/AUDIT.md).
     Sample {
-        /// `START..END`, as for `population`.
-        #[arg(long)]
-        period: String,
+        #[command(flatten)]
+        scope: PeriodArgs,
         /// How many deployments to draw.
         #[arg(long, default_value_t = 25)]
         n: usize,
         /// The seed: the same seed over the same population draws the same sample.
         #[arg(long)]
         seed: String,
-        /// The environment deployed to.
-        #[arg(long, default_value = "production")]
-        environment: String,
-        /// Only deployments of this repository.
-        #[arg(long)]
-        repo: Option<String>,
         /// Also write one offline-verifiable export bundle of every entry the sample relies on
         /// (`ledger verify-bundle FILE --log-key …`).
         #[arg(long)]
@@ -344,21 +330,28 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
+/// The population an audit command works on.
+#[derive(Args, Debug, Clone)]
+pub struct PeriodArgs {
+    /// `START..END`: dates (the end day included) or RFC 3339 times.
+    #[arg(long)]
+    pub period: String,
+    /// The environment deployed to.
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// Only deployments of this repository (`owner/name`).
+    #[arg(long)]
+    pub repo: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ControlsCommand {
     /// Evaluates every control for every deployment of the population: `authorized`,
     /// `tested`, `linked`, `emergency_reviewed`, `ai_human_approved`, and with --policy
     /// `policy_gate`. Exit 0 when every control passes, 1 when any fails.
     Test {
-        /// `START..END`, as for `population`.
-        #[arg(long)]
-        period: String,
-        /// The environment deployed to.
-        #[arg(long, default_value = "production")]
-        environment: String,
-        /// Only deployments of this repository.
-        #[arg(long)]
-        repo: Option<String>,
+        #[command(flatten)]
+        scope: PeriodArgs,
         /// A policy file: adds `policy_gate` (the deploy gate of each deployment).
         #[arg(long)]
         policy: Option<PathBuf>,

@@ -410,77 +410,29 @@ fn an_incident_without_an_explicit_cause_gets_an_inferred_one_with_its_reason() 
     let reason = rec["record"]["body"]["incident"]["inference"].as_str().unwrap();
     assert!(reason.contains("3h15m before the incident opened") && reason.contains("window 24 h"), "{reason}");
 
-    // A narrower window finds nothing; --no-infer infers nothing; an explicit cause is kept alone.
-    let l2 = Ledger::init();
-    // A deployment 3 h 15 m before: outside a 2-hour window.
-    l2.json([
-        "append",
-        "--kind",
-        "deployment",
-        "--body",
-        &write(
-            dir,
-            "d2.json",
-            &json!({
-                "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "PIG208", "environment": "Production",
-                "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
-            }),
-        ),
-        "--json",
-    ]);
-    l2.json(["ingest", "incident", "--system", "pagerduty", pd.to_str().unwrap(), "--infer-window", "2h", "--json"]);
-    let rec = l2.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
-    assert!(rec["record"]["links"].as_array().unwrap().is_empty(), "{rec:#}");
-    let l3 = Ledger::init();
-    l3.json([
-        "append",
-        "--kind",
-        "deployment",
-        "--body",
-        &write(
-            dir,
-            "d3.json",
-            &json!({
-                "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "pig208", "environment": "production",
-                "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
-            }),
-        ),
-        "--json",
-    ]);
-    l3.json([
-        "ingest",
-        "incident",
-        "--system",
-        "pagerduty",
-        pd.to_str().unwrap(),
-        "--caused-by",
-        "deploy:api/production/9",
-        "--json",
-    ]);
-    let rec = l3.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
-    let links = rec["record"]["links"].as_array().unwrap();
-    assert_eq!(links.len(), 1);
+    // A narrower window finds nothing; --no-infer infers nothing; an explicit cause is kept
+    // alone. Each on a fresh ledger holding only the deployment 3 h 15 m before (service and
+    // environment compare without case).
+    let incident_links = |extra: &[&str]| -> Vec<Value> {
+        let fresh = Ledger::init();
+        let body = json!({
+            "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "PIG208", "environment": "Production",
+            "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
+        });
+        fresh.json(["append", "--kind", "deployment", "--body", &write(dir, "d.json", &body), "--json"]);
+        let mut args = vec!["ingest", "incident", "--system", "pagerduty", pd.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        fresh.json(&args);
+        let rec = fresh.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
+        rec["record"]["links"].as_array().unwrap().clone()
+    };
+    assert_eq!(incident_links(&[]).len(), 1, "case-insensitive match");
+    assert!(incident_links(&["--infer-window", "2h"]).is_empty());
+    assert!(incident_links(&["--no-infer"]).is_empty());
+    let explicit = incident_links(&["--caused-by", "deploy:api/production/9"]);
+    assert_eq!(explicit.len(), 1);
     assert_eq!(
-        (links[0]["rel"].as_str(), links[0]["target"].as_str()),
+        (explicit[0]["rel"].as_str(), explicit[0]["target"].as_str()),
         (Some("caused_by"), Some("deploy:api/production/9"))
     );
-    let l4 = Ledger::init();
-    l4.json([
-        "append",
-        "--kind",
-        "deployment",
-        "--body",
-        &write(
-            dir,
-            "d4.json",
-            &json!({
-                "actor": "github:ops", "time": "2021-06-04T10:20:00Z", "service": "pig208", "environment": "production",
-                "deployment_id": "cause", "commits": ["a".repeat(40)], "deployer": "github:ops", "status": "success",
-            }),
-        ),
-        "--json",
-    ]);
-    l4.json(["ingest", "incident", "--system", "pagerduty", pd.to_str().unwrap(), "--no-infer", "--json"]);
-    let rec = l4.json_lines(["log", "--kind", "incident", "--json"]).pop().unwrap();
-    assert!(rec["record"]["links"].as_array().unwrap().is_empty());
 }

@@ -12,6 +12,7 @@ use ledger_core::record::Kind;
 use serde::Serialize;
 
 use crate::backend::{Backend, LogArgs};
+use crate::cli::PeriodArgs;
 use crate::ctx::Ctx;
 use crate::output::{line, out};
 
@@ -27,29 +28,23 @@ fn population_records(ledger: &mut Backend) -> Result<Vec<Gathered>> {
     Ok(records)
 }
 
-/// The population of `period`, from the entries below `tree_size` (all when `None`).
-fn build(
-    ledger: &mut Backend,
-    period: &str,
-    environment: &str,
-    repo: Option<&str>,
-    tree_size: Option<u64>,
-) -> Result<Population> {
-    let period: Period = period.parse().map_err(|e: String| anyhow!("--period: {e}"))?;
+/// The population `scope` names, from the entries below `tree_size` (all when `None`).
+fn build(ledger: &mut Backend, scope: &PeriodArgs, tree_size: Option<u64>) -> Result<Population> {
+    let period: Period = scope.period.parse().map_err(|e: String| anyhow!("--period: {e}"))?;
     let mut records = population_records(ledger)?;
     if let Some(size) = tree_size {
         records.retain(|g| g.seq.0 < size);
     }
-    Ok(population(period, environment, repo, &records))
+    Ok(population(period, &scope.environment, scope.repo.as_deref(), &records))
 }
 
 /// `ledger population --period P [--environment E] [--repo R] [--json|--csv]`.
-pub fn population_cmd(ctx: &Ctx, period: &str, environment: &str, repo: Option<&str>, csv: bool) -> Result<ExitCode> {
+pub fn population_cmd(ctx: &Ctx, scope: &PeriodArgs, csv: bool) -> Result<ExitCode> {
     if csv && ctx.json {
         bail!("--csv and --json: choose one output");
     }
     let mut ledger = ctx.backend()?;
-    let pop = build(&mut ledger, period, environment, repo, None)?;
+    let pop = build(&mut ledger, scope, None)?;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&pop)? + "\n"))?;
     } else if csv {
@@ -145,13 +140,12 @@ const ALGORITHM: &str =
 /// `ledger sample --period P --n N --seed S [--environment E] [--repo R] [--json]`.
 pub fn sample_cmd(
     ctx: &Ctx,
-    period: &str,
-    environment: &str,
-    repo: Option<&str>,
+    scope: &PeriodArgs,
     n: usize,
     seed: &str,
     bundle: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
+    let environment = scope.environment.as_str();
     if seed.trim().is_empty() {
         bail!("--seed must not be empty: the seed is what lets an auditor draw the same sample again");
     }
@@ -162,7 +156,7 @@ pub fn sample_cmd(
         Ok((note, _, size, _)) => (Some(note), size),
         Err(_) => (None, ledger.len()?),
     };
-    let pop = build(&mut ledger, period, environment, repo, Some(tree_size))?;
+    let pop = build(&mut ledger, scope, Some(tree_size))?;
     let drawn = sample(&pop, seed, n);
     let mut items = vec![];
     for d in &drawn {
@@ -258,14 +252,8 @@ pub fn parse_within(s: &str) -> Result<i64> {
 
 /// `ledger controls test --period P [--policy F] [--within 48h]`: exit 0 when every control
 /// passes, 1 when any fails.
-pub fn controls_cmd(
-    ctx: &Ctx,
-    period: &str,
-    environment: &str,
-    repo: Option<&str>,
-    policy: Option<&std::path::Path>,
-    within: &str,
-) -> Result<ExitCode> {
+pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Path>, within: &str) -> Result<ExitCode> {
+    let environment = scope.environment.as_str();
     let within_ms = parse_within(within)?;
     let document = policy.map(super::governance::read_document).transpose()?;
     if let Some(doc) = &document {
@@ -275,7 +263,7 @@ pub fn controls_cmd(
         })?;
     }
     let mut ledger = ctx.backend()?;
-    let pop = build(&mut ledger, period, environment, repo, None)?;
+    let pop = build(&mut ledger, scope, None)?;
     let bar =
         crate::output::progress(ctx.json, pop.deployments.len() as u64, "controls {bar:40} {pos}/{len} deployments");
     let mut why = std::collections::BTreeMap::new();

@@ -81,14 +81,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Vsa { subject, key, out, verifier, forge } => {
             vsa::vsa(&ctx, &subject, &key, out.as_deref(), &verifier, &forge)
         }
-        Command::Population { period, environment, repo, csv } => {
-            audit::population_cmd(&ctx, &period, &environment, repo.as_deref(), csv)
-        }
-        Command::Sample { period, n, seed, environment, repo, bundle } => {
-            audit::sample_cmd(&ctx, &period, &environment, repo.as_deref(), n, &seed, bundle.as_deref())
-        }
-        Command::Controls(crate::cli::ControlsCommand::Test { period, environment, repo, policy, within }) => {
-            audit::controls_cmd(&ctx, &period, &environment, repo.as_deref(), policy.as_deref(), &within)
+        Command::Population { scope, csv } => audit::population_cmd(&ctx, &scope, csv),
+        Command::Sample { scope, n, seed, bundle } => audit::sample_cmd(&ctx, &scope, n, &seed, bundle.as_deref()),
+        Command::Controls(crate::cli::ControlsCommand::Test { scope, policy, within }) => {
+            audit::controls_cmd(&ctx, &scope, policy.as_deref(), &within)
         }
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }

@@ -13,7 +13,7 @@ use ledger_core::record::{
     Verdict,
 };
 use ledger_core::subject::Subject;
-use ledger_core::types::{CommitId, EntryHash, Identity, KeyId, RepoName, Seq, Tier, Timestamp, Token};
+use ledger_core::types::{EntryHash, KeyId, RepoName, Seq, Tier, Timestamp, Token};
 
 const POLICY: &str = r#"
 name = "test"
@@ -80,26 +80,11 @@ tier = "T3"
 "gpt-*" = ["T0", "T1"]
 "#;
 
-/// 2026-01-01T00:00:00Z; record `n` is `n` minutes later; the gate runs 30 days later.
-const T0: i64 = 1_767_225_600_000;
-const MINUTE: i64 = 60_000;
-const DAY: i64 = 24 * 60 * MINUTE;
-
-const ALICE: &str = "Alice <alice@example.com>";
-const BOB: &str = "Bob <bob@example.com>";
-const FRANK: &str = "Frank <frank@example.com>";
-const GRACE: &str = "Grace <grace@example.com>";
-const OPS: &str = "Ops <ops@example.com>";
-const BOT: &str = "renovate[bot]";
+// Record `n` is `n` minutes after T0; the gate runs 30 days later.
+use crate::fixtures::{id, sha, ALICE, BOB, BOT, DAY, FRANK, GRACE, MINUTE, OPS, T0};
 
 const OWNERS: &str = "*.md docs@example.com\nsrc/auth/ frank@example.com ops@example.com\n";
 
-fn id(s: &str) -> Identity {
-    Identity::new(s).unwrap()
-}
-fn sha(c: char) -> CommitId {
-    CommitId::new(c.to_string().repeat(40)).unwrap()
-}
 fn now() -> Timestamp {
     Timestamp(T0 + 30 * DAY)
 }

@@ -3,5 +3,6 @@
 //! (`why`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fixtures;
 mod gate;
 mod why;

@@ -16,26 +16,14 @@ use ledger_core::record::{
     Trailer, Verdict,
 };
 use ledger_core::subject::Subject;
-use ledger_core::types::{CommitId, Digest, EntryHash, Identity, KeyId, RepoName, Seq, Tier, Timestamp, Token};
+use ledger_core::types::{CommitId, Digest, EntryHash, KeyId, RepoName, Seq, Tier, Timestamp, Token};
 
-/// 2026-01-01T00:00:00Z. Record number `n` happens `n` minutes later.
-const T0: i64 = 1_767_225_600_000;
-const MINUTE: i64 = 60_000;
-const HOUR: i64 = 60 * MINUTE;
-const DAY: i64 = 24 * HOUR;
+// Record number `n` happens `n` minutes after T0.
+use crate::fixtures::{id, sha, ALICE, BOB, BOT, DAY, FRANK, GRACE, MINUTE, OPS, T0};
 
-/// Author of the change and of its first commit.
-const ALICE: &str = "Alice <alice@example.com>";
-/// Author of the second commit.
-const BOB: &str = "Bob <bob@example.com>";
 const CAROL: &str = "Carol <carol@example.com>";
 const DAVE: &str = "Dave <dave@example.com>";
 const ERIN: &str = "Erin <erin@example.com>";
-/// The independent approver.
-const FRANK: &str = "Frank <frank@example.com>";
-const GRACE: &str = "Grace <grace@example.com>";
-const OPS: &str = "Ops <ops@example.com>";
-const BOT: &str = "renovate[bot]";
 const CI: &str = "github-actions[bot]";
 
 /// Every code `why` can report; the table must show each at least once.
@@ -65,17 +53,11 @@ const ALL_CODES: &[&str] = &[
     "untrusted_builder",
 ];
 
-fn id(s: &str) -> Identity {
-    Identity::new(s).unwrap()
-}
 fn token(s: &str) -> Token {
     Token::new(s).unwrap()
 }
 fn repo() -> RepoName {
     RepoName::new("acme/shop").unwrap()
-}
-fn sha(c: char) -> CommitId {
-    CommitId::new(c.to_string().repeat(40)).unwrap()
 }
 /// The change's first commit: approvals of it are stale.
 fn old() -> CommitId {

@@ -418,6 +418,30 @@ fn in_toto_attestation_history() {
     check_ai_assisted_commit(&f);
     check_squashes(&f);
     check_every_change_record(&f);
+    check_audit_reports(&f);
+}
+
+/// The audit commands over a real history with no deployments recorded: an empty population
+/// whose findings name every landed change as not deployed (the direct pushes also as landings
+/// without a pull request), and control tests that have nothing to fail.
+fn check_audit_reports(f: &Fixture) {
+    let period = ["--period", "1990-01-01..2099-12-31"];
+    let pop = f.ledger.json(["population", period[0], period[1], "--json"]);
+    assert!(pop["deployments"].as_array().unwrap().is_empty(), "{pop:#}");
+    let findings = pop["findings"].as_array().unwrap();
+    let count = |code: &str| findings.iter().filter(|x| x["code"] == code).count();
+    let landings = f.first_ingest["landings"].as_u64().unwrap() as usize;
+    let not_deployed = count("change_not_deployed");
+    assert!(not_deployed > 0 && not_deployed <= landings, "{not_deployed} of {landings} landings");
+    let direct = count("landing_without_pull_request");
+    assert!(direct > 0 && direct < not_deployed, "{direct} direct landings of {not_deployed}");
+    for x in findings.iter().filter(|x| x["code"] == "landing_without_pull_request") {
+        assert!(x["subject"].as_str().unwrap().starts_with(&format!("git:{REPO}@")), "{x}");
+    }
+    let out = f.ledger.command(["controls", "test", period[0], period[1], "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let controls: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(controls["population"], 0);
 }
 
 /// (a) one landing per commit on the first-parent line; (b) a second ingest appends nothing;

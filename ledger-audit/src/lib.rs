@@ -11,6 +11,7 @@
 pub mod controls;
 pub mod gate;
 pub mod infer;
+pub mod metrics;
 pub mod policy;
 pub mod population;
 pub mod vsa;

@@ -326,6 +326,25 @@ pub enum Command {
     /// Change-management control tests over a period's population (docs/AUDIT.md).
     #[command(subcommand)]
     Controls(ControlsCommand),
+    /// DORA and AI-era metrics from the log (docs/METRICS.md): every figure a distribution
+    /// (count, median, p90) or a rate with its numerator and denominator.
+    Metrics {
+        /// Start of the window (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: String,
+        /// End of the window (a date includes that day).
+        #[arg(long)]
+        until: String,
+        /// Split the figures by `tier`, `repo` or `service`.
+        #[arg(long)]
+        by: Option<String>,
+        /// The environment counted as production.
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// The policy that classifies tiers for `--by tier` (default: the one in force).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     #[command(subcommand)]
     Bench(BenchCommand),
 }

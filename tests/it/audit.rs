@@ -436,3 +436,73 @@ fn an_incident_without_an_explicit_cause_gets_an_inferred_one_with_its_reason() 
         (Some("caused_by"), Some("deploy:api/production/9"))
     );
 }
+
+#[test]
+fn metrics_are_distributions_and_rates_with_their_parts() {
+    let l = Ledger::init();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let base =
+        Pr { title: "change", labels: &[], approvers: &["github:rev"], after: None, check: Some("pass"), ai: false };
+    let prs = [
+        Pr { ..base },
+        Pr { approvers: &[], ..base },
+        Pr { approvers: &["github:dev"], check: Some("fail"), ..base },
+        Pr { labels: &["hotfix"], after: Some("github:rev2"), ..base },
+        Pr { title: "Hotfix: stop the bleeding", ..base },
+        Pr { ai: true, ..base },
+        Pr { ai: true, approvers: &["renovate[bot]"], ..base },
+    ];
+    for (i, pr) in prs.iter().enumerate() {
+        pull_request(&l, dir, i, pr);
+    }
+    // Deployment 6 is rolled back by a later one; an incident names deployment 2 explicitly
+    // (restored in 3 h), another deployment 4 only by inference (restored in 1.5 h).
+    append(
+        &l,
+        dir,
+        "deployment",
+        json!({
+            "actor": "github:ops", "time": "2026-04-08T12:00:00Z", "service": "shop", "environment": "production",
+            "deployment_id": "rollback", "repo": "acme/shop", "commits": [format!("{:0>8}{}", 5, "b".repeat(32))],
+            "deployer": "github:ops", "status": "success", "rollback_of": "deploy:shop/production/6",
+        }),
+    );
+    for (id, rel, cause, opened, resolved) in [
+        ("P1", "caused_by", "deploy:shop/production/2", "2026-04-03T12:00:00Z", "2026-04-03T15:00:00Z"),
+        ("P2", "caused_by_inferred", "deploy:shop/production/4", "2026-04-05T13:00:00Z", "2026-04-05T14:30:00Z"),
+    ] {
+        append(
+            &l,
+            dir,
+            "incident",
+            json!({
+                "actor": "pagerduty:bot", "time": opened, "links": [{"rel": rel, "target": cause}], "system": "pagerduty",
+                "incident_id": id, "title": "checkout errors", "opened": opened, "resolved": resolved,
+            }),
+        );
+    }
+    let m = l.json(["metrics", "--since", "2026-04-01", "--until", "2026-04-30", "--by", "service", "--json"]);
+    let a = &m["all"];
+    assert_eq!(a["deployments"], 8, "{m:#}");
+    assert_eq!(a["deployments_per_day"], 0.27);
+    assert_eq!(a["change_failure_rate"], json!({"numerator": 2, "denominator": 8, "rate": 0.25}));
+    assert_eq!(a["change_failure_rate_with_inferred"], json!({"numerator": 3, "denominator": 8, "rate": 0.375}));
+    assert_eq!(a["lead_time_merge_hours"], json!({"count": 7, "median": 1.0, "p90": 1.0}));
+    assert_eq!(a["lead_time_first_commit_hours"]["count"], 0, "no commit lists recorded");
+    assert_eq!(a["time_to_restore_hours"], json!({"count": 2, "median": 1.5, "p90": 3.0}));
+    assert_eq!(a["with_test_evidence"], json!({"numerator": 6, "denominator": 7, "rate": 0.8571}));
+    assert_eq!(a["with_test_delta"], json!({"numerator": 0, "denominator": 0, "rate": null}));
+    assert_eq!(a["approved_at_final_commit"], json!({"numerator": 4, "denominator": 7, "rate": 0.5714}));
+    assert_eq!(a["ai_assisted"], json!({"numerator": 2, "denominator": 7, "rate": 0.2857}));
+    assert_eq!(a["review_time_hours"], json!({"count": 6, "median": 0.5, "p90": 0.5}));
+    assert_eq!(m["groups"]["shop"], m["all"], "one service: its group is everything");
+    assert_eq!(m["exceptions"], json!({"open": 0, "expired": 0}));
+    assert!(m["ai_spend_per_engineer_month"].is_null());
+    assert!(m["findings"].as_array().unwrap().is_empty(), "{m:#}");
+    let text = l.stdout(["metrics", "--since", "2026-04-01", "--until", "2026-04-30"]);
+    assert!(text.contains("change failure rate") && text.contains("25.0% (2/8)"), "{text}");
+    let out =
+        l.command(["metrics", "--since", "2026-04-01", "--until", "2026-04-30", "--by", "team"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -298,3 +298,104 @@ pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Pa
     }
     Ok(if report.all_pass() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
+
+/// `ledger metrics --since T --until T [--by tier|repo|service] [--environment E] [--policy F]`.
+pub fn metrics_cmd(
+    ctx: &Ctx,
+    since: &str,
+    until: &str,
+    by: Option<&str>,
+    environment: &str,
+    policy: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    use ledger_audit::metrics::{compute, By};
+    let window: Period = format!("{since}..{until}").parse().map_err(|e: String| anyhow!("--since/--until: {e}"))?;
+    let by = match by {
+        None => None,
+        Some("tier") => Some(By::Tier),
+        Some("repo") => Some(By::Repo),
+        Some("service") => Some(By::Service),
+        Some(other) => bail!("--by `{other}`: expected tier, repo or service"),
+    };
+    let mut ledger = ctx.backend()?;
+    let document = match policy {
+        Some(p) => Some(super::governance::read_document(p)?),
+        None => ledger
+            .log(&LogArgs { kind: Some(Kind::Policy), limit: Some(1), ..Default::default() })?
+            .pop()
+            .and_then(|v| match v.record.body {
+                ledger_core::record::Body::Policy(p) => Some(p.document),
+                _ => None,
+            }),
+    };
+    let policy = match document {
+        Some(doc) => ledger_audit::policy::Policy::parse(&doc).map_err(|errs| {
+            anyhow!("the policy has errors: {}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        })?,
+        None => ledger_audit::policy::Policy::default_policy(),
+    };
+    let mut records = vec![];
+    for kind in [
+        Kind::Deployment,
+        Kind::Change,
+        Kind::Merge,
+        Kind::Review,
+        Kind::Evidence,
+        Kind::Session,
+        Kind::Incident,
+        Kind::Exception,
+    ] {
+        ledger.log_each(&LogArgs { kind: Some(kind), ..Default::default() }, |v| {
+            records.push(v.gathered());
+            Ok(())
+        })?;
+    }
+    let m = compute(window, environment, by, &policy, &records);
+    if ctx.json {
+        out(&(serde_json::to_string_pretty(&m)? + "\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    line(format!("metrics for {} ({environment})", m.window))?;
+    let mut groups: Vec<(&str, &ledger_audit::metrics::Figures)> = vec![("all", &m.all)];
+    groups.extend(m.groups.iter().map(|(k, f)| (k.as_str(), f)));
+    let dist = |d: &ledger_audit::metrics::Distribution| match (d.median, d.p90) {
+        (Some(a), Some(b)) => format!("{a} / {b} (n={})", d.count),
+        _ => "-".to_string(),
+    };
+    let rate = |r: &ledger_audit::metrics::Rate| match r.rate {
+        Some(x) => format!("{:.1}% ({}/{})", x * 100.0, r.numerator, r.denominator),
+        None => "-".to_string(),
+    };
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    let mut header = vec!["metric".to_string()];
+    header.extend(groups.iter().map(|(k, _)| k.to_string()));
+    t.set_header(header);
+    type Row<'a> = (&'a str, Box<dyn Fn(&ledger_audit::metrics::Figures) -> String + 'a>);
+    let rows: Vec<Row<'_>> = vec![
+        ("deployments (per day)", Box::new(|f| format!("{} ({})", f.deployments, f.deployments_per_day))),
+        ("change failure rate", Box::new(|f| rate(&f.change_failure_rate))),
+        ("  with inferred causes", Box::new(|f| rate(&f.change_failure_rate_with_inferred))),
+        ("lead time, first commit (h, median / p90)", Box::new(|f| dist(&f.lead_time_first_commit_hours))),
+        ("lead time, merge (h, median / p90)", Box::new(|f| dist(&f.lead_time_merge_hours))),
+        ("time to restore (h, median / p90)", Box::new(|f| dist(&f.time_to_restore_hours))),
+        ("with test evidence", Box::new(|f| rate(&f.with_test_evidence))),
+        ("with a test delta", Box::new(|f| rate(&f.with_test_delta))),
+        ("approved at the final commit", Box::new(|f| rate(&f.approved_at_final_commit))),
+        ("AI-assisted", Box::new(|f| rate(&f.ai_assisted))),
+        ("AI diff size (lines, median / p90)", Box::new(|f| dist(&f.ai_diff_lines))),
+        ("review time (h, median / p90)", Box::new(|f| dist(&f.review_time_hours))),
+    ];
+    for (name, f) in &rows {
+        let mut row = vec![name.to_string()];
+        row.extend(groups.iter().map(|(_, g)| f(g)));
+        t.add_row(row);
+    }
+    line(t.to_string())?;
+    line(format!("exceptions: {} open, {} expired (review due)", m.exceptions.open, m.exceptions.expired))?;
+    line("AI tooling spend: not recorded (sessions carry no cost)")?;
+    for f in &m.findings {
+        line(format!("! {}: {}", f.code, f.message))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -3,7 +3,7 @@
 //!
 //! | module | commands |
 //! |---|---|
-//! | [`audit`] | `population`, `sample`, `controls test` |
+//! | [`audit`] | `population`, `sample`, `controls test`, `metrics` |
 //! | [`admin`] | `init`, `keygen`, `key add|rotate|revoke|list` |
 //! | [`records`] | `append`, `show`, `log` |
 //! | [`query`] | `verify`, `why` |
@@ -85,6 +85,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sample { scope, n, seed, bundle } => audit::sample_cmd(&ctx, &scope, n, &seed, bundle.as_deref()),
         Command::Controls(crate::cli::ControlsCommand::Test { scope, policy, within }) => {
             audit::controls_cmd(&ctx, &scope, policy.as_deref(), &within)
+        }
+        Command::Metrics { since, until, by, environment, policy } => {
+            audit::metrics_cmd(&ctx, &since, &until, by.as_deref(), &environment, policy.as_deref())
         }
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }

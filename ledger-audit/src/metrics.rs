@@ -1,0 +1,488 @@
+//! DORA and AI-era metrics from the log alone (docs/METRICS.md): deployment frequency, lead
+//! time, change failure rate, time to restore, shares of changes with test evidence, a test
+//! delta, an approval at the final commit and AI assistance, AI diff size, review time,
+//! exceptions. Every figure is a distribution (`count`, `median`, `p90`) or a rate with its
+//! numerator and denominator, and speed is never reported without the failure rate beside it.
+//! Pure: the caller gathers the records.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ledger_core::record::{Body, Change, CheckResult, DeployStatus, Rel, Verdict};
+use ledger_core::types::Timestamp;
+use serde::Serialize;
+
+use crate::policy::{Policy, TierRules};
+use crate::population::Period;
+use crate::why::Gathered;
+
+/// A distribution of values: nearest-rank median and 90th percentile.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Distribution {
+    /// How many values.
+    pub count: usize,
+    /// The median (nearest rank, the lower of two middles); `null` when empty.
+    pub median: Option<f64>,
+    /// The 90th percentile (nearest rank); `null` when empty.
+    pub p90: Option<f64>,
+}
+
+impl Distribution {
+    fn of(mut v: Vec<f64>) -> Self {
+        v.sort_by(|a, b| a.total_cmp(b));
+        let rank = |p: f64| -> Option<f64> {
+            if v.is_empty() {
+                return None;
+            }
+            let i = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+            Some((v[i] * 100.0).round() / 100.0)
+        };
+        Distribution { count: v.len(), median: rank(0.5), p90: rank(0.9) }
+    }
+}
+
+/// A rate with what it is made of.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rate {
+    /// How many of the denominator have the property.
+    pub numerator: usize,
+    /// How many there are.
+    pub denominator: usize,
+    /// numerator / denominator (4 decimals); `null` when the denominator is 0.
+    pub rate: Option<f64>,
+}
+
+impl Rate {
+    fn of(numerator: usize, denominator: usize) -> Self {
+        let rate = (denominator > 0).then(|| (numerator as f64 / denominator as f64 * 10_000.0).round() / 10_000.0);
+        Rate { numerator, denominator, rate }
+    }
+}
+
+/// The metrics of one group (all changes, or one tier, repository or service).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Figures {
+    /// Successful deployments in the window.
+    pub deployments: usize,
+    /// Successful deployments per day.
+    pub deployments_per_day: f64,
+    /// Hours from a change's first commit to its first production deployment.
+    pub lead_time_first_commit_hours: Distribution,
+    /// Hours from a change's merge to its first production deployment.
+    pub lead_time_merge_hours: Distribution,
+    /// Deployments an incident names as its cause (explicitly), or rolled back.
+    pub change_failure_rate: Rate,
+    /// The same, counting inferred incident causes too.
+    pub change_failure_rate_with_inferred: Rate,
+    /// Hours from an incident opening to its resolution (or the rollback of its cause).
+    pub time_to_restore_hours: Distribution,
+    /// Changes merged in the window with a passing check at their final commit.
+    pub with_test_evidence: Rate,
+    /// Changes merged in the window that touch a test path (of those whose paths are known).
+    pub with_test_delta: Rate,
+    /// Changes merged in the window approved at their final commit by a person not their
+    /// author (bots and AI tools do not count).
+    pub approved_at_final_commit: Rate,
+    /// Changes merged in the window with an AI session.
+    pub ai_assisted: Rate,
+    /// Changed lines of AI-assisted changes merged in the window (of those with counts).
+    pub ai_diff_lines: Distribution,
+    /// Hours from a change's first record to its first approval.
+    pub review_time_hours: Distribution,
+}
+
+/// Exceptions recorded by the end of the window.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExceptionCounts {
+    /// Still in force at the end of the window.
+    pub open: usize,
+    /// Expired by the end of the window (review due).
+    pub expired: usize,
+}
+
+/// A finding about the metrics themselves.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricFinding {
+    /// Stable code, e.g. `speed_without_stability`.
+    pub code: String,
+    /// In words.
+    pub message: String,
+}
+
+/// The metrics of a window.
+#[derive(Clone, Debug, Serialize)]
+pub struct Metrics {
+    /// The window.
+    pub window: Period,
+    /// The environment counted as production.
+    pub environment: String,
+    /// `tier`, `repo` or `service` when split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Every change and deployment of the window.
+    pub all: Figures,
+    /// One entry per group, when split.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Figures>,
+    /// Exceptions.
+    pub exceptions: ExceptionCounts,
+    /// AI tooling spend per engineer per month: `null`, sessions record no cost.
+    pub ai_spend_per_engineer_month: Option<f64>,
+    /// Integrity findings (speed improving while stability worsens).
+    pub findings: Vec<MetricFinding>,
+}
+
+/// How to split the figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    /// By risk tier, under the policy given.
+    Tier,
+    /// By repository.
+    Repo,
+    /// By deployed service.
+    Service,
+}
+
+const HOUR: f64 = 3_600_000.0;
+
+struct ChangeRow<'a> {
+    subject: String,
+    change: &'a Change,
+    first_seen: Timestamp,
+    merged: Option<(Timestamp, String, String)>,
+    ai: bool,
+    risk_areas: Vec<String>,
+}
+
+/// Computes the metrics of `window` from `records` (every record of the kinds `deployment`,
+/// `change`, `merge`, `review`, `evidence`, `session`, `incident`, `exception`; others are
+/// ignored). `policy` classifies tiers for [`By::Tier`].
+pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Policy, records: &[Gathered]) -> Metrics {
+    let mut all: Vec<&Gathered> = records.iter().collect();
+    all.sort_by_key(|g| g.seq);
+    all.dedup_by_key(|g| g.seq);
+    let rows = change_rows(&all);
+    let figures_for = |keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool, keep_dep: &dyn Fn(&str) -> bool| {
+        figures(window, environment, &all, &rows, keep, keep_dep)
+    };
+    let everything = figures_for(&|_, _| true, &|_| true);
+    let mut groups = BTreeMap::new();
+    if let Some(by) = by {
+        let key_of = |r: &ChangeRow<'_>| -> String {
+            match by {
+                By::Repo => r.change.repo.to_string(),
+                By::Service => r.change.repo.as_str().rsplit('/').next().unwrap_or_default().to_string(),
+                By::Tier => {
+                    let cls = policy.classify(&crate::policy::ClassifyInput {
+                        repo: r.change.repo.as_str(),
+                        paths: r.change.paths.as_deref(),
+                        labels: &r.change.labels,
+                        risk_areas: &r.risk_areas,
+                    });
+                    crate::policy::tier_name(cls.tier).to_string()
+                }
+            }
+        };
+        let keys: BTreeSet<String> = rows.iter().map(&key_of).collect();
+        for k in keys {
+            let dep_services: BTreeSet<String> = deployments_shipping(&all, &rows, &|r| key_of(r) == k);
+            let f = figures_for(&|_, r| key_of(r) == k, &|d| dep_services.contains(d));
+            groups.insert(k, f);
+        }
+    }
+    let exceptions = exceptions(&all, window.until);
+    let findings = integrity(window, environment, &all, &rows);
+    Metrics {
+        window,
+        environment: environment.to_string(),
+        by: by.map(|b| match b {
+            By::Tier => "tier".into(),
+            By::Repo => "repo".into(),
+            By::Service => "service".into(),
+        }),
+        all: everything,
+        groups,
+        exceptions,
+        ai_spend_per_engineer_month: None,
+        findings,
+    }
+}
+
+fn change_rows<'a>(all: &[&'a Gathered]) -> Vec<ChangeRow<'a>> {
+    let mut rows: BTreeMap<String, ChangeRow<'a>> = BTreeMap::new();
+    for g in all {
+        if let Body::Change(c) = &g.record.body {
+            let subject = c.subject().to_string();
+            let first = rows.get(&subject).map_or(g.record.time, |r| r.first_seen);
+            let prev = rows.remove(&subject);
+            rows.insert(
+                subject.clone(),
+                ChangeRow {
+                    subject,
+                    change: c,
+                    first_seen: first,
+                    merged: prev.as_ref().and_then(|p| p.merged.clone()),
+                    ai: prev.as_ref().is_some_and(|p| p.ai),
+                    risk_areas: prev.map(|p| p.risk_areas).unwrap_or_default(),
+                },
+            );
+        }
+    }
+    for g in all {
+        let targets: Vec<String> =
+            g.record.links.iter().filter(|l| l.rel == Rel::Change).map(|l| l.target.to_string()).collect();
+        for t in targets {
+            let Some(row) = rows.get_mut(&t) else { continue };
+            match &g.record.body {
+                Body::Merge(m) => {
+                    row.merged = Some((g.record.time, m.merge_commit.to_string(), m.head_commit.to_string()));
+                }
+                Body::Session(s) => {
+                    row.ai = true;
+                    row.risk_areas.extend(s.risk_area.iter().cloned());
+                }
+                _ => {}
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// A successful deployment: its time, its commits, whether it was rolled back.
+type Shipped = (Timestamp, BTreeSet<String>, bool);
+
+/// The successful deployments to `environment`, by subject.
+fn successful(all: &[&Gathered], environment: &str) -> BTreeMap<String, Shipped> {
+    let mut out: BTreeMap<String, Shipped> = BTreeMap::new();
+    let mut rolled_back: BTreeSet<String> = BTreeSet::new();
+    for g in all {
+        let Body::Deployment(d) = &g.record.body else { continue };
+        if let Some(r) = &d.rollback_of {
+            rolled_back.insert(r.to_string());
+        }
+        if !d.environment.as_str().eq_ignore_ascii_case(environment) {
+            continue;
+        }
+        let subject = d.subject().to_string();
+        if d.status == DeployStatus::RolledBack {
+            rolled_back.insert(subject.clone());
+        }
+        if d.status == DeployStatus::Success {
+            let e = out.entry(subject).or_insert((g.record.time, BTreeSet::new(), false));
+            e.1.extend(d.commits.iter().map(|c| c.to_string()));
+        }
+    }
+    for (s, v) in out.iter_mut() {
+        v.2 = rolled_back.contains(s);
+    }
+    out
+}
+
+/// The subjects of the deployments that ship a change `keep` accepts.
+fn deployments_shipping(
+    all: &[&Gathered],
+    rows: &[ChangeRow<'_>],
+    keep: &dyn Fn(&ChangeRow<'_>) -> bool,
+) -> BTreeSet<String> {
+    let commits: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| keep(r))
+        .flat_map(|r| r.merged.iter().flat_map(|(_, landed, head)| [landed.clone(), head.clone()]))
+        .collect();
+    let mut out = BTreeSet::new();
+    for g in all {
+        if let Body::Deployment(d) = &g.record.body {
+            if d.commits.iter().any(|c| commits.contains(c.as_str())) {
+                out.insert(d.subject().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn figures(
+    window: Period,
+    environment: &str,
+    all: &[&Gathered],
+    rows: &[ChangeRow<'_>],
+    keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool,
+    keep_dep: &dyn Fn(&str) -> bool,
+) -> Figures {
+    let deps = successful(all, environment);
+    let in_window: Vec<(&String, &Shipped)> =
+        deps.iter().filter(|(s, (t, _, _))| window.contains(*t) && keep_dep(s)).collect();
+    let days = ((window.until.0 - window.since.0) as f64 / (24.0 * HOUR)).max(1.0);
+
+    // Incidents and what they name as causes.
+    let mut explicit: BTreeSet<String> = BTreeSet::new();
+    let mut inferred: BTreeSet<String> = BTreeSet::new();
+    let mut restore = vec![];
+    for g in all {
+        let Body::Incident(i) = &g.record.body else { continue };
+        for l in &g.record.links {
+            match l.rel {
+                Rel::CausedBy => {
+                    explicit.insert(l.target.to_string());
+                }
+                Rel::CausedByInferred => {
+                    inferred.insert(l.target.to_string());
+                }
+                _ => {}
+            }
+        }
+        if window.contains(i.opened) {
+            if let Some(r) = i.resolved {
+                restore.push((r.0 - i.opened.0) as f64 / HOUR);
+            }
+        }
+    }
+    let failed = |with_inferred: bool| {
+        in_window
+            .iter()
+            .filter(|(s, (_, _, rolled))| *rolled || explicit.contains(*s) || (with_inferred && inferred.contains(*s)))
+            .count()
+    };
+
+    // Changes merged in the window, and their first production deployment.
+    let merged: Vec<&ChangeRow<'_>> = rows
+        .iter()
+        .filter(|r| keep(&r.subject, r) && r.merged.as_ref().is_some_and(|(t, _, _)| window.contains(*t)))
+        .collect();
+    let first_deploy = |r: &ChangeRow<'_>| -> Option<Timestamp> {
+        let (_, landed, head) = r.merged.as_ref()?;
+        deps.values()
+            .filter(|(_, commits, _)| commits.contains(landed) || commits.contains(head))
+            .map(|(t, _, _)| *t)
+            .min()
+    };
+    let mut lead_first = vec![];
+    let mut lead_merge = vec![];
+    for r in rows.iter().filter(|r| keep(&r.subject, r)) {
+        let Some(deployed) = first_deploy(r).filter(|t| window.contains(*t)) else { continue };
+        if let Some((mt, _, _)) = &r.merged {
+            lead_merge.push((deployed.0 - mt.0) as f64 / HOUR);
+        }
+        if let Some(first) = r.change.commits.iter().map(|c| c.authored_at).min() {
+            lead_first.push((deployed.0 - first.0) as f64 / HOUR);
+        }
+    }
+    let final_commit =
+        |r: &ChangeRow<'_>| r.merged.as_ref().map_or(r.change.head_commit.to_string(), |(_, _, h)| h.clone());
+    let landed = |r: &ChangeRow<'_>| r.merged.as_ref().map(|(_, l, _)| l.clone());
+    let tested = merged
+        .iter()
+        .filter(|r| {
+            let fc = final_commit(r);
+            let lc = landed(r);
+            all.iter().any(|g| {
+                matches!(&g.record.body, Body::Evidence(e)
+                if e.result == CheckResult::Pass && (e.commit.as_str() == fc || Some(e.commit.to_string()) == lc))
+            })
+        })
+        .count();
+    let rules = TierRules::default();
+    let with_paths: Vec<&&ChangeRow<'_>> = merged.iter().filter(|r| r.change.paths.is_some()).collect();
+    let delta = with_paths
+        .iter()
+        .filter(|r| rules.first_test_path(r.change.paths.as_deref().unwrap_or_default()).is_some())
+        .count();
+    let approved = merged
+        .iter()
+        .filter(|r| {
+            let fc = final_commit(r);
+            all.iter().any(|g| {
+                matches!(&g.record.body, Body::Review(v)
+                if v.verdict == Verdict::Approved && v.commit.as_str() == fc
+                    && !v.reviewer.same_person(&r.change.author) && !v.reviewer.is_automation())
+            })
+        })
+        .count();
+    let ai: Vec<&&ChangeRow<'_>> = merged.iter().filter(|r| r.ai).collect();
+    let ai_lines: Vec<f64> = ai.iter().filter_map(|r| r.change.lines_changed()).map(|n| n as f64).collect();
+    let mut review = vec![];
+    for r in &merged {
+        let first_approval = all
+            .iter()
+            .filter(|g| {
+                matches!(&g.record.body, Body::Review(v) if v.verdict == Verdict::Approved)
+                    && g.record.links.iter().any(|l| l.rel == Rel::Change && l.target.to_string() == r.subject)
+            })
+            .map(|g| g.record.time)
+            .min();
+        if let Some(t) = first_approval {
+            review.push(((t.0 - r.first_seen.0).max(0)) as f64 / HOUR);
+        }
+    }
+    Figures {
+        deployments: in_window.len(),
+        deployments_per_day: (in_window.len() as f64 / days * 100.0).round() / 100.0,
+        lead_time_first_commit_hours: Distribution::of(lead_first),
+        lead_time_merge_hours: Distribution::of(lead_merge),
+        change_failure_rate: Rate::of(failed(false), in_window.len()),
+        change_failure_rate_with_inferred: Rate::of(failed(true), in_window.len()),
+        time_to_restore_hours: Distribution::of(restore),
+        with_test_evidence: Rate::of(tested, merged.len()),
+        with_test_delta: Rate::of(delta, with_paths.len()),
+        approved_at_final_commit: Rate::of(approved, merged.len()),
+        ai_assisted: Rate::of(ai.len(), merged.len()),
+        ai_diff_lines: Distribution::of(ai_lines),
+        review_time_hours: Distribution::of(review),
+    }
+}
+
+fn exceptions(all: &[&Gathered], at: Timestamp) -> ExceptionCounts {
+    let mut open = 0;
+    let mut expired = 0;
+    for g in all {
+        if let Body::Exception(x) = &g.record.body {
+            if g.record.time >= at {
+                continue;
+            }
+            if x.not_after <= at {
+                expired += 1;
+            } else {
+                open += 1;
+            }
+        }
+    }
+    ExceptionCounts { open, expired }
+}
+
+/// Speed is not reported without stability: when the lead time (merge → production) of the
+/// window's second half is shorter than its first half's while the change failure rate
+/// rises, that is a finding.
+fn integrity(window: Period, environment: &str, all: &[&Gathered], rows: &[ChangeRow<'_>]) -> Vec<MetricFinding> {
+    let mid = Timestamp(window.since.0 + (window.until.0 - window.since.0) / 2);
+    let halves = [Period { since: window.since, until: mid }, Period { since: mid, until: window.until }];
+    let f: Vec<Figures> = halves.iter().map(|h| figures(*h, environment, all, rows, &|_, _| true, &|_| true)).collect();
+    let (Some(lead_a), Some(lead_b)) = (f[0].lead_time_merge_hours.median, f[1].lead_time_merge_hours.median) else {
+        return vec![];
+    };
+    let (Some(cfr_a), Some(cfr_b)) = (f[0].change_failure_rate.rate, f[1].change_failure_rate.rate) else {
+        return vec![];
+    };
+    if lead_b < lead_a && cfr_b > cfr_a {
+        return vec![MetricFinding {
+            code: "speed_without_stability".into(),
+            message: format!(
+                "lead time (merge → production, median) fell from {lead_a} h to {lead_b} h while the change failure rate rose from {cfr_a} to {cfr_b} between the window's halves"
+            ),
+        }];
+    }
+    vec![]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let d = Distribution::of(vec![5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!((d.count, d.median, d.p90), (10, Some(5.0), Some(9.0)));
+        let one = Distribution::of(vec![2.5]);
+        assert_eq!((one.median, one.p90), (Some(2.5), Some(2.5)));
+        assert_eq!(Distribution::of(vec![]).median, None);
+        assert_eq!(Rate::of(1, 3).rate, Some(0.3333));
+        assert_eq!(Rate::of(0, 0).rate, None);
+    }
+}

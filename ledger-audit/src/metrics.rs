@@ -347,12 +347,35 @@ fn figures(
         .iter()
         .filter(|r| keep(&r.subject, r) && r.merged.as_ref().is_some_and(|(t, _, _)| window.contains(*t)))
         .collect();
+    // Indexes built once, so that each change below is a few lookups, not a scan of the log.
+    let mut first_deploy_of: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for (t, commits, _) in deps.values() {
+        for c in commits {
+            let e = first_deploy_of.entry(c.as_str()).or_insert(*t);
+            *e = (*e).min(*t);
+        }
+    }
+    let mut passed_at: BTreeSet<String> = BTreeSet::new();
+    let mut approvals_at: BTreeMap<String, Vec<&ledger_core::types::Identity>> = BTreeMap::new();
+    let mut first_approval_of: BTreeMap<String, Timestamp> = BTreeMap::new();
+    for g in all {
+        match &g.record.body {
+            Body::Evidence(e) if e.result == CheckResult::Pass => {
+                passed_at.insert(e.commit.to_string());
+            }
+            Body::Review(v) if v.verdict == Verdict::Approved => {
+                approvals_at.entry(v.commit.to_string()).or_default().push(&v.reviewer);
+                for l in g.record.links.iter().filter(|l| l.rel == Rel::Change) {
+                    let e = first_approval_of.entry(l.target.to_string()).or_insert(g.record.time);
+                    *e = (*e).min(g.record.time);
+                }
+            }
+            _ => {}
+        }
+    }
     let first_deploy = |r: &ChangeRow<'_>| -> Option<Timestamp> {
         let (_, landed, head) = r.merged.as_ref()?;
-        deps.values()
-            .filter(|(_, commits, _)| commits.contains(landed) || commits.contains(head))
-            .map(|(t, _, _)| *t)
-            .min()
+        [first_deploy_of.get(landed.as_str()), first_deploy_of.get(head.as_str())].into_iter().flatten().min().copied()
     };
     let mut lead_first = vec![];
     let mut lead_merge = vec![];
@@ -370,14 +393,7 @@ fn figures(
     let landed = |r: &ChangeRow<'_>| r.merged.as_ref().map(|(_, l, _)| l.clone());
     let tested = merged
         .iter()
-        .filter(|r| {
-            let fc = final_commit(r);
-            let lc = landed(r);
-            all.iter().any(|g| {
-                matches!(&g.record.body, Body::Evidence(e)
-                if e.result == CheckResult::Pass && (e.commit.as_str() == fc || Some(e.commit.to_string()) == lc))
-            })
-        })
+        .filter(|r| passed_at.contains(&final_commit(r)) || landed(r).is_some_and(|l| passed_at.contains(&l)))
         .count();
     let rules = TierRules::default();
     let with_paths: Vec<&&ChangeRow<'_>> = merged.iter().filter(|r| r.change.paths.is_some()).collect();
@@ -388,26 +404,16 @@ fn figures(
     let approved = merged
         .iter()
         .filter(|r| {
-            let fc = final_commit(r);
-            all.iter().any(|g| {
-                matches!(&g.record.body, Body::Review(v)
-                if v.verdict == Verdict::Approved && v.commit.as_str() == fc
-                    && !v.reviewer.same_person(&r.change.author) && !v.reviewer.is_automation())
-            })
+            approvals_at
+                .get(&final_commit(r))
+                .is_some_and(|who| who.iter().any(|v| !v.same_person(&r.change.author) && !v.is_automation()))
         })
         .count();
     let ai: Vec<&&ChangeRow<'_>> = merged.iter().filter(|r| r.ai).collect();
     let ai_lines: Vec<f64> = ai.iter().filter_map(|r| r.change.lines_changed()).map(|n| n as f64).collect();
     let mut review = vec![];
     for r in &merged {
-        let first_approval = all
-            .iter()
-            .filter(|g| {
-                matches!(&g.record.body, Body::Review(v) if v.verdict == Verdict::Approved)
-                    && g.record.links.iter().any(|l| l.rel == Rel::Change && l.target.to_string() == r.subject)
-            })
-            .map(|g| g.record.time)
-            .min();
+        let first_approval = first_approval_of.get(&r.subject).copied();
         if let Some(t) = first_approval {
             review.push(((t.0 - r.first_seen.0).max(0)) as f64 / HOUR);
         }

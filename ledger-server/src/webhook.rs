@@ -277,11 +277,15 @@ async fn pagerduty<S: Store + 'static>(
     match ledger_ingest::incident::map(ledger_ingest::incident::System::PagerDuty, &body, None, vec![]) {
         Ok(Mapped::Records(mut records)) => {
             // No explicit cause in the payload: infer one from service and time (docs/AUDIT.md).
-            if let Ok(deployments) = st.ledger.gathered_of_kind(ledger_core::record::Kind::Deployment) {
-                let rule = ledger_audit::infer::InferRule::default();
-                for r in &mut records {
-                    ledger_audit::infer::infer_into(r, &deployments, &rule);
+            match st.ledger.gathered_of_kind(ledger_core::record::Kind::Deployment) {
+                Ok(deployments) => {
+                    let rule = ledger_audit::infer::InferRule::default();
+                    for r in &mut records {
+                        ledger_audit::infer::infer_into(r, &deployments, &rule);
+                    }
                 }
+                // The incident is still recorded, without an inferred cause: say why.
+                Err(e) => tracing::warn!(error = %e, "reading deployments to infer an incident's cause failed"),
             }
             append_mapped(&st, Mapped::Records(records).received_by(Channel::WebhookHmac)).await
         }

@@ -154,7 +154,12 @@ pub fn sample_cmd(
     // holds it can re-draw the same sample later.
     let (checkpoint, tree_size) = match ledger.checkpoint(super::transparency::local_signer(ctx, None)) {
         Ok((note, _, size, _)) => (Some(note), size),
-        Err(_) => (None, ledger.len()?),
+        Err(e) => {
+            if !ctx.json {
+                eprintln!("note: no signed checkpoint ({e:#}); the sample is drawn from the current tree size");
+            }
+            (None, ledger.len()?)
+        }
     };
     let pop = build(&mut ledger, scope, Some(tree_size))?;
     let drawn = sample(&pop, seed, n);

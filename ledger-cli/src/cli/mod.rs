@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod governance;
+
+pub use governance::{ControlsCommand, ExceptionCommand, ModelCommand, PeriodArgs, PolicyCommand};
+
 /// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
 /// "who approved this change, and what evidence proved it was safe?".
 #[derive(Parser, Debug)]
@@ -347,131 +351,6 @@ pub enum Command {
     },
     #[command(subcommand)]
     Bench(BenchCommand),
-}
-
-/// The population an audit command works on.
-#[derive(Args, Debug, Clone)]
-pub struct PeriodArgs {
-    /// `START..END`: dates (the end day included) or RFC 3339 times.
-    #[arg(long)]
-    pub period: String,
-    /// The environment deployed to.
-    #[arg(long, default_value = "production")]
-    pub environment: String,
-    /// Only deployments of this repository (`owner/name`).
-    #[arg(long)]
-    pub repo: Option<String>,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ControlsCommand {
-    /// Evaluates every control for every deployment of the population: `authorized`,
-    /// `tested`, `linked`, `emergency_reviewed`, `ai_human_approved`, and with --policy
-    /// `policy_gate`. Exit 0 when every control passes, 1 when any fails.
-    Test {
-        #[command(flatten)]
-        scope: PeriodArgs,
-        /// A policy file: adds `policy_gate` (the deploy gate of each deployment).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// How soon after the deployment an emergency change must be reviewed, e.g. `48h`, `2d`.
-        #[arg(long, default_value = "48h")]
-        within: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum PolicyCommand {
-    /// Checks a policy file: every error with its line and column (exit 2), else exit 0.
-    Check {
-        /// The policy file (TOML).
-        file: PathBuf,
-    },
-    /// Appends a `policy` record with the document and its digest. The version must be above
-    /// the published version of the same name.
-    Publish {
-        /// The policy file (TOML).
-        file: PathBuf,
-        /// The human or bot publishing it.
-        #[arg(long, default_value = "ledger-cli")]
-        actor: String,
-        #[command(flatten)]
-        signer: SignerArgs,
-    },
-    /// Prints the policy in force (the latest published), or says that gates use the built-in
-    /// default.
-    Show,
-    /// Imports a CODEOWNERS file for a repository as a `codeowners` record, which the
-    /// `codeowners` rule reads.
-    Codeowners {
-        /// The CODEOWNERS file.
-        file: PathBuf,
-        /// The repository it belongs to, `owner/name`.
-        #[arg(long)]
-        repo: String,
-        /// The human or bot importing it.
-        #[arg(long, default_value = "ledger-cli")]
-        actor: String,
-        #[command(flatten)]
-        signer: SignerArgs,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ExceptionCommand {
-    /// Appends an exception: gates waive a failing RULE for SCOPE until --not-after.
-    Grant {
-        /// The rule waived (docs/POLICY.md), or `all`.
-        #[arg(long)]
-        rule: String,
-        /// What it covers: a change, a commit or a deployment subject.
-        #[arg(long)]
-        scope: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-        /// Who approves it (must not be the change's author).
-        #[arg(long)]
-        approver: String,
-        /// When it ends (RFC 3339 or YYYY-MM-DD); after it gates ignore the exception.
-        #[arg(long)]
-        not_after: String,
-        #[command(flatten)]
-        signer: SignerArgs,
-    },
-    /// Lists exceptions, expired ones marked "review due".
-    List {
-        /// Only expired exceptions.
-        #[arg(long)]
-        expired: bool,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ModelCommand {
-    /// Appends a `model` record approving an AI tool's model for risk tiers. A later approval
-    /// of the same tool and model replaces it.
-    Approve {
-        /// The tool, e.g. `codex`, `claude`, `copilot`.
-        #[arg(long)]
-        tool: String,
-        /// The model as sessions record it, e.g. `gpt-5-codex`.
-        #[arg(long)]
-        model: String,
-        /// Tiers approved, comma-separated: `T0,T1`.
-        #[arg(long, value_delimiter = ',', required = true)]
-        tiers: Vec<String>,
-        /// When the approval ends (RFC 3339 or YYYY-MM-DD).
-        #[arg(long)]
-        not_after: Option<String>,
-        /// The human or bot approving.
-        #[arg(long, default_value = "ledger-cli")]
-        actor: String,
-        #[command(flatten)]
-        signer: SignerArgs,
-    },
-    /// Lists model approvals (the latest per tool and model).
-    List,
 }
 
 #[derive(Subcommand, Debug)]

@@ -62,10 +62,53 @@ impl ControlsReport {
 }
 
 /// What one control says of one deployment.
-enum Verdict3 {
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", content = "reason", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The control holds.
     Pass,
+    /// The control fails, with the reason (naming the change and commit).
     Fail(String),
+    /// The control does not apply (e.g. `emergency_reviewed` for a routine change).
     NotApplicable,
+}
+
+/// The controls evaluated: the five always, `policy_gate` when a policy is given.
+pub fn control_names(with_policy: bool) -> Vec<&'static str> {
+    let mut n = vec!["authorized", "tested", "linked", "emergency_reviewed", "ai_human_approved"];
+    if with_policy {
+        n.push("policy_gate");
+    }
+    n
+}
+
+/// Every control's outcome for one deployment of the population, in [`control_names`] order.
+/// `why` is the deployment's report (`None`: nothing links it to a change); `gate`, when
+/// `with_policy`, its deploy-stage gate decision; `within_ms` bounds the after-the-fact review
+/// of an emergency change.
+pub fn outcomes(
+    item: &PopulationItem,
+    why: Option<&WhyReport>,
+    with_policy: bool,
+    gate: Option<&GateReport>,
+    within_ms: i64,
+) -> Vec<(&'static str, Outcome)> {
+    let changes: Vec<&ChangeReport> =
+        why.map(|w| w.changes.iter().filter(|c| item.changes.contains(&c.subject)).collect()).unwrap_or_default();
+    control_names(with_policy)
+        .into_iter()
+        .map(|name| {
+            let v = match name {
+                "authorized" => per_change(&changes, authorized),
+                "tested" => per_change(&changes, tested),
+                "linked" => linked(item, &changes),
+                "emergency_reviewed" => emergency_reviewed(item, &changes, within_ms),
+                "ai_human_approved" => ai_human_approved(&changes),
+                _ => policy_gate(gate),
+            };
+            (name, v)
+        })
+        .collect()
 }
 
 /// Evaluates the controls. `why` holds each deployment's report by subject (a deployment
@@ -78,36 +121,18 @@ pub fn test(
     gates: Option<&BTreeMap<String, GateReport>>,
     within_ms: i64,
 ) -> ControlsReport {
-    let names: Vec<&str> = {
-        let mut n = vec!["authorized", "tested", "linked", "emergency_reviewed", "ai_human_approved"];
-        if gates.is_some() {
-            n.push("policy_gate");
-        }
-        n
-    };
-    let mut results: Vec<ControlResult> = names
+    let mut results: Vec<ControlResult> = control_names(gates.is_some())
         .iter()
         .map(|n| ControlResult { control: n.to_string(), passed: 0, failed: 0, not_applicable: 0, failing: vec![] })
         .collect();
     for item in &population.deployments {
-        let changes: Vec<&ChangeReport> = why
-            .get(&item.subject)
-            .map(|w| w.changes.iter().filter(|c| item.changes.contains(&c.subject)).collect())
-            .unwrap_or_default();
-        for r in &mut results {
-            let v = match r.control.as_str() {
-                "authorized" => per_change(&changes, authorized),
-                "tested" => per_change(&changes, tested),
-                "linked" => linked(item, &changes),
-                "emergency_reviewed" => emergency_reviewed(item, &changes, within_ms),
-                "ai_human_approved" => ai_human_approved(&changes),
-                "policy_gate" => policy_gate(gates.and_then(|g| g.get(&item.subject))),
-                _ => Verdict3::NotApplicable,
-            };
+        let gate = gates.and_then(|g| g.get(&item.subject));
+        let each = outcomes(item, why.get(&item.subject), gates.is_some(), gate, within_ms);
+        for (r, (_, v)) in results.iter_mut().zip(each) {
             match v {
-                Verdict3::Pass => r.passed += 1,
-                Verdict3::NotApplicable => r.not_applicable += 1,
-                Verdict3::Fail(reason) => {
+                Outcome::Pass => r.passed += 1,
+                Outcome::NotApplicable => r.not_applicable += 1,
+                Outcome::Fail(reason) => {
                     r.failed += 1;
                     r.failing.push(Failing { subject: item.subject.clone(), seq: item.seq, reason });
                 }
@@ -119,16 +144,16 @@ pub fn test(
 
 /// Passes when `check` passes for every shipped change; fails with the first failure, or when
 /// nothing links the deployment to a change.
-fn per_change(changes: &[&ChangeReport], check: fn(&ChangeReport) -> Result<(), String>) -> Verdict3 {
+fn per_change(changes: &[&ChangeReport], check: fn(&ChangeReport) -> Result<(), String>) -> Outcome {
     if changes.is_empty() {
-        return Verdict3::Fail("the deployment ships no recorded change".into());
+        return Outcome::Fail("the deployment ships no recorded change".into());
     }
     for c in changes {
         if let Err(why) = check(c) {
-            return Verdict3::Fail(format!("{}: {why}", c.subject));
+            return Outcome::Fail(format!("{}: {why}", c.subject));
         }
     }
-    Verdict3::Pass
+    Outcome::Pass
 }
 
 /// The people who wrote the change: its author and its commits' authors.
@@ -166,16 +191,16 @@ fn tested(c: &ChangeReport) -> Result<(), String> {
     }
 }
 
-fn linked(item: &PopulationItem, changes: &[&ChangeReport]) -> Verdict3 {
+fn linked(item: &PopulationItem, changes: &[&ChangeReport]) -> Outcome {
     if item.changes.is_empty() || changes.is_empty() {
-        return Verdict3::Fail("the deployment ships no recorded change".into());
+        return Outcome::Fail("the deployment ships no recorded change".into());
     }
     match changes
         .iter()
         .find(|c| !c.reviews.iter().any(|r| r.verdict == Verdict::Approved && r.status == ReviewStatus::Valid))
     {
-        Some(c) => Verdict3::Fail(format!("{} has no valid approval", c.subject)),
-        None => Verdict3::Pass,
+        Some(c) => Outcome::Fail(format!("{} has no valid approval", c.subject)),
+        None => Outcome::Pass,
     }
 }
 
@@ -189,10 +214,10 @@ fn is_emergency(c: &ChangeReport) -> bool {
     !c.exceptions.is_empty() || marked(&c.title) || c.labels.iter().any(|l| marked(l))
 }
 
-fn emergency_reviewed(item: &PopulationItem, changes: &[&ChangeReport], within_ms: i64) -> Verdict3 {
+fn emergency_reviewed(item: &PopulationItem, changes: &[&ChangeReport], within_ms: i64) -> Outcome {
     let emergencies: Vec<&&ChangeReport> = changes.iter().filter(|c| is_emergency(c)).collect();
     if emergencies.is_empty() {
-        return Verdict3::NotApplicable;
+        return Outcome::NotApplicable;
     }
     let deadline = item.time.0.saturating_add(within_ms);
     for c in emergencies {
@@ -204,36 +229,36 @@ fn emergency_reviewed(item: &PopulationItem, changes: &[&ChangeReport], within_m
                 && r.verdict != Verdict::Dismissed
         });
         if !reviewed {
-            return Verdict3::Fail(format!(
+            return Outcome::Fail(format!(
                 "{} is an emergency change with no review within {} h after the deployment",
                 c.subject,
                 within_ms / 3_600_000
             ));
         }
     }
-    Verdict3::Pass
+    Outcome::Pass
 }
 
-fn ai_human_approved(changes: &[&ChangeReport]) -> Verdict3 {
+fn ai_human_approved(changes: &[&ChangeReport]) -> Outcome {
     let ai: Vec<&&ChangeReport> = changes.iter().filter(|c| !c.sessions.is_empty()).collect();
     if ai.is_empty() {
-        return Verdict3::NotApplicable;
+        return Outcome::NotApplicable;
     }
     for c in ai {
         if authorized(c).is_err() {
-            return Verdict3::Fail(format!(
+            return Outcome::Fail(format!(
                 "{} is AI-assisted and no human other than its authors approved it",
                 c.subject
             ));
         }
     }
-    Verdict3::Pass
+    Outcome::Pass
 }
 
-fn policy_gate(gate: Option<&GateReport>) -> Verdict3 {
+fn policy_gate(gate: Option<&GateReport>) -> Outcome {
     match gate {
-        None => Verdict3::Fail("no gate decision could be made".into()),
-        Some(g) if g.decision == Decision::Allow => Verdict3::Pass,
+        None => Outcome::Fail("no gate decision could be made".into()),
+        Some(g) if g.decision == Decision::Allow => Outcome::Pass,
         Some(g) => {
             let failed: Vec<&str> = g
                 .rules
@@ -241,7 +266,7 @@ fn policy_gate(gate: Option<&GateReport>) -> Verdict3 {
                 .filter(|r| r.result == ledger_core::record::RuleResult::Fail)
                 .map(|r| r.rule.as_str())
                 .collect();
-            Verdict3::Fail(format!("the deploy gate denies (tier {:?}): {}", g.tier, failed.join(", ")))
+            Outcome::Fail(format!("the deploy gate denies (tier {:?}): {}", g.tier, failed.join(", ")))
         }
     }
 }

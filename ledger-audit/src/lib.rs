@@ -5,11 +5,13 @@
 //! safe?"; [`policy`], the risk-tier policy; [`gate`], "was that enough for this change's
 //! risk?"; [`vsa`], the SLSA Source verification summary of a landed change; [`population`],
 //! the auditor's population of a period and its seeded sample; [`controls`], the control
-//! tests over it; [`infer`], incident causes inferred from service and time. Every item of a
-//! report names the entry it comes from.
+//! tests over it; [`infer`], incident causes inferred from service and time; [`metrics`], DORA
+//! and AI-era figures; [`html`], the self-contained HTML pages of these reports. Every item of
+//! a report names the entry it comes from.
 
 pub mod controls;
 pub mod gate;
+pub mod html;
 pub mod infer;
 pub mod metrics;
 pub mod policy;

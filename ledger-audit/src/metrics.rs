@@ -161,10 +161,10 @@ pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Polic
     all.sort_by_key(|g| g.seq);
     all.dedup_by_key(|g| g.seq);
     let rows = change_rows(&all);
-    let figures_for = |keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool, keep_dep: &dyn Fn(&str) -> bool| {
-        figures(window, environment, &all, &rows, keep, keep_dep)
+    let figures_for = |keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool, keep_dep: &dyn Fn(&str) -> bool, whole| {
+        figures(window, environment, &all, &rows, keep, keep_dep, whole)
     };
-    let everything = figures_for(&|_, _| true, &|_| true);
+    let everything = figures_for(&|_, _| true, &|_| true, true);
     let mut groups = BTreeMap::new();
     if let Some(by) = by {
         let key_of = |r: &ChangeRow<'_>| -> String {
@@ -185,7 +185,7 @@ pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Polic
         let keys: BTreeSet<String> = rows.iter().map(&key_of).collect();
         for k in keys {
             let dep_services: BTreeSet<String> = deployments_shipping(&all, &rows, &|r| key_of(r) == k);
-            let f = figures_for(&|_, r| key_of(r) == k, &|d| dep_services.contains(d));
+            let f = figures_for(&|_, r| key_of(r) == k, &|d| dep_services.contains(d), false);
             groups.insert(k, f);
         }
     }
@@ -277,6 +277,21 @@ fn successful(all: &[&Gathered], environment: &str) -> BTreeMap<String, Shipped>
     out
 }
 
+/// When each deployment was rolled back: the times of the successful deployments to
+/// `environment` whose `rollback_of` names it, by the rolled-back subject.
+fn rollback_times(all: &[&Gathered], environment: &str) -> BTreeMap<String, Vec<Timestamp>> {
+    let mut out: BTreeMap<String, Vec<Timestamp>> = BTreeMap::new();
+    for g in all {
+        let Body::Deployment(d) = &g.record.body else { continue };
+        if let Some(target) = &d.rollback_of {
+            if d.status == DeployStatus::Success && d.environment.as_str().eq_ignore_ascii_case(environment) {
+                out.entry(target.to_string()).or_default().push(g.record.time);
+            }
+        }
+    }
+    out
+}
+
 /// The subjects of the deployments that ship a change `keep` accepts.
 fn deployments_shipping(
     all: &[&Gathered],
@@ -306,18 +321,23 @@ fn figures(
     rows: &[ChangeRow<'_>],
     keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool,
     keep_dep: &dyn Fn(&str) -> bool,
+    whole: bool,
 ) -> Figures {
     let deps = successful(all, environment);
     let in_window: Vec<(&String, &Shipped)> =
         deps.iter().filter(|(s, (t, _, _))| window.contains(*t) && keep_dep(s)).collect();
     let days = ((window.until.0 - window.since.0) as f64 / (24.0 * HOUR)).max(1.0);
 
-    // Incidents and what they name as causes.
+    // Incidents and what they name as causes (every record of an incident counts for its
+    // causes; its latest record for its times).
     let mut explicit: BTreeSet<String> = BTreeSet::new();
     let mut inferred: BTreeSet<String> = BTreeSet::new();
-    let mut restore = vec![];
+    let mut incidents: BTreeMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)> = BTreeMap::new();
     for g in all {
         let Body::Incident(i) = &g.record.body else { continue };
+        let entry = incidents.entry(i.subject().to_string()).or_insert((i.opened, None, BTreeSet::new()));
+        entry.0 = i.opened;
+        entry.1 = i.resolved.or(entry.1);
         for l in &g.record.links {
             match l.rel {
                 Rel::CausedBy => {
@@ -326,13 +346,29 @@ fn figures(
                 Rel::CausedByInferred => {
                     inferred.insert(l.target.to_string());
                 }
-                _ => {}
+                _ => continue,
             }
+            entry.2.insert(l.target.to_string());
         }
-        if window.contains(i.opened) {
-            if let Some(r) = i.resolved {
-                restore.push((r.0 - i.opened.0) as f64 / HOUR);
-            }
+    }
+    // Restored: resolved, or a rollback of a cause deployed, whichever came first.
+    let rollbacks = rollback_times(all, environment);
+    let mut restore = vec![];
+    for (opened, resolved, causes) in incidents.values() {
+        if !window.contains(*opened) || !(whole || causes.iter().any(|c| keep_dep(c))) {
+            continue;
+        }
+        let rolled_back = causes
+            .iter()
+            .filter_map(|c| rollbacks.get(c))
+            .flat_map(|times| times.iter().copied().filter(|t| t >= opened))
+            .min();
+        let restored = match (resolved, rolled_back) {
+            (Some(a), Some(b)) => Some((*a).min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(r) = restored {
+            restore.push((r.0 - opened.0) as f64 / HOUR);
         }
     }
     let failed = |with_inferred: bool| {
@@ -459,7 +495,8 @@ fn exceptions(all: &[&Gathered], at: Timestamp) -> ExceptionCounts {
 fn integrity(window: Period, environment: &str, all: &[&Gathered], rows: &[ChangeRow<'_>]) -> Vec<MetricFinding> {
     let mid = Timestamp(window.since.0 + (window.until.0 - window.since.0) / 2);
     let halves = [Period { since: window.since, until: mid }, Period { since: mid, until: window.until }];
-    let f: Vec<Figures> = halves.iter().map(|h| figures(*h, environment, all, rows, &|_, _| true, &|_| true)).collect();
+    let f: Vec<Figures> =
+        halves.iter().map(|h| figures(*h, environment, all, rows, &|_, _| true, &|_| true, true)).collect();
     let (Some(lead_a), Some(lead_b)) = (f[0].lead_time_merge_hours.median, f[1].lead_time_merge_hours.median) else {
         return vec![];
     };

@@ -593,12 +593,41 @@ fn deployment(p: &P<'_>) -> Result<Mapped> {
         version: None,
         deployer: deployer.clone(),
         status,
-        rollback_of: None,
+        rollback_of: rollback_of(p)?,
         source: Some(p.source.clone()),
         // A deployment's free-form payload may name its strategy (`{"strategy": "canary"}`).
         strategy: p.get("/deployment/payload/strategy").and_then(Value::as_str).and_then(|s| Token::new(s).ok()),
     });
     Ok(Mapped::Records(vec![p.record(time, deployer, vec![], body)]))
+}
+
+/// The deployment a rollback undoes, from the deployment's free-form payload:
+/// `{"rollback_of": "deploy:<service>/<environment>/<id>"}`, or a bare deployment id (string
+/// or number) of the same service and environment. GitHub has no rollback of its own; this is
+/// the convention a deploy workflow follows to record one.
+///
+/// # Errors
+/// A `rollback_of` that is neither a deployment subject nor a valid deployment id.
+fn rollback_of(p: &P<'_>) -> Result<Option<ledger_core::subject::Subject>> {
+    let id = match p.get("/deployment/payload/rollback_of") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.starts_with("deploy:") => {
+            return s.parse().map(Some).map_err(|e| bad_rollback(&format!("`{s}`: {e}")));
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => return Err(bad_rollback(&format!("a deployment subject or id, not {other}"))),
+    };
+    let subject = format!(
+        "deploy:{}/{}/{id}",
+        p.str("/repository/name")?,
+        p.str("/deployment/environment")?.replace(char::is_whitespace, "-")
+    );
+    subject.parse().map(Some).map_err(|e| bad_rollback(&format!("`{id}`: {e}")))
+}
+
+fn bad_rollback(reason: &str) -> Error {
+    Error::InvalidField { field: "deployment.payload.rollback_of".into(), reason: reason.to_string() }
 }
 
 /// The paths a push touched: the union of its commits' `added`, `removed` and `modified`
@@ -667,6 +696,35 @@ fn issue(p: &P<'_>) -> Result<Mapped> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deployment_payload_may_name_the_deployment_it_rolls_back() {
+        let with = |rollback: serde_json::Value| {
+            let payload = serde_json::json!({
+                "repository": {"full_name": "o/shop", "name": "shop"},
+                "deployment": {"id": 9, "sha": "c".repeat(40), "environment": "production",
+                    "creator": {"login": "ops"}, "created_at": "2026-01-01T00:00:00Z",
+                    "payload": {"rollback_of": rollback}},
+            });
+            map("deployment", payload.to_string().as_bytes()).map(|m| match m {
+                Mapped::Records(r) => match &r[0].body {
+                    Body::Deployment(d) => d.rollback_of.as_ref().map(|s| s.to_string()),
+                    _ => panic!("not a deployment"),
+                },
+                Mapped::Skipped(why) => panic!("skipped: {why}"),
+            })
+        };
+        assert_eq!(with(serde_json::json!(7)).unwrap().as_deref(), Some("deploy:shop/production/7"));
+        assert_eq!(with(serde_json::json!("8")).unwrap().as_deref(), Some("deploy:shop/production/8"));
+        assert_eq!(
+            with(serde_json::json!("deploy:api/production/3")).unwrap().as_deref(),
+            Some("deploy:api/production/3")
+        );
+        assert_eq!(with(serde_json::Value::Null).unwrap(), None);
+        let err = with(serde_json::json!({"id": 1})).unwrap_err().to_string();
+        assert!(err.contains("rollback_of"), "{err}");
+        assert!(with(serde_json::json!("deploy:nonsense")).is_err());
+    }
 
     #[test]
     fn a_provenance_block_in_a_pr_body_becomes_a_session() {

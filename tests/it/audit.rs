@@ -209,22 +209,25 @@ fn a_seeded_sample_redraws_the_same_locally_through_ledgerd_and_by_hand() {
 }
 
 /// One pull request for the controls test: merged (squash) at 10:00 on `day`, deployed at 11:00.
-struct Pr<'a> {
-    title: &'a str,
-    labels: &'a [&'a str],
+#[derive(Clone, Copy)]
+pub(crate) struct Pr<'a> {
+    pub title: &'a str,
+    pub labels: &'a [&'a str],
     /// Reviewers approving the head at 09:30 (before the merge).
-    approvers: &'a [&'a str],
+    pub approvers: &'a [&'a str],
     /// A reviewer approving at 12:00 (after the deployment).
-    after: Option<&'a str>,
-    check: Option<&'a str>,
-    ai: bool,
+    pub after: Option<&'a str>,
+    pub check: Option<&'a str>,
+    pub ai: bool,
 }
 
-fn append(l: &Ledger, dir: &Path, kind: &str, v: Value) {
+pub(crate) fn append(l: &Ledger, dir: &Path, kind: &str, v: Value) {
     l.json(["append", "--kind", kind, "--body", &write(dir, "body.json", &v), "--json"]);
 }
 
-fn pull_request(l: &Ledger, dir: &Path, i: usize, pr: &Pr<'_>) {
+/// Pull request `i` of April 2026 (day `i + 1`): change, session, reviews, check, merge,
+/// production deployment `deploy:shop/production/<i>`, and any after-the-fact review.
+pub(crate) fn pull_request(l: &Ledger, dir: &Path, i: usize, pr: &Pr<'_>) {
     let head = format!("{i:0>8}{}", "a".repeat(32));
     let landed = format!("{i:0>8}{}", "b".repeat(32));
     let subject = format!("pr:acme/shop#{i}");

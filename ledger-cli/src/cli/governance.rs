@@ -131,3 +131,65 @@ pub enum ControlsCommand {
         within: String,
     },
 }
+
+/// The window and split of a metrics command.
+#[derive(Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Start of the window (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub since: String,
+    /// End of the window (a date includes that day).
+    #[arg(long)]
+    pub until: String,
+    /// Split the figures by `tier`, `repo` or `service`.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// The environment counted as production.
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// The policy that classifies tiers for `--by tier` (default: the one in force).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// The auditor's workpaper of a period: the population summary, the control totals, how
+    /// the sample was drawn, the sample table with every control per item, and each item's
+    /// chain.
+    Workpaper {
+        #[command(flatten)]
+        scope: PeriodArgs,
+        /// How many deployments to draw.
+        #[arg(long, default_value_t = 25)]
+        n: usize,
+        /// The sample seed (the same seed over the same population draws the same sample).
+        #[arg(long)]
+        seed: String,
+        /// A policy file: adds the `policy_gate` control.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// How soon after the deployment an emergency change must be reviewed.
+        #[arg(long, default_value = "48h")]
+        within: String,
+        /// Where to write the page.
+        #[arg(long)]
+        html: PathBuf,
+    },
+    /// The metrics of a window as charts, per tier unless --by says otherwise.
+    Metrics {
+        #[command(flatten)]
+        window: MetricsArgs,
+        /// Where to write the page.
+        #[arg(long)]
+        html: PathBuf,
+    },
+    /// One subject's chain (session → change → reviews → checks → merge → deployments →
+    /// incidents) as a timeline with entry ids. SUBJECT is anything `why` accepts.
+    Change {
+        subject: String,
+        /// Where to write the page.
+        #[arg(long)]
+        html: PathBuf,
+    },
+}

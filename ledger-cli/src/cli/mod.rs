@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 mod governance;
 
-pub use governance::{ControlsCommand, ExceptionCommand, ModelCommand, PeriodArgs, PolicyCommand};
+pub use governance::{
+    ControlsCommand, ExceptionCommand, MetricsArgs, ModelCommand, PeriodArgs, PolicyCommand, ReportCommand,
+};
 
 /// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
 /// "who approved this change, and what evidence proved it was safe?".
@@ -333,22 +335,13 @@ pub enum Command {
     /// DORA and AI-era metrics from the log (docs/METRICS.md): every figure a distribution
     /// (count, median, p90) or a rate with its numerator and denominator.
     Metrics {
-        /// Start of the window (RFC 3339 or YYYY-MM-DD).
-        #[arg(long)]
-        since: String,
-        /// End of the window (a date includes that day).
-        #[arg(long)]
-        until: String,
-        /// Split the figures by `tier`, `repo` or `service`.
-        #[arg(long)]
-        by: Option<String>,
-        /// The environment counted as production.
-        #[arg(long, default_value = "production")]
-        environment: String,
-        /// The policy that classifies tiers for `--by tier` (default: the one in force).
-        #[arg(long)]
-        policy: Option<PathBuf>,
+        #[command(flatten)]
+        window: MetricsArgs,
     },
+    /// Self-contained HTML reports (styles and SVG charts inline, no network requests): the
+    /// auditor's workpaper, the metrics report, a change's chain (docs/AUDIT.md).
+    #[command(subcommand)]
+    Report(ReportCommand),
     #[command(subcommand)]
     Bench(BenchCommand),
 }

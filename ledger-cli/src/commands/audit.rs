@@ -3,6 +3,7 @@
 //! The records are read through `Backend::log_each`, so a local store and `ledgerd` give the
 //! same answer.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
@@ -12,7 +13,7 @@ use ledger_core::record::Kind;
 use serde::Serialize;
 
 use crate::backend::{Backend, LogArgs};
-use crate::cli::PeriodArgs;
+use crate::cli::{MetricsArgs, PeriodArgs};
 use crate::ctx::Ctx;
 use crate::output::{line, out};
 
@@ -29,7 +30,7 @@ fn population_records(ledger: &mut Backend) -> Result<Vec<Gathered>> {
 }
 
 /// The population `scope` names, from the entries below `tree_size` (all when `None`).
-fn build(ledger: &mut Backend, scope: &PeriodArgs, tree_size: Option<u64>) -> Result<Population> {
+pub(super) fn build(ledger: &mut Backend, scope: &PeriodArgs, tree_size: Option<u64>) -> Result<Population> {
     let period: Period = scope.period.parse().map_err(|e: String| anyhow!("--period: {e}"))?;
     let mut records = population_records(ledger)?;
     if let Some(size) = tree_size {
@@ -133,9 +134,44 @@ struct BundleOut {
     entries: Option<u64>,
 }
 
-const ALGORITHM: &str =
+pub(super) const ALGORITHM: &str =
     "each deployment's key is the lowercase hex SHA-256 of \"ledger-sample-v1\\n<seed>\\n<subject>\"; \
                          the sample is the n deployments with the smallest keys, in key order";
+
+/// A drawn sample: the population at the tree size it was drawn at, and the sample as
+/// (key, index into the population's deployments), in key order.
+pub(super) struct Drawn {
+    pub checkpoint: Option<String>,
+    pub tree_size: u64,
+    pub population: Population,
+    pub keys: Vec<(String, usize)>,
+}
+
+/// Draws `n` of the population `scope` names with `seed`, at a signed checkpoint when the
+/// ledger can make one (so that an auditor holding it can re-draw the same sample later).
+pub(super) fn draw(ctx: &Ctx, ledger: &mut Backend, scope: &PeriodArgs, n: usize, seed: &str) -> Result<Drawn> {
+    if seed.trim().is_empty() {
+        bail!("--seed must not be empty: the seed is what lets an auditor draw the same sample again");
+    }
+    let (checkpoint, tree_size) = match ledger.checkpoint(super::transparency::local_signer(ctx, None)) {
+        Ok((note, _, size, _)) => (Some(note), size),
+        Err(e) => {
+            if !ctx.json {
+                eprintln!("note: no signed checkpoint ({e:#}); the sample is drawn from the current tree size");
+            }
+            (None, ledger.len()?)
+        }
+    };
+    let population = build(ledger, scope, Some(tree_size))?;
+    let keys = sample(&population, seed, n)
+        .iter()
+        .map(|d| {
+            let i = population.deployments.iter().position(|p| std::ptr::eq(p, d.item)).unwrap_or_default();
+            (d.key.clone(), i)
+        })
+        .collect();
+    Ok(Drawn { checkpoint, tree_size, population, keys })
+}
 
 /// `ledger sample --period P --n N --seed S [--environment E] [--repo R] [--json]`.
 pub fn sample_cmd(
@@ -146,31 +182,18 @@ pub fn sample_cmd(
     bundle: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     let environment = scope.environment.as_str();
-    if seed.trim().is_empty() {
-        bail!("--seed must not be empty: the seed is what lets an auditor draw the same sample again");
-    }
     let mut ledger = ctx.backend()?;
-    // The checkpoint first: the sample is drawn from the entries it covers, so an auditor who
-    // holds it can re-draw the same sample later.
-    let (checkpoint, tree_size) = match ledger.checkpoint(super::transparency::local_signer(ctx, None)) {
-        Ok((note, _, size, _)) => (Some(note), size),
-        Err(e) => {
-            if !ctx.json {
-                eprintln!("note: no signed checkpoint ({e:#}); the sample is drawn from the current tree size");
-            }
-            (None, ledger.len()?)
-        }
-    };
-    let pop = build(&mut ledger, scope, Some(tree_size))?;
-    let drawn = sample(&pop, seed, n);
+    let Drawn { checkpoint, tree_size, population: pop, keys } = draw(ctx, &mut ledger, scope, n, seed)?;
     let mut items = vec![];
-    for d in &drawn {
-        items.push(SampleItem { key: &d.key, item: d.item, why: ledger.why(&d.item.subject, &[])? });
+    for (key, i) in &keys {
+        let item = &pop.deployments[*i];
+        items.push(SampleItem { key, item, why: ledger.why(&item.subject, &[])? });
     }
+    let drawn: Vec<&ledger_audit::population::PopulationItem> = items.iter().map(|i| i.item).collect();
     let bundle_out = match bundle {
         Some(path) if !drawn.is_empty() => {
             let selection = ledger_core::bundle::Selection::Subjects {
-                subjects: drawn.iter().map(|d| d.item.subject.clone()).collect(),
+                subjects: drawn.iter().map(|d| d.subject.clone()).collect(),
             };
             let summary = super::bundle::write_bundle(ctx, &mut ledger, &selection, path, None)?;
             Some(BundleOut {
@@ -255,11 +278,8 @@ pub fn parse_within(s: &str) -> Result<i64> {
         .ok_or_else(|| anyhow!("--within `{s}`: must be positive and not absurdly large"))
 }
 
-/// `ledger controls test --period P [--policy F] [--within 48h]`: exit 0 when every control
-/// passes, 1 when any fails.
-pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Path>, within: &str) -> Result<ExitCode> {
-    let environment = scope.environment.as_str();
-    let within_ms = parse_within(within)?;
+/// Reads and checks a `--policy` file; `None` without one.
+pub(super) fn policy_document(policy: Option<&std::path::Path>) -> Result<Option<String>> {
     let document = policy.map(super::governance::read_document).transpose()?;
     if let Some(doc) = &document {
         ledger_audit::policy::Policy::parse(doc).map_err(|errs| {
@@ -267,22 +287,51 @@ pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Pa
             anyhow!("--policy has {} error(s):\n{}", all.len(), all.join("\n"))
         })?;
     }
-    let mut ledger = ctx.backend()?;
-    let pop = build(&mut ledger, scope, None)?;
+    Ok(document)
+}
+
+/// What the control tests found, with the `why` report and (with a policy) the deploy gate of
+/// every deployment they looked at.
+pub(super) struct Tested {
+    pub report: ledger_audit::controls::ControlsReport,
+    pub why: BTreeMap<String, WhyReport>,
+    pub gates: BTreeMap<String, ledger_audit::gate::GateReport>,
+}
+
+/// Runs the control tests over `pop` (a progress bar on standard error for long runs).
+pub(super) fn run_controls(
+    ctx: &Ctx,
+    ledger: &mut Backend,
+    pop: &Population,
+    document: Option<&String>,
+    within_ms: i64,
+) -> Result<Tested> {
     let bar =
         crate::output::progress(ctx.json, pop.deployments.len() as u64, "controls {bar:40} {pos}/{len} deployments");
-    let mut why = std::collections::BTreeMap::new();
-    let mut gates = std::collections::BTreeMap::new();
+    let mut why = BTreeMap::new();
+    let mut gates = BTreeMap::new();
     for d in &pop.deployments {
         why.insert(d.subject.clone(), ledger.why(&d.subject, &[])?);
-        if let Some(doc) = &document {
+        if let Some(doc) = document {
             let (g, _) = ledger.gate(&d.subject, ledger_core::record::Stage::Deploy, Some(doc))?;
             gates.insert(d.subject.clone(), g);
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let report = ledger_audit::controls::test(&pop, &why, document.as_ref().map(|_| &gates), within_ms);
+    let report = ledger_audit::controls::test(pop, &why, document.map(|_| &gates), within_ms);
+    Ok(Tested { report, why, gates })
+}
+
+/// `ledger controls test --period P [--policy F] [--within 48h]`: exit 0 when every control
+/// passes, 1 when any fails.
+pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Path>, within: &str) -> Result<ExitCode> {
+    let environment = scope.environment.as_str();
+    let within_ms = parse_within(within)?;
+    let document = policy_document(policy)?;
+    let mut ledger = ctx.backend()?;
+    let pop = build(&mut ledger, scope, None)?;
+    let report = run_controls(ctx, &mut ledger, &pop, document.as_ref(), within_ms)?.report;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
@@ -304,26 +353,23 @@ pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Pa
     Ok(if report.all_pass() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// `ledger metrics --since T --until T [--by tier|repo|service] [--environment E] [--policy F]`.
-pub fn metrics_cmd(
-    ctx: &Ctx,
-    since: &str,
-    until: &str,
+/// The metrics `args` ask for, over the whole log; `by` overrides `args.by`.
+pub(super) fn compute_metrics(
+    ledger: &mut Backend,
+    args: &MetricsArgs,
     by: Option<&str>,
-    environment: &str,
-    policy: Option<&std::path::Path>,
-) -> Result<ExitCode> {
+) -> Result<ledger_audit::metrics::Metrics> {
     use ledger_audit::metrics::{compute, By};
-    let window: Period = format!("{since}..{until}").parse().map_err(|e: String| anyhow!("--since/--until: {e}"))?;
-    let by = match by {
+    let window: Period =
+        format!("{}..{}", args.since, args.until).parse().map_err(|e: String| anyhow!("--since/--until: {e}"))?;
+    let by = match by.or(args.by.as_deref()) {
         None => None,
         Some("tier") => Some(By::Tier),
         Some("repo") => Some(By::Repo),
         Some("service") => Some(By::Service),
         Some(other) => bail!("--by `{other}`: expected tier, repo or service"),
     };
-    let mut ledger = ctx.backend()?;
-    let document = match policy {
+    let document = match &args.policy {
         Some(p) => Some(super::governance::read_document(p)?),
         None => ledger
             .log(&LogArgs { kind: Some(Kind::Policy), limit: Some(1), ..Default::default() })?
@@ -355,7 +401,14 @@ pub fn metrics_cmd(
             Ok(())
         })?;
     }
-    let m = compute(window, environment, by, &policy, &records);
+    Ok(compute(window, &args.environment, by, &policy, &records))
+}
+
+/// `ledger metrics --since T --until T [--by tier|repo|service] [--environment E] [--policy F]`.
+pub fn metrics_cmd(ctx: &Ctx, args: &MetricsArgs) -> Result<ExitCode> {
+    let environment = args.environment.as_str();
+    let mut ledger = ctx.backend()?;
+    let m = compute_metrics(&mut ledger, args, None)?;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&m)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);

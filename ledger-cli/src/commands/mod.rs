@@ -20,6 +20,7 @@ pub mod gate;
 pub mod governance;
 pub mod query;
 pub mod records;
+pub mod report;
 pub mod transparency;
 pub mod vsa;
 
@@ -86,9 +87,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Controls(crate::cli::ControlsCommand::Test { scope, policy, within }) => {
             audit::controls_cmd(&ctx, &scope, policy.as_deref(), &within)
         }
-        Command::Metrics { since, until, by, environment, policy } => {
-            audit::metrics_cmd(&ctx, &since, &until, by.as_deref(), &environment, policy.as_deref())
-        }
+        Command::Metrics { window } => audit::metrics_cmd(&ctx, &window),
+        Command::Report(r) => report::report(&ctx, r),
         Command::Bench(b) => crate::bench::run(&ctx, b),
     }
 }

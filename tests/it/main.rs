@@ -14,6 +14,7 @@ mod git_history;
 mod github;
 mod gitlab;
 mod governance;
+mod period;
 mod reports;
 mod self_repo;
 mod server_parity;

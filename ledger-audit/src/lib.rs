@@ -16,5 +16,6 @@ pub mod infer;
 pub mod metrics;
 pub mod policy;
 pub mod population;
+pub mod snapshot;
 pub mod vsa;
 pub mod why;

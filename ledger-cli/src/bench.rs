@@ -204,7 +204,14 @@ struct BenchOut {
 
 /// Runs `ledger bench append`.
 pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Append { clients, duration, stream, window, records, signer } = b;
+    let (clients, duration, stream, window, records, signer) = match b {
+        BenchCommand::Append { clients, duration, stream, window, records, signer } => {
+            (clients, duration, stream, window, records, signer)
+        }
+        BenchCommand::History { changes, days, until, signer } => {
+            return crate::bench_history::history(ctx, changes, days, &until, &signer)
+        }
+    };
     let as_json = ctx.json;
     let Some(remote) = &ctx.remote else { bail!("`ledger bench append` needs --server URL (or LEDGER_SERVER)") };
     if clients == 0 || duration == 0 {

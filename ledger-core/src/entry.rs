@@ -311,6 +311,26 @@ impl Entry {
         from_canonical(bytes, "entry")
     }
 
+    /// [`Entry::decode`] without re-checking the canonical form (see
+    /// [`crate::encoding::from_cbor_unchecked_form`]): for bulk reads of stored entries.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::Malformed`].
+    pub fn decode_unchecked_form(bytes: &[u8]) -> Result<Entry> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(Error::TooLarge { what: "entry", size: bytes.len(), limit: MAX_ENTRY_BYTES });
+        }
+        crate::encoding::from_cbor_unchecked_form(bytes, "entry")
+    }
+
+    /// [`Entry::decode_record`] without re-checking the canonical form.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`].
+    pub fn decode_record_unchecked_form(&self) -> Result<Record> {
+        crate::encoding::from_cbor_unchecked_form(&self.record.0, "record")
+    }
+
     /// The signed record this entry carries.
     pub fn signed_record(&self) -> SignedRecord {
         SignedRecord { record: self.record.clone(), signer: self.signer, sig: self.sig }

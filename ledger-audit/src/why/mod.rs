@@ -13,6 +13,7 @@
 
 mod change;
 mod findings;
+mod gather;
 mod report;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use ledger_core::record::{Body, Change, Model, Record, Rel};
 use ledger_core::subject::Subject;
 use ledger_core::types::{Seq, Timestamp};
 
+pub use gather::{gather, RecordSource, WHY_MAX_ENTRIES, WHY_ROUNDS};
 pub use report::{
     ChangeReport, CommitLine, DeploymentLine, Entered, EntryRef, EvidenceLine, ExceptionLine, Finding, GateLine,
     GateRuleLine, Gathered, IncidentLine, MergeLine, ReviewLine, ReviewStatus, SessionLine, Verification, Vouch,
@@ -123,9 +125,15 @@ pub fn analyze_nothing(subject: &str) -> WhyReport {
 
 /// Builds the report for `subject` from the gathered records (any order, duplicates allowed).
 /// `now` decides which exceptions have expired; `trust` which builders' attestations count.
-pub fn analyze(subject: &Subject, gathered: &[Gathered], now: Timestamp, trust: &Trust) -> WhyReport {
+pub fn analyze<G: std::borrow::Borrow<Gathered>>(
+    subject: &Subject,
+    gathered: &[G],
+    now: Timestamp,
+    trust: &Trust,
+) -> WhyReport {
     let mut by_seq: BTreeMap<Seq, &Gathered> = BTreeMap::new();
     for g in gathered {
+        let g = g.borrow();
         by_seq.insert(g.seq, g);
     }
     let all: Vec<&Gathered> = by_seq.into_values().collect();

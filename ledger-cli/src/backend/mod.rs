@@ -295,6 +295,26 @@ impl Backend {
         }
     }
 
+    /// The log in memory (below `tree_size`; only `kinds` when given) for the period commands,
+    /// with a progress bar; `None` through a server, whose commands ask for what they need.
+    pub fn snapshot(
+        &mut self,
+        tree_size: Option<u64>,
+        kinds: Option<&[Kind]>,
+        quiet: bool,
+    ) -> Result<Option<ledger_audit::snapshot::Snapshot>> {
+        match self {
+            Backend::Local(l) => {
+                let total = tree_size.unwrap_or(l.len()).min(l.len());
+                let bar = crate::output::progress(quiet, total, "reading {bar:40} {pos}/{len} entries");
+                let snap = l.snapshot(tree_size, kinds, |n| bar.set_position(n))?;
+                bar.finish_and_clear();
+                Ok(Some(snap))
+            }
+            Backend::Remote(_) => Ok(None),
+        }
+    }
+
     /// The `why` report for a subject as typed by the user.
     /// `trusted_builders` (empty: the default list, or a server's own) says whose attestations
     /// count as evidence.

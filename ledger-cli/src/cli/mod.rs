@@ -370,6 +370,22 @@ pub enum BenchCommand {
         #[command(flatten)]
         signer: SignerArgs,
     },
+    /// Write a realistic change history into the local ledger (changes, AI sessions, reviews,
+    /// checks, merges, deployments, incidents, rollbacks; about 8.5 entries per change) for
+    /// measuring the audit commands at scale. Deterministic: two runs write the same records.
+    History {
+        /// Changes to write.
+        #[arg(long)]
+        changes: u64,
+        /// Days the history spans, ending at --until.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        /// The end of the history (a date or an RFC 3339 time).
+        #[arg(long, default_value = "2026-07-01")]
+        until: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]

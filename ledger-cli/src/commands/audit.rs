@@ -1,13 +1,14 @@
 //! The auditor's period: `population` (every successful deployment of a period, with what it
 //! shipped) and `sample` (a seeded, re-drawable sample of it, each item with its `why`).
-//! The records are read through `Backend::log_each`, so a local store and `ledgerd` give the
-//! same answer.
+//! The records are read once ([`Records`]): locally as a snapshot of the log, through
+//! `ledgerd` by kind; both give the same answer.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use ledger_audit::population::{population, sample, Period, Population};
+use ledger_audit::snapshot::Snapshot;
 use ledger_audit::why::{Gathered, WhyReport};
 use ledger_core::record::Kind;
 use serde::Serialize;
@@ -17,26 +18,66 @@ use crate::cli::{MetricsArgs, PeriodArgs};
 use crate::ctx::Ctx;
 use crate::output::{line, out};
 
-/// The records a population is built from: every `deployment`, `change` and `merge` record.
-fn population_records(ledger: &mut Backend) -> Result<Vec<Gathered>> {
-    let mut records = vec![];
-    for kind in [Kind::Deployment, Kind::Change, Kind::Merge] {
-        ledger.log_each(&LogArgs { kind: Some(kind), ..Default::default() }, |v| {
-            records.push(v.gathered());
-            Ok(())
-        })?;
-    }
-    Ok(records)
+/// The records a period command reads: locally, every entry in memory, read once in order
+/// (a snapshot, whose `why` needs no further reads); through `ledgerd`, the kinds the command
+/// needs, with `why` asked of the server per deployment. Both give the same answers.
+pub(super) struct Records {
+    snapshot: Option<Snapshot>,
+    gathered: Vec<Gathered>,
 }
 
-/// The population `scope` names, from the entries below `tree_size` (all when `None`).
-pub(super) fn build(ledger: &mut Backend, scope: &PeriodArgs, tree_size: Option<u64>) -> Result<Population> {
-    let period: Period = scope.period.parse().map_err(|e: String| anyhow!("--period: {e}"))?;
-    let mut records = population_records(ledger)?;
-    if let Some(size) = tree_size {
-        records.retain(|g| g.seq.0 < size);
+impl Records {
+    /// Reads the records of `kinds` below `tree_size` (all when `None`); `with_why`: every
+    /// kind, locally, so that `why` needs no further reads.
+    pub(super) fn read(
+        ctx: &Ctx,
+        ledger: &mut Backend,
+        kinds: &[Kind],
+        tree_size: Option<u64>,
+        with_why: bool,
+    ) -> Result<Records> {
+        if let Some(snapshot) = ledger.snapshot(tree_size, (!with_why).then_some(kinds), ctx.json)? {
+            return Ok(Records { snapshot: Some(snapshot), gathered: vec![] });
+        }
+        let mut gathered = vec![];
+        for kind in kinds {
+            ledger.log_each(&LogArgs { kind: Some(*kind), ..Default::default() }, |v| {
+                if tree_size.is_none_or(|t| v.seq.0 < t) {
+                    gathered.push(v.gathered());
+                }
+                Ok(())
+            })?;
+        }
+        Ok(Records { snapshot: None, gathered })
     }
-    Ok(population(period, &scope.environment, scope.repo.as_deref(), &records))
+
+    /// Every record read (the analyses ignore kinds they do not use).
+    pub(super) fn all(&self) -> &[Gathered] {
+        match &self.snapshot {
+            Some(s) => s.records(),
+            None => &self.gathered,
+        }
+    }
+
+    /// The `why` report of a deployment, as `ledger why` gives it.
+    pub(super) fn why(&self, ledger: &mut Backend, subject: &str) -> Result<WhyReport> {
+        match &self.snapshot {
+            Some(s) if s.is_complete() => {
+                let parsed: ledger_core::subject::Subject = subject.parse()?;
+                Ok(s.why(&parsed, &ledger_audit::why::Trust::default())?)
+            }
+            _ => ledger.why(subject, &[]),
+        }
+    }
+}
+
+/// The kinds a population is built from.
+const POPULATION_KINDS: &[Kind] = &[Kind::Deployment, Kind::Change, Kind::Merge];
+
+/// The population `scope` names, from `records`.
+pub(super) fn build(records: &Records, scope: &PeriodArgs) -> Result<Population> {
+    let period: Period = scope.period.parse().map_err(|e: String| anyhow!("--period: {e}"))?;
+    Ok(population(period, &scope.environment, scope.repo.as_deref(), records.all()))
 }
 
 /// `ledger population --period P [--environment E] [--repo R] [--json|--csv]`.
@@ -45,7 +86,8 @@ pub fn population_cmd(ctx: &Ctx, scope: &PeriodArgs, csv: bool) -> Result<ExitCo
         bail!("--csv and --json: choose one output");
     }
     let mut ledger = ctx.backend()?;
-    let pop = build(&mut ledger, scope, None)?;
+    let records = Records::read(ctx, &mut ledger, POPULATION_KINDS, None, false)?;
+    let pop = build(&records, scope)?;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&pop)? + "\n"))?;
     } else if csv {
@@ -145,11 +187,20 @@ pub(super) struct Drawn {
     pub tree_size: u64,
     pub population: Population,
     pub keys: Vec<(String, usize)>,
+    /// The records the population was built from.
+    pub records: Records,
 }
 
 /// Draws `n` of the population `scope` names with `seed`, at a signed checkpoint when the
 /// ledger can make one (so that an auditor holding it can re-draw the same sample later).
-pub(super) fn draw(ctx: &Ctx, ledger: &mut Backend, scope: &PeriodArgs, n: usize, seed: &str) -> Result<Drawn> {
+pub(super) fn draw(
+    ctx: &Ctx,
+    ledger: &mut Backend,
+    scope: &PeriodArgs,
+    n: usize,
+    seed: &str,
+    with_why: bool,
+) -> Result<Drawn> {
     if seed.trim().is_empty() {
         bail!("--seed must not be empty: the seed is what lets an auditor draw the same sample again");
     }
@@ -162,7 +213,8 @@ pub(super) fn draw(ctx: &Ctx, ledger: &mut Backend, scope: &PeriodArgs, n: usize
             (None, ledger.len()?)
         }
     };
-    let population = build(ledger, scope, Some(tree_size))?;
+    let records = Records::read(ctx, ledger, POPULATION_KINDS, Some(tree_size), with_why)?;
+    let population = build(&records, scope)?;
     let keys = sample(&population, seed, n)
         .iter()
         .map(|d| {
@@ -170,7 +222,7 @@ pub(super) fn draw(ctx: &Ctx, ledger: &mut Backend, scope: &PeriodArgs, n: usize
             (d.key.clone(), i)
         })
         .collect();
-    Ok(Drawn { checkpoint, tree_size, population, keys })
+    Ok(Drawn { checkpoint, tree_size, population, keys, records })
 }
 
 /// `ledger sample --period P --n N --seed S [--environment E] [--repo R] [--json]`.
@@ -183,11 +235,12 @@ pub fn sample_cmd(
 ) -> Result<ExitCode> {
     let environment = scope.environment.as_str();
     let mut ledger = ctx.backend()?;
-    let Drawn { checkpoint, tree_size, population: pop, keys } = draw(ctx, &mut ledger, scope, n, seed)?;
+    let Drawn { checkpoint, tree_size, population: pop, keys, records } =
+        draw(ctx, &mut ledger, scope, n, seed, false)?;
     let mut items = vec![];
     for (key, i) in &keys {
         let item = &pop.deployments[*i];
-        items.push(SampleItem { key, item, why: ledger.why(&item.subject, &[])? });
+        items.push(SampleItem { key, item, why: records.why(&mut ledger, &item.subject)? });
     }
     let drawn: Vec<&ledger_audit::population::PopulationItem> = items.iter().map(|i| i.item).collect();
     let bundle_out = match bundle {
@@ -302,16 +355,18 @@ pub(super) struct Tested {
 pub(super) fn run_controls(
     ctx: &Ctx,
     ledger: &mut Backend,
+    records: &Records,
     pop: &Population,
     document: Option<&String>,
     within_ms: i64,
 ) -> Result<Tested> {
+    let began = std::time::Instant::now();
     let bar =
         crate::output::progress(ctx.json, pop.deployments.len() as u64, "controls {bar:40} {pos}/{len} deployments");
     let mut why = BTreeMap::new();
     let mut gates = BTreeMap::new();
     for d in &pop.deployments {
-        why.insert(d.subject.clone(), ledger.why(&d.subject, &[])?);
+        why.insert(d.subject.clone(), records.why(ledger, &d.subject)?);
         if let Some(doc) = document {
             let (g, _) = ledger.gate(&d.subject, ledger_core::record::Stage::Deploy, Some(doc))?;
             gates.insert(d.subject.clone(), g);
@@ -319,7 +374,9 @@ pub(super) fn run_controls(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let why_ms = began.elapsed().as_millis();
     let report = ledger_audit::controls::test(pop, &why, document.map(|_| &gates), within_ms);
+    tracing::debug!(why_ms, tested_ms = began.elapsed().as_millis() - why_ms, "controls");
     Ok(Tested { report, why, gates })
 }
 
@@ -330,8 +387,9 @@ pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Pa
     let within_ms = parse_within(within)?;
     let document = policy_document(policy)?;
     let mut ledger = ctx.backend()?;
-    let pop = build(&mut ledger, scope, None)?;
-    let report = run_controls(ctx, &mut ledger, &pop, document.as_ref(), within_ms)?.report;
+    let records = Records::read(ctx, &mut ledger, POPULATION_KINDS, None, true)?;
+    let pop = build(&records, scope)?;
+    let report = run_controls(ctx, &mut ledger, &records, &pop, document.as_ref(), within_ms)?.report;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
@@ -353,8 +411,21 @@ pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Pa
     Ok(if report.all_pass() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The kinds the metrics are computed from.
+const METRIC_KINDS: &[Kind] = &[
+    Kind::Deployment,
+    Kind::Change,
+    Kind::Merge,
+    Kind::Review,
+    Kind::Evidence,
+    Kind::Session,
+    Kind::Incident,
+    Kind::Exception,
+];
+
 /// The metrics `args` ask for, over the whole log; `by` overrides `args.by`.
 pub(super) fn compute_metrics(
+    ctx: &Ctx,
     ledger: &mut Backend,
     args: &MetricsArgs,
     by: Option<&str>,
@@ -385,30 +456,15 @@ pub(super) fn compute_metrics(
         })?,
         None => ledger_audit::policy::Policy::default_policy(),
     };
-    let mut records = vec![];
-    for kind in [
-        Kind::Deployment,
-        Kind::Change,
-        Kind::Merge,
-        Kind::Review,
-        Kind::Evidence,
-        Kind::Session,
-        Kind::Incident,
-        Kind::Exception,
-    ] {
-        ledger.log_each(&LogArgs { kind: Some(kind), ..Default::default() }, |v| {
-            records.push(v.gathered());
-            Ok(())
-        })?;
-    }
-    Ok(compute(window, &args.environment, by, &policy, &records))
+    let records = Records::read(ctx, ledger, METRIC_KINDS, None, false)?;
+    Ok(compute(window, &args.environment, by, &policy, records.all()))
 }
 
 /// `ledger metrics --since T --until T [--by tier|repo|service] [--environment E] [--policy F]`.
 pub fn metrics_cmd(ctx: &Ctx, args: &MetricsArgs) -> Result<ExitCode> {
     let environment = args.environment.as_str();
     let mut ledger = ctx.backend()?;
-    let m = compute_metrics(&mut ledger, args, None)?;
+    let m = compute_metrics(ctx, &mut ledger, args, None)?;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&m)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);

@@ -53,8 +53,9 @@ pub fn report(ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             let within_ms = parse_within(&within)?;
             let document = policy_document(policy.as_deref())?;
             let mut ledger = ctx.backend()?;
-            let Drawn { checkpoint, tree_size, population, keys } = draw(ctx, &mut ledger, &scope, n, &seed)?;
-            let tested = run_controls(ctx, &mut ledger, &population, document.as_ref(), within_ms)?;
+            let Drawn { checkpoint, tree_size, population, keys, records } =
+                draw(ctx, &mut ledger, &scope, n, &seed, true)?;
+            let tested = run_controls(ctx, &mut ledger, &records, &population, document.as_ref(), within_ms)?;
             let mut items = vec![];
             for (key, i) in &keys {
                 let item = &population.deployments[*i];
@@ -89,7 +90,7 @@ pub fn report(ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Metrics { window, html } => {
             let mut ledger = ctx.backend()?;
-            let m = compute_metrics(&mut ledger, &window, Some(window.by.as_deref().unwrap_or("tier")))?;
+            let m = compute_metrics(ctx, &mut ledger, &window, Some(window.by.as_deref().unwrap_or("tier")))?;
             let page = metrics_page(&m);
             let summary = serde_json::json!({
                 "window": m.window,

@@ -32,6 +32,7 @@ mod governance;
 mod open;
 mod proofs;
 mod read;
+mod snapshot;
 mod verify;
 mod write;
 

@@ -1,8 +1,9 @@
 //! Reading: entries by seq or hash, subject resolution, log queries, and what `why` gathers.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_audit::why::{self, EntryRef, Gathered, Trust, WalkStep, WhyReport};
+use ledger_audit::why::{self, Gathered, Trust, WalkStep, WhyReport};
 use ledger_core::entry::Entry;
 use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
@@ -11,13 +12,6 @@ use ledger_core::types::{EntryHash, KeyId, Seq};
 use super::{EntryView, Ledger, LogFilter};
 use crate::error::{Error, Result};
 use crate::store::Store;
-
-/// Hops `why` follows from the asked subject (subject → change → commits → deployments →
-/// incidents needs four).
-const WHY_ROUNDS: usize = 5;
-
-/// Most entries `why` gathers; beyond it the report covers what was gathered.
-const WHY_MAX_ENTRIES: usize = 20_000;
 
 impl<S: Store> Ledger<S> {
     /// The entry at `seq`.
@@ -248,55 +242,36 @@ impl<S: Store> Ledger<S> {
     }
 
     /// [`Ledger::gather`] as the ledger was at `tree_size`: entries at or beyond it are not
-    /// read, nor followed.
+    /// read, nor followed ([`why::gather`] over the store's indexes).
     pub(super) fn gather_at(&self, subject: &Subject, tree_size: u64) -> Result<(Vec<Gathered>, Vec<WalkStep>)> {
-        let mut seen: BTreeSet<Seq> = BTreeSet::new();
-        let mut gathered: Vec<Gathered> = vec![];
-        let mut hashes: BTreeMap<Seq, EntryHash> = BTreeMap::new();
-        let mut walked: Vec<WalkStep> = vec![];
-        let names: BTreeMap<KeyId, String> = self.keys().into_iter().map(|k| (k.id, k.name.to_string())).collect();
-        let mut add = |seqs: &[Seq], out: &mut Vec<Gathered>, hashes: &mut BTreeMap<Seq, EntryHash>| {
-            let mut fresh = vec![];
-            for &seq in seqs {
-                if seq.0 < tree_size && seen.insert(seq) {
-                    let mut g = self.must_get(seq)?.gathered();
-                    g.signer_name = names.get(&g.signer).cloned();
-                    hashes.insert(seq, g.hash);
-                    out.push(g.clone());
-                    fresh.push(g);
-                }
-            }
-            Ok::<_, Error>(fresh)
-        };
-        // Expand from the subject along the links that matter (change, commits, deployments,
-        // causes), a few hops and a bounded number of entries.
-        let mut expanded: BTreeSet<Subject> = BTreeSet::new();
-        let mut frontier: Vec<Subject> = vec![subject.clone()];
-        for _round in 0..WHY_ROUNDS {
-            let mut next: Vec<Subject> = vec![];
-            for s in frontier.drain(..) {
-                if !expanded.insert(s.clone()) || gathered.len() >= WHY_MAX_ENTRIES {
-                    continue;
-                }
-                let seqs = self.seqs_for(&s)?;
-                for g in add(&seqs, &mut gathered, &mut hashes)? {
-                    next.extend(why::follow(&g.record).into_iter().filter(|x| !expanded.contains(x)));
-                }
-                let entries = seqs
-                    .iter()
-                    .filter(|q| q.0 < tree_size)
-                    .filter_map(|q| hashes.get(q).map(|h| EntryRef { seq: q.0, entry: h.to_hex() }))
-                    .collect();
-                walked.push(WalkStep { subject: s.to_string(), entries });
-            }
-            if next.is_empty() {
-                break;
-            }
-            frontier = next;
-        }
-        let models = self.store.kind_seqs(Kind::Model)?;
-        add(&models, &mut gathered, &mut hashes)?;
-        Ok((gathered, walked))
+        let source =
+            StoreSource { ledger: self, names: self.keys().into_iter().map(|k| (k.id, k.name.to_string())).collect() };
+        let (gathered, walked) = why::gather(&source, subject, tree_size)?;
+        Ok((gathered.into_iter().map(Cow::into_owned).collect(), walked))
+    }
+}
+
+/// The store's indexes as what `why` walks.
+struct StoreSource<'l, S: Store> {
+    ledger: &'l Ledger<S>,
+    names: BTreeMap<KeyId, String>,
+}
+
+impl<S: Store> why::RecordSource for StoreSource<'_, S> {
+    type Error = Error;
+
+    fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
+        self.ledger.seqs_for(subject)
+    }
+
+    fn record(&self, seq: Seq) -> Result<Cow<'_, Gathered>> {
+        let mut g = self.ledger.must_get(seq)?.gathered();
+        g.signer_name = self.names.get(&g.signer).cloned();
+        Ok(Cow::Owned(g))
+    }
+
+    fn model_seqs(&self) -> Result<Vec<Seq>> {
+        self.ledger.store.kind_seqs(Kind::Model)
     }
 }
 

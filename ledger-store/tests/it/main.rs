@@ -4,5 +4,6 @@
 
 mod bundle;
 mod ledger;
+mod snapshot;
 mod support;
 mod tamper;

@@ -33,22 +33,32 @@ impl Snapshot {
     pub fn new(mut records: Vec<Gathered>, tree_size: u64, now: Timestamp, complete: bool) -> Snapshot {
         records.sort_by_key(|g| g.seq);
         records.dedup_by_key(|g| g.seq);
+        let subjects = records.iter().map(|g| snapshot_subjects(&g.record)).collect();
+        Snapshot::from_parts(records, subjects, tree_size, now, complete)
+    }
+
+    /// [`Snapshot::new`] for `records` already ascending by sequence number and distinct, with
+    /// each one's [`snapshot_subjects`] computed (by the decoding threads). A record without
+    /// its subjects (`subjects` shorter than `records`) is not indexed by subject.
+    pub fn from_parts(
+        records: Vec<Gathered>,
+        subjects: Vec<Vec<Subject>>,
+        tree_size: u64,
+        now: Timestamp,
+        complete: bool,
+    ) -> Snapshot {
         let mut by_subject: HashMap<Subject, Vec<u32>> = HashMap::new();
         let mut by_hash = HashMap::with_capacity(records.len());
         let mut models = vec![];
         for (i, g) in records.iter().enumerate() {
-            let i = i as u32;
-            by_hash.insert(g.hash, i);
+            by_hash.insert(g.hash, i as u32);
             if g.record.kind() == Kind::Model {
                 models.push(g.seq);
             }
-            // Every subject the record names, repository-qualified commits included (the
-            // store indexes their bare form and filters: the same entries either way).
-            let mut subjects = g.record.subjects();
-            subjects.sort();
-            subjects.dedup();
+        }
+        for (i, subjects) in subjects.into_iter().enumerate() {
             for s in subjects {
-                by_subject.entry(s).or_default().push(i);
+                by_subject.entry(s).or_default().push(i as u32);
             }
         }
         Snapshot { records, by_subject, by_hash, models, tree_size, now, complete }
@@ -87,6 +97,16 @@ impl Snapshot {
     fn at(&self, i: u32) -> &Gathered {
         &self.records[i as usize]
     }
+}
+
+/// The subjects a snapshot indexes a record under: every subject it names, sorted and
+/// distinct, repository-qualified commits included (the store indexes their bare form and
+/// filters on lookup: the same entries either way).
+pub fn snapshot_subjects(record: &ledger_core::record::Record) -> Vec<Subject> {
+    let mut subjects = record.subjects();
+    subjects.sort();
+    subjects.dedup();
+    subjects
 }
 
 /// An entry a snapshot was asked for and does not hold.

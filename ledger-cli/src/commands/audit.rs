@@ -365,7 +365,13 @@ pub(super) fn run_controls(
         crate::output::progress(ctx.json, pop.deployments.len() as u64, "controls {bar:40} {pos}/{len} deployments");
     let mut why = BTreeMap::new();
     let mut gates = BTreeMap::new();
-    for d in &pop.deployments {
+    if let (Some(snapshot), None) = (&records.snapshot, document) {
+        if snapshot.is_complete() {
+            why = whys_in_parallel(snapshot, pop, &bar)?;
+        }
+    }
+    let done_in_parallel = !why.is_empty();
+    for d in pop.deployments.iter().filter(|_| !done_in_parallel) {
         why.insert(d.subject.clone(), records.why(ledger, &d.subject)?);
         if let Some(doc) = document {
             let (g, _) = ledger.gate(&d.subject, ledger_core::record::Stage::Deploy, Some(doc))?;
@@ -378,6 +384,42 @@ pub(super) fn run_controls(
     let report = ledger_audit::controls::test(pop, &why, document.map(|_| &gates), within_ms);
     tracing::debug!(why_ms, tested_ms = began.elapsed().as_millis() - why_ms, "controls");
     Ok(Tested { report, why, gates })
+}
+
+/// The `why` report of every deployment of `pop` from a complete snapshot, on every core.
+fn whys_in_parallel(
+    snapshot: &Snapshot,
+    pop: &Population,
+    bar: &indicatif::ProgressBar,
+) -> Result<BTreeMap<String, WhyReport>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let per = pop.deployments.len().div_ceil(threads).max(1);
+    let trust = ledger_audit::why::Trust::default();
+    let parts: Vec<Result<Vec<(String, WhyReport)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pop
+            .deployments
+            .chunks(per)
+            .map(|part| {
+                let trust = &trust;
+                s.spawn(move || {
+                    part.iter()
+                        .map(|d| {
+                            let subject: ledger_core::subject::Subject = d.subject.parse()?;
+                            let report = snapshot.why(&subject, trust)?;
+                            bar.inc(1);
+                            Ok((d.subject.clone(), report))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a why thread panicked")))).collect()
+    });
+    let mut out = BTreeMap::new();
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// `ledger controls test --period P [--policy F] [--within 48h]`: exit 0 when every control

@@ -161,8 +161,9 @@ pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Polic
     all.sort_by_key(|g| g.seq);
     all.dedup_by_key(|g| g.seq);
     let rows = change_rows(&all);
+    let facts = Facts::of(&all, environment);
     let figures_for = |keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool, keep_dep: &dyn Fn(&str) -> bool, whole| {
-        figures(window, environment, &all, &rows, keep, keep_dep, whole)
+        figures(window, &facts, &rows, keep, keep_dep, whole)
     };
     let everything = figures_for(&|_, _| true, &|_| true, true);
     let mut groups = BTreeMap::new();
@@ -190,7 +191,7 @@ pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Polic
         }
     }
     let exceptions = exceptions(&all, window.until);
-    let findings = integrity(window, environment, &all, &rows);
+    let findings = integrity(window, &facts, &rows);
     Metrics {
         window,
         environment: environment.to_string(),
@@ -314,45 +315,116 @@ fn deployments_shipping(
     out
 }
 
+/// What the figures read of the whole log, gathered once per `compute` (every window and
+/// group filters these instead of scanning the log again).
+struct Facts<'a> {
+    /// Successful deployments to the environment, by subject.
+    deps: BTreeMap<String, Shipped>,
+    /// Deployments named as a cause: explicitly, and by inference.
+    explicit: BTreeSet<String>,
+    inferred: BTreeSet<String>,
+    /// Each incident (by subject): opened, resolved, the causes it names.
+    incidents: BTreeMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)>,
+    /// When each deployment was rolled back.
+    rollbacks: BTreeMap<String, Vec<Timestamp>>,
+    /// The first successful deployment of each commit.
+    first_deploy_of: BTreeMap<String, Timestamp>,
+    /// Commits with a passing check.
+    passed_at: BTreeSet<String>,
+    /// Approvers of each commit.
+    approvals_at: BTreeMap<String, Vec<&'a ledger_core::types::Identity>>,
+    /// Each change's first approval.
+    first_approval_of: BTreeMap<String, Timestamp>,
+}
+
+impl<'a> Facts<'a> {
+    fn of(all: &[&'a Gathered], environment: &str) -> Facts<'a> {
+        let deps = successful(all, environment);
+        // Incidents and what they name as causes (every record of an incident counts for its
+        // causes; its latest record for its times).
+        let mut explicit: BTreeSet<String> = BTreeSet::new();
+        let mut inferred: BTreeSet<String> = BTreeSet::new();
+        let mut incidents: BTreeMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)> = BTreeMap::new();
+        let mut passed_at: BTreeSet<String> = BTreeSet::new();
+        let mut approvals_at: BTreeMap<String, Vec<&ledger_core::types::Identity>> = BTreeMap::new();
+        let mut first_approval_of: BTreeMap<String, Timestamp> = BTreeMap::new();
+        for g in all {
+            match &g.record.body {
+                Body::Incident(i) => {
+                    let entry = incidents.entry(i.subject().to_string()).or_insert((i.opened, None, BTreeSet::new()));
+                    entry.0 = i.opened;
+                    entry.1 = i.resolved.or(entry.1);
+                    for l in &g.record.links {
+                        match l.rel {
+                            Rel::CausedBy => {
+                                explicit.insert(l.target.to_string());
+                            }
+                            Rel::CausedByInferred => {
+                                inferred.insert(l.target.to_string());
+                            }
+                            _ => continue,
+                        }
+                        entry.2.insert(l.target.to_string());
+                    }
+                }
+                Body::Evidence(e) if e.result == CheckResult::Pass => {
+                    passed_at.insert(e.commit.to_string());
+                }
+                Body::Review(v) if v.verdict == Verdict::Approved => {
+                    approvals_at.entry(v.commit.to_string()).or_default().push(&v.reviewer);
+                    for l in g.record.links.iter().filter(|l| l.rel == Rel::Change) {
+                        let e = first_approval_of.entry(l.target.to_string()).or_insert(g.record.time);
+                        *e = (*e).min(g.record.time);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut first_deploy_of: BTreeMap<String, Timestamp> = BTreeMap::new();
+        for (t, commits, _) in deps.values() {
+            for c in commits {
+                let e = first_deploy_of.entry(c.clone()).or_insert(*t);
+                *e = (*e).min(*t);
+            }
+        }
+        Facts {
+            rollbacks: rollback_times(all, environment),
+            deps,
+            explicit,
+            inferred,
+            incidents,
+            first_deploy_of,
+            passed_at,
+            approvals_at,
+            first_approval_of,
+        }
+    }
+}
+
 fn figures(
     window: Period,
-    environment: &str,
-    all: &[&Gathered],
+    facts: &Facts<'_>,
     rows: &[ChangeRow<'_>],
     keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool,
     keep_dep: &dyn Fn(&str) -> bool,
     whole: bool,
 ) -> Figures {
-    let deps = successful(all, environment);
+    let Facts {
+        deps,
+        explicit,
+        inferred,
+        incidents,
+        rollbacks,
+        first_deploy_of,
+        passed_at,
+        approvals_at,
+        first_approval_of,
+    } = facts;
     let in_window: Vec<(&String, &Shipped)> =
         deps.iter().filter(|(s, (t, _, _))| window.contains(*t) && keep_dep(s)).collect();
     let days = ((window.until.0 - window.since.0) as f64 / (24.0 * HOUR)).max(1.0);
 
-    // Incidents and what they name as causes (every record of an incident counts for its
-    // causes; its latest record for its times).
-    let mut explicit: BTreeSet<String> = BTreeSet::new();
-    let mut inferred: BTreeSet<String> = BTreeSet::new();
-    let mut incidents: BTreeMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)> = BTreeMap::new();
-    for g in all {
-        let Body::Incident(i) = &g.record.body else { continue };
-        let entry = incidents.entry(i.subject().to_string()).or_insert((i.opened, None, BTreeSet::new()));
-        entry.0 = i.opened;
-        entry.1 = i.resolved.or(entry.1);
-        for l in &g.record.links {
-            match l.rel {
-                Rel::CausedBy => {
-                    explicit.insert(l.target.to_string());
-                }
-                Rel::CausedByInferred => {
-                    inferred.insert(l.target.to_string());
-                }
-                _ => continue,
-            }
-            entry.2.insert(l.target.to_string());
-        }
-    }
     // Restored: resolved, or a rollback of a cause deployed, whichever came first.
-    let rollbacks = rollback_times(all, environment);
     let mut restore = vec![];
     for (opened, resolved, causes) in incidents.values() {
         if !window.contains(*opened) || !(whole || causes.iter().any(|c| keep_dep(c))) {
@@ -383,32 +455,6 @@ fn figures(
         .iter()
         .filter(|r| keep(&r.subject, r) && r.merged.as_ref().is_some_and(|(t, _, _)| window.contains(*t)))
         .collect();
-    // Indexes built once, so that each change below is a few lookups, not a scan of the log.
-    let mut first_deploy_of: BTreeMap<&str, Timestamp> = BTreeMap::new();
-    for (t, commits, _) in deps.values() {
-        for c in commits {
-            let e = first_deploy_of.entry(c.as_str()).or_insert(*t);
-            *e = (*e).min(*t);
-        }
-    }
-    let mut passed_at: BTreeSet<String> = BTreeSet::new();
-    let mut approvals_at: BTreeMap<String, Vec<&ledger_core::types::Identity>> = BTreeMap::new();
-    let mut first_approval_of: BTreeMap<String, Timestamp> = BTreeMap::new();
-    for g in all {
-        match &g.record.body {
-            Body::Evidence(e) if e.result == CheckResult::Pass => {
-                passed_at.insert(e.commit.to_string());
-            }
-            Body::Review(v) if v.verdict == Verdict::Approved => {
-                approvals_at.entry(v.commit.to_string()).or_default().push(&v.reviewer);
-                for l in g.record.links.iter().filter(|l| l.rel == Rel::Change) {
-                    let e = first_approval_of.entry(l.target.to_string()).or_insert(g.record.time);
-                    *e = (*e).min(g.record.time);
-                }
-            }
-            _ => {}
-        }
-    }
     let first_deploy = |r: &ChangeRow<'_>| -> Option<Timestamp> {
         let (_, landed, head) = r.merged.as_ref()?;
         [first_deploy_of.get(landed.as_str()), first_deploy_of.get(head.as_str())].into_iter().flatten().min().copied()
@@ -492,11 +538,10 @@ fn exceptions(all: &[&Gathered], at: Timestamp) -> ExceptionCounts {
 /// Speed is not reported without stability: when the lead time (merge → production) of the
 /// window's second half is shorter than its first half's while the change failure rate
 /// rises, that is a finding.
-fn integrity(window: Period, environment: &str, all: &[&Gathered], rows: &[ChangeRow<'_>]) -> Vec<MetricFinding> {
+fn integrity(window: Period, facts: &Facts<'_>, rows: &[ChangeRow<'_>]) -> Vec<MetricFinding> {
     let mid = Timestamp(window.since.0 + (window.until.0 - window.since.0) / 2);
     let halves = [Period { since: window.since, until: mid }, Period { since: mid, until: window.until }];
-    let f: Vec<Figures> =
-        halves.iter().map(|h| figures(*h, environment, all, rows, &|_, _| true, &|_| true, true)).collect();
+    let f: Vec<Figures> = halves.iter().map(|h| figures(*h, facts, rows, &|_, _| true, &|_| true, true)).collect();
     let (Some(lead_a), Some(lead_b)) = (f[0].lead_time_merge_hours.median, f[1].lead_time_merge_hours.median) else {
         return vec![];
     };

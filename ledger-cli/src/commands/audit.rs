@@ -429,8 +429,11 @@ pub fn controls_cmd(ctx: &Ctx, scope: &PeriodArgs, policy: Option<&std::path::Pa
     let within_ms = parse_within(within)?;
     let document = policy_document(policy)?;
     let mut ledger = ctx.backend()?;
+    let began = std::time::Instant::now();
     let records = Records::read(ctx, &mut ledger, POPULATION_KINDS, None, true)?;
+    let read_ms = began.elapsed().as_millis();
     let pop = build(&records, scope)?;
+    tracing::debug!(read_ms, population_ms = began.elapsed().as_millis() - read_ms, "controls input");
     let report = run_controls(ctx, &mut ledger, &records, &pop, document.as_ref(), within_ms)?.report;
     if ctx.json {
         out(&(serde_json::to_string_pretty(&report)? + "\n"))?;

@@ -13,14 +13,19 @@ use crate::Mapped;
 use sha2::{Digest as _, Sha256};
 
 use crate::git::truncate;
-use crate::payload::{missing, Payload, Platform};
+use crate::payload::{Payload, Platform};
 use ledger_core::ai::ai_tool_name;
 use ledger_core::record::{
-    Body, Change, CheckKind, CheckResult, DeployStatus, Deployment, Evidence, Incident, Link, Merge, MergeMethod,
-    Review, Session, Source, Verdict,
+    Body, Change, CheckKind, CheckResult, Evidence, Incident, Link, Merge, MergeMethod, Review, Session, Source,
+    Verdict,
 };
-use ledger_core::types::{CommitId, Digest, DigestAlg, Identity, Timestamp, Token};
+use ledger_core::types::{Digest, DigestAlg, Identity, Timestamp, Token};
 use ledger_core::{Error, Result};
+
+mod deploy;
+mod landing;
+#[cfg(test)]
+mod tests;
 
 /// The events [`map`] reads (`X-GitHub-Event` names). Others carry no provenance and map to
 /// [`Mapped::Skipped`].
@@ -214,9 +219,9 @@ pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
             check(&p)
         }
         "status" => status(&p),
-        "deployment" | "deployment_status" => deployment(&p),
+        "deployment" | "deployment_status" => deploy::deployment(&p),
         "issues" => issue(&p),
-        "push" => push(&p),
+        "push" => landing::push(&p),
         other => skip(format!("event `{other}` carries no provenance the ledger records")),
     }
 }
@@ -355,96 +360,6 @@ fn provenance_session(v: &Value, source: &Source) -> Result<Option<Session>> {
     }))
 }
 
-/// `Name <email>` of a commit author or committer in a push payload.
-fn push_person(c: &Value, who: &str) -> Option<crate::git::GitPerson> {
-    let p = c.get(who)?;
-    Some(crate::git::GitPerson {
-        name: p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-        email: p.get("email").and_then(Value::as_str).unwrap_or("").to_string(),
-        time: c.get("timestamp").and_then(Value::as_str)?.parse().ok()?,
-    })
-}
-
-/// A push to the default branch that is not a pull request's landing: the commits landed
-/// directly. Pushes to other branches and tags are skipped (their commits are recorded when a
-/// pull request lands them), and so are pushes whose head is a pull request's merge or squash
-/// commit (the `pull_request` event records that landing with the right head commit).
-fn push(p: &P<'_>) -> Result<Mapped> {
-    let default = p.opt_str("/repository/default_branch").or(p.opt_str("/repository/master_branch")).unwrap_or("main");
-    let r#ref = p.str("/ref")?;
-    if r#ref != format!("refs/heads/{default}") {
-        return Ok(Mapped::Skipped(format!("push to `{ref}`, not the default branch `{default}`", ref = r#ref)));
-    }
-    if p.get("/deleted").and_then(Value::as_bool) == Some(true) || p.get("/head_commit").is_none() {
-        return Ok(Mapped::Skipped("push without a head commit (a branch deletion)".into()));
-    }
-    let after = p.sha("/after")?;
-    let before = p
-        .opt_str("/before")
-        .filter(|b| b.bytes().any(|c| c != b'0'))
-        .map(|b| CommitId::new(b.to_ascii_lowercase()))
-        .transpose()?;
-    let to_commit = |c: &Value| -> Result<Option<crate::git::GitCommit>> {
-        let (Some(id), Some(author), Some(committer)) =
-            (c.get("id").and_then(Value::as_str), push_person(c, "author"), push_person(c, "committer"))
-        else {
-            return Ok(None);
-        };
-        Ok(Some(crate::git::GitCommit {
-            sha: CommitId::new(id.to_ascii_lowercase())?,
-            parents: before.iter().cloned().collect(),
-            author,
-            committer,
-            message: c.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-            signature: ledger_core::record::CommitSignature::NotReported,
-            diff: None,
-        }))
-    };
-    let head_value = p.get("/head_commit").ok_or_else(|| missing("head_commit"))?;
-    let Some(mut head) = to_commit(head_value)? else { return Err(missing("head_commit.author")) };
-    head.diff = pushed_paths(p).map(|paths| crate::git::DiffStat { paths, lines_added: None, lines_removed: None });
-    let kind = crate::git::classify(&head);
-    let message_says_merge = head.subject_line().starts_with("Merge pull request #");
-    if kind.pr.is_some() || message_says_merge {
-        return Ok(Mapped::Skipped(format!(
-            "push of a pull request's landing ({}): recorded from the pull_request event",
-            truncate(head.subject_line(), 80)
-        )));
-    }
-    let mut pushed = vec![];
-    for c in p.get("/commits").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-        if c.get("distinct").and_then(Value::as_bool) == Some(false) {
-            continue;
-        }
-        if let Some(gc) = to_commit(c)? {
-            pushed.push(gc);
-        }
-    }
-    if !pushed.iter().any(|c| c.sha == after) {
-        pushed.push(head.clone());
-    }
-    let repo = p.repo()?;
-    let mut records = crate::git::landing_records(&repo, &head, &pushed)?;
-    let pusher = p.opt_str("/pusher/name").map(|n| Identity::new(format!("github:{n}"))).transpose()?;
-    for r in &mut records {
-        match &mut r.body {
-            Body::Change(c) => c.source = Some(p.source.clone()),
-            Body::Merge(m) => {
-                m.source = Some(p.source.clone());
-                // Who pushed is known from the delivery, unlike from git alone.
-                if let Some(who) = &pusher {
-                    m.merged_by = Some(who.clone());
-                    r.actor = who.clone();
-                }
-            }
-            Body::Review(x) => x.source = Some(p.source.clone()),
-            Body::Session(x) => x.source = Some(p.source.clone()),
-            _ => {}
-        }
-    }
-    Ok(Mapped::Records(records))
-}
-
 fn review(p: &P<'_>, dismissed: bool) -> Result<Mapped> {
     if p.get("/review/commit_id").is_none() {
         // An approval that names no commit cannot be judged valid or stale; recording it at
@@ -564,90 +479,6 @@ fn status(p: &P<'_>) -> Result<Mapped> {
     Ok(Mapped::Records(vec![p.record(time, actor, vec![], body)]))
 }
 
-fn deployment(p: &P<'_>) -> Result<Mapped> {
-    let id = p.get("/deployment/id").ok_or_else(|| missing("deployment.id"))?;
-    let id = match id {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => return Err(missing("deployment.id")),
-    };
-    let (deployer, status, time) = if p.event == "deployment_status" {
-        let status = match p.str("/deployment_status/state")? {
-            "success" => DeployStatus::Success,
-            "failure" => DeployStatus::Failure,
-            "error" => DeployStatus::Error,
-            "inactive" => DeployStatus::Inactive,
-            "in_progress" => DeployStatus::InProgress,
-            _ => DeployStatus::Pending,
-        };
-        (p.login("/deployment_status/creator/login")?, status, p.time("/deployment_status/created_at")?)
-    } else {
-        (p.login("/deployment/creator/login")?, DeployStatus::Pending, p.time("/deployment/created_at")?)
-    };
-    let body = Body::Deployment(Deployment {
-        service: Token::new(p.str("/repository/name")?)?,
-        environment: Token::new(p.str("/deployment/environment")?.replace(char::is_whitespace, "-"))?,
-        deployment_id: Token::new(id)?,
-        repo: Some(p.repo()?),
-        commits: vec![p.sha("/deployment/sha")?],
-        version: None,
-        deployer: deployer.clone(),
-        status,
-        rollback_of: rollback_of(p)?,
-        source: Some(p.source.clone()),
-        // A deployment's free-form payload may name its strategy (`{"strategy": "canary"}`).
-        strategy: p.get("/deployment/payload/strategy").and_then(Value::as_str).and_then(|s| Token::new(s).ok()),
-    });
-    Ok(Mapped::Records(vec![p.record(time, deployer, vec![], body)]))
-}
-
-/// The deployment a rollback undoes, from the deployment's free-form payload:
-/// `{"rollback_of": "deploy:<service>/<environment>/<id>"}`, or a bare deployment id (string
-/// or number) of the same service and environment. GitHub has no rollback of its own; this is
-/// the convention a deploy workflow follows to record one.
-///
-/// # Errors
-/// A `rollback_of` that is neither a deployment subject nor a valid deployment id.
-fn rollback_of(p: &P<'_>) -> Result<Option<ledger_core::subject::Subject>> {
-    let id = match p.get("/deployment/payload/rollback_of") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) if s.starts_with("deploy:") => {
-            return s.parse().map(Some).map_err(|e| bad_rollback(&format!("`{s}`: {e}")));
-        }
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(bad_rollback(&format!("a deployment subject or id, not {other}"))),
-    };
-    let subject = format!(
-        "deploy:{}/{}/{id}",
-        p.str("/repository/name")?,
-        p.str("/deployment/environment")?.replace(char::is_whitespace, "-")
-    );
-    subject.parse().map(Some).map_err(|e| bad_rollback(&format!("`{id}`: {e}")))
-}
-
-fn bad_rollback(reason: &str) -> Error {
-    Error::InvalidField { field: "deployment.payload.rollback_of".into(), reason: reason.to_string() }
-}
-
-/// The paths a push touched: the union of its commits' `added`, `removed` and `modified`
-/// lists. `None` when they may be incomplete: GitHub lists at most 20 commits in a push.
-fn pushed_paths(p: &P<'_>) -> Option<Vec<String>> {
-    let commits = p.get("/commits").and_then(Value::as_array)?;
-    if commits.is_empty() || commits.len() >= 20 {
-        return None;
-    }
-    let mut paths = std::collections::BTreeSet::new();
-    for c in commits {
-        for list in ["added", "removed", "modified"] {
-            for path in c.get(list).and_then(Value::as_array)?.iter() {
-                paths.insert(path.as_str()?.to_string());
-            }
-        }
-    }
-    (paths.len() <= crate::git::MAX_PATHS).then(|| paths.into_iter().collect())
-}
-
 /// The `key` field of each object in a label array (GitHub `name`, GitLab `title`), at most
 /// 100 labels of at most 200 bytes each.
 pub(crate) fn label_names(labels: Option<&Value>, key: &str) -> Vec<String> {
@@ -691,61 +522,4 @@ fn issue(p: &P<'_>) -> Result<Mapped> {
     });
     let time = p.time("/issue/updated_at")?;
     Ok(Mapped::Records(vec![p.record(time, p.login("/issue/user/login")?, vec![], body)]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_deployment_payload_may_name_the_deployment_it_rolls_back() {
-        let with = |rollback: serde_json::Value| {
-            let payload = serde_json::json!({
-                "repository": {"full_name": "o/shop", "name": "shop"},
-                "deployment": {"id": 9, "sha": "c".repeat(40), "environment": "production",
-                    "creator": {"login": "ops"}, "created_at": "2026-01-01T00:00:00Z",
-                    "payload": {"rollback_of": rollback}},
-            });
-            map("deployment", payload.to_string().as_bytes()).map(|m| match m {
-                Mapped::Records(r) => match &r[0].body {
-                    Body::Deployment(d) => d.rollback_of.as_ref().map(|s| s.to_string()),
-                    _ => panic!("not a deployment"),
-                },
-                Mapped::Skipped(why) => panic!("skipped: {why}"),
-            })
-        };
-        assert_eq!(with(serde_json::json!(7)).unwrap().as_deref(), Some("deploy:shop/production/7"));
-        assert_eq!(with(serde_json::json!("8")).unwrap().as_deref(), Some("deploy:shop/production/8"));
-        assert_eq!(
-            with(serde_json::json!("deploy:api/production/3")).unwrap().as_deref(),
-            Some("deploy:api/production/3")
-        );
-        assert_eq!(with(serde_json::Value::Null).unwrap(), None);
-        let err = with(serde_json::json!({"id": 1})).unwrap_err().to_string();
-        assert!(err.contains("rollback_of"), "{err}");
-        assert!(with(serde_json::json!("deploy:nonsense")).is_err());
-    }
-
-    #[test]
-    fn a_provenance_block_in_a_pr_body_becomes_a_session() {
-        let body = "Adds login.\n\n```json\n{\"tool\": \"Claude Code\", \"model\": \"claude-opus-4\", \"session_id\": \"s-1\",\n \"prompt_summary\": \"add a login form\", \"reviewer\": \"github:bo\"}\n```\n\n```json\n{\"unrelated\": 1}\n```";
-        let payload = serde_json::json!({
-            "action": "opened",
-            "repository": {"full_name": "o/r"},
-            "pull_request": {"number": 7, "title": "t", "body": body, "user": {"login": "ann"},
-                "head": {"sha": "a".repeat(40)}, "base": {"sha": "b".repeat(40)}, "updated_at": "2026-01-01T00:00:00Z"}
-        });
-        let Mapped::Records(r) = map("pull_request", payload.to_string().as_bytes()).unwrap() else { panic!() };
-        let sessions: Vec<&Session> = r
-            .iter()
-            .filter_map(|x| match &x.body {
-                Body::Session(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(sessions.len(), 1);
-        assert_eq!((sessions[0].tool.as_str(), sessions[0].session_id.as_str()), ("claude", "s-1"));
-        assert_eq!(sessions[0].summary.as_deref(), Some("add a login form"));
-        assert_eq!(sessions[0].declared_reviewer.as_ref().map(|i| i.as_str()), Some("github:bo"));
-    }
 }

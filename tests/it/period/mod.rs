@@ -451,4 +451,25 @@ fn a_generated_half_year_gives_exact_controls_metrics_and_sample() {
         remote["items"].as_array().unwrap().iter().map(|i| i["subject"].as_str().unwrap().to_string()).collect();
     assert_eq!(remote_subjects, subjects, "the same seed draws the same sample through ledgerd");
     assert_eq!(remote["checkpoint"], local["checkpoint"]);
+
+    // The workpaper: the same page from the local snapshot and through ledgerd.
+    let page = |name: &str, server: Option<&str>| -> Vec<u8> {
+        let path = tmp.path().join(name);
+        let mut cmd = l.command(["report", "workpaper", "--period", PERIOD, "--seed", "SOX-2026-H1", "--n", "25"]);
+        cmd.arg("--html").arg(&path);
+        if let Some(url) = server {
+            cmd.arg("--server").arg(url);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(&path).unwrap()
+    };
+    let through = page("remote.html", Some(&format!("http://{}", d.addr)));
+    drop(d);
+    let here = page("local.html", None);
+    assert!(here == through, "the workpaper differs between the local store and ledgerd");
+    let html = String::from_utf8(here).unwrap();
+    for s in &subjects {
+        assert!(html.contains(&format!("data-subject=\"{s}\"")), "{s} has its section in the workpaper");
+    }
 }

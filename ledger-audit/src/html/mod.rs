@@ -70,8 +70,8 @@ fn page(kind: &str, title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body data-report=\"{}\">\n{body}\n\
-         <footer>Provenance Ledger · every figure names the entries it rests on; verify them with \
-         <code>ledger verify</code> or an export bundle.</footer>\n</body>\n</html>\n",
+         <footer>Provenance Ledger · entries are named by sequence number (#n) and hash; check them \
+         with <code>ledger verify</code> or an export bundle.</footer>\n</body>\n</html>\n",
         esc(title),
         esc(kind)
     )

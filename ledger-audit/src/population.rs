@@ -7,7 +7,7 @@
 //! commit or its head commit at merge (for a change not yet merged, its recorded head). The
 //! JSON form is documented in docs/AUDIT.md.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -125,7 +125,10 @@ struct ChangeState<'a> {
 /// Builds the population from the `deployment`, `change` and `merge` records in `records`
 /// (any order; others are ignored).
 pub fn population(period: Period, environment: &str, repo: Option<&str>, records: &[Gathered]) -> Population {
-    let mut by_seq: Vec<&Gathered> = records.iter().collect();
+    let mut by_seq: Vec<&Gathered> = records
+        .iter()
+        .filter(|g| matches!(g.record.body, Body::Change(_) | Body::Merge(_) | Body::Deployment(_)))
+        .collect();
     by_seq.sort_by_key(|g| g.seq);
     by_seq.dedup_by_key(|g| g.seq);
 
@@ -147,16 +150,22 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
         }
     }
     let repo_ok = |r: &str| repo.is_none_or(|want| want == r);
+    // Each change's subject, once; below, changes are their position in `changes` (subject
+    // order), commits are borrowed from the records.
+    let subjects: Vec<String> = changes.keys().map(|s| s.to_string()).collect();
     // Which changes each commit ships.
-    let mut shipped_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (subject, s) in &changes {
-        let mut commits = vec![s.change.1.head_commit.to_string()];
+    let mut shipped_by: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in changes.values().enumerate() {
+        let mut commits = vec![s.change.1.head_commit.as_str()];
         if let Some((_, _, m)) = s.merge {
-            commits.push(m.merge_commit.to_string());
-            commits.push(m.head_commit.to_string());
+            commits.push(m.merge_commit.as_str());
+            commits.push(m.head_commit.as_str());
         }
         for c in commits {
-            shipped_by.entry(c).or_default().insert(subject.to_string());
+            let v = shipped_by.entry(c).or_default();
+            if !v.contains(&i) {
+                v.push(i);
+            }
         }
     }
 
@@ -165,10 +174,10 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
     struct Dep<'a> {
         first: &'a Gathered,
         success: Option<&'a Gathered>,
-        commits: BTreeSet<String>,
-        repo: Option<String>,
+        commits: BTreeSet<&'a str>,
+        repo: Option<&'a str>,
     }
-    let mut deps: BTreeMap<String, Dep<'_>> = BTreeMap::new();
+    let mut deps: HashMap<String, Dep<'_>> = HashMap::new();
     for g in &by_seq {
         let Body::Deployment(d) = &g.record.body else { continue };
         if !d.environment.as_str().eq_ignore_ascii_case(environment) {
@@ -178,11 +187,11 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
             first: g,
             success: None,
             commits: BTreeSet::new(),
-            repo: d.repo.as_ref().map(|r| r.to_string()),
+            repo: d.repo.as_ref().map(|r| r.as_str()),
         });
-        e.commits.extend(d.commits.iter().map(|c| c.to_string()));
+        e.commits.extend(d.commits.iter().map(|c| c.as_str()));
         if e.repo.is_none() {
-            e.repo = d.repo.as_ref().map(|r| r.to_string());
+            e.repo = d.repo.as_ref().map(|r| r.as_str());
         }
         if d.status == DeployStatus::Success && e.success.is_none_or(|s| !period.contains(s.record.time)) {
             e.success = Some(g);
@@ -190,13 +199,13 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
     }
     let mut items = vec![];
     let mut findings = vec![];
-    let mut deployed: BTreeSet<String> = BTreeSet::new();
+    let mut deployed: HashSet<usize> = HashSet::new();
     for (subject, d) in &deps {
         let Some(ok) = d.success else { continue };
-        let shipped: BTreeSet<String> =
-            d.commits.iter().flat_map(|c| shipped_by.get(c).into_iter().flatten().cloned()).collect();
-        deployed.extend(shipped.iter().cloned());
-        if !period.contains(ok.record.time) || !d.repo.as_deref().is_none_or(repo_ok) {
+        let shipped: BTreeSet<usize> =
+            d.commits.iter().flat_map(|c| shipped_by.get(c).into_iter().flatten().copied()).collect();
+        deployed.extend(shipped.iter().copied());
+        if !period.contains(ok.record.time) || !d.repo.is_none_or(repo_ok) {
             continue;
         }
         if repo.is_some() && d.repo.is_none() {
@@ -213,18 +222,20 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
                 seq: ok.seq.0,
             });
         }
+        let mut shipped_subjects: Vec<String> = shipped.into_iter().map(|i| subjects[i].clone()).collect();
+        shipped_subjects.sort();
         items.push(PopulationItem {
             subject: subject.clone(),
             seq: ok.seq.0,
             time: ok.record.time,
             deployer,
-            commits: d.commits.iter().cloned().collect(),
-            changes: shipped.into_iter().collect(),
+            commits: d.commits.iter().map(|c| c.to_string()).collect(),
+            changes: shipped_subjects,
         });
     }
     items.sort_by_key(|i| (i.time, i.seq));
 
-    for (subject, s) in &changes {
+    for (i, s) in changes.values().enumerate() {
         let Some((mseq, mtime, _)) = s.merge else { continue };
         if !period.contains(mtime) || !repo_ok(s.change.1.repo.as_str()) {
             continue;
@@ -232,14 +243,14 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
         if s.change.1.number.is_none() {
             findings.push(PopulationFinding {
                 code: "landing_without_pull_request".into(),
-                subject: subject.to_string(),
+                subject: subjects[i].clone(),
                 seq: mseq,
             });
         }
-        if !deployed.contains(&subject.to_string()) {
+        if !deployed.contains(&i) {
             findings.push(PopulationFinding {
                 code: "change_not_deployed".into(),
-                subject: subject.to_string(),
+                subject: subjects[i].clone(),
                 seq: mseq,
             });
         }

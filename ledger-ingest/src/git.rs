@@ -377,6 +377,7 @@ pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCo
                         risk_area: None,
                         verification: vec![],
                         source: Some(source(c, Some(&t.key))),
+                        cost: None,
                     }),
                 ));
             }

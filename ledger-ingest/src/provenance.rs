@@ -1,6 +1,7 @@
 //! Mapping an `.ai/provenance.json` file (the brief's AI provenance format: tool, model,
-//! session_id, prompt_summary, reviewer, risk_area, verification) to a `session` record linked
-//! to the change it belongs to.
+//! session_id, prompt_summary, reviewer, risk_area, verification; plus an optional `cost`,
+//! `{"amount": 1.25, "currency": "USD"}`, for the AI spend metric) to a `session` record
+//! linked to the change it belongs to.
 //!
 //! The record keeps the file's BLAKE3 content digest (`source.payload.digest`, format
 //! `ai-provenance-json`), which is also how a re-ingest of the same file is recognised.
@@ -32,6 +33,9 @@ struct ProvenanceFile {
     prompt_digest: Option<String>,
     /// When the session happened (RFC 3339); default: the caller's `now`.
     time: Option<String>,
+    /// What the session cost: `{"amount": 1.25, "currency": "USD"}` (amount a number or a
+    /// decimal string).
+    cost: Option<serde_json::Value>,
 }
 
 /// `verification` is one string or a list of them.
@@ -44,6 +48,28 @@ enum StringOrList {
 
 fn invalid(field: &str, e: impl std::fmt::Display) -> Error {
     Error::InvalidField { field: field.to_string(), reason: e.to_string() }
+}
+
+/// A session's cost from provenance JSON: `{"amount": 1.25 | "1.25", "currency": "USD"}`.
+///
+/// # Errors
+/// [`Error::InvalidField`] (field `cost`) for any other shape, a negative or non-numeric
+/// amount, or a currency that is not three letters.
+pub(crate) fn cost_of(v: &serde_json::Value) -> Result<ledger_core::record::Cost> {
+    let shape = || invalid("cost", "expected {\"amount\": 1.25, \"currency\": \"USD\"}");
+    let obj = v.as_object().ok_or_else(shape)?;
+    if obj.keys().any(|k| k != "amount" && k != "currency") {
+        return Err(shape());
+    }
+    let amount = match obj.get("amount") {
+        Some(serde_json::Value::Number(n)) => n.as_f64().ok_or_else(shape)?,
+        Some(serde_json::Value::String(s)) => {
+            s.trim().parse::<f64>().map_err(|_| invalid("cost", format!("amount `{s}` is not a number")))?
+        }
+        _ => return Err(shape()),
+    };
+    let currency = obj.get("currency").and_then(serde_json::Value::as_str).ok_or_else(shape)?;
+    ledger_core::record::Cost::from_decimal(amount, currency)
 }
 
 /// Maps the provenance file `payload` to a `session` record linked to `change` (a pull
@@ -89,6 +115,7 @@ pub fn map(payload: &[u8], change: &Subject, now: Timestamp) -> Result<Record> {
             None => vec![],
         },
         source: Some(Source::payload(FORMAT, Digest::blake3_of(payload))),
+        cost: p.cost.as_ref().map(cost_of).transpose()?,
     };
     let actor = Identity::new(format!("ai:{}", session.tool)).map_err(|e| invalid("tool", e))?;
     Ok(Record {
@@ -128,6 +155,10 @@ mod tests {
             (&br#"{"tool": 3, "session_id": "s"}"#[..], "tool"),
             (br#"{"tool": "t", "session_id": "s", "extra": 1}"#, "extra"),
             (br#"{"tool": "t", "session_id": "s", "time": "yesterday"}"#, "time"),
+            (br#"{"tool": "t", "session_id": "s", "cost": 3}"#, "cost"),
+            (br#"{"tool": "t", "session_id": "s", "cost": {"amount": "lots", "currency": "USD"}}"#, "cost"),
+            (br#"{"tool": "t", "session_id": "s", "cost": {"amount": 1, "currency": "dollars"}}"#, "cost"),
+            (br#"{"tool": "t", "session_id": "s", "cost": {"amount": 1, "currency": "USD", "per": "h"}}"#, "cost"),
         ] {
             let e = map(file, &change(), Timestamp(0)).unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
@@ -135,5 +166,25 @@ mod tests {
         let commit: Subject = "git:0123456789012345678901234567890123456789".parse().unwrap();
         let e = map(br#"{"tool": "t", "session_id": "s"}"#, &commit, Timestamp(0)).unwrap_err();
         assert!(e.to_string().contains("change"), "{e}");
+    }
+
+    #[test]
+    fn a_cost_is_kept_in_millionths_of_its_currency() {
+        for (cost, micros) in [
+            (r#"{"amount": 1.25, "currency": "USD"}"#, 1_250_000u64),
+            (r#"{"amount": "0.0031", "currency": "usd"}"#, 3_100),
+            (r#"{"amount": 0, "currency": "EUR"}"#, 0),
+        ] {
+            let file = format!(r#"{{"tool": "codex", "session_id": "s", "cost": {cost}}}"#);
+            let r = map(file.as_bytes(), &change(), Timestamp(0)).unwrap();
+            let Body::Session(s) = &r.body else { panic!("not a session") };
+            let c = s.cost.as_ref().expect("a cost");
+            assert_eq!(c.micros, micros, "{cost}");
+            assert_eq!(c.currency.as_str().len(), 3);
+            assert!(c.currency.as_str().bytes().all(|b| b.is_ascii_uppercase()));
+        }
+        let none = map(br#"{"tool": "codex", "session_id": "s"}"#, &change(), Timestamp(0)).unwrap();
+        let Body::Session(s) = &none.body else { panic!("not a session") };
+        assert_eq!(s.cost, None);
     }
 }

@@ -508,4 +508,40 @@ fn metrics_are_distributions_and_rates_with_their_parts() {
     let out =
         l.command(["metrics", "--since", "2026-04-01", "--until", "2026-04-30", "--by", "team"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+
+    // AI tooling spend, from sessions that record a cost (provenance files), per currency.
+    for (i, (id, amount, currency)) in
+        [("c1", json!(30), "USD"), ("c2", json!("12.5"), "usd"), ("c3", json!(10.0), "EUR")].into_iter().enumerate()
+    {
+        let file = dir.join(format!("prov-{id}.json"));
+        let prov = json!({"tool": "claude-code", "session_id": id, "time": "2026-04-02T09:00:00Z",
+                          "cost": {"amount": amount, "currency": currency}});
+        std::fs::write(&file, prov.to_string()).unwrap();
+        let change = format!("pr:acme/shop#{i}");
+        l.json(["ingest", "provenance", file.to_str().unwrap(), "--change", &change, "--json"]);
+    }
+    let m = l.json(["metrics", "--since", "2026-04-01", "--until", "2026-04-30", "--json"]);
+    let months = 30.0 / 30.44;
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
+    assert_eq!(
+        m["ai_spend"],
+        json!([
+            {"currency": "EUR", "total": 10.0, "sessions": 1, "engineers": 1, "months": round2(months),
+             "per_engineer_month": round2(10.0 / months)},
+            {"currency": "USD", "total": 42.5, "sessions": 2, "engineers": 1, "months": round2(months),
+             "per_engineer_month": round2(42.5 / months)},
+        ]),
+        "{m:#}"
+    );
+    assert!(m["ai_spend_per_engineer_month"].is_null(), "two currencies: no single figure");
+    let bad = dir.join("prov-bad.json");
+    std::fs::write(
+        &bad,
+        json!({"tool": "codex", "session_id": "x", "cost": {"amount": -1, "currency": "USD"}}).to_string(),
+    )
+    .unwrap();
+    let out =
+        l.command(["ingest", "provenance", bad.to_str().unwrap(), "--change", "pr:acme/shop#0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a negative cost is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cost"), "the error names the field");
 }

@@ -87,8 +87,9 @@ pub fn metrics_page(m: &Metrics) -> String {
     body.push_str(&card(&rate_text(&m.all.change_failure_rate), "change failure rate"));
     body.push_str(&card(&dist_text(&m.all.lead_time_merge_hours), "lead time, merge → production (h)"));
     body.push_str(&card(&format!("{} open · {} expired", m.exceptions.open, m.exceptions.expired), "exceptions"));
+    let spend: Vec<String> = m.ai_spend.iter().map(|a| format!("{:.2} {}", a.per_engineer_month, a.currency)).collect();
     body.push_str(&card(
-        &m.ai_spend_per_engineer_month.map_or("not recorded".into(), |v| format!("{v:.2}")),
+        &if spend.is_empty() { "not recorded".to_string() } else { spend.join(" · ") },
         "AI spend per engineer-month",
     ));
     body.push_str("</div>");

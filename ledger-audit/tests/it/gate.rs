@@ -233,6 +233,7 @@ impl Scenario {
                 risk_area: risk_area.map(str::to_string),
                 verification: vec![],
                 source: None,
+                cost: None,
             };
             add(ALICE, of_change(), Body::Session(body));
         }

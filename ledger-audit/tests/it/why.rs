@@ -188,6 +188,7 @@ fn session() -> Body {
         risk_area: None,
         verification: vec![],
         source: Some(Source::GitCommit { commit: head(), trailer: Some("Assisted-by".into()) }),
+        cost: None,
     })
 }
 

@@ -552,7 +552,15 @@ pub fn metrics_cmd(ctx: &Ctx, args: &MetricsArgs) -> Result<ExitCode> {
     }
     line(t.to_string())?;
     line(format!("exceptions: {} open, {} expired (review due)", m.exceptions.open, m.exceptions.expired))?;
-    line("AI tooling spend: not recorded (sessions carry no cost)")?;
+    if m.ai_spend.is_empty() {
+        line("AI tooling spend: not recorded (no session in the window carries a cost)")?;
+    }
+    for a in &m.ai_spend {
+        line(format!(
+            "AI tooling spend: {:.2} {} per engineer-month ({:.2} {} over {} session(s), {} engineer(s), {:.2} months)",
+            a.per_engineer_month, a.currency, a.total, a.currency, a.sessions, a.engineers, a.months
+        ))?;
+    }
     for f in &m.findings {
         line(format!("! {}: {}", f.code, f.message))?;
     }

@@ -134,6 +134,40 @@ pub struct Session {
     pub verification: Vec<String>,
     /// Where this record came from.
     pub source: Option<Source>,
+    /// What the session cost, when its tool or billing reports it (omitted when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+}
+
+/// What an AI session cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    /// The amount in millionths of the currency unit (`1250000` is 1.25): an integer, because
+    /// canonical CBOR carries no floats.
+    pub micros: u64,
+    /// The ISO 4217 currency code, e.g. `USD`.
+    pub currency: Token,
+}
+
+impl Cost {
+    /// A cost from a decimal amount (JSON number or string, e.g. `1.25` or `"0.0031"`) and a
+    /// currency code.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] (field `cost`) for a negative, non-finite or absurd amount, or a
+    /// currency that is not three letters.
+    pub fn from_decimal(amount: f64, currency: &str) -> crate::Result<Cost> {
+        let bad = |reason: &str| crate::Error::InvalidField { field: "cost".into(), reason: reason.into() };
+        if !amount.is_finite() || !(0.0..=1e12).contains(&amount) {
+            return Err(bad("the amount must be a non-negative number below 10^12"));
+        }
+        let code = currency.trim().to_ascii_uppercase();
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(bad("the currency must be a three-letter ISO 4217 code, e.g. USD"));
+        }
+        Ok(Cost { micros: (amount * 1e6).round() as u64, currency: Token::new(code)? })
+    }
 }
 
 impl Session {

@@ -114,10 +114,11 @@ pub fn body() -> impl Strategy<Value = Body> {
             proptest::option::of(text()),
             proptest::collection::vec(text(), 0..3),
             proptest::option::of(ident()),
-            source()
+            source(),
+            proptest::option::of(0u64..10_000_000_000)
         )
             .prop_map(
-                |(tool, model, session_id, prompt_digest, summary, context, declared_reviewer, source)| {
+                |(tool, model, session_id, prompt_digest, summary, context, declared_reviewer, source, micros)| {
                     Body::Session(Session {
                         tool,
                         model,
@@ -129,6 +130,7 @@ pub fn body() -> impl Strategy<Value = Body> {
                         risk_area: None,
                         verification: vec!["unit tests".into()],
                         source,
+                        cost: micros.map(|micros| Cost { micros, currency: Token::new("USD").unwrap() }),
                     })
                 }
             ),

@@ -285,6 +285,7 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
                 risk_area: None,
                 verification: vec![],
                 source: Some(p.source.clone()),
+                cost: None,
             }),
         ));
     }
@@ -357,6 +358,7 @@ fn provenance_session(v: &Value, source: &Source) -> Result<Option<Session>> {
         risk_area: text("risk_area"),
         verification,
         source: Some(source.clone()),
+        cost: v.get("cost").map(crate::provenance::cost_of).transpose()?,
     }))
 }
 

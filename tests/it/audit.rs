@@ -210,15 +210,36 @@ fn a_seeded_sample_redraws_the_same_locally_through_ledgerd_and_by_hand() {
 
 /// One pull request for the controls test: merged (squash) at 10:00 on `day`, deployed at 11:00.
 #[derive(Clone, Copy)]
-pub(crate) struct Pr<'a> {
-    pub title: &'a str,
-    pub labels: &'a [&'a str],
+struct Pr<'a> {
+    title: &'a str,
+    labels: &'a [&'a str],
     /// Reviewers approving the head at 09:30 (before the merge).
-    pub approvers: &'a [&'a str],
+    approvers: &'a [&'a str],
     /// A reviewer approving at 12:00 (after the deployment).
-    pub after: Option<&'a str>,
-    pub check: Option<&'a str>,
-    pub ai: bool,
+    after: Option<&'a str>,
+    check: Option<&'a str>,
+    ai: bool,
+}
+
+/// Seven April pull requests, one per control outcome (`deploy:shop/production/<i>`):
+/// 0 every control passes; 1 unapproved; 2 self-approved with a failing check; 3 emergency,
+/// reviewed after the deployment; 4 emergency, never reviewed after; 5 AI-assisted with a human
+/// approval; 6 AI-assisted, only a bot approved.
+pub(crate) fn seven_pull_requests(l: &Ledger, dir: &Path) {
+    let base =
+        Pr { title: "change", labels: &[], approvers: &["github:rev"], after: None, check: Some("pass"), ai: false };
+    let prs = [
+        base,
+        Pr { approvers: &[], ..base },
+        Pr { approvers: &["github:dev"], check: Some("fail"), ..base },
+        Pr { labels: &["hotfix"], after: Some("github:rev2"), ..base },
+        Pr { title: "Hotfix: stop the bleeding", ..base },
+        Pr { ai: true, ..base },
+        Pr { ai: true, approvers: &["renovate[bot]"], ..base },
+    ];
+    for (i, pr) in prs.iter().enumerate() {
+        pull_request(l, dir, i, pr);
+    }
 }
 
 pub(crate) fn append(l: &Ledger, dir: &Path, kind: &str, v: Value) {
@@ -227,7 +248,7 @@ pub(crate) fn append(l: &Ledger, dir: &Path, kind: &str, v: Value) {
 
 /// Pull request `i` of April 2026 (day `i + 1`): change, session, reviews, check, merge,
 /// production deployment `deploy:shop/production/<i>`, and any after-the-fact review.
-pub(crate) fn pull_request(l: &Ledger, dir: &Path, i: usize, pr: &Pr<'_>) {
+fn pull_request(l: &Ledger, dir: &Path, i: usize, pr: &Pr<'_>) {
     let head = format!("{i:0>8}{}", "a".repeat(32));
     let landed = format!("{i:0>8}{}", "b".repeat(32));
     let subject = format!("pr:acme/shop#{i}");
@@ -312,20 +333,7 @@ fn controls_are_counted_per_deployment_with_each_failure_named() {
     let l = Ledger::init();
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
-    let base =
-        Pr { title: "change", labels: &[], approvers: &["github:rev"], after: None, check: Some("pass"), ai: false };
-    let prs = [
-        Pr { ..base },                                                  // 0: every control passes
-        Pr { approvers: &[], ..base },                                  // 1: unapproved
-        Pr { approvers: &["github:dev"], check: Some("fail"), ..base }, // 2: self-approved, failing check
-        Pr { labels: &["hotfix"], after: Some("github:rev2"), ..base }, // 3: emergency, reviewed after
-        Pr { title: "Hotfix: stop the bleeding", ..base },              // 4: emergency, never reviewed after
-        Pr { ai: true, ..base },                                        // 5: AI, human approval
-        Pr { ai: true, approvers: &["renovate[bot]"], ..base },         // 6: AI, only a bot approved
-    ];
-    for (i, pr) in prs.iter().enumerate() {
-        pull_request(&l, dir, i, pr);
-    }
+    seven_pull_requests(&l, dir);
     append(
         &l,
         dir,
@@ -445,20 +453,7 @@ fn metrics_are_distributions_and_rates_with_their_parts() {
     let l = Ledger::init();
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
-    let base =
-        Pr { title: "change", labels: &[], approvers: &["github:rev"], after: None, check: Some("pass"), ai: false };
-    let prs = [
-        Pr { ..base },
-        Pr { approvers: &[], ..base },
-        Pr { approvers: &["github:dev"], check: Some("fail"), ..base },
-        Pr { labels: &["hotfix"], after: Some("github:rev2"), ..base },
-        Pr { title: "Hotfix: stop the bleeding", ..base },
-        Pr { ai: true, ..base },
-        Pr { ai: true, approvers: &["renovate[bot]"], ..base },
-    ];
-    for (i, pr) in prs.iter().enumerate() {
-        pull_request(&l, dir, i, pr);
-    }
+    seven_pull_requests(&l, dir);
     // Deployment 6 is rolled back by a later one; an incident names deployment 2 explicitly
     // (restored in 3 h), another deployment 4 only by inference (restored in 1.5 h).
     append(

@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::audit::{append, pull_request, Pr};
+use crate::audit::{append, seven_pull_requests};
 use crate::support::Ledger;
 
 /// Debian's Chromium, or `None` (with a notice) when this machine has none; under `CI` a
@@ -91,20 +91,7 @@ fn self_contained(page: &Path) {
 /// Seven April pull requests with known control outcomes (as in the controls test), an
 /// incident caused by the first deployment, and a deployment of an unknown commit.
 fn history(l: &Ledger, dir: &Path) {
-    let base =
-        Pr { title: "change", labels: &[], approvers: &["github:rev"], after: None, check: Some("pass"), ai: false };
-    let prs = [
-        base,
-        Pr { approvers: &[], ..base },
-        Pr { approvers: &["github:dev"], check: Some("fail"), ..base },
-        Pr { labels: &["hotfix"], after: Some("github:rev2"), ..base },
-        Pr { title: "Hotfix: stop the bleeding", ..base },
-        Pr { ai: true, ..base },
-        Pr { ai: true, approvers: &["renovate[bot]"], ..base },
-    ];
-    for (i, pr) in prs.iter().enumerate() {
-        pull_request(l, dir, i, pr);
-    }
+    seven_pull_requests(l, dir);
     append(
         l,
         dir,

@@ -115,6 +115,17 @@ pub struct PeriodArgs {
     pub repo: Option<String>,
 }
 
+/// How a sample is drawn.
+#[derive(Args, Debug, Clone)]
+pub struct DrawArgs {
+    /// How many deployments to draw.
+    #[arg(long, default_value_t = 25)]
+    pub n: usize,
+    /// The seed: the same seed over the same population draws the same sample.
+    #[arg(long)]
+    pub seed: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ControlsCommand {
     /// Evaluates every control for every deployment of the population: `authorized`,
@@ -160,12 +171,8 @@ pub enum ReportCommand {
     Workpaper {
         #[command(flatten)]
         scope: PeriodArgs,
-        /// How many deployments to draw.
-        #[arg(long, default_value_t = 25)]
-        n: usize,
-        /// The sample seed (the same seed over the same population draws the same sample).
-        #[arg(long)]
-        seed: String,
+        #[command(flatten)]
+        draw: DrawArgs,
         /// A policy file: adds the `policy_gate` control.
         #[arg(long)]
         policy: Option<PathBuf>,

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 mod governance;
 
 pub use governance::{
-    ControlsCommand, ExceptionCommand, MetricsArgs, ModelCommand, PeriodArgs, PolicyCommand, ReportCommand,
+    ControlsCommand, DrawArgs, ExceptionCommand, MetricsArgs, ModelCommand, PeriodArgs, PolicyCommand, ReportCommand,
 };
 
 /// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
@@ -318,12 +318,8 @@ pub enum Command {
     Sample {
         #[command(flatten)]
         scope: PeriodArgs,
-        /// How many deployments to draw.
-        #[arg(long, default_value_t = 25)]
-        n: usize,
-        /// The seed: the same seed over the same population draws the same sample.
-        #[arg(long)]
-        seed: String,
+        #[command(flatten)]
+        draw: DrawArgs,
         /// Also write one offline-verifiable export bundle of every entry the sample relies on
         /// (`ledger verify-bundle FILE --log-key …`).
         #[arg(long)]

@@ -83,7 +83,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             vsa::vsa(&ctx, &subject, &key, out.as_deref(), &verifier, &forge)
         }
         Command::Population { scope, csv } => audit::population_cmd(&ctx, &scope, csv),
-        Command::Sample { scope, n, seed, bundle } => audit::sample_cmd(&ctx, &scope, n, &seed, bundle.as_deref()),
+        Command::Sample { scope, draw, bundle } => {
+            audit::sample_cmd(&ctx, &scope, draw.n, &draw.seed, bundle.as_deref())
+        }
         Command::Controls(crate::cli::ControlsCommand::Test { scope, policy, within }) => {
             audit::controls_cmd(&ctx, &scope, policy.as_deref(), &within)
         }

@@ -49,7 +49,7 @@ fn write_page(ctx: &Ctx, report: &str, path: &Path, html: &str, summary: serde_j
 /// `ledger report …`.
 pub fn report(ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     match cmd {
-        ReportCommand::Workpaper { scope, n, seed, policy, within, html } => {
+        ReportCommand::Workpaper { scope, draw: crate::cli::DrawArgs { n, seed }, policy, within, html } => {
             let within_ms = parse_within(&within)?;
             let document = policy_document(policy.as_deref())?;
             let mut ledger = ctx.backend()?;

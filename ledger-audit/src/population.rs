@@ -7,7 +7,7 @@
 //! commit or its head commit at merge (for a change not yet merged, its recorded head). The
 //! JSON form is documented in docs/AUDIT.md.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -122,6 +122,31 @@ struct ChangeState<'a> {
     merge: Option<(u64, Timestamp, &'a Merge)>,
 }
 
+/// The changes one commit ships: nearly always one.
+enum Shipped {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Shipped {
+    fn add(&mut self, i: usize) {
+        match self {
+            Shipped::One(j) if *j == i => {}
+            Shipped::One(j) => *self = Shipped::Many(vec![*j, i]),
+            Shipped::Many(v) if v.contains(&i) => {}
+            Shipped::Many(v) => v.push(i),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let (one, many) = match self {
+            Shipped::One(i) => (Some(*i), &[][..]),
+            Shipped::Many(v) => (None, &v[..]),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+}
+
 /// Builds the population from the `deployment`, `change` and `merge` records in `records`
 /// (any order; others are ignored).
 pub fn population(period: Period, environment: &str, repo: Option<&str>, records: &[Gathered]) -> Population {
@@ -132,40 +157,38 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
     by_seq.sort_by_key(|g| g.seq);
     by_seq.dedup_by_key(|g| g.seq);
 
-    // Changes (latest record per subject) and their merges (latest merge linked to each).
-    let mut changes: BTreeMap<Subject, ChangeState<'_>> = BTreeMap::new();
+    // Changes (latest record per subject) and their merges (latest merge linked to each);
+    // below, a change is its position in `changes`, commits are borrowed from the records.
+    let mut changes: Vec<(Subject, ChangeState<'_>)> = vec![];
+    let mut change_at: HashMap<Subject, usize> = HashMap::new();
     for g in &by_seq {
         if let Body::Change(c) = &g.record.body {
-            let e = changes.entry(c.subject()).or_insert(ChangeState { change: (g.seq.0, c), merge: None });
-            e.change = (g.seq.0, c);
+            let subject = c.subject();
+            match change_at.get(&subject) {
+                Some(&i) => changes[i].1.change = (g.seq.0, c),
+                None => {
+                    change_at.insert(subject.clone(), changes.len());
+                    changes.push((subject, ChangeState { change: (g.seq.0, c), merge: None }));
+                }
+            }
         }
     }
     for g in &by_seq {
         if let Body::Merge(m) = &g.record.body {
             for l in g.record.links.iter().filter(|l| l.rel == Rel::Change) {
-                if let Some(state) = changes.get_mut(&l.target) {
-                    state.merge = Some((g.seq.0, g.record.time, m));
+                if let Some(&i) = change_at.get(&l.target) {
+                    changes[i].1.merge = Some((g.seq.0, g.record.time, m));
                 }
             }
         }
     }
     let repo_ok = |r: &str| repo.is_none_or(|want| want == r);
-    // Each change's subject, once; below, changes are their position in `changes` (subject
-    // order), commits are borrowed from the records.
-    let subjects: Vec<String> = changes.keys().map(|s| s.to_string()).collect();
-    // Which changes each commit ships.
-    let mut shipped_by: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, s) in changes.values().enumerate() {
-        let mut commits = vec![s.change.1.head_commit.as_str()];
-        if let Some((_, _, m)) = s.merge {
-            commits.push(m.merge_commit.as_str());
-            commits.push(m.head_commit.as_str());
-        }
-        for c in commits {
-            let v = shipped_by.entry(c).or_default();
-            if !v.contains(&i) {
-                v.push(i);
-            }
+    // Which changes each commit ships (almost always one: no list allocated for it).
+    let mut shipped_by: HashMap<&str, Shipped> = HashMap::new();
+    for (i, (_, s)) in changes.iter().enumerate() {
+        let merge = s.merge.map(|(_, _, m)| [m.merge_commit.as_str(), m.head_commit.as_str()]);
+        for c in std::iter::once(s.change.1.head_commit.as_str()).chain(merge.into_iter().flatten()) {
+            shipped_by.entry(c).and_modify(|v| v.add(i)).or_insert(Shipped::One(i));
         }
     }
 
@@ -174,19 +197,21 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
     struct Dep<'a> {
         first: &'a Gathered,
         success: Option<&'a Gathered>,
-        commits: BTreeSet<&'a str>,
+        commits: Vec<&'a str>,
         repo: Option<&'a str>,
     }
-    let mut deps: HashMap<String, Dep<'_>> = HashMap::new();
+    // Keyed by (service, environment, id), borrowed: the subject's parts.
+    let mut deps: HashMap<(&str, &str, &str), Dep<'_>> = HashMap::new();
     for g in &by_seq {
         let Body::Deployment(d) = &g.record.body else { continue };
         if !d.environment.as_str().eq_ignore_ascii_case(environment) {
             continue;
         }
-        let e = deps.entry(d.subject().to_string()).or_insert(Dep {
+        let key = (d.service.as_str(), d.environment.as_str(), d.deployment_id.as_str());
+        let e = deps.entry(key).or_insert(Dep {
             first: g,
             success: None,
-            commits: BTreeSet::new(),
+            commits: vec![],
             repo: d.repo.as_ref().map(|r| r.as_str()),
         });
         e.commits.extend(d.commits.iter().map(|c| c.as_str()));
@@ -199,63 +224,70 @@ pub fn population(period: Period, environment: &str, repo: Option<&str>, records
     }
     let mut items = vec![];
     let mut findings = vec![];
-    let mut deployed: HashSet<usize> = HashSet::new();
-    for (subject, d) in &deps {
+    let mut deployed = vec![false; changes.len()];
+    for d in deps.values_mut() {
         let Some(ok) = d.success else { continue };
-        let shipped: BTreeSet<usize> =
-            d.commits.iter().flat_map(|c| shipped_by.get(c).into_iter().flatten().copied()).collect();
-        deployed.extend(shipped.iter().copied());
+        d.commits.sort_unstable();
+        d.commits.dedup();
+        let mut shipped: Vec<usize> =
+            d.commits.iter().filter_map(|c| shipped_by.get(c)).flat_map(Shipped::iter).collect();
+        shipped.sort_unstable();
+        shipped.dedup();
+        for &i in &shipped {
+            deployed[i] = true;
+        }
         if !period.contains(ok.record.time) || !d.repo.is_none_or(repo_ok) {
             continue;
         }
         if repo.is_some() && d.repo.is_none() {
             continue;
         }
-        let deployer = match &d.first.record.body {
-            Body::Deployment(x) => x.deployer.clone(),
-            _ => d.first.record.actor.clone(),
-        };
+        let Body::Deployment(first) = &d.first.record.body else { continue };
+        let subject = first.subject().to_string();
         if shipped.is_empty() {
-            findings.push(PopulationFinding {
-                code: "deployment_without_change".into(),
-                subject: subject.clone(),
-                seq: ok.seq.0,
-            });
+            findings.push((
+                PopulationFinding { code: "deployment_without_change".into(), subject: subject.clone(), seq: ok.seq.0 },
+                None,
+            ));
         }
-        let mut shipped_subjects: Vec<String> = shipped.into_iter().map(|i| subjects[i].clone()).collect();
+        let mut shipped_subjects: Vec<String> = shipped.into_iter().map(|i| changes[i].0.to_string()).collect();
         shipped_subjects.sort();
         items.push(PopulationItem {
-            subject: subject.clone(),
+            subject,
             seq: ok.seq.0,
             time: ok.record.time,
-            deployer,
+            deployer: first.deployer.clone(),
             commits: d.commits.iter().map(|c| c.to_string()).collect(),
             changes: shipped_subjects,
         });
     }
     items.sort_by_key(|i| (i.time, i.seq));
 
-    for (i, s) in changes.values().enumerate() {
+    for (i, (subject, s)) in changes.iter().enumerate() {
         let Some((mseq, mtime, _)) = s.merge else { continue };
         if !period.contains(mtime) || !repo_ok(s.change.1.repo.as_str()) {
             continue;
         }
         if s.change.1.number.is_none() {
-            findings.push(PopulationFinding {
-                code: "landing_without_pull_request".into(),
-                subject: subjects[i].clone(),
-                seq: mseq,
-            });
+            findings.push((
+                PopulationFinding {
+                    code: "landing_without_pull_request".into(),
+                    subject: subject.to_string(),
+                    seq: mseq,
+                },
+                Some(subject),
+            ));
         }
-        if !deployed.contains(&i) {
-            findings.push(PopulationFinding {
-                code: "change_not_deployed".into(),
-                subject: subjects[i].clone(),
-                seq: mseq,
-            });
+        if !deployed[i] {
+            findings.push((
+                PopulationFinding { code: "change_not_deployed".into(), subject: subject.to_string(), seq: mseq },
+                Some(subject),
+            ));
         }
     }
-    findings.sort_by(|a, b| (a.code.as_str(), a.seq).cmp(&(b.code.as_str(), b.seq)));
+    // By code, then entry, then (one merge landing two changes) the change's subject.
+    findings.sort_by(|(a, sa), (b, sb)| (a.code.as_str(), a.seq, sa).cmp(&(b.code.as_str(), b.seq, sb)));
+    let findings: Vec<PopulationFinding> = findings.into_iter().map(|(f, _)| f).collect();
     Population {
         period,
         environment: environment.to_string(),

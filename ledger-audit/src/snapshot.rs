@@ -3,23 +3,161 @@
 //! over the log replaces a lookup per deployment. `why` over a snapshot walks the same links,
 //! through the same [`crate::why::gather`], as `why` over the store's indexes, and gives the
 //! same report.
+//!
+//! The indexes hold no copy of a subject: each subject is reduced to a 128-bit keyed hash
+//! ([`SubjectKeys`], drawn per process), and the pairs (key, position) are sorted once.
+//! Building them is a sort of a few million integers instead of a map of a million strings,
+//! and the decoders compute the keys on every core. Two subjects share a key with a
+//! probability of about n²/2¹²⁹ (10⁻²⁷ for a million subjects), and since the key is secret
+//! nobody can craft a collision; entry hashes are looked up by their first eight bytes and
+//! compared whole.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use ledger_core::record::Kind;
+use ledger_core::record::{Kind, Record};
 use ledger_core::subject::Subject;
 use ledger_core::types::{EntryHash, Seq, Timestamp};
 
 use crate::why::{self, Gathered, RecordSource, Trust, WhyReport};
 
+/// The keyed hash that reduces a subject to a 128-bit index key: two SipHash-1-3 outputs
+/// under independent keys drawn per process.
+#[derive(Clone, Debug, Default)]
+pub struct SubjectKeys(std::hash::RandomState, std::hash::RandomState);
+
+impl SubjectKeys {
+    /// A hash under freshly drawn keys.
+    pub fn new() -> SubjectKeys {
+        SubjectKeys(std::hash::RandomState::new(), std::hash::RandomState::new())
+    }
+
+    /// The index key of `subject`.
+    pub fn key(&self, subject: &Subject) -> Key {
+        (self.0.hash_one(subject), self.1.hash_one(subject))
+    }
+
+    /// Appends `(key, position)` for every subject `record` is indexed under
+    /// ([`snapshot_subjects`]), each subject once.
+    pub fn push_record(&self, record: &Record, position: u32, out: &mut Vec<(Key, u32)>) {
+        for s in snapshot_subjects(record) {
+            out.push((self.key(&s), position));
+        }
+    }
+}
+
+/// An index key: a subject's two keyed hashes, or an entry hash's first eight bytes (and 0).
+pub type Key = (u64, u64);
+
+/// The index key of an entry hash: its first eight bytes (a BLAKE3 output is uniform).
+fn hash_key(h: &EntryHash) -> Key {
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&h.0[..8]);
+    (u64::from_le_bytes(k), 0)
+}
+
+/// Sorted `(key, position)` pairs, split by the key's top byte into 256 buckets so that the
+/// pairs can be dealt out as they arrive and each bucket sorted on its own; a directory by the
+/// next 12 bits finds a key's pairs in one or two cache misses (a binary search over a bucket
+/// missed the cache at every step).
+#[derive(Debug)]
+pub struct KeyIndex {
+    buckets: Vec<Vec<(Key, u32)>>,
+    /// Per bucket, [`DIR`] + 1 offsets: where the pairs with each value of the key's next 12
+    /// bits begin.
+    dir: Vec<u32>,
+}
+
+/// Directory entries per bucket.
+const DIR: usize = 1 << 12;
+
+impl Default for KeyIndex {
+    fn default() -> Self {
+        KeyIndex { buckets: (0..256).map(|_| Vec::new()).collect(), dir: vec![] }
+    }
+}
+
+/// A key's bucket and directory slot.
+fn slot(k: Key) -> (usize, usize) {
+    ((k.0 >> 56) as usize, ((k.0 >> 44) as usize) & (DIR - 1))
+}
+
+impl KeyIndex {
+    /// Adds pairs whose positions are relative to `offset`.
+    pub fn extend(&mut self, offset: u32, pairs: &[(Key, u32)]) {
+        for &(k, p) in pairs {
+            self.buckets[slot(k).0].push((k, offset + p));
+        }
+    }
+
+    /// Sorts every bucket and builds its directory (on every core); lookups need this first.
+    pub fn finish(mut self) -> KeyIndex {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let per = self.buckets.len().div_ceil(threads);
+        let mut dir = vec![0u32; self.buckets.len() * (DIR + 1)];
+        std::thread::scope(|s| {
+            for (part, dirs) in self.buckets.chunks_mut(per).zip(dir.chunks_mut(per * (DIR + 1))) {
+                s.spawn(move || {
+                    for (b, d) in part.iter_mut().zip(dirs.chunks_mut(DIR + 1)) {
+                        b.sort_unstable();
+                        let mut at = 0usize;
+                        for (j, offset) in d.iter_mut().enumerate() {
+                            while at < b.len() && slot(b[at].0).1 < j {
+                                at += 1;
+                            }
+                            *offset = at as u32;
+                        }
+                    }
+                });
+            }
+        });
+        self.dir = dir;
+        self
+    }
+
+    /// The positions filed under `key`, ascending.
+    fn get(&self, key: Key) -> impl Iterator<Item = u32> + '_ {
+        let (b, j) = slot(key);
+        let d = &self.dir[b * (DIR + 1)..];
+        let run = &self.buckets[b][d[j] as usize..d[j + 1] as usize];
+        let from = run.partition_point(|&(k, _)| k < key);
+        run[from..].iter().take_while(move |&&(k, _)| k == key).map(|&(_, p)| p)
+    }
+}
+
+/// The subject and entry-hash indexes of a snapshot, built from `(key, position)` pairs as
+/// the decoded records arrive.
+#[derive(Debug, Default)]
+pub struct SnapshotIndex {
+    /// The hash the subject keys were made with.
+    pub keys: SubjectKeys,
+    subjects: KeyIndex,
+    hashes: KeyIndex,
+}
+
+impl SnapshotIndex {
+    /// An empty index whose subject keys are made with `keys`.
+    pub fn new(keys: SubjectKeys) -> SnapshotIndex {
+        SnapshotIndex { keys, subjects: KeyIndex::default(), hashes: KeyIndex::default() }
+    }
+
+    /// Adds records at positions `offset..`: `subjects` from [`SubjectKeys::push_record`]
+    /// (positions relative to `offset`), and each record's entry hash.
+    pub fn extend<'a>(&mut self, offset: u32, subjects: &[(Key, u32)], hashes: impl Iterator<Item = &'a EntryHash>) {
+        self.subjects.extend(offset, subjects);
+        for (i, h) in hashes.enumerate() {
+            self.hashes.extend(offset, &[(hash_key(h), i as u32)]);
+        }
+    }
+}
+
 /// The records of a ledger up to a tree size, with their subject and hash indexes.
 pub struct Snapshot {
     /// The records, ascending by sequence number.
     records: Vec<Gathered>,
-    /// Positions in `records` of the entries mentioning each subject, ascending.
-    by_subject: HashMap<Subject, Vec<u32>>,
-    by_hash: HashMap<EntryHash, u32>,
+    index: SnapshotIndex,
+    /// Whether the subject index was built (the kinds-only snapshots skip it).
+    by_subject: bool,
     models: Vec<Seq>,
     tree_size: u64,
     now: Timestamp,
@@ -33,35 +171,31 @@ impl Snapshot {
     pub fn new(mut records: Vec<Gathered>, tree_size: u64, now: Timestamp, complete: bool) -> Snapshot {
         records.sort_by_key(|g| g.seq);
         records.dedup_by_key(|g| g.seq);
-        let subjects = records.iter().map(|g| snapshot_subjects(&g.record)).collect();
-        Snapshot::from_parts(records, subjects, tree_size, now, complete)
+        let mut index = SnapshotIndex::new(SubjectKeys::new());
+        let mut pairs = vec![];
+        for (i, g) in records.iter().enumerate() {
+            index.keys.push_record(&g.record, i as u32, &mut pairs);
+        }
+        index.extend(0, &pairs, records.iter().map(|g| &g.hash));
+        Snapshot::from_parts(records, index, true, tree_size, now, complete)
     }
 
     /// [`Snapshot::new`] for `records` already ascending by sequence number and distinct, with
-    /// each one's [`snapshot_subjects`] computed (by the decoding threads). A record without
-    /// its subjects (`subjects` shorter than `records`) is not indexed by subject.
+    /// `index` built over them ([`SnapshotIndex::extend`]); `by_subject` says whether every
+    /// record's subjects were added (else [`RecordSource::seqs_for`] finds entries by hash
+    /// only).
     pub fn from_parts(
         records: Vec<Gathered>,
-        subjects: Vec<Vec<Subject>>,
+        index: SnapshotIndex,
+        by_subject: bool,
         tree_size: u64,
         now: Timestamp,
         complete: bool,
     ) -> Snapshot {
-        let mut by_subject: HashMap<Subject, Vec<u32>> = HashMap::new();
-        let mut by_hash = HashMap::with_capacity(records.len());
-        let mut models = vec![];
-        for (i, g) in records.iter().enumerate() {
-            by_hash.insert(g.hash, i as u32);
-            if g.record.kind() == Kind::Model {
-                models.push(g.seq);
-            }
-        }
-        for (i, subjects) in subjects.into_iter().enumerate() {
-            for s in subjects {
-                by_subject.entry(s).or_default().push(i as u32);
-            }
-        }
-        Snapshot { records, by_subject, by_hash, models, tree_size, now, complete }
+        let models = records.iter().filter(|g| g.record.kind() == Kind::Model).map(|g| g.seq).collect();
+        let SnapshotIndex { keys, subjects, hashes } = index;
+        let index = SnapshotIndex { keys, subjects: subjects.finish(), hashes: hashes.finish() };
+        Snapshot { records, index, by_subject, models, tree_size, now, complete }
     }
 
     /// The records, ascending by sequence number.
@@ -126,10 +260,11 @@ impl RecordSource for Snapshot {
 
     fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>, Missing> {
         Ok(match subject {
-            Subject::Entry(h) => self.by_hash.get(h).map(|i| vec![self.at(*i).seq]).unwrap_or_default(),
-            other => {
-                self.by_subject.get(other).map(|v| v.iter().map(|i| self.at(*i).seq).collect()).unwrap_or_default()
+            Subject::Entry(h) => {
+                self.index.hashes.get(hash_key(h)).map(|i| self.at(i)).filter(|g| g.hash == *h).map(|g| g.seq).collect()
             }
+            _ if !self.by_subject => vec![],
+            other => self.index.subjects.get(self.index.keys.key(other)).map(|i| self.at(i).seq).collect(),
         })
     }
 

@@ -5,7 +5,7 @@
 //! numerator and denominator, and speed is never reported without the failure rate beside it.
 //! Pure: the caller gathers the records.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ledger_core::record::{Body, Change, CheckResult, DeployStatus, Rel, Verdict};
 use ledger_core::types::Timestamp;
@@ -156,7 +156,8 @@ struct ChangeRow<'a> {
     subject: String,
     change: &'a Change,
     first_seen: Timestamp,
-    merged: Option<(Timestamp, String, String)>,
+    /// When it merged, its landed commit and its head commit at merge.
+    merged: Option<(Timestamp, &'a str, &'a str)>,
     ai: bool,
     risk_areas: Vec<String>,
 }
@@ -193,7 +194,7 @@ pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Polic
         };
         let keys: BTreeSet<String> = rows.iter().map(&key_of).collect();
         for k in keys {
-            let dep_services: BTreeSet<String> = deployments_shipping(&all, &rows, &|r| key_of(r) == k);
+            let dep_services: HashSet<String> = deployments_shipping(&all, &rows, &|r| key_of(r) == k);
             let f = figures_for(&|_, r| key_of(r) == k, &|d| dep_services.contains(d), false);
             groups.insert(k, f);
         }
@@ -222,34 +223,38 @@ pub fn compute(window: Period, environment: &str, by: Option<By>, policy: &Polic
 }
 
 fn change_rows<'a>(all: &[&'a Gathered]) -> Vec<ChangeRow<'a>> {
-    let mut rows: BTreeMap<String, ChangeRow<'a>> = BTreeMap::new();
+    // A row per change subject (its latest record; first seen at its first), in order of
+    // first appearance.
+    let mut rows: Vec<ChangeRow<'a>> = vec![];
+    let mut at: HashMap<String, usize> = HashMap::new();
     for g in all {
         if let Body::Change(c) = &g.record.body {
             let subject = c.subject().to_string();
-            let first = rows.get(&subject).map_or(g.record.time, |r| r.first_seen);
-            let prev = rows.remove(&subject);
-            rows.insert(
-                subject.clone(),
-                ChangeRow {
-                    subject,
-                    change: c,
-                    first_seen: first,
-                    merged: prev.as_ref().and_then(|p| p.merged.clone()),
-                    ai: prev.as_ref().is_some_and(|p| p.ai),
-                    risk_areas: prev.map(|p| p.risk_areas).unwrap_or_default(),
-                },
-            );
+            match at.get(&subject) {
+                Some(&i) => rows[i].change = c,
+                None => {
+                    at.insert(subject.clone(), rows.len());
+                    rows.push(ChangeRow {
+                        subject,
+                        change: c,
+                        first_seen: g.record.time,
+                        merged: None,
+                        ai: false,
+                        risk_areas: vec![],
+                    });
+                }
+            }
         }
     }
     for g in all {
-        let targets: Vec<String> =
-            g.record.links.iter().filter(|l| l.rel == Rel::Change).map(|l| l.target.to_string()).collect();
-        for t in targets {
-            let Some(row) = rows.get_mut(&t) else { continue };
+        if !matches!(g.record.body, Body::Merge(_) | Body::Session(_)) {
+            continue;
+        }
+        for l in g.record.links.iter().filter(|l| l.rel == Rel::Change) {
+            let Some(&i) = at.get(&l.target.to_string()) else { continue };
+            let row = &mut rows[i];
             match &g.record.body {
-                Body::Merge(m) => {
-                    row.merged = Some((g.record.time, m.merge_commit.to_string(), m.head_commit.to_string()));
-                }
+                Body::Merge(m) => row.merged = Some((g.record.time, m.merge_commit.as_str(), m.head_commit.as_str())),
                 Body::Session(s) => {
                     row.ai = true;
                     row.risk_areas.extend(s.risk_area.iter().cloned());
@@ -258,16 +263,16 @@ fn change_rows<'a>(all: &[&'a Gathered]) -> Vec<ChangeRow<'a>> {
             }
         }
     }
-    rows.into_values().collect()
+    rows
 }
 
 /// A successful deployment: its time, its commits, whether it was rolled back.
-type Shipped = (Timestamp, BTreeSet<String>, bool);
+type Shipped<'a> = (Timestamp, Vec<&'a str>, bool);
 
 /// The successful deployments to `environment`, by subject.
-fn successful(all: &[&Gathered], environment: &str) -> BTreeMap<String, Shipped> {
-    let mut out: BTreeMap<String, Shipped> = BTreeMap::new();
-    let mut rolled_back: BTreeSet<String> = BTreeSet::new();
+fn successful<'a>(all: &[&'a Gathered], environment: &str) -> HashMap<String, Shipped<'a>> {
+    let mut out: HashMap<String, Shipped<'a>> = HashMap::new();
+    let mut rolled_back: HashSet<String> = HashSet::new();
     for g in all {
         let Body::Deployment(d) = &g.record.body else { continue };
         if let Some(r) = &d.rollback_of {
@@ -276,13 +281,15 @@ fn successful(all: &[&Gathered], environment: &str) -> BTreeMap<String, Shipped>
         if !d.environment.as_str().eq_ignore_ascii_case(environment) {
             continue;
         }
+        if d.status != DeployStatus::RolledBack && d.status != DeployStatus::Success {
+            continue;
+        }
         let subject = d.subject().to_string();
         if d.status == DeployStatus::RolledBack {
-            rolled_back.insert(subject.clone());
-        }
-        if d.status == DeployStatus::Success {
-            let e = out.entry(subject).or_insert((g.record.time, BTreeSet::new(), false));
-            e.1.extend(d.commits.iter().map(|c| c.to_string()));
+            rolled_back.insert(subject);
+        } else {
+            let e = out.entry(subject).or_insert((g.record.time, vec![], false));
+            e.1.extend(d.commits.iter().map(|c| c.as_str()));
         }
     }
     for (s, v) in out.iter_mut() {
@@ -293,8 +300,8 @@ fn successful(all: &[&Gathered], environment: &str) -> BTreeMap<String, Shipped>
 
 /// When each deployment was rolled back: the times of the successful deployments to
 /// `environment` whose `rollback_of` names it, by the rolled-back subject.
-fn rollback_times(all: &[&Gathered], environment: &str) -> BTreeMap<String, Vec<Timestamp>> {
-    let mut out: BTreeMap<String, Vec<Timestamp>> = BTreeMap::new();
+fn rollback_times(all: &[&Gathered], environment: &str) -> HashMap<String, Vec<Timestamp>> {
+    let mut out: HashMap<String, Vec<Timestamp>> = HashMap::new();
     for g in all {
         let Body::Deployment(d) = &g.record.body else { continue };
         if let Some(target) = &d.rollback_of {
@@ -311,13 +318,13 @@ fn deployments_shipping(
     all: &[&Gathered],
     rows: &[ChangeRow<'_>],
     keep: &dyn Fn(&ChangeRow<'_>) -> bool,
-) -> BTreeSet<String> {
-    let commits: BTreeSet<String> = rows
+) -> HashSet<String> {
+    let commits: HashSet<&str> = rows
         .iter()
         .filter(|r| keep(r))
-        .flat_map(|r| r.merged.iter().flat_map(|(_, landed, head)| [landed.clone(), head.clone()]))
+        .flat_map(|r| r.merged.iter().flat_map(|(_, landed, head)| [*landed, *head]))
         .collect();
-    let mut out = BTreeSet::new();
+    let mut out = HashSet::new();
     for g in all {
         if let Body::Deployment(d) = &g.record.body {
             if d.commits.iter().any(|c| commits.contains(c.as_str())) {
@@ -332,22 +339,22 @@ fn deployments_shipping(
 /// group filters these instead of scanning the log again).
 struct Facts<'a> {
     /// Successful deployments to the environment, by subject.
-    deps: BTreeMap<String, Shipped>,
+    deps: HashMap<String, Shipped<'a>>,
     /// Deployments named as a cause: explicitly, and by inference.
-    explicit: BTreeSet<String>,
-    inferred: BTreeSet<String>,
+    explicit: HashSet<String>,
+    inferred: HashSet<String>,
     /// Each incident (by subject): opened, resolved, the causes it names.
-    incidents: BTreeMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)>,
+    incidents: HashMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)>,
     /// When each deployment was rolled back.
-    rollbacks: BTreeMap<String, Vec<Timestamp>>,
+    rollbacks: HashMap<String, Vec<Timestamp>>,
     /// The first successful deployment of each commit.
-    first_deploy_of: BTreeMap<String, Timestamp>,
+    first_deploy_of: HashMap<&'a str, Timestamp>,
     /// Commits with a passing check.
-    passed_at: BTreeSet<String>,
+    passed_at: HashSet<&'a str>,
     /// Approvers of each commit.
-    approvals_at: BTreeMap<String, Vec<&'a ledger_core::types::Identity>>,
+    approvals_at: HashMap<&'a str, Vec<&'a ledger_core::types::Identity>>,
     /// Each change's first approval.
-    first_approval_of: BTreeMap<String, Timestamp>,
+    first_approval_of: HashMap<String, Timestamp>,
 }
 
 impl<'a> Facts<'a> {
@@ -355,12 +362,12 @@ impl<'a> Facts<'a> {
         let deps = successful(all, environment);
         // Incidents and what they name as causes (every record of an incident counts for its
         // causes; its latest record for its times).
-        let mut explicit: BTreeSet<String> = BTreeSet::new();
-        let mut inferred: BTreeSet<String> = BTreeSet::new();
-        let mut incidents: BTreeMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)> = BTreeMap::new();
-        let mut passed_at: BTreeSet<String> = BTreeSet::new();
-        let mut approvals_at: BTreeMap<String, Vec<&ledger_core::types::Identity>> = BTreeMap::new();
-        let mut first_approval_of: BTreeMap<String, Timestamp> = BTreeMap::new();
+        let mut explicit: HashSet<String> = HashSet::new();
+        let mut inferred: HashSet<String> = HashSet::new();
+        let mut incidents: HashMap<String, (Timestamp, Option<Timestamp>, BTreeSet<String>)> = HashMap::new();
+        let mut passed_at: HashSet<&'a str> = HashSet::new();
+        let mut approvals_at: HashMap<&'a str, Vec<&'a ledger_core::types::Identity>> = HashMap::new();
+        let mut first_approval_of: HashMap<String, Timestamp> = HashMap::new();
         for g in all {
             match &g.record.body {
                 Body::Incident(i) => {
@@ -381,10 +388,10 @@ impl<'a> Facts<'a> {
                     }
                 }
                 Body::Evidence(e) if e.result == CheckResult::Pass => {
-                    passed_at.insert(e.commit.to_string());
+                    passed_at.insert(e.commit.as_str());
                 }
                 Body::Review(v) if v.verdict == Verdict::Approved => {
-                    approvals_at.entry(v.commit.to_string()).or_default().push(&v.reviewer);
+                    approvals_at.entry(v.commit.as_str()).or_default().push(&v.reviewer);
                     for l in g.record.links.iter().filter(|l| l.rel == Rel::Change) {
                         let e = first_approval_of.entry(l.target.to_string()).or_insert(g.record.time);
                         *e = (*e).min(g.record.time);
@@ -393,10 +400,10 @@ impl<'a> Facts<'a> {
                 _ => {}
             }
         }
-        let mut first_deploy_of: BTreeMap<String, Timestamp> = BTreeMap::new();
+        let mut first_deploy_of: HashMap<&'a str, Timestamp> = HashMap::new();
         for (t, commits, _) in deps.values() {
-            for c in commits {
-                let e = first_deploy_of.entry(c.clone()).or_insert(*t);
+            for &c in commits {
+                let e = first_deploy_of.entry(c).or_insert(*t);
                 *e = (*e).min(*t);
             }
         }
@@ -414,10 +421,10 @@ impl<'a> Facts<'a> {
     }
 }
 
-fn figures(
+fn figures<'a>(
     window: Period,
-    facts: &Facts<'_>,
-    rows: &[ChangeRow<'_>],
+    facts: &Facts<'a>,
+    rows: &[ChangeRow<'a>],
     keep: &dyn Fn(&str, &ChangeRow<'_>) -> bool,
     keep_dep: &dyn Fn(&str) -> bool,
     whole: bool,
@@ -470,7 +477,7 @@ fn figures(
         .collect();
     let first_deploy = |r: &ChangeRow<'_>| -> Option<Timestamp> {
         let (_, landed, head) = r.merged.as_ref()?;
-        [first_deploy_of.get(landed.as_str()), first_deploy_of.get(head.as_str())].into_iter().flatten().min().copied()
+        [first_deploy_of.get(landed), first_deploy_of.get(head)].into_iter().flatten().min().copied()
     };
     let mut lead_first = vec![];
     let mut lead_merge = vec![];
@@ -483,12 +490,11 @@ fn figures(
             lead_first.push((deployed.0 - first.0) as f64 / HOUR);
         }
     }
-    let final_commit =
-        |r: &ChangeRow<'_>| r.merged.as_ref().map_or(r.change.head_commit.to_string(), |(_, _, h)| h.clone());
-    let landed = |r: &ChangeRow<'_>| r.merged.as_ref().map(|(_, l, _)| l.clone());
+    let final_commit = |r: &ChangeRow<'a>| -> &'a str { r.merged.map_or(r.change.head_commit.as_str(), |(_, _, h)| h) };
+    let landed = |r: &ChangeRow<'a>| r.merged.map(|(_, l, _)| l);
     let tested = merged
         .iter()
-        .filter(|r| passed_at.contains(&final_commit(r)) || landed(r).is_some_and(|l| passed_at.contains(&l)))
+        .filter(|r| passed_at.contains(final_commit(r)) || landed(r).is_some_and(|l| passed_at.contains(l)))
         .count();
     let rules = TierRules::default();
     let with_paths: Vec<&&ChangeRow<'_>> = merged.iter().filter(|r| r.change.paths.is_some()).collect();
@@ -500,7 +506,7 @@ fn figures(
         .iter()
         .filter(|r| {
             approvals_at
-                .get(&final_commit(r))
+                .get(final_commit(r))
                 .is_some_and(|who| who.iter().any(|v| !v.same_person(&r.change.author) && !v.is_automation()))
         })
         .count();

@@ -6,12 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use ledger_audit::snapshot::snapshot_subjects;
-use ledger_audit::snapshot::Snapshot;
+use ledger_audit::snapshot::{Key, Snapshot, SnapshotIndex, SubjectKeys};
 use ledger_audit::why::Gathered;
 use ledger_core::entry::Entry;
 use ledger_core::record::Kind;
-use ledger_core::subject::Subject;
 use ledger_core::types::{KeyId, Seq};
 
 use super::Ledger;
@@ -70,25 +68,27 @@ impl<S: Store> Ledger<S> {
         // error anywhere ends the pipeline without leaving a thread blocked.
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(threads);
         let chunk_rx = std::sync::Mutex::new(chunk_rx);
-        let (out_tx, out_rx) = std::sync::mpsc::channel::<Result<(u64, Vec<Decoded>)>>();
+        let (out_tx, out_rx) = std::sync::mpsc::channel::<Result<(u64, Decoded)>>();
         // Subjects are indexed only for a complete snapshot (`why` walks them); the kinds-only
         // snapshots of `population` and `metrics` skip that work.
         let with_subjects = kinds.is_none();
-        let mut parts: BTreeMap<u64, Vec<Decoded>> = BTreeMap::new();
+        let mut parts: BTreeMap<u64, Decoded> = BTreeMap::new();
         let mut next = 0u64;
-        let mut records: Vec<Gathered> = Vec::new();
-        let mut subjects: Vec<Vec<Subject>> = Vec::new();
+        let expected = wanted.map_or(size as usize, |w| w.iter().filter(|x| **x).count());
+        let mut records: Vec<Gathered> = Vec::with_capacity(expected);
+        let keys = SubjectKeys::new();
+        let mut index = SnapshotIndex::new(keys.clone());
         let mut failed: Option<Error> = None;
         std::thread::scope(|s| {
             for _ in 0..threads {
-                let (out_tx, chunk_rx, names) = (out_tx.clone(), &chunk_rx, &names);
+                let (out_tx, chunk_rx, names, keys) = (out_tx.clone(), &chunk_rx, &names, &keys);
                 s.spawn(move || loop {
                     let next = match chunk_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => break,
                     };
                     let Ok((first, chunk)) = next else { break };
-                    let decoded = decode_chunk(first, &chunk, wanted, names, with_subjects);
+                    let decoded = decode_chunk(first, &chunk, wanted, names, with_subjects.then_some(keys));
                     if out_tx.send(decoded.map(|d| (first, d))).is_err() {
                         break;
                     }
@@ -130,13 +130,10 @@ impl<S: Store> Ledger<S> {
                         parts.insert(first, decoded);
                         // Chunks in order as soon as they are contiguous: only the chunks
                         // decoded ahead of a slower one wait.
-                        while let Some(ready) = parts.remove(&next) {
-                            for (g, s) in ready {
-                                records.push(g);
-                                if with_subjects {
-                                    subjects.push(s);
-                                }
-                            }
+                        while let Some((ready, pairs)) = parts.remove(&next) {
+                            let offset = records.len() as u32;
+                            index.extend(offset, &pairs, ready.iter().map(|g| &g.hash));
+                            records.extend(ready);
                             next += chunk_len;
                         }
                     }
@@ -153,47 +150,49 @@ impl<S: Store> Ledger<S> {
             return Err(Error::Storage("a chunk of the snapshot was not decoded".into()));
         }
         let decoded_ms = began.elapsed().as_millis();
-        let snapshot = Snapshot::from_parts(records, subjects, size, self.clock.now(), kinds.is_none());
+        let snapshot = Snapshot::from_parts(records, index, with_subjects, size, self.clock.now(), kinds.is_none());
         tracing::debug!(decoded_ms, indexed_ms = began.elapsed().as_millis() - decoded_ms, "snapshot");
         Ok(snapshot)
     }
 }
 
-/// A decoded entry and the subjects it names (for the snapshot's subject index; empty when
-/// the snapshot has none).
-type Decoded = (Gathered, Vec<Subject>);
+/// A chunk's decoded entries and the `(subject key, position in the chunk)` pairs of the
+/// subjects they name (none when the snapshot has no subject index).
+type Decoded = (Vec<Gathered>, Vec<(Key, u32)>);
 
-/// Decodes the entries of one chunk starting at `first` (those `wanted` says, or all).
+/// Decodes the entries of one chunk starting at `first` (those `wanted` says, or all), with
+/// their subject keys when `keys` is given.
 fn decode_chunk(
     first: u64,
     chunk: &[Vec<u8>],
     wanted: Option<&[bool]>,
     names: &BTreeMap<KeyId, String>,
-    with_subjects: bool,
-) -> Result<Vec<Decoded>> {
-    chunk
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| wanted.is_none_or(|w| w.get((first + *j as u64) as usize).copied().unwrap_or(false)))
-        .map(|(j, bytes)| {
-            let seq = Seq(first + j as u64);
-            let tampered = |e: ledger_core::Error| Error::tampered_entry(seq, e);
-            let entry = Entry::decode_unchecked_form(bytes).map_err(tampered)?;
-            let record = entry.decode_record_unchecked_form().map_err(tampered)?;
-            let hash = ledger_core::entry::entry_hash(bytes);
-            let signer = entry.signer;
-            let subjects = if with_subjects { snapshot_subjects(&record) } else { vec![] };
-            let g = Gathered {
-                seq,
-                hash,
-                integrated: entry.time,
-                record,
-                signer,
-                signer_name: names.get(&signer).cloned(),
-            };
-            Ok((g, subjects))
-        })
-        .collect()
+    keys: Option<&SubjectKeys>,
+) -> Result<Decoded> {
+    let mut records = Vec::with_capacity(chunk.len());
+    let mut pairs = Vec::new();
+    for (j, bytes) in chunk.iter().enumerate() {
+        let seq = Seq(first + j as u64);
+        if !wanted.is_none_or(|w| w.get(seq.0 as usize).copied().unwrap_or(false)) {
+            continue;
+        }
+        let tampered = |e: ledger_core::Error| Error::tampered_entry(seq, e);
+        let entry = Entry::decode_unchecked_form(bytes).map_err(tampered)?;
+        let record = entry.decode_record_unchecked_form().map_err(tampered)?;
+        if let Some(keys) = keys {
+            keys.push_record(&record, records.len() as u32, &mut pairs);
+        }
+        let signer = entry.signer;
+        records.push(Gathered {
+            seq,
+            hash: ledger_core::entry::entry_hash(bytes),
+            integrated: entry.time,
+            record,
+            signer,
+            signer_name: names.get(&signer).cloned(),
+        });
+    }
+    Ok((records, pairs))
 }
 
 #[cfg(test)]

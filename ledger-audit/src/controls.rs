@@ -121,13 +121,26 @@ pub fn test(
     gates: Option<&BTreeMap<String, GateReport>>,
     within_ms: i64,
 ) -> ControlsReport {
-    let mut results: Vec<ControlResult> = control_names(gates.is_some())
+    let each = population
+        .deployments
+        .iter()
+        .map(|item| {
+            let gate = gates.and_then(|g| g.get(&item.subject));
+            outcomes(item, why.get(&item.subject), gates.is_some(), gate, within_ms)
+        })
+        .collect();
+    tally(population, each, gates.is_some())
+}
+
+/// Counts every deployment's [`outcomes`] (`each`, in the population's order) into the
+/// report: what [`test`] does once the outcomes are known (a caller may work them out on
+/// several threads and keep no `why` report).
+pub fn tally(population: &Population, each: Vec<Vec<(&'static str, Outcome)>>, with_policy: bool) -> ControlsReport {
+    let mut results: Vec<ControlResult> = control_names(with_policy)
         .iter()
         .map(|n| ControlResult { control: n.to_string(), passed: 0, failed: 0, not_applicable: 0, failing: vec![] })
         .collect();
-    for item in &population.deployments {
-        let gate = gates.and_then(|g| g.get(&item.subject));
-        let each = outcomes(item, why.get(&item.subject), gates.is_some(), gate, within_ms);
+    for (item, each) in population.deployments.iter().zip(each) {
         for (r, (_, v)) in results.iter_mut().zip(each) {
             match v {
                 Outcome::Pass => r.passed += 1,

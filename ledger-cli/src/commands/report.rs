@@ -55,7 +55,11 @@ pub fn report(ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             let mut ledger = ctx.backend()?;
             let Drawn { checkpoint, tree_size, population, keys, records } =
                 draw(ctx, &mut ledger, &scope, n, &seed, true)?;
-            let tested = run_controls(ctx, &mut ledger, &records, &population, document.as_ref(), within_ms)?;
+            let sampled: std::collections::HashSet<&str> =
+                keys.iter().map(|(_, i)| population.deployments[*i].subject.as_str()).collect();
+            let tested = run_controls(ctx, &mut ledger, &records, &population, document.as_ref(), within_ms, &|s| {
+                sampled.contains(s)
+            })?;
             let mut items = vec![];
             for (key, i) in &keys {
                 let item = &population.deployments[*i];

@@ -2,7 +2,7 @@
 //! accepted byte string per value.
 
 use ciborium::value::Value;
-use ledger_core::encoding::{from_canonical, to_canonical};
+use ledger_core::encoding::{from_canonical, from_cbor_unchecked_form, to_canonical};
 use ledger_core::record::{Body, Record};
 use proptest::prelude::*;
 
@@ -56,6 +56,22 @@ proptest! {
         let (kind, inner) = v.as_object().unwrap().iter().next().unwrap();
         let back = Body::from_json(kind.parse().unwrap(), inner.clone()).unwrap();
         prop_assert_eq!(back, b);
+    }
+
+    #[test]
+    fn the_bulk_decoder_agrees_with_the_checked_one(r in record(), pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+        // The audit snapshot decodes stored records with `from_cbor_unchecked_form` (another
+        // CBOR library); it must read every record as the checked path does, and on damaged
+        // bytes either refuse or read what ciborium reads.
+        let bytes = to_canonical(&r, "record").unwrap();
+        let fast: Record = from_cbor_unchecked_form(&bytes, "record").unwrap();
+        prop_assert_eq!(&fast, &r);
+        let mut bad = bytes.clone();
+        let i = pos.index(bad.len());
+        bad[i] ^= 1 << bit;
+        if let (Ok(a), Ok(b)) = (from_cbor_unchecked_form::<Record>(&bad, "record"), ciborium::from_reader::<Record, _>(bad.as_slice())) {
+            prop_assert_eq!(a, b);
+        }
     }
 
     #[test]

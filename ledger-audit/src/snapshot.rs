@@ -15,10 +15,12 @@
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 
-use ledger_core::record::{Kind, Record};
+use ledger_core::record::{Kind, Record, Stage};
 use ledger_core::subject::Subject;
-use ledger_core::types::{EntryHash, Seq, Timestamp};
+use ledger_core::types::{Digest, EntryHash, Seq, Timestamp};
 
+use crate::gate::GateReport;
+use crate::policy::Policy;
 use crate::why::{self, Gathered, RecordSource, Trust, WhyReport};
 
 /// The keyed hash that reduces a subject to a 128-bit index key: two SipHash-1-3 outputs
@@ -159,6 +161,7 @@ pub struct Snapshot {
     /// Whether the subject index was built (the kinds-only snapshots skip it).
     by_subject: bool,
     models: Vec<Seq>,
+    codeowners: Vec<Seq>,
     tree_size: u64,
     now: Timestamp,
     complete: bool,
@@ -192,10 +195,11 @@ impl Snapshot {
         now: Timestamp,
         complete: bool,
     ) -> Snapshot {
-        let models = records.iter().filter(|g| g.record.kind() == Kind::Model).map(|g| g.seq).collect();
+        let of_kind = |k: Kind| records.iter().filter(|g| g.record.kind() == k).map(|g| g.seq).collect();
+        let (models, codeowners) = (of_kind(Kind::Model), of_kind(Kind::Codeowners));
         let SnapshotIndex { keys, subjects, hashes } = index;
         let index = SnapshotIndex { keys, subjects: subjects.finish(), hashes: hashes.finish() };
-        Snapshot { records, index, by_subject, models, tree_size, now, complete }
+        Snapshot { records, index, by_subject, models, codeowners, tree_size, now, complete }
     }
 
     /// The records, ascending by sequence number.
@@ -206,6 +210,11 @@ impl Snapshot {
     /// Whether the snapshot holds every entry below its tree size (not only some kinds).
     pub fn is_complete(&self) -> bool {
         self.complete
+    }
+
+    /// When the snapshot was taken: the time its `why` reports and gates are evaluated at.
+    pub fn now(&self) -> Timestamp {
+        self.now
     }
 
     /// The tree size the snapshot was taken at.
@@ -226,6 +235,44 @@ impl Snapshot {
         let mut report = why::analyze(subject, &gathered, self.now, trust);
         report.walked = walked;
         Ok(report)
+    }
+
+    /// The `why` report of `subject` and its `stage` gate under `policy` (its document's
+    /// `digest`), from one walk: the gate reads what `why` gathers plus every `codeowners`
+    /// record, at the snapshot's tree size and time, as `ledger gate` does over the store.
+    ///
+    /// # Errors
+    /// As [`Snapshot::why`].
+    pub fn why_and_gate(
+        &self,
+        subject: &Subject,
+        trust: &Trust,
+        stage: Stage,
+        policy: &Policy,
+        digest: &Digest,
+    ) -> Result<(WhyReport, GateReport), Missing> {
+        if !self.complete {
+            return Err(Missing(Seq(0)));
+        }
+        let (mut gathered, walked) = why::gather(self, subject, self.tree_size)?;
+        let mut report = why::analyze(subject, &gathered, self.now, trust);
+        report.walked = walked;
+        for seq in &self.codeowners {
+            if !gathered.iter().any(|g| g.seq == *seq) {
+                gathered.push(self.record(*seq)?);
+            }
+        }
+        let gate = crate::gate::evaluate(&crate::gate::GateInput {
+            subject,
+            stage,
+            policy,
+            policy_digest: digest,
+            gathered: &gathered,
+            now: self.now,
+            trust: &Trust::default(),
+            tree_size: self.tree_size,
+        });
+        Ok((report, gate))
     }
 
     fn at(&self, i: u32) -> &Gathered {

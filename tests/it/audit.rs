@@ -381,6 +381,14 @@ fn controls_are_counted_per_deployment_with_each_failure_named() {
     let failing: Vec<&str> =
         gate["failing"].as_array().unwrap().iter().map(|f| f["subject"].as_str().unwrap()).collect();
     assert_eq!(failing, ["deploy:shop/production/2", "deploy:shop/production/stray"], "{gate:#}");
+    // Locally the gates are evaluated over the snapshot, on every core: each one decides as
+    // `ledger gate` does over the store's indexes.
+    let pop = l.json(["population", "--period", "2026-04-01..2026-04-30", "--json"]);
+    for dep in pop["deployments"].as_array().unwrap() {
+        let s = dep["subject"].as_str().unwrap();
+        let g = l.json_code_any(["gate", s, "--stage", "deploy", "--policy", policy, "--json"]);
+        assert_eq!(g["decision"] == "deny", failing.contains(&s), "{s}: {g:#}");
+    }
 
     // Only the passing deployment's period: exit 0.
     let out = l.command(["controls", "test", "--period", "2026-04-01..2026-04-01"]).output().unwrap();

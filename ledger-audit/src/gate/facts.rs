@@ -62,8 +62,8 @@ pub(super) struct DeploymentFacts {
     pub seqs: Vec<u64>,
 }
 
-pub(super) fn by_seq(gathered: &[Gathered]) -> BTreeMap<Seq, &Gathered> {
-    gathered.iter().map(|g| (g.seq, g)).collect()
+pub(super) fn by_seq<G: std::borrow::Borrow<Gathered>>(gathered: &[G]) -> BTreeMap<Seq, &Gathered> {
+    gathered.iter().map(|g| (g.borrow().seq, g.borrow())).collect()
 }
 
 pub(super) fn change_facts<'a>(report: &'a ChangeReport, all: &BTreeMap<Seq, &'a Gathered>) -> Option<ChangeFacts<'a>> {

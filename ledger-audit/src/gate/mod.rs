@@ -86,8 +86,8 @@ pub struct GateReport {
     pub recorded_at: Option<u64>,
 }
 
-/// What to evaluate.
-pub struct GateInput<'a> {
+/// What to evaluate. `G` is how the records are held: owned, or borrowed from a snapshot.
+pub struct GateInput<'a, G = Gathered> {
     /// The subject gated (a change, a commit or a deployment).
     pub subject: &'a Subject,
     /// The stage.
@@ -98,7 +98,7 @@ pub struct GateInput<'a> {
     pub policy_digest: &'a Digest,
     /// The records: everything related to the subject, `model` and `codeowners` records,
     /// all below `tree_size`.
-    pub gathered: &'a [Gathered],
+    pub gathered: &'a [G],
     /// The evaluation time.
     pub now: Timestamp,
     /// Whose attestations count as evidence.
@@ -108,7 +108,7 @@ pub struct GateInput<'a> {
 }
 
 /// Evaluates the policy for `input.subject` at `input.stage`.
-pub fn evaluate(input: &GateInput<'_>) -> GateReport {
+pub fn evaluate<G: std::borrow::Borrow<Gathered>>(input: &GateInput<'_, G>) -> GateReport {
     let all = facts::by_seq(input.gathered);
     let why = why::analyze(input.subject, input.gathered, input.now, input.trust);
     let changes: Vec<ChangeFacts<'_>> = why.changes.iter().filter_map(|r| facts::change_facts(r, &all)).collect();
@@ -252,8 +252,8 @@ fn line(rule: &str, pass: bool, reason: String, mut evidence: Vec<u64>) -> RuleL
 
 /// The unexpired exceptions in scope whose approver is not an author of a gated change.
 /// Expired ones and ones approved by an author become findings.
-fn usable_exceptions<'a>(
-    input: &GateInput<'_>,
+fn usable_exceptions<'a, G>(
+    input: &GateInput<'_, G>,
     changes: &[ChangeFacts<'_>],
     deployment: Option<&facts::DeploymentFacts>,
     all: &BTreeMap<ledger_core::types::Seq, &'a Gathered>,

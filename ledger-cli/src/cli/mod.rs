@@ -249,7 +249,6 @@ pub enum Command {
         #[arg(long)]
         entry: Option<PathBuf>,
     },
-    /// Load generators for a `ledgerd` server.
     /// The risk-tier policy (docs/POLICY.md): check a file, publish it, show the one in
     /// force, import a CODEOWNERS file.
     #[command(subcommand)]
@@ -338,6 +337,8 @@ pub enum Command {
     /// auditor's workpaper, the metrics report, a change's chain (docs/AUDIT.md).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Load generators for a `ledgerd` server, and a generated history for the period
+    /// commands' benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
 }

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
+use ledger_audit::gate::GateReport;
 use ledger_audit::population::{population, sample, Period, Population};
 use ledger_audit::snapshot::Snapshot;
 use ledger_audit::why::{Gathered, WhyReport};
-use ledger_core::record::Kind;
+use ledger_core::record::{Kind, Stage};
 use serde::Serialize;
 
 use crate::backend::{Backend, LogArgs};
@@ -384,9 +385,18 @@ pub(super) fn run_controls(
         crate::output::progress(ctx.json, pop.deployments.len() as u64, "controls {bar:40} {pos}/{len} deployments");
     let mut why = BTreeMap::new();
     let mut gates = BTreeMap::new();
-    let each = match (&records.snapshot, document) {
-        (Some(snapshot), None) if snapshot.is_complete() => {
-            outcomes_in_parallel(snapshot, pop, within_ms, keep, &mut why, &bar)?
+    let each = match &records.snapshot {
+        Some(snapshot) if snapshot.is_complete() => {
+            let policy = match document {
+                None => None,
+                Some(doc) => Some((
+                    ledger_audit::policy::Policy::parse(doc)
+                        .map_err(|errs| anyhow!("--policy has {} error(s)", errs.len()))?,
+                    ledger_core::record::document_digest(doc),
+                )),
+            };
+            let policy = policy.as_ref().map(|(p, d)| (p, d));
+            outcomes_in_parallel(snapshot, pop, within_ms, policy, keep, (&mut why, &mut gates), &bar)?
         }
         _ => {
             let mut each = Vec::with_capacity(pop.deployments.len());
@@ -421,17 +431,20 @@ pub(super) fn run_controls(
     Ok(Tested { report, why, gates })
 }
 
-/// Every deployment's control outcomes (no policy), from a complete snapshot on every core;
-/// the `why` reports of the deployments `keep` names go into `kept`.
+/// Every deployment's control outcomes, from a complete snapshot on every core, with the
+/// deploy gate under `policy` (parsed, with its document's digest) when one is given; the
+/// `why` reports and gates of the deployments `keep` names go into `kept`.
 fn outcomes_in_parallel(
     snapshot: &Snapshot,
     pop: &Population,
     within_ms: i64,
+    policy: Option<(&ledger_audit::policy::Policy, &ledger_core::types::Digest)>,
     keep: &(dyn Fn(&str) -> bool + Sync),
-    kept: &mut BTreeMap<String, WhyReport>,
+    kept: (&mut BTreeMap<String, WhyReport>, &mut BTreeMap<String, GateReport>),
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<Vec<(&'static str, ledger_audit::controls::Outcome)>>> {
-    type Part = (Vec<Vec<(&'static str, ledger_audit::controls::Outcome)>>, Vec<(String, WhyReport)>);
+    type Kept = (String, WhyReport, Option<GateReport>);
+    type Part = (Vec<Vec<(&'static str, ledger_audit::controls::Outcome)>>, Vec<Kept>);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let per = pop.deployments.len().div_ceil(threads).max(1);
     let trust = ledger_audit::why::Trust::default();
@@ -445,12 +458,24 @@ fn outcomes_in_parallel(
                     let mut out: Part = (Vec::with_capacity(part.len()), vec![]);
                     for d in part {
                         let subject: ledger_core::subject::Subject = d.subject.parse()?;
-                        let report = snapshot.why(&subject, trust)?;
-                        out.0.push(ledger_audit::controls::outcomes(d, Some(&report), false, None, within_ms));
+                        let (report, gate) = match policy {
+                            None => (snapshot.why(&subject, trust)?, None),
+                            Some((p, digest)) => {
+                                let (w, g) = snapshot.why_and_gate(&subject, trust, Stage::Deploy, p, digest)?;
+                                (w, Some(g))
+                            }
+                        };
+                        out.0.push(ledger_audit::controls::outcomes(
+                            d,
+                            Some(&report),
+                            policy.is_some(),
+                            gate.as_ref(),
+                            within_ms,
+                        ));
                         // A report not kept is freed here, on this thread, and its memory
                         // serves the next one.
                         if keep(&d.subject) {
-                            out.1.push((d.subject.clone(), report));
+                            out.1.push((d.subject.clone(), report, gate));
                         }
                         bar.inc(1);
                     }
@@ -464,7 +489,12 @@ fn outcomes_in_parallel(
     for part in parts {
         let (outcomes, reports) = part?;
         each.extend(outcomes);
-        kept.extend(reports);
+        for (subject, report, gate) in reports {
+            if let Some(g) = gate {
+                kept.1.insert(subject.clone(), g);
+            }
+            kept.0.insert(subject, report);
+        }
     }
     Ok(each)
 }

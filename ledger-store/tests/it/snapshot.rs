@@ -6,10 +6,10 @@ use std::sync::Arc;
 use ledger_audit::why::Trust;
 use ledger_core::entry::SignedRecord;
 use ledger_core::record::KeyAction;
-use ledger_core::record::{Body, Kind, Record};
+use ledger_core::record::{Body, Kind, Record, Stage};
 use ledger_core::subject::Subject;
 use ledger_store::clock::SystemClock;
-use ledger_store::ledger::Ledger;
+use ledger_store::ledger::{GatePolicy, Ledger};
 use ledger_store::store::DiskStore;
 use ledger_store::testkit::{key, key_rec, signed};
 use serde_json::{json, Value};
@@ -129,6 +129,13 @@ fn why_over_a_snapshot_is_why_over_the_store() {
         let store = serde_json::to_value(ledger.why(s, &trust).unwrap()).unwrap();
         let memory = serde_json::to_value(snapshot.why(s, &trust).unwrap()).unwrap();
         assert_eq!(store, memory, "why {s}");
+        // The gate over the snapshot decides, rule by rule, as the gate over the store.
+        let policy = GatePolicy::builtin();
+        for stage in [Stage::Merge, Stage::Deploy] {
+            let store = ledger.gate(s, stage, &policy, snapshot.now()).unwrap();
+            let (_, memory) = snapshot.why_and_gate(s, &trust, stage, &policy.policy, &policy.digest).unwrap();
+            assert_eq!(serde_json::to_value(store).unwrap(), serde_json::to_value(memory).unwrap(), "gate {s}");
+        }
     }
 
     // A snapshot of some kinds only refuses `why`, and holds only those kinds.

@@ -3,7 +3,8 @@
 //!
 //! | module | commands |
 //! |---|---|
-//! | [`audit`] | `population`, `sample`, `controls test`, `metrics` |
+//! | [`audit`] | `population`, `sample`, `metrics` (and the period's records) |
+//! | [`controls`] | `controls test` |
 //! | [`admin`] | `init`, `keygen`, `key add|rotate|revoke|list` |
 //! | [`records`] | `append`, `show`, `log` |
 //! | [`query`] | `verify`, `why` |
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod audit;
 pub mod bundle;
+pub mod controls;
 pub mod gate;
 pub mod governance;
 pub mod query;
@@ -87,7 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             audit::sample_cmd(&ctx, &scope, draw.n, &draw.seed, bundle.as_deref())
         }
         Command::Controls(crate::cli::ControlsCommand::Test { scope, policy, within }) => {
-            audit::controls_cmd(&ctx, &scope, policy.as_deref(), &within)
+            controls::controls_cmd(&ctx, &scope, policy.as_deref(), &within)
         }
         Command::Metrics { window } => audit::metrics_cmd(&ctx, &window),
         Command::Report(r) => report::report(&ctx, r),
@@ -120,7 +122,7 @@ fn ingest(ctx: &Ctx, cmd: IngestCommand) -> Result<ExitCode> {
             } else {
                 Some(ledger_audit::infer::InferRule {
                     environment: infer_environment,
-                    window_ms: audit::parse_within(&infer_window)?,
+                    window_ms: controls::parse_within(&infer_window)?,
                 })
             };
             ingest::incident::run(ctx, &system, &files, &caused_by, inferred, infer.as_ref(), &signer)

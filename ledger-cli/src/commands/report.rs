@@ -10,7 +10,8 @@ use ledger_audit::controls::outcomes;
 use ledger_audit::html::{change_page, metrics_page, workpaper_page, Workpaper, WorkpaperItem};
 use serde::Serialize;
 
-use super::audit::{compute_metrics, draw, parse_within, policy_document, run_controls, Drawn, ALGORITHM};
+use super::audit::{compute_metrics, draw, Drawn, ALGORITHM};
+use super::controls::{parse_within, policy_document, run_controls};
 use crate::cli::ReportCommand;
 use crate::ctx::Ctx;
 use crate::output::{line, out};

@@ -60,3 +60,32 @@ impl Mapped {
         }
     }
 }
+
+/// What makes a record the same fact whichever way it reached the ledger (a webhook
+/// delivery, an API backfill, a re-run of either): the forge object's own identity as the
+/// record states it, without the actor (a delivery names its sender, the API does not) or the
+/// source (each names its own payload). Keys are compared in memory, never stored. `None` for
+/// kinds an ingest from a forge does not make.
+///
+/// - review: repository, reviewer, reviewed commit, verdict and the time it was given;
+/// - evidence: repository, commit, check name, result and when it concluded;
+/// - deployment: service, environment, deployment id, status and the status's time;
+/// - change: its subject, head commit and the time of this version (`updated_at`);
+/// - merge: repository and landed commit; session: tool and session id.
+///
+/// An ingest that backfills skips a record whose key a record in the ledger already has.
+pub fn dedupe_key(record: &Record) -> Option<String> {
+    use ledger_core::record::Body;
+    let t = record.time.0;
+    match &record.body {
+        Body::Review(r) => Some(format!("review\n{}\n{}\n{}\n{:?}\n{t}", r.repo, r.reviewer, r.commit, r.verdict)),
+        Body::Evidence(e) => Some(format!("evidence\n{}\n{}\n{}\n{:?}\n{t}", e.repo, e.commit, e.check, e.result)),
+        Body::Deployment(d) => {
+            Some(format!("deployment\n{}\n{}\n{}\n{:?}\n{t}", d.service, d.environment, d.deployment_id, d.status))
+        }
+        Body::Change(c) => Some(format!("change\n{}\n{}\n{t}", c.subject(), c.head_commit)),
+        Body::Merge(m) => Some(format!("merge\n{}\n{}", m.repo, m.merge_commit)),
+        Body::Session(s) => Some(format!("session\n{}\n{}", s.tool, s.session_id)),
+        _ => None,
+    }
+}

@@ -22,6 +22,7 @@ use ledger_core::record::{
 use ledger_core::types::{Digest, DigestAlg, Identity, Timestamp, Token};
 use ledger_core::{Error, Result};
 
+pub mod api;
 mod deploy;
 mod landing;
 #[cfg(test)]
@@ -196,8 +197,17 @@ pub(crate) fn check_kind(name: &str) -> CheckKind {
 pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
     let v: Value = serde_json::from_slice(payload)
         .map_err(|e| Error::Malformed { what: "GitHub webhook payload", detail: e.to_string() })?;
-    let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
-    let p = P::new(&v, event, Source::payload(format!("github-webhook:{event}"), digest));
+    map_value(event, &v, Source::payload(format!("github-webhook:{event}"), sha256(payload)?))
+}
+
+/// The SHA-256 of `bytes` as a record digest.
+fn sha256(bytes: &[u8]) -> Result<Digest> {
+    Digest::new(DigestAlg::Sha256, Sha256::digest(bytes).to_vec())
+}
+
+/// [`map`] for a payload already parsed, every record naming `source`.
+fn map_value(event: &str, v: &Value, source: Source) -> Result<Mapped> {
+    let p = P::new(v, event, source);
     let action = p.opt_str("/action");
     let skip = |why: String| Ok(Mapped::Skipped(why));
     match event {

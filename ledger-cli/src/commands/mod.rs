@@ -106,6 +106,7 @@ fn ingest(ctx: &Ctx, cmd: IngestCommand) -> Result<ExitCode> {
             ingest::git::run(ctx, &path, repo.as_deref(), &rev, &signer, quiet)
         }
         IngestCommand::Github { event, files, signer } => ingest::github::run(ctx, event.as_deref(), &files, &signer),
+        IngestCommand::GithubApi(args) => ingest::github_api::run(ctx, &args),
         IngestCommand::Gitlab { event, files, signer } => ingest::gitlab::run(ctx, event.as_deref(), &files, &signer),
         IngestCommand::Incident {
             system,

@@ -4,9 +4,11 @@
 //!
 //! The report of a multi-file ingest has one shape for every source ([`IngestReport`]).
 
+mod api_client;
 pub mod attestation;
 pub mod git;
 pub mod github;
+pub mod github_api;
 pub mod gitlab;
 pub mod incident;
 pub mod provenance;

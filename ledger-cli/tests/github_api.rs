@@ -28,8 +28,9 @@ fn realdata(relative: &str) -> Option<Value> {
     }
 }
 
-/// The objects the mock serves, built from real ones.
+/// The objects the mock serves, built from real ones, and how many pull requests it lists.
 struct Objects {
+    prs: u64,
     repo: Value,
     pr: Value,
     review: Value,
@@ -71,7 +72,7 @@ fn respond(o: &Objects, server: &str, req: &Request) -> ResponseTemplate {
         o.repo.clone()
     } else if p == format!("{base}/pulls") {
         let first = (page - 1) * 100 + 1;
-        let last = (page * 100).min(PRS);
+        let last = (page * 100).min(o.prs);
         let mut list: Vec<Value> = (first..=last).rev().map(|n| pr(o, n)).collect();
         for item in &mut list {
             for k in ["merged", "merged_by", "additions", "deletions", "changed_files"] {
@@ -79,7 +80,7 @@ fn respond(o: &Objects, server: &str, req: &Request) -> ResponseTemplate {
             }
         }
         let mut t = ResponseTemplate::new(200).set_body_json(Value::Array(list)).insert_header("ETag", etag.as_str());
-        if last < PRS {
+        if last < o.prs {
             let next = format!(
                 "<{server}{base}/pulls?state=closed&sort=updated&direction=desc&per_page=100&page={}>; rel=\"next\"",
                 page + 1
@@ -198,20 +199,21 @@ impl Run {
     }
 }
 
-#[test]
-fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
+/// The real objects the mock's answers are built from (`None`: the data is missing).
+fn objects(prs: u64) -> Option<(Objects, Value)> {
     let (Some(closed), Some(review), Some(check), Some(dep)) = (
         realdata("reallyfastci/webhook-pr-close.json"),
         realdata("octokit/pull_request_review/submitted.payload.json"),
         realdata("octokit/check_run/completed.payload.json"),
         realdata("octokit/deployment_status/payload.json"),
     ) else {
-        return;
+        return None;
     };
     let mut repo = closed["repository"].clone();
     repo["full_name"] = json!(REPO);
     repo["name"] = json!("shop");
     let o = Objects {
+        prs,
         repo,
         pr: closed["pull_request"].clone(),
         review: review["review"].clone(),
@@ -219,9 +221,29 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
         deployment: dep["deployment"].clone(),
         status: dep["deployment_status"].clone(),
     };
+    Some((o, review))
+}
+
+/// A mock API on its own runtime answering every resource from `o`.
+fn serve(o: Objects) -> (tokio::runtime::Runtime, MockServer, String) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let server = rt.block_on(MockServer::start());
     let uri = server.uri();
+    let (objects, base) = (std::sync::Arc::new(o), uri.clone());
+    rt.block_on(
+        Mock::given(method("GET"))
+            .and(path_regex("^/repos/.*"))
+            .respond_with(move |req: &Request| respond(&objects, &base, req))
+            .with_priority(5)
+            .mount(&server),
+    );
+    (rt, server, uri)
+}
+
+#[test]
+fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
+    let Some((o, review)) = objects(PRS) else { return };
+    let (rt, server, uri) = serve(o);
     let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 2;
     rt.block_on(async {
         // Once each, ahead of the normal answers: a primary rate limit on the second page, a
@@ -250,13 +272,6 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
             .respond_with(ResponseTemplate::new(502))
             .up_to_n_times(1)
             .with_priority(2)
-            .mount(&server)
-            .await;
-        let (objects, base) = (std::sync::Arc::new(o), uri.clone());
-        Mock::given(method("GET"))
-            .and(path_regex("^/repos/.*"))
-            .respond_with(move |req: &Request| respond(&objects, &base, req))
-            .with_priority(5)
             .mount(&server)
             .await;
     });
@@ -320,4 +335,27 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
     assert!(again["not_modified"].as_u64().unwrap() >= PRS * 6, "{again:#}");
     assert_eq!(run.count("review"), PRS as usize);
     run.ledger(&["verify"], 0);
+}
+
+/// The backfill benchmark (docs/BENCHMARKS.md): `LEDGER_BENCH_PRS` (default 5,000) merged pull
+/// requests served by the mock, no rate limit; prints the wall time of the backfill. Run with
+/// `cargo test --release -p ledger-cli --test github_api -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: run on purpose, in release"]
+fn backfill_benchmark() {
+    let prs = std::env::var("LEDGER_BENCH_PRS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let Some((o, _)) = objects(prs) else { return };
+    let (_rt, _server, uri) = serve(o);
+    let run = Run::new();
+    let began = std::time::Instant::now();
+    let (out, _) = run.backfill(&uri, "good", 0);
+    let took = began.elapsed();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["pull_requests"], prs, "{report:#}");
+    println!(
+        "backfill of {prs} pull requests: {:.1} s, {} requests, {} records appended",
+        took.as_secs_f64(),
+        report["requests"],
+        report["appended"]
+    );
 }

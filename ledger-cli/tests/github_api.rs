@@ -97,6 +97,13 @@ fn respond(o: &Objects, server: &str, req: &Request) -> ResponseTemplate {
                 {"filename": format!("src/f{n}.rs"), "additions": 10, "deletions": 2},
                 {"filename": "tests/it.rs", "additions": 5, "deletions": 0},
             ]),
+            Some("commits") => json!([{
+                "sha": sha("a", n),
+                "commit": {
+                    "message": format!("Change {n}\n\nAssisted-by: Claude Code <noreply@anthropic.com>"),
+                    "author": {"name": "Ann Dev", "email": "ann@example.com", "date": "2026-02-26T09:00:00Z"},
+                },
+            }]),
             Some("reviews") => {
                 let mut r = o.review.clone();
                 r["id"] = json!(1000 + n);
@@ -317,6 +324,7 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
     // Per pull request: a check run and a status at its head and at its landed commit.
     assert_eq!(run.count("evidence"), 4 * PRS as usize);
     assert_eq!(run.count("deployment"), 2, "the deployment and its success");
+    assert_eq!(run.count("session"), PRS as usize, "an AI session per pull request, from its commit's trailer");
 
     // Paths from the files, the merger from the full object, the review at its commit.
     let (why, _) = run.ledger(&["why", &format!("pr:{REPO}#9"), "--json"], 0);
@@ -332,7 +340,7 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
     let (out, _) = run.backfill(&uri, "good", 0);
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["appended"], 0, "{again:#}");
-    assert!(again["not_modified"].as_u64().unwrap() >= PRS * 6, "{again:#}");
+    assert!(again["not_modified"].as_u64().unwrap() >= PRS * 7, "{again:#}");
     assert_eq!(run.count("review"), PRS as usize);
     run.ledger(&["verify"], 0);
 }

@@ -38,7 +38,7 @@ pub struct GitPerson {
 impl GitPerson {
     /// The identity `Name <email>`, with control characters removed.
     pub fn identity(&self) -> Identity {
-        identity_from(&format!("{} <{}>", self.name, self.email))
+        person_identity(&self.name, &self.email)
     }
 }
 
@@ -240,6 +240,36 @@ fn session_tool(trailer: &Trailer) -> Option<String> {
     None
 }
 
+/// The AI session a commit's trailer declares (`Assisted-by`, `Generated-by`, or a
+/// `Co-authored-by` naming an AI tool or a bot), with the session id `git-<sha>` whatever
+/// reported the commit (git history or a forge's API), or `None`.
+///
+/// # Errors
+/// [`ledger_core::Error::InvalidField`] for a tool name that is not a valid token.
+pub fn trailer_session(trailer: &Trailer, sha: &CommitId, source: Source) -> Result<Option<Session>> {
+    let Some(tool) = session_tool(trailer) else { return Ok(None) };
+    let model = trailer.value.split('<').next().unwrap_or("").trim().to_string();
+    Ok(Some(Session {
+        tool: Token::new(tool)?,
+        model: (!model.is_empty()).then_some(truncate(&model, 200)),
+        session_id: Token::new(format!("git-{sha}"))?,
+        prompt_digest: None,
+        summary: None,
+        context: vec![],
+        declared_reviewer: None,
+        risk_area: None,
+        verification: vec![],
+        source: Some(source),
+        cost: None,
+    }))
+}
+
+/// The identity `Name <email>` of a commit's author or committer, with control characters
+/// removed (`git:unknown` when nothing is left).
+pub fn person_identity(name: &str, email: &str) -> Identity {
+    identity_from(&format!("{name} <{email}>"))
+}
+
 /// Builds the records one landing implies. `brought_in` are the commits the landing brought
 /// onto the branch, oldest first (for a squash or direct commit: just the landing commit).
 ///
@@ -360,26 +390,8 @@ pub fn landing_records(repo: &RepoName, landing: &GitCommit, brought_in: &[GitCo
                         source: Some(source(c, Some(&t.key))),
                     }),
                 ));
-            } else if let Some(tool) = session_tool(&t) {
-                let model = t.value.split('<').next().unwrap_or("").trim().to_string();
-                out.push(record(
-                    c.author.time,
-                    c.author.identity(),
-                    links,
-                    Body::Session(Session {
-                        tool: Token::new(tool)?,
-                        model: (!model.is_empty()).then_some(truncate(&model, 200)),
-                        session_id: Token::new(format!("git-{}", c.sha))?,
-                        prompt_digest: None,
-                        summary: None,
-                        context: vec![],
-                        declared_reviewer: None,
-                        risk_area: None,
-                        verification: vec![],
-                        source: Some(source(c, Some(&t.key))),
-                        cost: None,
-                    }),
-                ));
+            } else if let Some(session) = trailer_session(&t, &c.sha, source(c, Some(&t.key)))? {
+                out.push(record(c.author.time, c.author.identity(), links, Body::Session(session)));
             }
         }
     }

@@ -183,3 +183,30 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn a_commit_trailer_becomes_the_session_git_ingest_would_record() {
+    let sha = "c".repeat(40);
+    let commit = json!({
+        "sha": sha,
+        "commit": {
+            "message": "Add login\n\nBody.\n\nAssisted-by: Claude Code <noreply@anthropic.com>\nCo-authored-by: Bob <bob@example.com>",
+            "author": {"name": "Ann", "email": "ann@example.com", "date": "2026-02-26T09:00:00Z"},
+        },
+    });
+    let repo = json!({"full_name": "acme/shop"});
+    let pr = json!({"number": 12});
+    let rs = records(api::commit_sessions(&repo, &pr, &commit, from("/repos/acme/shop/pulls/12/commits")).unwrap());
+    assert_eq!(rs.len(), 1, "one AI trailer; Bob is a person: {rs:?}");
+    let Body::Session(s) = &rs[0].body else { panic!() };
+    assert_eq!((s.tool.as_str(), s.session_id.as_str()), ("claude", format!("git-{sha}").as_str()));
+    assert_eq!(rs[0].actor.as_str(), "Ann <ann@example.com>");
+    let targets: Vec<String> = rs[0].links.iter().map(|l| l.target.to_string()).collect();
+    assert_eq!(targets, ["pr:acme/shop#12".to_string(), format!("git:acme/shop@{sha}")]);
+    let bare = json!({"sha": sha, "commit": {"message": "No trailers", "author": {"name": "A", "email": "a@x", "date": "2026-02-26T09:00:00Z"}}});
+    assert!(records(api::commit_sessions(&repo, &pr, &bare, from("/c")).unwrap()).is_empty());
+    assert!(
+        api::commit_sessions(&repo, &pr, &json!({"sha": sha}), from("/c")).is_err(),
+        "a commit without its message"
+    );
+}

@@ -1,6 +1,6 @@
 //! `ledger ingest github-api`: backfill from the GitHub REST API. Reads the repository, its
 //! closed pull requests (newest update first, until before `--since`), for each one merged in
-//! the window its full object, files and reviews, the check runs and commit statuses at its
+//! the window its full object, files, commits (AI trailers) and reviews, the check runs and commit statuses at its
 //! head and landed commits, then the deployments created in the window with their statuses;
 //! maps every object by the webhook rules (`ledger_ingest::github::api`) and appends what the
 //! ledger does not hold yet (`ledger_ingest::dedupe_key`), in batches of pull requests, so an
@@ -110,6 +110,11 @@ async fn pull_request(client: &ApiClient, owner_repo: &str, repo: &Value, n: u64
     for page in client.get_all(&client.url(&format!("{base}/reviews?per_page=100"))).await? {
         for r in items(&page, None)? {
             out.push(api::review(repo, &pr, &r, resp(&page))?);
+        }
+    }
+    for page in client.get_all(&client.url(&format!("{base}/commits?per_page=100"))).await? {
+        for c in items(&page, None)? {
+            out.push(api::commit_sessions(repo, &pr, &c, resp(&page))?);
         }
     }
     let mut shas: Vec<String> = vec![];

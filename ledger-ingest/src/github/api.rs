@@ -156,3 +156,50 @@ pub fn deployment_status(repo: &Value, deployment: &Value, status: &Value, from:
     });
     map_value("deployment_status", &delivery, from.source()?)
 }
+
+/// The AI sessions a pull request's commit declares in its trailers (an item of
+/// `/pulls/{n}/commits`; `pr`: the pull request), linked to the change and the commit, with the
+/// session ids `ledger ingest git` gives the same commit (`git-<sha>`). No records for a commit
+/// without such a trailer.
+///
+/// # Errors
+/// A missing or malformed `sha`, `commit.message`, `commit.author` or pull request number.
+pub fn commit_sessions(repo: &Value, pr: &Value, commit: &Value, from: Response<'_>) -> Result<Mapped> {
+    use ledger_core::record::{Link, Record, Rel};
+    use ledger_core::subject::Subject;
+    use ledger_core::types::{CommitId, RepoName, Timestamp};
+
+    let field = |ptr: &str| {
+        commit.pointer(ptr).and_then(Value::as_str).ok_or_else(|| crate::payload::missing(&ptr[1..].replace('/', ".")))
+    };
+    let repo = RepoName::new(
+        repo.get("full_name").and_then(Value::as_str).ok_or_else(|| crate::payload::missing("repository.full_name"))?,
+    )?;
+    let number =
+        pr.get("number").and_then(Value::as_u64).ok_or_else(|| crate::payload::missing("pull_request.number"))?;
+    let sha = CommitId::new(field("/sha")?.trim().to_ascii_lowercase())?;
+    let time: Timestamp = field("/commit/author/date")?.parse()?;
+    let author = crate::git::person_identity(field("/commit/author/name")?, field("/commit/author/email")?);
+    let source = from.source()?;
+    let links = vec![
+        Link { rel: Rel::Change, target: Subject::Change { repo: repo.clone(), number } },
+        Link { rel: Rel::Commit, target: Subject::Commit { repo: Some(repo), sha: sha.clone() } },
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = vec![];
+    for t in crate::git::parse_trailers(field("/commit/message")?) {
+        if !seen.insert((t.key.clone(), t.value.clone())) {
+            continue;
+        }
+        if let Some(session) = crate::git::trailer_session(&t, &sha, source.clone())? {
+            out.push(Record {
+                v: ledger_core::domain::FORMAT_VERSION,
+                time,
+                actor: author.clone(),
+                links: links.clone(),
+                body: Body::Session(session),
+            });
+        }
+    }
+    Ok(Mapped::Records(out))
+}

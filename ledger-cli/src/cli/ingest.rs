@@ -42,8 +42,9 @@ pub enum IngestCommand {
         #[command(flatten)]
         signer: SignerArgs,
     },
-    /// Backfill from the GitHub REST API: merged pull requests (with their files), their
-    /// reviews, the check runs and commit statuses at their head and landed commits, and
+    /// Backfill from the GitHub REST API: merged pull requests (with their files and the AI
+    /// trailers of their commits), their reviews, the check runs and commit statuses at their
+    /// head and landed commits, and
     /// deployments with their statuses, mapped as the webhook deliveries are. Facts already in
     /// the ledger (from a webhook or an earlier run) are not recorded again (docs/INGEST.md).
     GithubApi(GithubApiArgs),

@@ -367,3 +367,20 @@ fn backfill_benchmark() {
         report["appended"]
     );
 }
+
+#[test]
+fn an_api_that_never_stops_limiting_ends_the_run_with_an_error() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+            .mount(&server),
+    );
+    let run = Run::new();
+    let (_, err) = run.backfill(&server.uri(), "good", 2);
+    assert!(err.contains("still rate limited"), "{err}");
+    let asked = rt.block_on(server.received_requests()).unwrap().len();
+    assert_eq!(asked, 21, "twenty waits, then the error");
+    assert_eq!(run.count("change"), 0);
+}

@@ -15,6 +15,8 @@ use reqwest::StatusCode;
 
 /// Attempts per request for server errors and connection failures.
 const ATTEMPTS: u32 = 5;
+/// Rate-limit answers one request may get before the run gives up.
+const LIMITED: u32 = 20;
 /// Most a single wait for a rate limit may last before the run gives up with an error.
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 
@@ -130,7 +132,7 @@ impl ApiClient {
     pub async fn get(&self, url: &str) -> Result<Fetched> {
         let resource = resource_of(url);
         let cached = self.cached(url);
-        let mut attempt = 0u32;
+        let (mut attempt, mut limited) = (0u32, 0u32);
         loop {
             self.wait_for_pause().await?;
             let mut req = self
@@ -186,14 +188,23 @@ impl ApiClient {
                      the token can read the repository (a private repository answers 404 to a token without access)"
                 ),
                 StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => {
-                    if let Some(secs) = header_u64(&headers, RETRY_AFTER.as_str()) {
+                    let reset_known = header_u64(&headers, "x-ratelimit-remaining") == Some(0)
+                        && header_u64(&headers, "x-ratelimit-reset").is_some();
+                    let retry_after = header_u64(&headers, RETRY_AFTER.as_str());
+                    if retry_after.is_some() || reset_known {
+                        limited += 1;
+                        if limited > LIMITED {
+                            bail!("{url}: {status}: still rate limited after {LIMITED} waits; run again later");
+                        }
+                    }
+                    if let Some(secs) = retry_after {
                         self.pause(
                             now_ms() + secs * 1000,
                             &format!("secondary rate limit: waiting {secs} s (Retry-After)"),
                         )?;
                         continue;
                     }
-                    if header_u64(&headers, "x-ratelimit-remaining") == Some(0) {
+                    if reset_known {
                         continue; // `note_rate_limit` set the pause until the reset
                     }
                     let text = resp.text().await.unwrap_or_default();

@@ -384,3 +384,83 @@ fn an_api_that_never_stops_limiting_ends_the_run_with_an_error() {
     assert_eq!(asked, 21, "twenty waits, then the error");
     assert_eq!(run.count("change"), 0);
 }
+
+/// `ledgerd` beside the `ledger` binary (`cargo test --workspace` builds both), serving `db`;
+/// killed on drop.
+struct Daemon {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ledgerd(db: &std::path::Path) -> Option<Daemon> {
+    use std::io::BufRead as _;
+    let bin = assert_cmd::cargo::cargo_bin("ledger").with_file_name(format!("ledgerd{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing (CI is set): cargo build -p ledger-server",
+            bin.display()
+        );
+        eprintln!("notice: {} is missing; skipping (cargo build -p ledger-server)", bin.display());
+        return None;
+    }
+    let mut child = std::process::Command::new(bin)
+        .arg("--db")
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0", "--log-filter", "warn", "--checkpoint-key"])
+        .arg(db.join("keys").join("log.key"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr =
+        first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("ledgerd said: {first}")).to_string();
+    Some(Daemon { child, url: format!("http://{addr}") })
+}
+
+#[test]
+fn a_backfill_through_ledgerd_appends_the_same_and_a_rerun_nothing() {
+    let Some((o, _)) = objects(120) else { return };
+    let (_rt, _server, uri) = serve(o);
+    let run = Run::new();
+    let Some(d) = ledgerd(&run.dir.path().join("ledger-data")) else { return };
+    let args = |cache: &str| {
+        vec![
+            "--server".to_string(),
+            d.url.clone(),
+            "ingest".into(),
+            "github-api".into(),
+            "--repo".into(),
+            REPO.into(),
+            "--since".into(),
+            "2026-01-01".into(),
+            "--api-url".into(),
+            uri.clone(),
+            "--cache".into(),
+            cache.into(),
+            "--json".into(),
+        ]
+    };
+    let argv = args("cache");
+    let (out, _) = run.ledger(&argv.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["pull_requests"], 120, "{report:#}");
+    // 120 × (change, session, merge, review, 4 checks) and the deployment's two records.
+    assert_eq!(report["appended"], 120 * 8 + 2, "{report:#}");
+    let (log, _) = run.ledger(&["--server", &d.url, "log", "--kind", "change", "--json"], 0);
+    assert_eq!(log.lines().filter(|l| !l.trim().is_empty()).count(), 120);
+    // Again through ledgerd, without the cache: every fact is found in the ledger.
+    let argv = args("another-cache");
+    let (out, _) = run.ledger(&argv.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((again["appended"].as_u64(), again["not_modified"].as_u64()), (Some(0), Some(0)), "{again:#}");
+    assert_eq!(again["already_present"], report["appended"], "{again:#}");
+}

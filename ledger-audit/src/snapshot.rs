@@ -228,13 +228,18 @@ impl Snapshot {
     /// [`Missing`] if the snapshot holds only some kinds, or lacks an entry its own indexes
     /// name (records given to [`Snapshot::new`] with gaps).
     pub fn why(&self, subject: &Subject, trust: &Trust) -> Result<WhyReport, Missing> {
+        self.walk(subject, trust).map(|(_, report)| report)
+    }
+
+    /// What `why` gathers for `subject`, and its report.
+    fn walk(&self, subject: &Subject, trust: &Trust) -> Result<(Vec<Cow<'_, Gathered>>, WhyReport), Missing> {
         if !self.complete {
             return Err(Missing(Seq(0)));
         }
         let (gathered, walked) = why::gather(self, subject, self.tree_size)?;
         let mut report = why::analyze(subject, &gathered, self.now, trust);
         report.walked = walked;
-        Ok(report)
+        Ok((gathered, report))
     }
 
     /// The `why` report of `subject` and its `stage` gate under `policy` (its document's
@@ -251,12 +256,7 @@ impl Snapshot {
         policy: &Policy,
         digest: &Digest,
     ) -> Result<(WhyReport, GateReport), Missing> {
-        if !self.complete {
-            return Err(Missing(Seq(0)));
-        }
-        let (mut gathered, walked) = why::gather(self, subject, self.tree_size)?;
-        let mut report = why::analyze(subject, &gathered, self.now, trust);
-        report.walked = walked;
+        let (mut gathered, report) = self.walk(subject, trust)?;
         for seq in &self.codeowners {
             if !gathered.iter().any(|g| g.seq == *seq) {
                 gathered.push(self.record(*seq)?);

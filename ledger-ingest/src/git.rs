@@ -248,11 +248,20 @@ fn session_tool(trailer: &Trailer) -> Option<String> {
 /// [`ledger_core::Error::InvalidField`] for a tool name that is not a valid token.
 pub fn trailer_session(trailer: &Trailer, sha: &CommitId, source: Source) -> Result<Option<Session>> {
     let Some(tool) = session_tool(trailer) else { return Ok(None) };
-    let model = trailer.value.split('<').next().unwrap_or("").trim().to_string();
-    Ok(Some(Session {
+    let model = trailer.value.split('<').next().unwrap_or("").trim();
+    declared_session(&tool, model, format!("git-{sha}"), source).map(Some)
+}
+
+/// A session known only by a line that declares it (a commit trailer, a pull request body's
+/// `Assisted-by:`): its tool, its model (none when empty; at most 200 bytes) and an id.
+///
+/// # Errors
+/// [`ledger_core::Error::InvalidField`] for a tool or id that is not a valid token.
+pub(crate) fn declared_session(tool: &str, model: &str, session_id: String, source: Source) -> Result<Session> {
+    Ok(Session {
         tool: Token::new(tool)?,
-        model: (!model.is_empty()).then_some(truncate(&model, 200)),
-        session_id: Token::new(format!("git-{sha}"))?,
+        model: (!model.is_empty()).then(|| truncate(model, 200)),
+        session_id: Token::new(session_id)?,
         prompt_digest: None,
         summary: None,
         context: vec![],
@@ -261,7 +270,7 @@ pub fn trailer_session(trailer: &Trailer, sha: &CommitId, source: Source) -> Res
         verification: vec![],
         source: Some(source),
         cost: None,
-    }))
+    })
 }
 
 /// The identity `Name <email>` of a commit's author or committer, with control characters

@@ -65,7 +65,10 @@ pub fn pull_request(repo: &Value, pr: &Value, files: Option<&[ChangedFile]>, fro
         "repository": repo,
     });
     let mapped = map_value("pull_request", &delivery, from.source()?)?;
-    let (Mapped::Records(mut records), Some(files)) = (mapped.clone(), files) else { return Ok(mapped) };
+    let (mut records, files) = match (mapped, files) {
+        (Mapped::Records(records), Some(files)) => (records, files),
+        (mapped, _) => return Ok(mapped),
+    };
     for record in &mut records {
         let Body::Change(change) = &mut record.body else { continue };
         if change.lines_added.is_none() && change.lines_removed.is_none() {

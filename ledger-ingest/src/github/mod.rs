@@ -284,19 +284,12 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
             updated,
             author.clone(),
             vec![link.clone()],
-            Body::Session(Session {
-                tool: Token::new(tool)?,
-                model: Some(truncate(model, 200)),
-                session_id: Token::new(format!("gh-{}-{number}-{i}", repo.as_str().replace('/', "-")))?,
-                prompt_digest: None,
-                summary: None,
-                context: vec![],
-                declared_reviewer: None,
-                risk_area: None,
-                verification: vec![],
-                source: Some(p.source.clone()),
-                cost: None,
-            }),
+            Body::Session(crate::git::declared_session(
+                &tool,
+                model,
+                format!("gh-{}-{number}-{i}", repo.as_str().replace('/', "-")),
+                p.source.clone(),
+            )?),
         ));
     }
     // An `.ai/provenance.json` document pasted in the body as a fenced JSON block.

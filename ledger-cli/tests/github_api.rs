@@ -4,29 +4,18 @@
 //! 304s on a re-run, a 401; and a review that a webhook delivery recorded first, recorded once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use assert_cmd::Command;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+mod common;
+use common::{ledger_etag, ledgerd, realdata, Run};
+
 const REPO: &str = "acme/shop";
 /// Pull requests merged in the window (three pages of 100 and one of 10).
 const PRS: u64 = 310;
-
-fn realdata(relative: &str) -> Option<Value> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata/github-webhooks").join(relative);
-    match std::fs::read(&p) {
-        Ok(b) => Some(serde_json::from_slice(&b).unwrap()),
-        Err(_) => {
-            assert!(std::env::var_os("CI").is_none(), "test data {} is missing (CI is set)", p.display());
-            eprintln!("notice: test data {} is missing; skipping", p.display());
-            None
-        }
-    }
-}
 
 /// The objects the mock serves, built from real ones, and how many pull requests it lists.
 struct Objects {
@@ -146,73 +135,36 @@ fn respond(o: &Objects, server: &str, req: &Request) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body).insert_header("ETag", etag.as_str())
 }
 
-/// A stable ETag per URL.
-fn ledger_etag(url: &str) -> String {
-    format!("{:x}", url.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3)))
-}
-
-struct Run {
-    dir: tempfile::TempDir,
-}
-
-impl Run {
-    fn new() -> Run {
-        let r = Run { dir: tempfile::tempdir().unwrap() };
-        r.ledger(&["init"], 0);
-        r
-    }
-    fn ledger(&self, args: &[&str], code: i32) -> (String, String) {
-        let out = Command::cargo_bin("ledger")
-            .unwrap()
-            .current_dir(self.dir.path())
-            .env_remove("LEDGER_DB")
-            .env_remove("LEDGER_KEY")
-            .env_remove("GITHUB_TOKEN")
-            .env("LEDGER_API_BACKOFF_MS", "50")
-            .args(args)
-            .output()
-            .unwrap();
-        let (so, se) =
-            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-        assert_eq!(out.status.code(), Some(code), "ledger {args:?}\nstdout: {so}\nstderr: {se}");
-        assert!(!se.contains("panicked"), "{se}");
-        (so, se)
-    }
-    fn backfill(&self, server: &str, token: &str, code: i32) -> (String, String) {
-        let token_file = self.dir.path().join("token");
-        std::fs::write(&token_file, token).unwrap();
-        self.ledger(
-            &[
-                "ingest",
-                "github-api",
-                "--repo",
-                REPO,
-                "--since",
-                "2026-01-01",
-                "--until",
-                "2026-06-30",
-                "--api-url",
-                server,
-                "--token-file",
-                token_file.to_str().unwrap(),
-                "--json",
-            ],
-            code,
-        )
-    }
-    fn count(&self, kind: &str) -> usize {
-        let (out, _) = self.ledger(&["log", "--kind", kind, "--json"], 0);
-        out.lines().filter(|l| !l.trim().is_empty()).count()
-    }
+fn backfill(run: &Run, server: &str, token: &str, code: i32) -> (String, String) {
+    let token_file = run.dir.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+    run.ledger(
+        &[
+            "ingest",
+            "github-api",
+            "--repo",
+            REPO,
+            "--since",
+            "2026-01-01",
+            "--until",
+            "2026-06-30",
+            "--api-url",
+            server,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--json",
+        ],
+        code,
+    )
 }
 
 /// The real objects the mock's answers are built from (`None`: the data is missing).
 fn objects(prs: u64) -> Option<(Objects, Value)> {
     let (Some(closed), Some(review), Some(check), Some(dep)) = (
-        realdata("reallyfastci/webhook-pr-close.json"),
-        realdata("octokit/pull_request_review/submitted.payload.json"),
-        realdata("octokit/check_run/completed.payload.json"),
-        realdata("octokit/deployment_status/payload.json"),
+        realdata("github-webhooks/reallyfastci/webhook-pr-close.json"),
+        realdata("github-webhooks/octokit/pull_request_review/submitted.payload.json"),
+        realdata("github-webhooks/octokit/check_run/completed.payload.json"),
+        realdata("github-webhooks/octokit/deployment_status/payload.json"),
     ) else {
         return None;
     };
@@ -306,11 +258,11 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
             .mount(&server)
             .await;
     });
-    let (_, err) = run.backfill(&uri, "wrong", 2);
+    let (_, err) = backfill(&run, &uri, "wrong", 2);
     assert!(err.contains("401") && err.contains("token"), "{err}");
     assert_eq!(run.count("change"), before);
 
-    let (out, _) = run.backfill(&uri, "good", 0);
+    let (out, _) = backfill(&run, &uri, "good", 0);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["pull_requests"], PRS, "{report:#}");
     assert_eq!(report["deployments"], 1, "the deployment before the window is left out: {report:#}");
@@ -337,7 +289,7 @@ fn a_backfill_pages_waits_retries_and_appends_each_fact_once() {
     assert_eq!(rec["record"]["body"]["change"]["lines_added"], 15);
 
     // A re-run: every resource answers 304, nothing is appended.
-    let (out, _) = run.backfill(&uri, "good", 0);
+    let (out, _) = backfill(&run, &uri, "good", 0);
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["appended"], 0, "{again:#}");
     assert!(again["not_modified"].as_u64().unwrap() >= PRS * 7, "{again:#}");
@@ -356,7 +308,7 @@ fn backfill_benchmark() {
     let (_rt, _server, uri) = serve(o);
     let run = Run::new();
     let began = std::time::Instant::now();
-    let (out, _) = run.backfill(&uri, "good", 0);
+    let (out, _) = backfill(&run, &uri, "good", 0);
     let took = began.elapsed();
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["pull_requests"], prs, "{report:#}");
@@ -378,52 +330,11 @@ fn an_api_that_never_stops_limiting_ends_the_run_with_an_error() {
             .mount(&server),
     );
     let run = Run::new();
-    let (_, err) = run.backfill(&server.uri(), "good", 2);
+    let (_, err) = backfill(&run, &server.uri(), "good", 2);
     assert!(err.contains("still rate limited"), "{err}");
     let asked = rt.block_on(server.received_requests()).unwrap().len();
     assert_eq!(asked, 21, "twenty waits, then the error");
     assert_eq!(run.count("change"), 0);
-}
-
-/// `ledgerd` beside the `ledger` binary (`cargo test --workspace` builds both), serving `db`;
-/// killed on drop.
-struct Daemon {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ledgerd(db: &std::path::Path) -> Option<Daemon> {
-    use std::io::BufRead as _;
-    let bin = assert_cmd::cargo::cargo_bin("ledger").with_file_name(format!("ledgerd{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing (CI is set): cargo build -p ledger-server",
-            bin.display()
-        );
-        eprintln!("notice: {} is missing; skipping (cargo build -p ledger-server)", bin.display());
-        return None;
-    }
-    let mut child = std::process::Command::new(bin)
-        .arg("--db")
-        .arg(db)
-        .args(["--listen", "127.0.0.1:0", "--log-filter", "warn", "--checkpoint-key"])
-        .arg(db.join("keys").join("log.key"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let addr =
-        first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("ledgerd said: {first}")).to_string();
-    Some(Daemon { child, url: format!("http://{addr}") })
 }
 
 #[test]

@@ -252,6 +252,53 @@ pub fn trailer_session(trailer: &Trailer, sha: &CommitId, source: Source) -> Res
     declared_session(&tool, model, format!("git-{sha}"), source).map(Some)
 }
 
+/// A commit of a pull or merge request, as a forge's API lists it.
+#[derive(Clone, Debug)]
+pub struct ChangeCommit<'a> {
+    /// The repository.
+    pub repo: RepoName,
+    /// The pull or merge request's number (`iid` on GitLab).
+    pub number: u64,
+    /// The commit.
+    pub sha: CommitId,
+    /// Its author time.
+    pub time: Timestamp,
+    /// Its author.
+    pub author: Identity,
+    /// Its whole message.
+    pub message: &'a str,
+}
+
+/// The AI sessions a change's commit declares in its trailers, linked to the change and the
+/// commit, with the session ids `ledger ingest git` gives the same commit (`git-<sha>`); each
+/// (key, value) trailer counts once. Empty for a commit without such a trailer.
+///
+/// # Errors
+/// A trailer naming a tool or model that is not a valid token.
+pub fn change_commit_sessions(c: ChangeCommit<'_>, source: &Source) -> Result<Vec<Record>> {
+    let links = vec![
+        Link { rel: Rel::Change, target: Subject::Change { repo: c.repo.clone(), number: c.number } },
+        Link { rel: Rel::Commit, target: Subject::Commit { repo: Some(c.repo), sha: c.sha.clone() } },
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = vec![];
+    for t in parse_trailers(c.message) {
+        if !seen.insert((t.key.clone(), t.value.clone())) {
+            continue;
+        }
+        if let Some(session) = trailer_session(&t, &c.sha, source.clone())? {
+            out.push(Record {
+                v: FORMAT_VERSION,
+                time: c.time,
+                actor: c.author.clone(),
+                links: links.clone(),
+                body: Body::Session(session),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// A session known only by a line that declares it (a commit trailer, a pull request body's
 /// `Assisted-by:`): its tool, its model (none when empty; at most 200 bytes) and an id.
 ///

@@ -18,6 +18,7 @@
 //! came from.
 
 pub mod attestation;
+mod backfill;
 pub mod git;
 pub mod github;
 pub mod gitlab;
@@ -25,6 +26,7 @@ pub mod incident;
 mod payload;
 pub mod provenance;
 
+pub use backfill::{ChangedFile, Response};
 use ledger_core::record::{Channel, Record, Source};
 
 /// Largest payload an ingest reads, in bytes (GitHub caps webhook deliveries at 25 MB; the
@@ -67,6 +69,9 @@ impl Mapped {
 /// source (each names its own payload). Keys are compared in memory, never stored. `None` for
 /// kinds an ingest from a forge does not make.
 ///
+/// Times are compared to the whole second: GitLab's webhooks write seconds where its API
+/// writes milliseconds.
+///
 /// - review: repository, reviewer, reviewed commit, verdict and the time it was given;
 /// - evidence: repository, commit, check name, result and when it concluded;
 /// - deployment: service, environment, deployment id, status and the status's time;
@@ -76,7 +81,7 @@ impl Mapped {
 /// An ingest that backfills skips a record whose key a record in the ledger already has.
 pub fn dedupe_key(record: &Record) -> Option<String> {
     use ledger_core::record::Body;
-    let t = record.time.0;
+    let t = record.time.0.div_euclid(1000);
     match &record.body {
         Body::Review(r) => Some(format!("review\n{}\n{}\n{}\n{:?}\n{t}", r.repo, r.reviewer, r.commit, r.verdict)),
         Body::Evidence(e) => Some(format!("evidence\n{}\n{}\n{}\n{:?}\n{t}", e.repo, e.commit, e.check, e.result)),
@@ -87,5 +92,55 @@ pub fn dedupe_key(record: &Record) -> Option<String> {
         Body::Merge(m) => Some(format!("merge\n{}\n{}", m.repo, m.merge_commit)),
         Body::Session(s) => Some(format!("session\n{}\n{}", s.tool, s.session_id)),
         _ => None,
+    }
+}
+
+/// The facts a ledger holds, by [`dedupe_key`]: what a backfill skips. An approval a GitLab
+/// webhook delivered is timed by the merge request's `updated_at` in the delivery, while the
+/// API times it by its approval note; so an approval from the GitLab API is also the same
+/// fact as a delivered approval by the same reviewer, of the same commit, with the same
+/// verdict, matched one to one.
+#[derive(Debug, Default)]
+pub struct Held {
+    keys: std::collections::HashSet<String>,
+    delivered_approvals: std::collections::HashMap<String, u32>,
+}
+
+fn gitlab_review(record: &Record, source_prefix: &str) -> Option<String> {
+    use ledger_core::record::Body;
+    let Body::Review(r) = &record.body else { return None };
+    let from = match &r.source {
+        Some(Source::Payload { format, .. }) => format.starts_with(source_prefix),
+        _ => false,
+    };
+    from.then(|| format!("{}\n{}\n{}\n{:?}", r.repo, r.reviewer, r.commit, r.verdict))
+}
+
+impl Held {
+    /// Notes a record the ledger holds.
+    pub fn note(&mut self, record: &Record) {
+        if let Some(k) = dedupe_key(record) {
+            self.keys.insert(k);
+        }
+        if let Some(k) = gitlab_review(record, "gitlab-webhook:") {
+            *self.delivered_approvals.entry(k).or_default() += 1;
+        }
+    }
+
+    /// Whether `record` states a fact not held yet; if it does, the fact is held from now on.
+    /// Records of kinds without a [`dedupe_key`] are always new.
+    pub fn admit(&mut self, record: &Record) -> bool {
+        let Some(key) = dedupe_key(record) else { return true };
+        if self.keys.contains(&key) {
+            return false;
+        }
+        self.keys.insert(key);
+        if let Some(k) = gitlab_review(record, "gitlab-api:") {
+            if let Some(n) = self.delivered_approvals.get_mut(&k).filter(|n| **n > 0) {
+                *n -= 1;
+                return false;
+            }
+        }
+        true
     }
 }

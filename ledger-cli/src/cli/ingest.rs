@@ -48,6 +48,12 @@ pub enum IngestCommand {
     /// deployments with their statuses, mapped as the webhook deliveries are. Facts already in
     /// the ledger (from a webhook or an earlier run) are not recorded again (docs/INGEST.md).
     GithubApi(GithubApiArgs),
+    /// Backfill from the GitLab REST API (v4): merged merge requests (files, commits' AI
+    /// trailers, approvals bound to the head commit they were given at, pipelines and jobs at
+    /// the head and landed commits) and deployments, mapped as the webhook deliveries are.
+    /// Facts already in the ledger (from a webhook or an earlier run) are not recorded again
+    /// (docs/INGEST.md).
+    GitlabApi(GitlabApiArgs),
     /// Read GitLab webhook deliveries saved as files (merge_request, pipeline, build (job)
     /// and deployment events; merge request approvals become reviews). Other events, notes
     /// and unfinished pipelines and jobs are skipped and counted. Re-ingesting a delivery
@@ -152,6 +158,39 @@ pub struct GithubApiArgs {
     /// Where responses are kept with their ETags, so that a re-run asks with `If-None-Match`
     /// and an unchanged resource costs no rate limit. Default: `<db>/api-cache` (or
     /// `.ledger-api-cache` with `--server`).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// `ledger ingest gitlab-api`.
+#[derive(Args, Debug)]
+pub struct GitlabApiArgs {
+    /// The project, `GROUP/NAME` (subgroups included: `GROUP/SUB/NAME`).
+    #[arg(long)]
+    pub project: String,
+    /// Merge requests merged and deployments created at or after this time (RFC 3339 or a
+    /// date). Default: everything the API lists.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Merge requests merged and deployments created before this time (RFC 3339 or a date,
+    /// whose whole day is included).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The API's base URL (self-managed: `https://HOST/api/v4`; `/api/v4` is added when
+    /// missing).
+    #[arg(long, default_value = "https://gitlab.com/api/v4")]
+    pub api_url: String,
+    /// A file holding the API token (scope `read_api`). Default: the `GITLAB_TOKEN`
+    /// environment variable; without either, requests are anonymous (public projects only).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Where responses are kept with their ETags (as for `github-api`). Default:
+    /// `<db>/api-cache` (or `.ledger-api-cache` with `--server`).
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Requests in flight at once.

@@ -107,6 +107,7 @@ fn ingest(ctx: &Ctx, cmd: IngestCommand) -> Result<ExitCode> {
         }
         IngestCommand::Github { event, files, signer } => ingest::github::run(ctx, event.as_deref(), &files, &signer),
         IngestCommand::GithubApi(args) => ingest::github_api::run(ctx, &args),
+        IngestCommand::GitlabApi(args) => ingest::gitlab_api::run(ctx, &args),
         IngestCommand::Gitlab { event, files, signer } => ingest::gitlab::run(ctx, event.as_deref(), &files, &signer),
         IngestCommand::Incident {
             system,

@@ -1,6 +1,7 @@
-//! A forge API client that behaves: `Link` pagination, waits out primary rate limits
-//! (`X-RateLimit-Remaining` / `X-RateLimit-Reset`) and secondary ones (403/429 with
-//! `Retry-After`) with the reason on the progress bar, retries 5xx answers and connection
+//! A forge API client that behaves: `Link` pagination (GitLab's `X-Next-Page` where there
+//! is no `Link`), waits out primary rate limits (`X-RateLimit-Remaining` /
+//! `X-RateLimit-Reset`; GitLab's `RateLimit-Remaining` / `RateLimit-Reset`) and secondary ones
+//! (403/429 with `Retry-After`) with the reason on the progress bar, retries 5xx answers and connection
 //! errors with backoff, asks again with `If-None-Match` for what it has cached, and turns
 //! 401/404 into an error that says what to check. HTTP itself is reqwest's.
 
@@ -19,6 +20,30 @@ const ATTEMPTS: u32 = 5;
 const LIMITED: u32 = 20;
 /// Most a single wait for a rate limit may last before the run gives up with an error.
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
+
+/// Which forge an [`ApiClient`] talks to: the headers it sends and what its errors say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forge {
+    /// GitHub's REST API.
+    GitHub,
+    /// GitLab's REST API v4.
+    GitLab,
+}
+
+impl Forge {
+    fn token_hint(self) -> &'static str {
+        match self {
+            Forge::GitHub => "give one with --token-file or GITHUB_TOKEN (read access to pull requests, checks and deployments)",
+            Forge::GitLab => "give one with --token-file or GITLAB_TOKEN (a personal, project or group access token with the read_api scope)",
+        }
+    }
+    fn name_hint(self) -> &'static str {
+        match self {
+            Forge::GitHub => "check the repository name (OWNER/NAME) and --api-url, and that the token can read the repository (a private repository answers 404 to a token without access)",
+            Forge::GitLab => "check the project path (GROUP/NAME, subgroups included) and --api-url, and that the token can read the project (a private project answers 404 to a token without access)",
+        }
+    }
+}
 
 /// One response: where it came from and its exact body.
 #[derive(Clone, Debug)]
@@ -49,6 +74,7 @@ pub struct Counters {
 /// The client. Cheap to share across tasks.
 pub struct ApiClient {
     http: reqwest::Client,
+    forge: Forge,
     base: String,
     /// `Authorization` header value.
     auth: Option<String>,
@@ -69,12 +95,14 @@ fn now_ms() -> u64 {
 }
 
 impl ApiClient {
-    /// A client for the API at `base` (`https://api.github.com`), with `auth` as the
-    /// `Authorization` header value, caching in `cache`.
+    /// A client for `forge`'s API at `base` (`https://api.github.com`,
+    /// `https://gitlab.com/api/v4`), with `auth` as the `Authorization` header value, caching
+    /// in `cache`.
     ///
     /// # Errors
     /// The HTTP client cannot be built (no TLS roots), or `cache` cannot be created.
     pub fn new(
+        forge: Forge,
         base: &str,
         auth: Option<String>,
         cache: Option<PathBuf>,
@@ -94,6 +122,7 @@ impl ApiClient {
             .map_or(Duration::from_millis(500), Duration::from_millis);
         Ok(ApiClient {
             http,
+            forge,
             base: base.trim_end_matches('/').to_string(),
             auth,
             cache,
@@ -135,12 +164,14 @@ impl ApiClient {
         let (mut attempt, mut limited) = (0u32, 0u32);
         loop {
             self.wait_for_pause().await?;
-            let mut req = self
-                .http
-                .get(url)
-                .header(USER_AGENT, concat!("provenance-ledger/", env!("CARGO_PKG_VERSION")))
-                .header(ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28");
+            let mut req =
+                self.http.get(url).header(USER_AGENT, concat!("provenance-ledger/", env!("CARGO_PKG_VERSION")));
+            req = match self.forge {
+                Forge::GitHub => {
+                    req.header(ACCEPT, "application/vnd.github+json").header("X-GitHub-Api-Version", "2022-11-28")
+                }
+                Forge::GitLab => req.header(ACCEPT, "application/json"),
+            };
             if let Some(a) = &self.auth {
                 req = req.header(AUTHORIZATION, a);
             }
@@ -169,27 +200,24 @@ impl ApiClient {
                     };
                     self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
                     // A 304 need not repeat the `Link` header: the cached one still holds.
-                    return Ok(Fetched { resource, body, next: next_link(&headers).or(next) });
+                    return Ok(Fetched { resource, body, next: next_page(url, &headers).or(next) });
                 }
                 s if s.is_success() => {
                     let body = resp.bytes().await.with_context(|| format!("{url}: reading the body"))?.to_vec();
-                    let next = next_link(&headers);
+                    let next = next_page(url, &headers);
                     if let Some(etag) = headers.get(ETAG).and_then(|v| v.to_str().ok()) {
                         self.store(url, etag, &body, next.as_deref());
                     }
                     return Ok(Fetched { resource, body, next });
                 }
                 StatusCode::UNAUTHORIZED => bail!(
-                    "{url}: 401 Unauthorized: the token is missing, expired or revoked; give one with \
-                     --token-file or GITHUB_TOKEN (read access to pull requests, checks and deployments)"
+                    "{url}: 401 Unauthorized: the token is missing, expired or revoked; {}",
+                    self.forge.token_hint()
                 ),
-                StatusCode::NOT_FOUND => bail!(
-                    "{url}: 404 Not Found: check the repository name (OWNER/NAME) and --api-url, and that \
-                     the token can read the repository (a private repository answers 404 to a token without access)"
-                ),
+                StatusCode::NOT_FOUND => bail!("{url}: 404 Not Found: {}", self.forge.name_hint()),
                 StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => {
-                    let reset_known = header_u64(&headers, "x-ratelimit-remaining") == Some(0)
-                        && header_u64(&headers, "x-ratelimit-reset").is_some();
+                    let reset_known =
+                        rate_limit(&headers, "remaining") == Some(0) && rate_limit(&headers, "reset").is_some();
                     let retry_after = header_u64(&headers, RETRY_AFTER.as_str());
                     if retry_after.is_some() || reset_known {
                         limited += 1;
@@ -228,10 +256,10 @@ impl ApiClient {
     /// After an answer whose `X-RateLimit-Remaining` is 0: every request waits until
     /// `X-RateLimit-Reset` (seconds since the epoch).
     fn note_rate_limit(&self, headers: &HeaderMap) {
-        if header_u64(headers, "x-ratelimit-remaining") != Some(0) {
+        if rate_limit(headers, "remaining") != Some(0) {
             return;
         }
-        let Some(reset) = header_u64(headers, "x-ratelimit-reset") else { return };
+        let Some(reset) = rate_limit(headers, "reset") else { return };
         let until = reset.saturating_mul(1000).max(now_ms()) + 1000;
         let when = jiff::Timestamp::from_millisecond(until as i64).map(|t| t.to_string()).unwrap_or_default();
         // A reset too far away is reported by `pause`'s error on the next request.
@@ -308,6 +336,28 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// A rate-limit header: GitHub's `X-RateLimit-<what>`, else GitLab's `RateLimit-<what>`.
+fn rate_limit(headers: &HeaderMap, what: &str) -> Option<u64> {
+    header_u64(headers, &format!("x-ratelimit-{what}")).or_else(|| header_u64(headers, &format!("ratelimit-{what}")))
+}
+
+/// The next page after `url`: the `Link` header's, else (GitLab) `url` with `page` set to
+/// `X-Next-Page`.
+fn next_page(url: &str, headers: &HeaderMap) -> Option<String> {
+    if let Some(next) = next_link(headers) {
+        return Some(next);
+    }
+    let page = headers.get("x-next-page")?.to_str().ok()?.trim();
+    if page.is_empty() || !page.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut u = reqwest::Url::parse(url).ok()?;
+    let pairs: Vec<(String, String)> =
+        u.query_pairs().filter(|(k, _)| k != "page").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", page);
+    Some(u.to_string())
+}
+
 /// The path of `url`, without scheme, host or query.
 fn resource_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -345,6 +395,16 @@ mod tests {
         h.insert(LINK, "<https://a/x?page=1>; rel=\"first\"".parse().unwrap());
         assert_eq!(next_link(&h), None);
         assert_eq!(resource_of("https://api.github.com/repos/o/r/pulls?page=2"), "/repos/o/r/pulls");
+        let mut g = HeaderMap::new();
+        g.insert("x-next-page", "3".parse().unwrap());
+        assert_eq!(
+            next_page("https://gl.example/api/v4/projects/1/merge_requests?state=merged&page=2", &g).as_deref(),
+            Some("https://gl.example/api/v4/projects/1/merge_requests?state=merged&page=3")
+        );
+        g.insert("x-next-page", "".parse().unwrap());
+        assert_eq!(next_page("https://gl.example/api/v4/x?page=9", &g), None);
+        g.insert("ratelimit-remaining", "0".parse().unwrap());
+        assert_eq!(rate_limit(&g, "remaining"), Some(0));
         assert_eq!(resource_of("http://127.0.0.1:9/repos/o/r"), "/repos/o/r");
     }
 }

@@ -6,10 +6,12 @@
 
 mod api_client;
 pub mod attestation;
+mod backfill;
 pub mod git;
 pub mod github;
 pub mod github_api;
 pub mod gitlab;
+pub mod gitlab_api;
 pub mod incident;
 pub mod provenance;
 

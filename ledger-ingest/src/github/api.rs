@@ -11,37 +11,11 @@
 
 use serde_json::{json, Value};
 
-use super::{map_value, sha256};
+use super::map_value;
 use crate::Mapped;
-use ledger_core::domain::MAX_RECORD_BYTES;
-use ledger_core::record::{Body, Source};
 use ledger_core::Result;
 
-/// The API response an object came from.
-#[derive(Clone, Copy, Debug)]
-pub struct Response<'a> {
-    /// The resource path, without host or query (`/repos/o/r/pulls/7/reviews`).
-    pub resource: &'a str,
-    /// The response body, exactly as received.
-    pub body: &'a [u8],
-}
-
-impl Response<'_> {
-    fn source(&self) -> Result<Source> {
-        Ok(Source::payload(format!("github-api:{}", self.resource), sha256(self.body)?))
-    }
-}
-
-/// A file a pull request changed (an item of `/pulls/{n}/files`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChangedFile {
-    /// Its path after the change.
-    pub path: String,
-    /// Lines added.
-    pub additions: u64,
-    /// Lines removed.
-    pub deletions: u64,
-}
+pub use crate::backfill::{ChangedFile, Response};
 
 /// A pull request (`repo`: the repository object, `pr`: an item of `/pulls` or `/pulls/{n}`):
 /// its change record, the AI sessions its body declares, and, when it was merged, its merge.
@@ -64,32 +38,14 @@ pub fn pull_request(repo: &Value, pr: &Value, files: Option<&[ChangedFile]>, fro
         "pull_request": pr,
         "repository": repo,
     });
-    let mapped = map_value("pull_request", &delivery, from.source()?)?;
-    let (mut records, files) = match (mapped, files) {
-        (Mapped::Records(records), Some(files)) => (records, files),
-        (mapped, _) => return Ok(mapped),
-    };
-    for record in &mut records {
-        let Body::Change(change) = &mut record.body else { continue };
-        if change.lines_added.is_none() && change.lines_removed.is_none() {
-            change.lines_added = Some(files.iter().map(|f| f.additions).sum());
-            change.lines_removed = Some(files.iter().map(|f| f.deletions).sum());
+    let mapped = map_value("pull_request", &delivery, from.source("github")?)?;
+    match (mapped, files) {
+        (Mapped::Records(mut records), Some(files)) => {
+            crate::backfill::attach(&mut records, files, true)?;
+            Ok(Mapped::Records(records))
         }
-        let mut paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        paths.sort();
-        paths.dedup();
-        if paths.len() <= crate::git::MAX_PATHS {
-            change.paths = Some(paths);
-            // The path list goes (the paths are then unknown, never partly known) when it
-            // would take the record over the size limit.
-            if ledger_core::encoding::to_canonical(record, "record")?.len() > MAX_RECORD_BYTES - 1024 {
-                if let Body::Change(change) = &mut record.body {
-                    change.paths = None;
-                }
-            }
-        }
+        (mapped, _) => Ok(mapped),
     }
-    Ok(Mapped::Records(records))
 }
 
 /// A review of a pull request (an item of `/pulls/{n}/reviews`; `pr`: the pull request
@@ -106,7 +62,7 @@ pub fn review(repo: &Value, pr: &Value, review: &Value, from: Response<'_>) -> R
         "pull_request": pr,
         "repository": repo,
     });
-    map_value("pull_request_review", &delivery, from.source()?)
+    map_value("pull_request_review", &delivery, from.source("github")?)
 }
 
 /// A check run (an item of `/commits/{sha}/check-runs`): evidence at its head commit when it
@@ -121,7 +77,7 @@ pub fn check_run(repo: &Value, run: &Value, from: Response<'_>) -> Result<Mapped
         "check_run": run,
         "repository": repo,
     });
-    map_value("check_run", &delivery, from.source()?)
+    map_value("check_run", &delivery, from.source("github")?)
 }
 
 /// A commit status (an item of `/commits/{sha}/status`'s `statuses`, for the commit `sha`).
@@ -134,7 +90,7 @@ pub fn status(repo: &Value, sha: &str, status: &Value, from: Response<'_>) -> Re
         o.insert("sha".into(), Value::String(sha.to_string()));
         o.insert("repository".into(), repo.clone());
     }
-    map_value("status", &delivery, from.source()?)
+    map_value("status", &delivery, from.source("github")?)
 }
 
 /// A deployment (an item of `/deployments`), as created: pending.
@@ -143,7 +99,7 @@ pub fn status(repo: &Value, sha: &str, status: &Value, from: Response<'_>) -> Re
 /// As [`pull_request`].
 pub fn deployment(repo: &Value, deployment: &Value, from: Response<'_>) -> Result<Mapped> {
     let delivery = json!({ "action": "created", "deployment": deployment, "repository": repo });
-    map_value("deployment", &delivery, from.source()?)
+    map_value("deployment", &delivery, from.source("github")?)
 }
 
 /// A deployment's status (an item of `/deployments/{id}/statuses`).
@@ -157,7 +113,7 @@ pub fn deployment_status(repo: &Value, deployment: &Value, status: &Value, from:
         "deployment": deployment,
         "repository": repo,
     });
-    map_value("deployment_status", &delivery, from.source()?)
+    map_value("deployment_status", &delivery, from.source("github")?)
 }
 
 /// The AI sessions a pull request's commit declares in its trailers (an item of
@@ -168,8 +124,6 @@ pub fn deployment_status(repo: &Value, deployment: &Value, status: &Value, from:
 /// # Errors
 /// A missing or malformed `sha`, `commit.message`, `commit.author` or pull request number.
 pub fn commit_sessions(repo: &Value, pr: &Value, commit: &Value, from: Response<'_>) -> Result<Mapped> {
-    use ledger_core::record::{Link, Record, Rel};
-    use ledger_core::subject::Subject;
     use ledger_core::types::{CommitId, RepoName, Timestamp};
 
     let field = |ptr: &str| {
@@ -183,26 +137,9 @@ pub fn commit_sessions(repo: &Value, pr: &Value, commit: &Value, from: Response<
     let sha = CommitId::new(field("/sha")?.trim().to_ascii_lowercase())?;
     let time: Timestamp = field("/commit/author/date")?.parse()?;
     let author = crate::git::person_identity(field("/commit/author/name")?, field("/commit/author/email")?);
-    let source = from.source()?;
-    let links = vec![
-        Link { rel: Rel::Change, target: Subject::Change { repo: repo.clone(), number } },
-        Link { rel: Rel::Commit, target: Subject::Commit { repo: Some(repo), sha: sha.clone() } },
-    ];
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = vec![];
-    for t in crate::git::parse_trailers(field("/commit/message")?) {
-        if !seen.insert((t.key.clone(), t.value.clone())) {
-            continue;
-        }
-        if let Some(session) = crate::git::trailer_session(&t, &sha, source.clone())? {
-            out.push(Record {
-                v: ledger_core::domain::FORMAT_VERSION,
-                time,
-                actor: author.clone(),
-                links: links.clone(),
-                body: Body::Session(session),
-            });
-        }
-    }
-    Ok(Mapped::Records(out))
+    let records = crate::git::change_commit_sessions(
+        crate::git::ChangeCommit { repo, number, sha, time, author, message: field("/commit/message")? },
+        &from.source("github")?,
+    )?;
+    Ok(Mapped::Records(records))
 }

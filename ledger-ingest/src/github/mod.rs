@@ -264,37 +264,8 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
     let updated = p.time("/pull_request/updated_at")?;
     let mut out = vec![p.record(updated, author.clone(), vec![], Body::Change(change))];
     let link = p.change_link(number)?;
-    for (i, line) in body.lines().enumerate() {
-        let Some((key, value)) = line.split_once(':') else { continue };
-        let key = key.trim();
-        let value = value.trim();
-        let model = value.split('<').next().unwrap_or("").trim();
-        let ai = match key.to_ascii_lowercase().as_str() {
-            "assisted-by" | "generated-by" => true,
-            "co-authored-by" => ai_tool_name(model).is_some(),
-            _ => false,
-        };
-        if !ai || model.is_empty() {
-            continue;
-        }
-        let tool = ai_tool_name(model).map(str::to_string).unwrap_or_else(|| {
-            model.to_ascii_lowercase().split_whitespace().next().unwrap_or("unknown").replace('/', "-")
-        });
-        out.push(p.record(
-            updated,
-            author.clone(),
-            vec![link.clone()],
-            Body::Session(crate::git::declared_session(
-                &tool,
-                model,
-                format!("gh-{}-{number}-{i}", repo.as_str().replace('/', "-")),
-                p.source.clone(),
-            )?),
-        ));
-    }
-    // An `.ai/provenance.json` document pasted in the body as a fenced JSON block.
-    for block in json_blocks(body) {
-        let Some(session) = provenance_session(&block, &p.source)? else { continue };
+    let id_prefix = format!("gh-{}-{number}", repo.as_str().replace('/', "-"));
+    for session in description_sessions(body, &id_prefix, &p.source)? {
         out.push(p.record(updated, author.clone(), vec![link.clone()], Body::Session(session)));
     }
     if p.opt_str("/action") == Some("closed") && p.get("/pull_request/merged").and_then(Value::as_bool) == Some(true) {
@@ -318,6 +289,39 @@ fn pull_request(p: &P<'_>) -> Result<Mapped> {
         ));
     }
     Ok(Mapped::Records(out))
+}
+
+/// The AI sessions a pull or merge request's description declares: `Assisted-by:` /
+/// `Generated-by:` lines, `Co-authored-by:` lines naming an AI tool, and `.ai/provenance.json`
+/// documents pasted as fenced `json` blocks. Declared sessions are numbered by their line:
+/// `<id_prefix>-<line>`.
+///
+/// # Errors
+/// A tool, model or session id that is not a valid token.
+pub(crate) fn description_sessions(body: &str, id_prefix: &str, source: &Source) -> Result<Vec<Session>> {
+    let mut out = vec![];
+    for (i, line) in body.lines().enumerate() {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let key = key.trim();
+        let value = value.trim();
+        let model = value.split('<').next().unwrap_or("").trim();
+        let ai = match key.to_ascii_lowercase().as_str() {
+            "assisted-by" | "generated-by" => true,
+            "co-authored-by" => ai_tool_name(model).is_some(),
+            _ => false,
+        };
+        if !ai || model.is_empty() {
+            continue;
+        }
+        let tool = ai_tool_name(model).map(str::to_string).unwrap_or_else(|| {
+            model.to_ascii_lowercase().split_whitespace().next().unwrap_or("unknown").replace('/', "-")
+        });
+        out.push(crate::git::declared_session(&tool, model, format!("{id_prefix}-{i}"), source.clone())?);
+    }
+    for block in json_blocks(body) {
+        out.extend(provenance_session(&block, source)?);
+    }
+    Ok(out)
 }
 
 /// The contents of fenced code blocks tagged `json` in a Markdown text.

@@ -17,8 +17,11 @@ use crate::git::truncate;
 use crate::github::check_kind;
 use crate::payload::{missing, Payload, Platform};
 pub use crate::Mapped;
+
+/// Backfill from the GitLab REST API.
+pub mod api;
 use ledger_core::record::{
-    Body, Change, CheckResult, DeployStatus, Deployment, Evidence, Merge, MergeMethod, Review, Source, Verdict,
+    Body, Change, CheckResult, DeployStatus, Deployment, Evidence, Merge, MergeMethod, Record, Review, Source, Verdict,
 };
 use ledger_core::types::{CommitId, Digest, DigestAlg, Identity, RepoName, Timestamp, Token};
 use ledger_core::{Error, Result};
@@ -159,7 +162,7 @@ impl Platform for GitLab {
     }
 }
 
-type P<'a> = Payload<'a, GitLab>;
+pub(crate) type P<'a> = Payload<'a, GitLab>;
 
 impl<'a> P<'a> {
     /// A keyword (action, state, status), without surrounding whitespace.
@@ -218,7 +221,13 @@ pub fn map(event: &str, payload: &[u8]) -> Result<Mapped> {
         }
     }
     let digest = Digest::new(DigestAlg::Sha256, Sha256::digest(payload).to_vec())?;
-    let p = P::new(&v, &event, Source::payload(format!("gitlab-webhook:{event}"), digest));
+    map_value(&event, &v, Source::payload(format!("gitlab-webhook:{event}"), digest))
+}
+
+/// [`map`] for a payload already parsed (keys trimmed) and its event known, every record
+/// naming `source`.
+pub(crate) fn map_value(event: &str, v: &Value, source: Source) -> Result<Mapped> {
+    let p = P::new(v, event, source);
     let skip = |why: String| Ok(Mapped::Skipped(why));
     match p.event {
         "merge_request" => {
@@ -279,21 +288,44 @@ fn author(p: &P<'_>) -> Result<Identity> {
     }
 }
 
-fn merge_request(p: &P<'_>, merged: bool) -> Result<Mapped> {
+/// A merge request as a delivery or the API states it.
+pub(crate) struct MergeRequest<'a> {
+    pub(crate) iid: u64,
+    pub(crate) title: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) author: Identity,
+    pub(crate) head: CommitId,
+    /// The target branch's commit the diff is against (the API's `diff_refs.base_sha`).
+    pub(crate) base: Option<CommitId>,
+    pub(crate) labels: Vec<String>,
+    /// The time of this version (`updated_at`).
+    pub(crate) updated: Timestamp,
+    pub(crate) landed: Option<Landing>,
+}
+
+/// How a merge request landed.
+pub(crate) struct Landing {
+    /// The commit that landed on the target branch.
+    pub(crate) commit: CommitId,
+    /// Who merged, when known.
+    pub(crate) by: Option<Identity>,
+    pub(crate) method: MergeMethod,
+    pub(crate) time: Timestamp,
+}
+
+/// A merge request's records: its change, the AI sessions its description declares (session
+/// ids `gl-<group-project>-<iid>-<line>`), and its merge when it landed.
+pub(crate) fn merge_request_records(p: &P<'_>, mr: MergeRequest<'_>) -> Result<Vec<Record>> {
     let repo = p.repo()?;
-    let iid = p.u64("/object_attributes/iid")?;
-    let author = author(p)?;
-    let head = p.sha("/object_attributes/last_commit/id")?;
-    let body = p.opt_str("/object_attributes/description").unwrap_or("");
+    let body = mr.description;
     let change = Change {
         repo: repo.clone(),
-        number: Some(iid),
-        title: truncate(p.str("/object_attributes/title")?, 500),
+        number: Some(mr.iid),
+        title: truncate(mr.title, 500),
         description: (!body.trim().is_empty()).then(|| truncate(body, 4096)),
-        author: author.clone(),
-        head_commit: head.clone(),
-        // Merge request events do not name the target branch's commit.
-        base_commit: None,
+        author: mr.author.clone(),
+        head_commit: mr.head.clone(),
+        base_commit: mr.base.clone(),
         commits: vec![],
         commits_total: 0,
         risk_tier: None,
@@ -301,30 +333,60 @@ fn merge_request(p: &P<'_>, merged: bool) -> Result<Mapped> {
         paths: None,
         lines_added: None,
         lines_removed: None,
-        labels: crate::github::label_names(p.get("/labels").or(p.get("/object_attributes/labels")), "title"),
+        labels: mr.labels,
         source: Some(p.source.clone()),
     };
-    let updated = p.time("/object_attributes/updated_at")?;
-    let mut out = vec![p.record(updated, author, vec![], Body::Change(change))];
-    // A fast-forward merge has no merge commit: the change alone is recorded.
-    if merged && p.get("/object_attributes/merge_commit_sha").is_some() {
-        let merged_by = p.login("/user/username")?;
+    let mut out = vec![p.record(mr.updated, mr.author.clone(), vec![], Body::Change(change))];
+    let link = p.change_link(mr.iid)?;
+    let id_prefix = format!("gl-{}-{}", repo.as_str().replace('/', "-"), mr.iid);
+    for session in crate::github::description_sessions(body, &id_prefix, &p.source)? {
+        out.push(p.record(mr.updated, mr.author.clone(), vec![link.clone()], Body::Session(session)));
+    }
+    if let Some(landed) = mr.landed {
         out.push(p.record(
-            updated,
-            merged_by.clone(),
-            vec![p.change_link(iid)?],
+            landed.time,
+            landed.by.clone().unwrap_or(mr.author),
+            vec![link],
             Body::Merge(Merge {
                 repo,
-                merge_commit: p.sha("/object_attributes/merge_commit_sha")?,
-                head_commit: head,
-                base_commit: None,
-                merged_by: Some(merged_by),
-                method: MergeMethod::Merge,
+                merge_commit: landed.commit,
+                head_commit: mr.head,
+                base_commit: mr.base,
+                merged_by: landed.by,
+                method: landed.method,
                 source: Some(p.source.clone()),
             }),
         ));
     }
-    Ok(Mapped::Records(out))
+    Ok(out)
+}
+
+fn merge_request(p: &P<'_>, merged: bool) -> Result<Mapped> {
+    let updated = p.time("/object_attributes/updated_at")?;
+    // A fast-forward merge has no merge commit, and a delivery does not say which commit
+    // landed: the change alone is recorded.
+    let landed = match merged && p.get("/object_attributes/merge_commit_sha").is_some() {
+        true => Some(Landing {
+            commit: p.sha("/object_attributes/merge_commit_sha")?,
+            by: Some(p.login("/user/username")?),
+            method: MergeMethod::Merge,
+            time: updated,
+        }),
+        false => None,
+    };
+    let mr = MergeRequest {
+        iid: p.u64("/object_attributes/iid")?,
+        title: p.str("/object_attributes/title")?,
+        description: p.opt_str("/object_attributes/description").unwrap_or(""),
+        author: author(p)?,
+        head: p.sha("/object_attributes/last_commit/id")?,
+        // Merge request events do not name the target branch's commit.
+        base: None,
+        labels: crate::github::label_names(p.get("/labels").or(p.get("/object_attributes/labels")), "title"),
+        updated,
+        landed,
+    };
+    Ok(Mapped::Records(merge_request_records(p, mr)?))
 }
 
 fn review(p: &P<'_>, verdict: Verdict) -> Result<Mapped> {

@@ -57,11 +57,14 @@ fn mr(o: &Objects, n: u64) -> Value {
     })
 }
 
-/// The pipeline `pid`: 1000 + n ran for merge request n at its head, 5000 + n at its landed
-/// commit.
+/// The pipeline `pid`: 100,000 + n ran for merge request n at its head, 500,000 + n at its
+/// landed commit.
 fn pipeline(o: &Objects, pid: u64) -> Value {
-    let (commit, source) =
-        if pid >= 5000 { (sha("b", pid - 5000), "push") } else { (sha("a", pid - 1000), "merge_request_event") };
+    let (commit, source) = if pid >= 500_000 {
+        (sha("b", pid - 500_000), "push")
+    } else {
+        (sha("a", pid - 100_000), "merge_request_event")
+    };
     let a = &o.pipeline["object_attributes"];
     json!({
         "id": pid, "iid": pid, "project_id": ID, "name": a["name"], "sha": commit, "ref": a["ref"],
@@ -127,13 +130,13 @@ fn respond(o: &Objects, server: &str, req: &Request) -> ResponseTemplate {
                 "iid": n, "approved": true,
                 "approved_by": [{"user": {"username": "reviewer1"}}, {"user": {"username": "ghost"}}],
             }),
-            Some("pipelines") => json!([{"id": 1000 + n, "sha": sha("a", n), "status": "success"}]),
+            Some("pipelines") => json!([{"id": 100_000 + n, "sha": sha("a", n), "status": "success"}]),
             _ => return ResponseTemplate::new(404),
         });
     }
     if p == format!("{base}/pipelines") {
         let commit = req.url.query_pairs().find(|(k, _)| k == "sha").map(|(_, v)| v.into_owned()).unwrap_or_default();
-        return ok(json!([{"id": 5000 + number_of(&commit), "sha": commit, "status": "success"}]));
+        return ok(json!([{"id": 500_000 + number_of(&commit), "sha": commit, "status": "success"}]));
     }
     if let Some(rest) = p.strip_prefix(&format!("{base}/pipelines/")) {
         let mut parts = rest.split('/');
@@ -241,7 +244,7 @@ fn deliver_first(run: &Run) {
     };
     let project = json!({"id": ID, "name": "shop", "path_with_namespace": PROJECT});
     pipe["project"] = project.clone();
-    pipe["object_attributes"]["id"] = json!(1005);
+    pipe["object_attributes"]["id"] = json!(100_005);
     pipe["object_attributes"]["sha"] = json!(sha("a", 5));
     pipe["object_attributes"]["finished_at"] = json!("2026-02-27 09:05:00 UTC");
     pipe["merge_request"]["iid"] = json!(5);
@@ -419,6 +422,7 @@ fn gitlab_backfill_benchmark() {
     let took = began.elapsed();
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["merge_requests"], mrs, "{report:#}");
+    assert_eq!(report["appended"], mrs * 8 + 1, "{report:#}");
     println!(
         "backfill of {mrs} merge requests: {:.1} s, {} requests, {} records appended",
         took.as_secs_f64(),

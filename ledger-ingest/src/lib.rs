@@ -7,8 +7,8 @@
 //! | module | input |
 //! |---|---|
 //! | [`git`] | first-parent git history: landings, trailers, AI-assistance detection |
-//! | [`github`] | GitHub webhook deliveries (pull requests, reviews, checks, deployments, incident issues, pushes) |
-//! | [`gitlab`] | GitLab webhook deliveries (merge requests, approvals, pipelines, jobs, deployments) |
+//! | [`github`] | GitHub webhook deliveries (pull requests, reviews, checks, deployments, incident issues, pushes) and REST API objects |
+//! | [`gitlab`] | GitLab webhook deliveries (merge requests, approvals, pipelines, jobs, deployments) and REST API v4 objects |
 //! | [`incident`] | PagerDuty v3 and Opsgenie incident payloads |
 //! | [`attestation`] | in-toto Statements, DSSE envelopes, Sigstore bundles, SLSA provenance and VSAs |
 //! | [`provenance`] | `.ai/provenance.json` files |

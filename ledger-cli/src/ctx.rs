@@ -16,6 +16,8 @@ use crate::cli::{AdminArgs, Cli, SignerArgs};
 pub struct Ctx {
     /// The local ledger directory (and the default home of key files).
     pub db: PathBuf,
+    /// `--store`: the ledger in a PostgreSQL database instead of `db`'s embedded store.
+    pub store: Option<String>,
     /// The server, when `--server` is given.
     pub remote: Option<RemoteOptions>,
     /// `--json`: print results as JSON.
@@ -34,8 +36,12 @@ impl Ctx {
             }
             None => None,
         };
+        if let Some(s) = cli.store.as_deref().filter(|s| !ledger_store::store::is_postgres(s)) {
+            bail!("--store `{s}`: expected a postgres:// URL (an embedded store is --db DIR)");
+        }
         Ok(Ctx {
             db: cli.db.clone(),
+            store: cli.store.clone(),
             remote: cli.server.clone().map(|url| RemoteOptions { url, ca_cert: cli.ca_cert.clone(), read_token }),
             json: cli.json,
         })
@@ -48,7 +54,26 @@ impl Ctx {
     pub fn backend(&self) -> Result<Backend> {
         match &self.remote {
             Some(r) => Ok(Backend::Remote(Remote::connect(r)?)),
-            None => Ok(Backend::Local(crate::backend::open_local(&self.db)?)),
+            None => Ok(Backend::Local(crate::backend::open_local(self.open_store()?, self.store_name())?)),
+        }
+    }
+
+    /// Opens the local store: `--store`'s database, else `--db`'s directory.
+    ///
+    /// # Errors
+    /// No ledger there, it is in use, or the database cannot be reached.
+    pub fn open_store(&self) -> Result<ledger_store::store::DiskStore> {
+        Ok(match &self.store {
+            Some(url) => ledger_store::store::DiskStore::open_url(url)?,
+            None => ledger_store::store::DiskStore::open(&self.db)?,
+        })
+    }
+
+    /// Where the local ledger is, for messages (a database URL without its password).
+    pub fn store_name(&self) -> String {
+        match &self.store {
+            Some(url) => ledger_store::store::redact(url),
+            None => self.db.display().to_string(),
         }
     }
 

@@ -103,10 +103,81 @@ pub fn signed(record: &Record, key: &SigningKey) -> SignedRecord {
     SignedRecord::sign(record, key).unwrap()
 }
 
-/// A temporary directory holding a ledger (in `db/`).
+/// A temporary directory holding a ledger (in `db/`, or in a fresh PostgreSQL database).
 /// The ledger has the admin genesis and a `ci` key allowed `evidence` and `review`.
 pub struct Fixture {
     root: tempfile::TempDir,
+    /// The database's URL, for a PostgreSQL fixture.
+    url: Option<String>,
+}
+
+/// The environment variable naming the PostgreSQL server the tests may use: the URL of a
+/// database from which the test user can `CREATE DATABASE`
+/// (`postgresql://ledger@localhost/postgres?host=/tmp/pg`).
+pub const PG_ENV: &str = "LEDGER_TEST_PG";
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (before_query, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let host = before_query.split_once('/').map_or(before_query, |(h, _)| h);
+    match query {
+        Some(q) => format!("{scheme}://{host}/{name}?{q}"),
+        None => format!("{scheme}://{host}/{name}"),
+    }
+}
+
+/// A fresh, empty PostgreSQL database for one test: its URL. `None` (with a notice) when
+/// [`PG_ENV`] is not set; a panic when `CI` is set and it is not, since CI runs every store
+/// test on PostgreSQL too.
+pub fn pg_database() -> Option<String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let Ok(admin) = std::env::var(PG_ENV) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{PG_ENV} is not set (CI is set): .ci/run starts a PostgreSQL server"
+        );
+        eprintln!("notice: {PG_ENV} is not set; the PostgreSQL cases are skipped");
+        return None;
+    };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("ledger_t{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("{PG_ENV}: cannot connect: {e}"));
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    });
+    Some(with_database(&admin, &name))
+}
+
+/// The backends the store tests run on: fjall, sled, and PostgreSQL when [`PG_ENV`] names a
+/// server (required when `CI` is set).
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Fjall, Backend::Sled];
+    if std::env::var_os(PG_ENV).is_some() || std::env::var_os("CI").is_some() {
+        b.push(Backend::Postgres);
+    }
+    b
+}
+
+/// A new store kept by `backend`: in `dir` for an embedded one, in a fresh database for
+/// PostgreSQL. Its location, for [`open_store`], and the store.
+pub fn create_store(dir: &Path, backend: Backend) -> (PathBuf, DiskStore) {
+    match backend {
+        Backend::Postgres => {
+            let url = pg_database().expect("a PostgreSQL server for the PostgreSQL case");
+            let store = DiskStore::create_url(&url).unwrap();
+            (PathBuf::from(url), store)
+        }
+        _ => (dir.to_path_buf(), DiskStore::create_with(dir, backend).unwrap()),
+    }
 }
 
 impl Fixture {
@@ -122,18 +193,23 @@ impl Fixture {
         std::fs::create_dir(&db).unwrap();
         let admin = key("admin");
         let genesis = signed(&key_rec(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin);
-        let ledger =
-            Ledger::create(DiskStore::create_with(&db, backend).unwrap(), &genesis, Arc::new(SystemClock)).unwrap();
+        let (location, store) = create_store(&db, backend);
+        let url = (backend == Backend::Postgres).then(|| location.display().to_string());
+        let ledger = Ledger::create(store, &genesis, Arc::new(SystemClock)).unwrap();
         let ci = key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Evidence, Kind::Review]);
         ledger.append(&[signed(&ci, &admin)]).unwrap();
         assert_eq!(ledger.len(), SETUP_ENTRIES);
         drop(ledger);
-        Fixture { root }
+        Fixture { root, url }
     }
 
-    /// The ledger directory.
+    /// Where the ledger is: its directory, or (PostgreSQL) its database's URL, which
+    /// [`open_store`] opens alike.
     pub fn db(&self) -> PathBuf {
-        self.root.path().join("db")
+        match &self.url {
+            Some(url) => PathBuf::from(url),
+            None => self.root.path().join("db"),
+        }
     }
 
     /// The temporary directory holding `db/` (for token files, logs and the like).
@@ -142,12 +218,12 @@ impl Fixture {
     }
 }
 
-/// Opens a store, waiting while a handle dropped a moment ago in this process still holds the
-/// directory's lock.
+/// Opens a store (a directory, or a PostgreSQL URL), waiting while a handle dropped a moment ago
+/// in this process still holds its lock.
 pub fn open_store(dir: &Path) -> DiskStore {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match DiskStore::open(dir) {
+        match DiskStore::open_location(dir) {
             Ok(s) => return s,
             Err(crate::Error::Locked { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))

@@ -3,7 +3,6 @@
 
 mod gate;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -77,10 +76,9 @@ pub struct Remote {
     token: Option<String>,
 }
 
-/// Opens the local ledger at `db`.
-pub fn open_local(db: &Path) -> Result<Ledger<DiskStore>> {
-    let store = DiskStore::open(db)?;
-    Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {}", db.display()))
+/// Opens the local ledger in `store` (at `name`, for messages).
+pub fn open_local(store: DiskStore, name: String) -> Result<Ledger<DiskStore>> {
+    Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {name}"))
 }
 
 fn hash32(b: &[u8]) -> Result<merkle::Hash> {

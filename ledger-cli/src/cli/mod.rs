@@ -21,6 +21,10 @@ pub struct Cli {
     /// Ledger directory (the embedded store).
     #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger-data", help_heading = "Global options")]
     pub db: PathBuf,
+    /// The ledger in a PostgreSQL database instead of `--db`'s embedded store
+    /// (`postgres://USER@HOST:PORT/DB`); key files stay in `--db`.
+    #[arg(long, global = true, env = "LEDGER_STORE", help_heading = "Global options")]
+    pub store: Option<String>,
     /// A `ledgerd` server (`http://127.0.0.1:7700`, or `https://…`): run the command through
     /// it instead of on the local `--db`. Key files are still read locally.
     #[arg(long, global = true, env = "LEDGER_SERVER", help_heading = "Global options")]

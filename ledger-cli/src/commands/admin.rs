@@ -64,7 +64,8 @@ fn all_signer_kinds() -> Vec<Kind> {
 struct InitOut {
     admin: KeyFileOut,
     backend: &'static str,
-    db: PathBuf,
+    /// Where the ledger is: the directory, or the database's URL without its password.
+    db: String,
     entries: u64,
     local: Option<KeyFileOut>,
     log: KeyFileOut,
@@ -90,7 +91,7 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
             .with_context(|| format!("reading {}", db.display()))?
             .filter_map(|e| e.ok())
             .any(|e| e.file_name() != "keys");
-        if foreign {
+        if foreign && ctx.store.is_none() {
             bail!(
                 "{} exists and is not empty; `ledger init` only creates a new ledger in a new or empty directory",
                 db.display()
@@ -125,7 +126,10 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
             },
             now,
         )?;
-        let store = DiskStore::create_with(db, engine)?;
+        let store = match &ctx.store {
+            Some(url) => DiskStore::create_url(url)?,
+            None => DiskStore::create_with(db, engine)?,
+        };
         let mut ledger =
             Backend::Local(Ledger::create(store, &SignedRecord::sign(&genesis, &admin)?, Arc::new(SystemClock))?);
         // The log key signs checkpoints, so the admin key can stay offline.
@@ -177,8 +181,8 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
         }
         Ok(InitOut {
             admin: KeyFileOut { key_id: key_id(&admin.verifying_key()).to_hex(), name: None, path: admin_path.clone() },
-            backend: engine.name(),
-            db: db.to_path_buf(),
+            backend: if ctx.store.is_some() { "postgres" } else { engine.name() },
+            db: ctx.store_name(),
             entries: ledger.len()?,
             local,
             log,
@@ -197,7 +201,7 @@ pub fn init(ctx: &Ctx, admin_key: Option<PathBuf>, no_local_key: bool, engine: E
     if ctx.json {
         json_out(&out)?;
     } else {
-        line(format!("created ledger at {} (storage: {})", db.display(), engine.name()))?;
+        line(format!("created ledger at {} (storage: {})", out.db, out.backend))?;
         line(format!("admin key  {}  {}", out.admin.key_id, admin_path.display()))?;
         line(format!(
             "log key    {}  {} (signs checkpoints: give it to ledgerd)",

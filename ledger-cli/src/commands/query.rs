@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use ledger_audit::why::{ChangeReport, EntryRef, Verification, Vouch, WalkStep, WhyReport};
 use ledger_store::ledger::Ledger;
-use ledger_store::store::DiskStore;
 use serde::Serialize;
 
 use crate::backend::{Backend, VerifyOutcome};
@@ -32,7 +31,7 @@ pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
     let mut ledger = match &ctx.remote {
         Some(_) => ctx.backend()?,
         None => {
-            let store = DiskStore::open(&ctx.db)?;
+            let store = ctx.open_store()?;
             // Open without trusting the head: a tampered head is reported like any other entry.
             match Ledger::open(store, std::sync::Arc::new(ledger_store::clock::SystemClock)) {
                 Ok(l) => Backend::Local(l),

@@ -27,6 +27,11 @@ struct Args {
     /// Ledger directory (create it with `ledger init`).
     #[arg(long, env = "LEDGER_DB", default_value = "ledger-data")]
     db: PathBuf,
+    /// The ledger in a PostgreSQL database instead of the directory's embedded store
+    /// (`postgres://USER@HOST:PORT/DB`, or `postgresql:///DB?host=/run/postgresql` for a unix
+    /// socket); key files are still read from `--db`.
+    #[arg(long, env = "LEDGER_STORE")]
+    store: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:7700")]
     listen: String,
@@ -111,11 +116,17 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let store = DiskStore::open(&args.db)?;
-    let ledger = Arc::new(
-        Ledger::open(store, Arc::new(SystemClock))
-            .with_context(|| format!("opening the ledger at {}", args.db.display()))?,
-    );
+    let (store, at) = match &args.store {
+        Some(url) if ledger_store::store::is_postgres(url) => {
+            let store = DiskStore::open_url(url)?;
+            let at = store.path().display().to_string();
+            (store, at)
+        }
+        Some(other) => anyhow::bail!("--store `{other}`: expected a postgres:// URL (an embedded store is --db DIR)"),
+        None => (DiskStore::open(&args.db)?, args.db.display().to_string()),
+    };
+    let ledger =
+        Arc::new(Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {at}"))?);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some((
             std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,

@@ -23,6 +23,10 @@ pub enum Backend {
     /// sled 0.34: `flush` then `fdatasync` of its files per append batch (power-loss durable,
     /// shown by the power-cut battery).
     Sled,
+    /// A PostgreSQL database (`postgres://…`), not a directory: one transaction per append
+    /// batch, acknowledged once `COMMIT` returns with `synchronous_commit = on`. Opened with
+    /// [`DiskStore::open_url`] and created with [`DiskStore::create_url`].
+    Postgres,
 }
 
 impl Backend {
@@ -32,6 +36,7 @@ impl Backend {
         match self {
             Backend::Fjall => "fjall",
             Backend::Sled => "sled",
+            Backend::Postgres => "postgres",
         }
     }
 }
@@ -42,19 +47,25 @@ impl std::str::FromStr for Backend {
         match s {
             "fjall" => Ok(Backend::Fjall),
             "sled" => Ok(Backend::Sled),
+            "postgres" | "postgresql" => {
+                Err("a PostgreSQL store is named by its URL: --store postgres://USER@HOST/DB".into())
+            }
             other => Err(format!("unknown storage backend {other:?} (expected fjall or sled)")),
         }
     }
 }
 
-/// The embedded store: the layout above, kept by a [`Backend`] in one directory.
+/// The store: the layout above, kept by a [`Backend`]: an embedded engine in one directory,
+/// or a PostgreSQL database.
 pub struct DiskStore {
     // Declared before the lock: the engine closes before the directory is released.
     kv: Box<dyn Kv>,
     backend: Backend,
+    /// The directory, or the database's URL without its password.
     path: PathBuf,
-    /// The `LOCK` file, locked for as long as the store is open.
-    _lock: std::fs::File,
+    /// The `LOCK` file of an embedded store, locked for as long as the store is open (a
+    /// PostgreSQL store holds an advisory lock instead).
+    _lock: Option<std::fs::File>,
 }
 
 /// Locks `dir`'s `LOCK` file: one process (one handle) owns a ledger directory. Neither engine
@@ -133,7 +144,7 @@ impl Drop for DiskStore {
         if self.backend == Backend::Fjall && parked::enabled() {
             // Keep the engine and a handle on the lock (a duplicate shares the lock) until the
             // process exits; the field left behind refuses every call.
-            if let Ok(lock) = self._lock.try_clone() {
+            if let Some(Ok(lock)) = self._lock.as_ref().map(std::fs::File::try_clone) {
                 let kv = std::mem::replace(&mut self.kv, Box::new(parked::Closed));
                 parked::park(&self.path, self.backend, kv, lock);
             }
@@ -303,17 +314,69 @@ impl DiskStore {
 
     fn open_backend(dir: &Path, backend: Backend) -> Result<Self> {
         if let Some((kv, lock)) = parked::take(dir, backend) {
-            return Ok(DiskStore { kv, backend, path: dir.to_path_buf(), _lock: lock });
+            return Ok(DiskStore { kv, backend, path: dir.to_path_buf(), _lock: Some(lock) });
+        }
+        if backend == Backend::Postgres {
+            return Err(Error::Storage(
+                "a PostgreSQL store is named by its URL (--store postgres://…), not a directory".into(),
+            ));
         }
         let lock = lock_dir(dir)?;
         let kv: Box<dyn Kv> = match backend {
             Backend::Sled => Box::new(sled_kv::SledKv::open(dir, CACHE_BYTES)?),
-            Backend::Fjall => Box::new(fjall_kv::FjallKv::open(dir, CACHE_BYTES)?),
+            _ => Box::new(fjall_kv::FjallKv::open(dir, CACHE_BYTES)?),
         };
-        Ok(DiskStore { kv, backend, path: dir.to_path_buf(), _lock: lock })
+        Ok(DiskStore { kv, backend, path: dir.to_path_buf(), _lock: Some(lock) })
     }
 
-    /// The directory of this store.
+    /// Creates a new store in the PostgreSQL database at `url` (`postgres://USER@HOST/DB`),
+    /// which must not hold a ledger yet: its schema is created by the migrations.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] if the database holds a ledger; [`Error::Storage`] if it
+    /// cannot be reached; [`Error::Locked`] if another handle holds it.
+    pub fn create_url(url: &str) -> Result<Self> {
+        let store = Self::connect(url)?;
+        if store.kv.get(b"meta")?.is_some() {
+            return Err(Error::AlreadyExists { path: store.path.clone() });
+        }
+        store.initialize()?;
+        Ok(store)
+    }
+
+    /// Opens the store in the PostgreSQL database at `url`, refusing a database that holds
+    /// no ledger, without writing anything but the schema's migrations.
+    ///
+    /// # Errors
+    /// [`Error::NotALedger`] for a database without a ledger; [`Error::Storage`] if it cannot
+    /// be reached; [`Error::Locked`] if another handle holds it.
+    pub fn open_url(url: &str) -> Result<Self> {
+        let store = Self::connect(url)?;
+        let not = |reason: &str| Error::NotALedger { path: store.path.clone(), reason: reason.to_string() };
+        match store.kv.get(b"meta")? {
+            Some(m) if m == FORMAT_MARKER || m == FORMAT_MARKER_V1 => Ok(store),
+            Some(_) => Err(not("the database has an unknown format marker")),
+            None => Err(not("the database holds no ledger (run `ledger init --store URL`)")),
+        }
+    }
+
+    fn connect(url: &str) -> Result<Self> {
+        let kv = Box::new(super::pg_kv::PgKv::open(url)?);
+        Ok(DiskStore { kv, backend: Backend::Postgres, path: super::pg_kv::redact(url).into(), _lock: None })
+    }
+
+    /// Opens the store at `location`: a PostgreSQL URL or a directory.
+    ///
+    /// # Errors
+    /// As [`DiskStore::open_url`] or [`DiskStore::open`].
+    pub fn open_location(location: &Path) -> Result<Self> {
+        match location.to_str().filter(|l| super::pg_kv::is_postgres(l)) {
+            Some(url) => Self::open_url(url),
+            None => Self::open(location),
+        }
+    }
+
+    /// The directory of this store (a PostgreSQL store: its URL without the password).
     pub fn path(&self) -> &Path {
         &self.path
     }

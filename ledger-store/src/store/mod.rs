@@ -12,6 +12,10 @@
 //!   flush wrote: an acknowledged append survives a power cut as on fjall (see
 //!   `docs/ARCHITECTURE.md`, `docs/RELIABILITY.md`).
 //!
+//! - **postgres** (a PostgreSQL database named by its URL): the pairs as rows of one table,
+//!   one transaction per append batch, acknowledged once `COMMIT` returns with
+//!   `synchronous_commit = on`; versioned schema migrations (`pg_kv.rs`).
+//!
 //! [`DiskStore::open`] tells the backend from the directory's files; [`DiskStore::create`]
 //! uses [`Backend::default`], chosen by measurement (`docs/BENCHMARKS.md`).
 //!
@@ -36,6 +40,7 @@ mod disk;
 mod fjall_kv;
 mod index;
 mod kv;
+mod pg_kv;
 mod sled_kv;
 
 use ledger_core::merkle::{Frontier, Hash};
@@ -46,6 +51,7 @@ use ledger_core::types::{EntryHash, RecordId, Seq};
 pub use disk::{close_at_process_exit, Backend, DiskStore, Raw};
 pub use index::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey};
 pub use kv::{Kv, KvIter, PairFn};
+pub use pg_kv::{is_postgres, redact};
 
 use crate::error::Result;
 

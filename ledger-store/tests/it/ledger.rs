@@ -392,7 +392,7 @@ fn log_each_answers_in_seq_order_stops_when_asked_and_limits_to_the_latest() {
 fn verify_while_appends_continue_checks_the_ledger_as_of_its_start() {
     // `ledgerd` answers Verify while the sequencer keeps appending: entries, index keys, tiles
     // and the tree written during a verification belong to the next one, not to tampering.
-    for backend in [Backend::Fjall, Backend::Sled] {
+    for backend in crate::support::backends() {
         let fx = crate::support::Fixture::with_backend(backend);
         let l = Arc::new(Ledger::open(crate::support::open_store(&fx.db()), Arc::new(FixedClock)).unwrap());
         let writer = {

@@ -148,7 +148,7 @@ fn structural_attacks_on_the_store_are_named_by_verify() {
         }),
     ];
     // On each backend: the layout is the same, the engines differ.
-    for backend in [Backend::Fjall, Backend::Sled] {
+    for backend in crate::support::backends() {
         for (name, want, attack) in &attacks {
             let (fx, entries) = build_with(backend);
             with_store(&fx, |db| attack(db, &entries));
@@ -295,7 +295,7 @@ fn attacks_on_each_derived_index_are_named_by_verify() {
             db.insert("Keys", [0u64, 2].iter().flat_map(|s| s.to_be_bytes()).collect::<Vec<u8>>()).unwrap();
         }),
     ));
-    for backend in [Backend::Fjall, Backend::Sled] {
+    for backend in crate::support::backends() {
         for (i, (name, want, attack)) in attacks.iter().enumerate() {
             let (fx, entries) = build_with(backend);
             with_store(&fx, |db| attack(db, &entries));
@@ -328,7 +328,13 @@ fn verify_failure(fx: &Fixture) -> (u64, String) {
 
 #[test]
 fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint() {
-    let (fx, entries) = build();
+    for backend in crate::support::backends() {
+        truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint_on(backend);
+    }
+}
+
+fn truncation_and_re_signed_rewrites_are_caught_by_a_pinned_checkpoint_on(backend: Backend) {
+    let (fx, entries) = build_with(backend);
     let leaves: Vec<merkle::Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
     let pinned = (ENTRIES, merkle::root(&leaves));
     // Truncation that also rewrites the head and tree records: the store is self-consistent

@@ -1,0 +1,399 @@
+//! The PostgreSQL backend of [`super::Kv`]: the layout's pairs as rows of one table,
+//! `ledger_kv (k bytea PRIMARY KEY, v bytea NOT NULL)`, read in key order (`bytea` compares
+//! byte by byte, as the layout's keys must) and written one transaction per batch, committed
+//! with `synchronous_commit = on`: a write returns once PostgreSQL says the commit is durable
+//! (flushed to its WAL, and to a synchronous standby where the server is configured with one).
+//!
+//! The driver is tokio-postgres, run on a thread of its own with its own runtime: the
+//! [`super::Kv`] seam is synchronous and is called from any thread, `ledgerd`'s runtime
+//! included, where blocking on a future would panic. Each call sends a job to that thread and
+//! waits for its answer.
+//!
+//! Schema changes are versioned: `ledger_schema (version, applied_at)` records each migration
+//! applied, and opening applies the missing ones in one transaction. One handle at a time holds
+//! a store (a session advisory lock, released when its connection ends, however it ends), as
+//! the `LOCK` file does for the embedded backends.
+
+use std::sync::mpsc;
+
+use tokio_postgres::{Client, NoTls};
+
+use super::kv::{Kv, KvIter, PairFn};
+use crate::error::{Error, Result};
+
+/// Rows fetched per round trip of a scan.
+const PAGE: i64 = 2048;
+
+/// The advisory lock key a store's handle holds (the bytes of `"ledger!"` as a number: any
+/// fixed key that other applications are unlikely to take).
+const LOCK_KEY: i64 = 0x006c_6564_6765_7221;
+
+/// Each migration, in order: `MIGRATIONS[i]` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE ledger_kv (k bytea PRIMARY KEY, v bytea NOT NULL)"];
+
+fn storage(e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("postgres: {e}"))
+}
+
+/// A driver error with its server message, code and detail when there is one.
+fn pg_error(e: &tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => Error::Storage(format!(
+            "postgres: {} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        )),
+        None => storage(e),
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(x) => x,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Whether `location` names a PostgreSQL database (`postgres://…` or `postgresql://…`).
+pub fn is_postgres(location: &str) -> bool {
+    let l = location.trim_start();
+    l.starts_with("postgres://") || l.starts_with("postgresql://")
+}
+
+/// The first key after every key starting with `prefix`, if there is one.
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xff {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+type Reply<T> = mpsc::SyncSender<Result<T>>;
+
+/// What the driver thread is asked to do.
+enum Job {
+    Get(Vec<u8>, Reply<Option<Vec<u8>>>),
+    /// Up to [`PAGE`] pairs with key `>= from` (or `> from` when `after`), `< to` when given.
+    Page {
+        from: Vec<u8>,
+        after: bool,
+        to: Option<Vec<u8>>,
+        reply: Reply<Pairs>,
+    },
+    Write {
+        puts: Pairs,
+        removes: Vec<Vec<u8>>,
+        reply: Reply<()>,
+    },
+}
+
+/// A PostgreSQL database as a [`Kv`].
+pub(super) struct PgKv {
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PgKv {
+    /// Connects to `url`, takes the store's lock and applies the schema migrations missing.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the database cannot be reached or its schema is newer than this
+    /// binary knows; [`Error::Locked`] if another handle holds the store.
+    pub(super) fn open(url: &str) -> Result<Self> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| Error::Storage(format!("postgres: the URL {}: {e}", redact(url))))?;
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
+        let shown = redact(url);
+        let thread = std::thread::Builder::new()
+            .name("ledger-postgres".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(storage(format!("starting the driver's runtime: {e}"))));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let client = match connect(&config, &shown).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(job) = queue.recv().await {
+                        serve(&client, job).await;
+                    }
+                });
+            })
+            .map_err(|e| storage(format!("starting the driver's thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(PgKv { jobs, thread: Some(thread) }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(storage("the driver's thread ended before connecting")),
+        }
+    }
+
+    fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs.send(job(tx)).map_err(|_| storage("the connection is closed"))?;
+        rx.recv().map_err(|_| storage("the connection ended during the call"))?
+    }
+
+    fn scan(&self, from: &[u8], to: Option<Vec<u8>>) -> KvIter<'_> {
+        Box::new(Scan { kv: self, next: Some((from.to_vec(), false)), to, page: Vec::new().into_iter() })
+    }
+}
+
+impl Drop for PgKv {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop; the connection and its lock go with it.
+        let (closed, _) = tokio::sync::mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Connects, locks and migrates.
+async fn connect(config: &tokio_postgres::Config, shown: &str) -> Result<Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| {
+            let why = match e.as_db_error() {
+                Some(db) => db.message().to_string(),
+                None => match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                },
+            };
+            let hint = if why.contains("TLS") {
+                " (connections are not encrypted yet: use sslmode=disable over a unix socket, a private network or a tunnel)"
+            } else {
+                ""
+            };
+            Error::Storage(format!("postgres: cannot connect to {shown}: {why}{hint}"))
+        })?;
+    tokio::spawn(async move {
+        // Ends when the client is dropped or the server goes away; calls then fail.
+        let _ = connection.await;
+    });
+    let locked: bool =
+        client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_error(&e))?.get(0);
+    if !locked {
+        return Err(Error::Locked { path: shown.into() });
+    }
+    migrate(&client).await?;
+    Ok(client)
+}
+
+/// Applies the migrations the database lacks, in one transaction that holds the schema
+/// table's lock, so that two handles migrating at once apply each migration once.
+async fn migrate(client: &Client) -> Result<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS ledger_schema (version integer PRIMARY KEY, \
+             applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
+    client.batch_execute("BEGIN; LOCK TABLE ledger_schema IN EXCLUSIVE MODE").await.map_err(|e| pg_error(&e))?;
+    let result = async {
+        let version: i32 = client
+            .query_one("SELECT coalesce(max(version), 0) FROM ledger_schema", &[])
+            .await
+            .map_err(|e| pg_error(&e))?
+            .get(0);
+        let known = MIGRATIONS.len() as i32;
+        if version > known {
+            return Err(Error::Storage(format!(
+                "postgres: the database's schema is version {version}, newer than this binary's {known}: upgrade the binary"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            client.batch_execute(sql).await.map_err(|e| pg_error(&e))?;
+            let v = i as i32 + 1;
+            client.execute("INSERT INTO ledger_schema (version) VALUES ($1)", &[&v]).await.map_err(|e| pg_error(&e))?;
+        }
+        Ok(())
+    }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    client.batch_execute(end).await.map_err(|e| pg_error(&e))?;
+    result
+}
+
+async fn serve(client: &Client, job: Job) {
+    match job {
+        Job::Get(k, reply) => {
+            let r = client
+                .query_opt("SELECT v FROM ledger_kv WHERE k = $1", &[&k])
+                .await
+                .map(|row| row.map(|r| r.get::<_, Vec<u8>>(0)))
+                .map_err(|e| pg_error(&e));
+            let _ = reply.send(r);
+        }
+        Job::Page { from, after, to, reply } => {
+            let sql = match (after, to.is_some()) {
+                (false, true) => "SELECT k, v FROM ledger_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
+                (true, true) => "SELECT k, v FROM ledger_kv WHERE k > $1 AND k < $2 ORDER BY k LIMIT $3",
+                (false, false) => "SELECT k, v FROM ledger_kv WHERE k >= $1 ORDER BY k LIMIT $2",
+                (true, false) => "SELECT k, v FROM ledger_kv WHERE k > $1 ORDER BY k LIMIT $2",
+            };
+            let rows = match &to {
+                Some(to) => client.query(sql, &[&from, to, &PAGE]).await,
+                None => client.query(sql, &[&from, &PAGE]).await,
+            };
+            let r = rows
+                .map(|rows| rows.into_iter().map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1))).collect())
+                .map_err(|e| pg_error(&e));
+            let _ = reply.send(r);
+        }
+        Job::Write { puts, removes, reply } => {
+            let _ = reply.send(write(client, puts, removes).await);
+        }
+    }
+}
+
+/// One transaction: the puts (the last value of a key put twice), then the removes; committed
+/// with `synchronous_commit = on` whatever the server's default.
+async fn write(client: &Client, puts: Pairs, removes: Vec<Vec<u8>>) -> Result<()> {
+    let mut last: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
+    last.extend(puts);
+    let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = last.into_iter().unzip();
+    client.batch_execute("BEGIN; SET LOCAL synchronous_commit TO on").await.map_err(|e| pg_error(&e))?;
+    let result = async {
+        if !keys.is_empty() {
+            client
+                .execute(
+                    "INSERT INTO ledger_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                    &[&keys, &values],
+                )
+                .await
+                .map_err(|e| pg_error(&e))?;
+        }
+        if !removes.is_empty() {
+            client
+                .execute("DELETE FROM ledger_kv WHERE k = ANY($1::bytea[])", &[&removes])
+                .await
+                .map_err(|e| pg_error(&e))?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        // The write is durable once COMMIT returns: an error there (a lost connection) leaves
+        // its outcome unknown, and the caller stops writing.
+        Ok(()) => client.batch_execute("COMMIT").await.map_err(|e| pg_error(&e)),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// A scan, a page at a time.
+struct Scan<'a> {
+    kv: &'a PgKv,
+    /// Where the next page starts (`true`: after that key), or `None` when done.
+    next: Option<(Vec<u8>, bool)>,
+    to: Option<Vec<u8>>,
+    page: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(pair) = self.page.next() {
+                return Some(Ok(pair));
+            }
+            let (from, after) = self.next.take()?;
+            let to = self.to.clone();
+            match self.kv.ask(|reply| Job::Page { from, after, to, reply }) {
+                Ok(rows) => {
+                    if rows.len() as i64 == PAGE {
+                        self.next = rows.last().map(|(k, _)| (k.clone(), true));
+                    }
+                    self.page = rows.into_iter();
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl Kv for PgKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let key = key.to_vec();
+        self.ask(|reply| Job::Get(key, reply))
+    }
+
+    fn range<'a>(&'a self, from: &[u8], to: &[u8]) -> KvIter<'a> {
+        if from >= to {
+            return Box::new(std::iter::empty());
+        }
+        self.scan(from, Some(to.to_vec()))
+    }
+
+    fn prefix<'a>(&'a self, prefix: &[u8]) -> KvIter<'a> {
+        self.scan(prefix, successor(prefix))
+    }
+
+    fn for_each_prefix(&self, prefix: &[u8], f: &mut PairFn<'_>) -> Result<()> {
+        for kv in self.prefix(prefix) {
+            let (k, v) = kv?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
+        let puts = puts.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let removes = removes.iter().map(|k| k.to_vec()).collect();
+        self.ask(|reply| Job::Write { puts, removes, reply })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_end_where_the_next_prefix_starts() {
+        assert_eq!(successor(b"e"), Some(b"f".to_vec()));
+        assert_eq!(successor(&[b'a', 0xff]), Some(b"b".to_vec()));
+        assert_eq!(successor(&[0xff, 0xff]), None);
+        assert_eq!(successor(b""), None);
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgresql:///db?host=/tmp"), "postgresql:///db?host=/tmp");
+        assert!(is_postgres("postgresql://x") && is_postgres("postgres://x") && !is_postgres("./data"));
+    }
+}

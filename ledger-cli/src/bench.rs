@@ -25,7 +25,7 @@ use crate::ctx::Ctx;
 use crate::output::{json_out, line};
 
 /// Target size of each record's bytes.
-const RECORD_BYTES: usize = 1024;
+pub(crate) const RECORD_BYTES: usize = 1024;
 
 fn make_record(run: u64, i: usize) -> Result<Record> {
     let sha = format!("{:016x}{:024x}", run, i);
@@ -61,15 +61,15 @@ fn make_record(run: u64, i: usize) -> Result<Record> {
 }
 
 /// Signs `n` distinct records on all cores.
-fn presign(key: &SigningKey, n: usize, run: u64) -> Result<Vec<pb::SignedRecord>> {
+pub(crate) fn presign(key: &SigningKey, n: usize, run: u64) -> Result<Vec<SignedRecord>> {
     let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
     let chunk = n.div_ceil(threads);
-    let parts: Vec<Result<Vec<pb::SignedRecord>>> = std::thread::scope(|s| {
+    let parts: Vec<Result<Vec<SignedRecord>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
                     (t * chunk..((t + 1) * chunk).min(n))
-                        .map(|i| Ok(pb::SignedRecord::from(&SignedRecord::sign(&make_record(run, i)?, key)?)))
+                        .map(|i| Ok(SignedRecord::sign(&make_record(run, i)?, key)?))
                         .collect::<Result<Vec<_>>>()
                 })
             })
@@ -83,11 +83,23 @@ fn presign(key: &SigningKey, n: usize, run: u64) -> Result<Vec<pb::SignedRecord>
     Ok(out)
 }
 
+/// What the clients saw: each durable append's latency, and the errors.
 #[derive(Default)]
-struct Tally {
-    latencies_us: Vec<u32>,
-    errors: u64,
-    first_error: Option<String>,
+pub(crate) struct Tally {
+    pub latencies_us: Vec<u32>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl Tally {
+    /// Adds another client's tally.
+    pub fn add(&mut self, other: Tally) {
+        self.latencies_us.extend(other.latencies_us);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -211,6 +223,9 @@ pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
         BenchCommand::History { changes, days, until, signer } => {
             return crate::bench_history::history(ctx, changes, days, &until, &signer)
         }
+        BenchCommand::AuditTable { database, clients, duration, records, signer } => {
+            return crate::bench_audit::run(ctx, &database, clients, duration, records, &signer)
+        }
     };
     let as_json = ctx.json;
     let Some(remote) = &ctx.remote else { bail!("`ledger bench append` needs --server URL (or LEDGER_SERVER)") };
@@ -225,7 +240,8 @@ pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
     if !as_json {
         eprintln!("signing {n} records of {RECORD_BYTES} bytes before the clock starts…");
     }
-    let pool = Arc::new(presign(&key, n, run_id)?);
+    let pool: Arc<Vec<pb::SignedRecord>> =
+        Arc::new(presign(&key, n, run_id)?.iter().map(pb::SignedRecord::from).collect());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let (tally, elapsed) = rt.block_on(async {
         let mut channels = Vec::with_capacity(clients);
@@ -254,27 +270,34 @@ pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
             .collect();
         let mut all = Tally::default();
         for t in tasks {
-            let r = t.await.map_err(|e| anyhow!("a client task failed: {e}"))?;
-            all.latencies_us.extend(r.latencies_us);
-            all.errors += r.errors;
-            if all.first_error.is_none() {
-                all.first_error = r.first_error;
-            }
+            all.add(t.await.map_err(|e| anyhow!("a client task failed: {e}"))?);
         }
         let elapsed = start.elapsed();
         Ok::<_, anyhow::Error>((all, elapsed))
     })?;
+    let mode = if stream { "stream" } else { "unary" };
+    report(ctx, mode, clients, tally, elapsed, n)
+}
+
+/// Prints a run's result: durable appends per second and latency percentiles.
+pub(crate) fn report(
+    ctx: &Ctx,
+    mode: &'static str,
+    clients: usize,
+    tally: Tally,
+    elapsed: Duration,
+    pool: usize,
+) -> Result<ExitCode> {
     let mut lat = tally.latencies_us;
     lat.sort_unstable();
     let ok = lat.len() as u64;
     let secs = elapsed.as_secs_f64();
     let rate = ok as f64 / secs;
     let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
-    if ok as usize >= n {
-        eprintln!("warning: the pre-signed pool ({n} records) ran out before the duration; pass a larger --records");
+    if ok as usize >= pool {
+        eprintln!("warning: the pre-signed pool ({pool} records) ran out before the duration; pass a larger --records");
     }
-    let mode = if stream { "stream" } else { "unary" };
-    if as_json {
+    if ctx.json {
         json_out(&BenchOut {
             appended: ok,
             appends_per_sec: rate,

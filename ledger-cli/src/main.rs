@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod backend;
 mod bench;
+mod bench_audit;
 mod bench_history;
 mod cli;
 mod commands;

@@ -373,6 +373,27 @@ pub enum BenchCommand {
         #[command(flatten)]
         signer: SignerArgs,
     },
+    /// The common alternative, for comparison (docs/BENCHMARKS.md): a plain PostgreSQL audit
+    /// table whose `BEFORE INSERT` trigger takes an advisory lock and chains
+    /// `sha256(prev ‖ body)`, fed the same signed 1 KiB records (Ed25519, signed client-side)
+    /// by concurrent clients, one row per transaction. Creates (and replaces) the table
+    /// `bench_audit` in DATABASE.
+    AuditTable {
+        /// The database (`postgres://…`).
+        #[arg(long)]
+        database: String,
+        /// Concurrent clients (one connection each).
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Records to pre-sign (default: 20,000 per second of duration).
+        #[arg(long)]
+        records: Option<usize>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
     /// Write a realistic change history into the local ledger (changes, AI sessions, reviews,
     /// checks, merges, deployments, incidents, rollbacks; about 8.5 entries per change) for
     /// measuring the audit commands at scale. Deterministic: two runs write the same records.

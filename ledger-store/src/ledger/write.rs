@@ -80,8 +80,15 @@ impl<S: Store> Ledger<S> {
         let mut results: Vec<Result<Receipt>> = Vec::with_capacity(records.len());
         let mut batch: Vec<StoredEntry> = Vec::new();
         let mut in_batch: HashMap<RecordId, usize> = HashMap::new();
+        // The records the ledger already holds, looked up together (one round trip on a
+        // database, where one per record would hold the writer's turn for each).
+        let ids: Vec<RecordId> = records.iter().map(VerifiedRecord::id).collect();
+        let known: HashMap<RecordId, Seq> = match self.store.seqs_by_records(&ids) {
+            Ok(seqs) => ids.iter().zip(seqs).filter_map(|(id, s)| Some((*id, s?))).collect(),
+            Err(e) => return records.iter().map(|_| Err(Error::Storage(e.to_string()))).collect(),
+        };
         for record in records {
-            let result = self.sequence_one(&mut work, record, now, &mut batch, &mut in_batch);
+            let result = self.sequence_one(&mut work, record, now, &mut batch, &mut in_batch, &known);
             let refused = result.is_err();
             results.push(result);
             if refused && atomicity == Atomicity::AllOrNothing {
@@ -114,10 +121,11 @@ impl<S: Store> Ledger<S> {
         now: Timestamp,
         batch: &mut Vec<StoredEntry>,
         in_batch: &mut HashMap<RecordId, usize>,
+        known: &HashMap<RecordId, Seq>,
     ) -> Result<Receipt> {
         let id = record.id();
-        if let Some(r) = self.existing(&id)? {
-            return Ok(r);
+        if let Some(seq) = known.get(&id) {
+            return self.existing(id, *seq);
         }
         if let Some(prev) = in_batch.get(&id).map(|&i| &batch[i]) {
             return Ok(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
@@ -183,10 +191,10 @@ impl<S: Store> Ledger<S> {
         (t, full)
     }
 
-    fn existing(&self, id: &RecordId) -> Result<Option<Receipt>> {
-        let Some(seq) = self.store.seq_by_record(id)? else { return Ok(None) };
+    /// The receipt of record `id`, already in the ledger at `seq`.
+    fn existing(&self, id: RecordId, seq: Seq) -> Result<Receipt> {
         let bytes = self.store.entry(seq)?.ok_or_else(|| Error::tampered(seq, "indexed entry is missing"))?;
-        Ok(Some(Receipt { seq, hash: ledger_core::entry::entry_hash(&bytes), record_id: *id, duplicate: true }))
+        Ok(Receipt { seq, hash: ledger_core::entry::entry_hash(&bytes), record_id: id, duplicate: true })
     }
 }
 

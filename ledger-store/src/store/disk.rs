@@ -607,6 +607,12 @@ impl Store for DiskStore {
         self.kv.get(&k)?.map(|v| decode_seq(&v)).transpose()
     }
 
+    fn seqs_by_records(&self, ids: &[RecordId]) -> Result<Vec<Option<Seq>>> {
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| [&[b'r'][..], &id.0].concat()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        self.kv.get_many(&refs)?.into_iter().map(|v| v.map(|v| decode_seq(&v)).transpose()).collect()
+    }
+
     fn subject_seqs(&self, subject: &str) -> Result<Vec<Seq>> {
         let mut k = vec![b's'];
         k.extend_from_slice(subject.as_bytes());

@@ -11,6 +11,14 @@ pub trait Kv: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The values under each of `keys`, in order: one round trip where the engine has them
+    /// (a database), one look-up each otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// The pairs with `from <= key < to`, in key order.
     fn range<'a>(&'a self, from: &[u8], to: &[u8]) -> KvIter<'a>;
     /// The pairs whose key starts with `prefix`, in key order.

@@ -203,6 +203,13 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error.
     fn seq_by_record(&self, id: &RecordId) -> Result<Option<Seq>>;
+    /// The seq of the entry carrying each of `ids`, in order (one round trip on a database).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error.
+    fn seqs_by_records(&self, ids: &[RecordId]) -> Result<Vec<Option<Seq>>> {
+        ids.iter().map(|id| self.seq_by_record(id)).collect()
+    }
     /// Seqs of entries mentioning `subject`, ascending.
     ///
     /// # Errors

@@ -1,8 +1,9 @@
 //! The PostgreSQL backend of [`super::Kv`]: the layout's pairs as rows of one table,
 //! `ledger_kv (k bytea PRIMARY KEY, v bytea NOT NULL)`, read in key order (`bytea` compares
-//! byte by byte, as the layout's keys must) and written one transaction per batch, committed
-//! with `synchronous_commit = on`: a write returns once PostgreSQL says the commit is durable
-//! (flushed to its WAL, and to a synchronous standby where the server is configured with one).
+//! byte by byte, as the layout's keys must) and written one transaction per batch (a single
+//! statement, one round trip), committed with `synchronous_commit = on`: a write returns once
+//! PostgreSQL says the commit is durable (flushed to its WAL, and to a synchronous standby
+//! where the server is configured with one).
 //!
 //! The driver is tokio-postgres, run on a thread of its own with its own runtime: the
 //! [`super::Kv`] seam is synchronous and is called from any thread, `ledgerd`'s runtime
@@ -85,6 +86,7 @@ type Reply<T> = mpsc::SyncSender<Result<T>>;
 /// What the driver thread is asked to do.
 enum Job {
     Get(Vec<u8>, Reply<Option<Vec<u8>>>),
+    GetMany(Vec<Vec<u8>>, Reply<Vec<Option<Vec<u8>>>>),
     /// Up to [`PAGE`] pairs with key `>= from` (or `> from` when `after`), `< to` when given.
     Page {
         from: Vec<u8>,
@@ -253,6 +255,18 @@ async fn serve(client: &Client, job: Job) {
                 .map_err(|e| pg_error(&e));
             let _ = reply.send(r);
         }
+        Job::GetMany(keys, reply) => {
+            let r = client
+                .query("SELECT k, v FROM ledger_kv WHERE k = ANY($1)", &[&keys])
+                .await
+                .map(|rows| {
+                    let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+                        rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+                    keys.iter().map(|k| found.get(k).cloned()).collect()
+                })
+                .map_err(|e| pg_error(&e));
+            let _ = reply.send(r);
+        }
         Job::Page { from, after, to, reply } => {
             let sql = match (after, to.is_some()) {
                 (false, true) => "SELECT k, v FROM ledger_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
@@ -275,42 +289,27 @@ async fn serve(client: &Client, job: Job) {
     }
 }
 
-/// One transaction: the puts (the last value of a key put twice), then the removes; committed
-/// with `synchronous_commit = on` whatever the server's default.
+/// One statement, so one transaction (PostgreSQL runs a statement outside `BEGIN` as its own):
+/// the puts (the last value of a key put twice) and the removes (a key both put and removed is
+/// removed, as puts come first), sent in one round trip and answered once the commit is
+/// durable (the session's `synchronous_commit` is `on`, set at connect whatever the server's
+/// default). An error, a lost connection included, leaves the write's outcome to the caller,
+/// who stops writing.
 async fn write(client: &Client, puts: Pairs, removes: Vec<Vec<u8>>) -> Result<()> {
+    let removed: std::collections::HashSet<&Vec<u8>> = removes.iter().collect();
     let mut last: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
-    last.extend(puts);
+    last.extend(puts.into_iter().filter(|(k, _)| !removed.contains(k)));
     let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = last.into_iter().unzip();
-    client.batch_execute("BEGIN; SET LOCAL synchronous_commit TO on").await.map_err(|e| pg_error(&e))?;
-    let result = async {
-        if !keys.is_empty() {
-            client
-                .execute(
-                    "INSERT INTO ledger_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-                    &[&keys, &values],
-                )
-                .await
-                .map_err(|e| pg_error(&e))?;
-        }
-        if !removes.is_empty() {
-            client
-                .execute("DELETE FROM ledger_kv WHERE k = ANY($1::bytea[])", &[&removes])
-                .await
-                .map_err(|e| pg_error(&e))?;
-        }
-        Ok(())
-    }
-    .await;
-    match result {
-        // The write is durable once COMMIT returns: an error there (a lost connection) leaves
-        // its outcome unknown, and the caller stops writing.
-        Ok(()) => client.batch_execute("COMMIT").await.map_err(|e| pg_error(&e)),
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e)
-        }
-    }
+    client
+        .execute(
+            "WITH put AS (INSERT INTO ledger_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v), \
+             gone AS (DELETE FROM ledger_kv WHERE k = ANY($3::bytea[])) SELECT 1",
+            &[&keys, &values, &removes],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| pg_error(&e))
 }
 
 /// A scan, a page at a time.
@@ -349,6 +348,14 @@ impl Kv for PgKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let key = key.to_vec();
         self.ask(|reply| Job::Get(key, reply))
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys = keys.iter().map(|k| k.to_vec()).collect();
+        self.ask(|reply| Job::GetMany(keys, reply))
     }
 
     fn range<'a>(&'a self, from: &[u8], to: &[u8]) -> KvIter<'a> {

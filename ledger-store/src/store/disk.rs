@@ -8,7 +8,7 @@ use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
 use super::index::{decode_index_id, decode_index_key, index_pair};
-use super::{fjall_kv, sled_kv};
+use super::{fjall_kv, parked, sled_kv};
 use super::{Index, IndexKey, KeyEntries, Kv, Store, StoredEntry, FORMAT_MARKER, FORMAT_MARKER_V1};
 use crate::error::{Error, Result};
 
@@ -148,76 +148,6 @@ impl Drop for DiskStore {
                 let kv = std::mem::replace(&mut self.kv, Box::new(parked::Closed));
                 parked::park(&self.path, self.backend, kv, lock);
             }
-        }
-    }
-}
-
-/// Stores kept open until the process exits ([`close_at_process_exit`]).
-mod parked {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
-
-    use super::{Backend, Kv};
-    use crate::error::{Error, Result};
-    use crate::store::kv::{KvIter, PairFn};
-
-    static ENABLED: AtomicBool = AtomicBool::new(false);
-    type Parked = (PathBuf, Backend, Box<dyn Kv>, std::fs::File);
-    static PARKED: Mutex<Vec<Parked>> = Mutex::new(Vec::new());
-
-    pub(super) fn enable() {
-        ENABLED.store(true, Ordering::SeqCst);
-    }
-
-    pub(super) fn enabled() -> bool {
-        ENABLED.load(Ordering::SeqCst)
-    }
-
-    fn canonical(dir: &Path) -> PathBuf {
-        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
-    }
-
-    pub(super) fn park(dir: &Path, backend: Backend, kv: Box<dyn Kv>, lock: std::fs::File) {
-        if let Ok(mut p) = PARKED.lock() {
-            p.push((canonical(dir), backend, kv, lock));
-        }
-    }
-
-    /// The store parked for `dir`, if this process keeps one.
-    pub(super) fn take(dir: &Path, backend: Backend) -> Option<(Box<dyn Kv>, std::fs::File)> {
-        if !enabled() {
-            return None;
-        }
-        let dir = canonical(dir);
-        let mut p = PARKED.lock().ok()?;
-        let i = p.iter().position(|(d, b, _, _)| *d == dir && *b == backend)?;
-        let (_, _, kv, lock) = p.swap_remove(i);
-        Some((kv, lock))
-    }
-
-    /// What a parked store leaves in its place: never called, since the store is being dropped.
-    pub(super) struct Closed;
-
-    fn closed() -> Error {
-        Error::Storage("the store is closed".into())
-    }
-
-    impl Kv for Closed {
-        fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>> {
-            Err(closed())
-        }
-        fn range<'a>(&'a self, _: &[u8], _: &[u8]) -> KvIter<'a> {
-            Box::new(std::iter::once(Err(closed())))
-        }
-        fn prefix<'a>(&'a self, _: &[u8]) -> KvIter<'a> {
-            Box::new(std::iter::once(Err(closed())))
-        }
-        fn for_each_prefix(&self, _: &[u8], _: &mut PairFn<'_>) -> Result<()> {
-            Err(closed())
-        }
-        fn write(&self, _: &[(&[u8], &[u8])], _: &[&[u8]]) -> Result<()> {
-            Err(closed())
         }
     }
 }

@@ -40,6 +40,7 @@ mod disk;
 mod fjall_kv;
 mod index;
 mod kv;
+mod parked;
 mod pg_kv;
 mod sled_kv;
 

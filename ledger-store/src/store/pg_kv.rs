@@ -205,8 +205,31 @@ async fn connect(config: &tokio_postgres::Config, shown: &str) -> Result<Client>
     if !locked {
         return Err(Error::Locked { path: shown.into() });
     }
+    check_lock_excludes(config, shown).await?;
     migrate(&client).await?;
     Ok(client)
+}
+
+/// Whether the lock just taken keeps a second session out. Some PostgreSQL-wire databases
+/// answer `pg_try_advisory_lock` without locking (CockroachDB's stubs; YugabyteDB with its
+/// advisory-lock errors silenced): there one handle per ledger would be a promise not kept,
+/// so the store refuses to open.
+async fn check_lock_excludes(config: &tokio_postgres::Config, shown: &str) -> Result<()> {
+    let (probe, connection) = config.connect(NoTls).await.map_err(|e| pg_error(&e))?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let taken: bool =
+        probe.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_error(&e))?.get(0);
+    drop(probe);
+    let _ = task.await;
+    if taken {
+        return Err(Error::Storage(format!(
+            "postgres: {shown} answers advisory locks without excluding a second session (CockroachDB, or \
+             YugabyteDB with advisory locks silenced): the ledger cannot keep to one writer there"
+        )));
+    }
+    Ok(())
 }
 
 /// Applies the migrations the database lacks, in one transaction that holds the schema

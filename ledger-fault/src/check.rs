@@ -1,7 +1,7 @@
 //! Creating a ledger for the battery, and the check after a cut: the store opens, `verify`
 //! passes, and every acknowledged append is present with the entry hash its receipt named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -24,19 +24,30 @@ pub struct Ack {
 /// Every append acknowledged on one ledger.
 pub type Acks = Vec<Ack>;
 
-/// Creates a ledger at `db` on `backend`: the test admin key's genesis and the test `ci` key
-/// (fixed seeds, not secret) allowed `evidence`.
+/// Creates a ledger at `db` on `backend` (PostgreSQL: in a fresh database on the server
+/// `LEDGER_TEST_PG` names, `db` then holding only files): the test admin key's genesis and the
+/// test `ci` key (fixed seeds, not secret) allowed `evidence`. Returns where the ledger is: `db`,
+/// or the database's URL.
 ///
 /// # Errors
-/// If the store cannot be created.
-pub fn create_ledger(db: &Path, backend: Backend) -> Result<()> {
+/// If the store cannot be created, or (PostgreSQL) `LEDGER_TEST_PG` is not set.
+pub fn create_ledger(db: &Path, backend: Backend) -> Result<PathBuf> {
     std::fs::create_dir_all(db).with_context(|| format!("creating {}", db.display()))?;
     let admin = key("admin");
     let genesis = signed(&key_rec(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin);
-    let store = DiskStore::create_with(db, backend).with_context(|| format!("creating a store at {}", db.display()))?;
+    let (location, store) = if backend == Backend::Postgres {
+        let url = ledger_store::testkit::pg_database()
+            .with_context(|| format!("the PostgreSQL battery needs {}", ledger_store::testkit::PG_ENV))?;
+        let store = DiskStore::create_url(&url).with_context(|| format!("creating a store in {url}"))?;
+        (PathBuf::from(url), store)
+    } else {
+        let store =
+            DiskStore::create_with(db, backend).with_context(|| format!("creating a store at {}", db.display()))?;
+        (db.to_path_buf(), store)
+    };
     let ledger = Ledger::create(store, &genesis, Arc::new(SystemClock))?;
     ledger.append(&[signed(&key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Evidence]), &admin)])?;
-    Ok(())
+    Ok(location)
 }
 
 /// What a check found.
@@ -49,12 +60,13 @@ pub struct Checked {
     pub first_lost: String,
 }
 
-/// Opens the ledger at `db`, verifies it in full, and looks up every acknowledged append.
+/// Opens the ledger at `db` (a directory or a database's URL), verifies it in full, and looks
+/// up every acknowledged append.
 ///
 /// # Errors
 /// If the store does not open or does not verify.
 pub fn check(db: &Path, acks: &[Ack]) -> Result<Checked> {
-    let store = DiskStore::open(db).context("the store did not open after the cut")?;
+    let store = DiskStore::open_location(db).context("the store did not open after the cut")?;
     let ledger = Ledger::open(store, Arc::new(SystemClock)).context("the ledger did not open after the cut")?;
     ledger.verify(|_| {}).context("verify failed after the cut")?;
     let mut out = Checked { entries: ledger.len(), lost: 0, first_lost: String::new() };

@@ -21,17 +21,21 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `ledgerd` on `db` (listening on a free port), its stderr appended to `log`, and
-    /// waits until it listens.
+    /// Starts `ledgerd` on `db` (a directory, or a PostgreSQL URL: `--store`, with the log's
+    /// directory as `--db`), listening on a free port, its stderr appended to `log`, and waits
+    /// until it listens.
     ///
     /// # Errors
     /// If it cannot be started, or exits or stays silent for two minutes instead of listening.
     pub fn start(ledgerd: &Path, db: &Path, log: &Path) -> Result<Daemon> {
         let stderr =
             File::options().create(true).append(true).open(log).with_context(|| format!("{}", log.display()))?;
-        let mut child = Command::new(ledgerd)
-            .arg("--db")
-            .arg(db)
+        let mut command = Command::new(ledgerd);
+        match db.to_str().filter(|d| ledger_store::store::is_postgres(d)) {
+            Some(url) => command.arg("--store").arg(url).arg("--db").arg(log.parent().unwrap_or(Path::new("."))),
+            None => command.arg("--db").arg(db),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--log-filter", "warn"])
             .env_remove("LEDGER_READ_TOKEN_FILE")
             .env_remove("LEDGER_TLS_CERT")

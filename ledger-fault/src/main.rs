@@ -41,6 +41,8 @@ struct Cli {
 enum BackendArg {
     Fjall,
     Sled,
+    /// A fresh database per ledger on the server `LEDGER_TEST_PG` names (crash loop only).
+    Postgres,
 }
 
 impl From<BackendArg> for Backend {
@@ -48,6 +50,7 @@ impl From<BackendArg> for Backend {
         match b {
             BackendArg::Fjall => Backend::Fjall,
             BackendArg::Sled => Backend::Sled,
+            BackendArg::Postgres => Backend::Postgres,
         }
     }
 }
@@ -55,7 +58,8 @@ impl From<BackendArg> for Backend {
 /// Settings both batteries share.
 #[derive(clap::Args, Debug, Clone)]
 struct Common {
-    /// Storage backend; repeat for several (default: both).
+    /// Storage backend; repeat for several (default: fjall and sled, and postgres for the
+    /// crash loop when `LEDGER_TEST_PG` is set).
     #[arg(long = "backend", value_enum)]
     backends: Vec<BackendArg>,
     /// Concurrent unary `Append` clients.
@@ -204,10 +208,17 @@ fn run(cli: Cli) -> Result<bool> {
         }
     };
     let backends: Vec<Backend> = if common.backends.is_empty() {
-        vec![Backend::Fjall, Backend::Sled]
+        let mut b = vec![Backend::Fjall, Backend::Sled];
+        if kind == "crashloop" && std::env::var_os(ledger_store::testkit::PG_ENV).is_some() {
+            b.push(Backend::Postgres);
+        }
+        b
     } else {
         common.backends.iter().map(|b| Backend::from(*b)).collect()
     };
+    if kind == "powercut" && backends.contains(&Backend::Postgres) {
+        bail!("the power-cut battery runs on the embedded backends: PostgreSQL keeps its own WAL, on its own disk");
+    }
     let work = match &common.work {
         Some(w) => {
             std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
@@ -307,7 +318,7 @@ fn battery(
             };
             db = base.join(format!("{}-{cut:05}", backend.name()));
             // Its creation was made durable before it returned: the first cut tests that too.
-            check::create_ledger(&db, backend)?;
+            db = check::create_ledger(&db, backend)?;
             if let Cutter::Power(m) = cutter {
                 // A LazyFS whose cache saw files deleted and created since it was mounted can
                 // serve a new file with a deleted one's attributes (inode reuse): `ledgerd`

@@ -29,6 +29,9 @@ const PAGE: i64 = 2048;
 /// fixed key that other applications are unlikely to take).
 const LOCK_KEY: i64 = 0x006c_6564_6765_7221;
 
+/// How long opening waits for another handle to release the store's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Each migration, in order: `MIGRATIONS[i]` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &["CREATE TABLE ledger_kv (k bytea PRIMARY KEY, v bytea NOT NULL)"];
 
@@ -200,10 +203,19 @@ async fn connect(config: &tokio_postgres::Config, shown: &str) -> Result<Client>
         // Ends when the client is dropped or the server goes away; calls then fail.
         let _ = connection.await;
     });
-    let locked: bool =
-        client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_error(&e))?.get(0);
-    if !locked {
-        return Err(Error::Locked { path: shown.into() });
+    // A handle that ended a moment ago (a killed process) may hold the lock until the server
+    // notices its connection is gone: wait a little before saying the ledger is in use.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let locked: bool =
+            client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_error(&e))?.get(0);
+        if locked {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::Locked { path: shown.into() });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     check_lock_excludes(config, shown).await?;
     migrate(&client).await?;

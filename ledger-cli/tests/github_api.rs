@@ -136,26 +136,7 @@ fn respond(o: &Objects, server: &str, req: &Request) -> ResponseTemplate {
 }
 
 fn backfill(run: &Run, server: &str, token: &str, code: i32) -> (String, String) {
-    let token_file = run.dir.path().join("token");
-    std::fs::write(&token_file, token).unwrap();
-    run.ledger(
-        &[
-            "ingest",
-            "github-api",
-            "--repo",
-            REPO,
-            "--since",
-            "2026-01-01",
-            "--until",
-            "2026-06-30",
-            "--api-url",
-            server,
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--json",
-        ],
-        code,
-    )
+    run.backfill("github-api", ["--repo", REPO], server, token, code)
 }
 
 /// The real objects the mock's answers are built from (`None`: the data is missing).

@@ -210,26 +210,7 @@ fn serve(o: Objects) -> (tokio::runtime::Runtime, MockServer, String) {
 }
 
 fn backfill(run: &Run, server: &str, token: &str, code: i32) -> (String, String) {
-    let token_file = run.dir.path().join("token");
-    std::fs::write(&token_file, token).unwrap();
-    run.ledger(
-        &[
-            "ingest",
-            "gitlab-api",
-            "--project",
-            PROJECT,
-            "--since",
-            "2026-01-01",
-            "--until",
-            "2026-06-30",
-            "--api-url",
-            server,
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--json",
-        ],
-        code,
-    )
+    run.backfill("gitlab-api", ["--project", PROJECT], server, token, code)
 }
 
 /// Deliveries of what the mock serves for merge request 5 (its head pipeline, its approval)

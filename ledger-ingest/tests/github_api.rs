@@ -3,32 +3,18 @@
 //! taken out of its delivery and given to the API mapping.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use ledger_core::record::{Body, Record, Source};
 use ledger_core::types::Identity;
 use ledger_ingest::github::api::{self, ChangedFile, Response};
 use ledger_ingest::{dedupe_key, github, Mapped};
 use serde_json::{json, Value};
 
-/// A real delivery from `../shared/realdata/github-webhooks`; `None` (a notice) when the data
-/// is missing, an error when `CI` is set.
-fn delivery(relative: &str) -> Option<(Vec<u8>, Value)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata/github-webhooks").join(relative);
-    let Ok(bytes) = std::fs::read(&path) else {
-        assert!(std::env::var_os("CI").is_none(), "test data {} is missing (CI is set)", path.display());
-        eprintln!("notice: test data {} is missing; skipping", path.display());
-        return None;
-    };
-    let v = serde_json::from_slice(&bytes).unwrap();
-    Some((bytes, v))
-}
+mod common;
+use common::records;
 
-fn records(m: Mapped) -> Vec<Record> {
-    match m {
-        Mapped::Records(r) => r,
-        Mapped::Skipped(why) => panic!("skipped: {why}"),
-    }
+/// A real delivery from `../shared/realdata/github-webhooks`.
+fn delivery(relative: &str) -> Option<(Vec<u8>, Value)> {
+    common::realdata(&format!("github-webhooks/{relative}"))
 }
 
 /// The records with their source taken out (and, with `actor`, their actor too: the API does

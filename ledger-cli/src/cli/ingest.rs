@@ -134,27 +134,17 @@ pub enum IngestCommand {
     },
 }
 
-/// `ledger ingest github-api`.
+/// What both API backfills take besides the forge, the repository and the token.
 #[derive(Args, Debug)]
-pub struct GithubApiArgs {
-    /// The repository, `OWNER/NAME`.
-    #[arg(long)]
-    pub repo: String,
-    /// Pull requests merged and deployments created at or after this time (RFC 3339 or a
-    /// date). Default: everything the API lists.
+pub struct BackfillArgs {
+    /// Changes merged and deployments created at or after this time (RFC 3339 or a date).
+    /// Default: everything the API lists.
     #[arg(long)]
     pub since: Option<String>,
-    /// Pull requests merged and deployments created before this time (RFC 3339 or a date,
-    /// whose whole day is included).
+    /// Changes merged and deployments created before this time (RFC 3339 or a date, whose
+    /// whole day is included).
     #[arg(long)]
     pub until: Option<String>,
-    /// The API's base URL (GitHub Enterprise: `https://HOST/api/v3`).
-    #[arg(long, default_value = "https://api.github.com")]
-    pub api_url: String,
-    /// A file holding the API token. Default: the `GITHUB_TOKEN` environment variable; without
-    /// either, requests are anonymous (60 an hour, public repositories only).
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
     /// Where responses are kept with their ETags, so that a re-run asks with `If-None-Match`
     /// and an unchanged resource costs no rate limit. Default: `<db>/api-cache` (or
     /// `.ledger-api-cache` with `--server`).
@@ -167,20 +157,29 @@ pub struct GithubApiArgs {
     pub signer: SignerArgs,
 }
 
+/// `ledger ingest github-api`.
+#[derive(Args, Debug)]
+pub struct GithubApiArgs {
+    /// The repository, `OWNER/NAME`.
+    #[arg(long)]
+    pub repo: String,
+    /// The API's base URL (GitHub Enterprise: `https://HOST/api/v3`).
+    #[arg(long, default_value = "https://api.github.com")]
+    pub api_url: String,
+    /// A file holding the API token. Default: the `GITHUB_TOKEN` environment variable; without
+    /// either, requests are anonymous (60 an hour, public repositories only).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub backfill: BackfillArgs,
+}
+
 /// `ledger ingest gitlab-api`.
 #[derive(Args, Debug)]
 pub struct GitlabApiArgs {
     /// The project, `GROUP/NAME` (subgroups included: `GROUP/SUB/NAME`).
     #[arg(long)]
     pub project: String,
-    /// Merge requests merged and deployments created at or after this time (RFC 3339 or a
-    /// date). Default: everything the API lists.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Merge requests merged and deployments created before this time (RFC 3339 or a date,
-    /// whose whole day is included).
-    #[arg(long)]
-    pub until: Option<String>,
     /// The API's base URL (self-managed: `https://HOST/api/v4`; `/api/v4` is added when
     /// missing).
     #[arg(long, default_value = "https://gitlab.com/api/v4")]
@@ -189,13 +188,6 @@ pub struct GitlabApiArgs {
     /// environment variable; without either, requests are anonymous (public projects only).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// Where responses are kept with their ETags (as for `github-api`). Default:
-    /// `<db>/api-cache` (or `.ledger-api-cache` with `--server`).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
     #[command(flatten)]
-    pub signer: SignerArgs,
+    pub backfill: BackfillArgs,
 }

@@ -11,7 +11,7 @@ mod ingest;
 pub use governance::{
     ControlsCommand, DrawArgs, ExceptionCommand, MetricsArgs, ModelCommand, PeriodArgs, PolicyCommand, ReportCommand,
 };
-pub use ingest::{GithubApiArgs, GitlabApiArgs, IngestCommand};
+pub use ingest::{BackfillArgs, GithubApiArgs, GitlabApiArgs, IngestCommand};
 
 /// Provenance Ledger: an append-only, tamper-evident ledger of software change that answers
 /// "who approved this change, and what evidence proved it was safe?".

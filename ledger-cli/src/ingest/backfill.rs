@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::api_client::{ApiClient, Fetched, Forge};
 use super::sign_and_append;
 use crate::backend::{Backend, LogArgs};
-use crate::cli::SignerArgs;
+use crate::cli::BackfillArgs;
 use crate::ctx::Ctx;
 
 /// The kinds a backfill makes, whose facts already in the ledger it skips.
@@ -119,11 +119,9 @@ pub(super) struct Options<'a> {
     pub token_file: Option<&'a Path>,
     /// The environment variable the token is read from without `--token-file`.
     pub token_env: &'a str,
-    pub cache: Option<&'a Path>,
     /// The repository or project, naming its cache directory.
     pub name: &'a str,
-    pub signer: &'a SignerArgs,
-    pub concurrency: usize,
+    pub args: &'a BackfillArgs,
 }
 
 /// A backfill under way.
@@ -143,7 +141,7 @@ impl Backfill {
     /// # Errors
     /// An unreadable token file or signer key, a ledger that cannot be opened, no HTTP runtime.
     pub fn start(ctx: &Ctx, o: &Options<'_>, bar_template: &str) -> Result<Backfill> {
-        if o.concurrency == 0 {
+        if o.args.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }
         let token = match o.token_file {
@@ -159,14 +157,14 @@ impl Backfill {
             Forge::GitHub => "github",
             Forge::GitLab => "gitlab",
         };
-        let cache: PathBuf = match o.cache {
+        let cache: PathBuf = match o.args.cache.as_deref() {
             Some(c) => c.to_path_buf(),
             None if ctx.remote.is_some() => ".ledger-api-cache".into(),
             None => ctx.db.join("api-cache"),
         }
         .join(forge_dir)
         .join(o.name.replace('/', "__"));
-        let key = ctx.signer_key(o.signer)?;
+        let key = ctx.signer_key(&o.args.signer)?;
         let mut ledger = ctx.backend()?;
         let mut held = Held::default();
         for kind in KINDS {
@@ -184,6 +182,37 @@ impl Backfill {
             .build()
             .context("starting the HTTP runtime")?;
         Ok(Backfill { ledger, key, held, rt, client, bar, totals: Totals::default() })
+    }
+
+    /// The numbers (`number_field`: `number`, GitLab's `iid`) of the changes merged in
+    /// `window`, ascending, from the listing at `first` (closed or merged changes, most recently
+    /// updated first): one merged in the window was updated at or after its merge, so the
+    /// listing stops at the first page holding one updated before the window.
+    ///
+    /// # Errors
+    /// A request fails, or a page is not a list.
+    pub fn merged_in(&self, first: String, window: Window, number_field: &str) -> Result<Vec<u64>> {
+        let mut next = Some(first);
+        let mut merged: Vec<u64> = vec![];
+        while let Some(url) = next.take() {
+            let page = self.rt.block_on(self.client.get(&url))?;
+            let mut older = false;
+            for change in &items(&page, None)? {
+                if time_of(change, "updated_at").is_some_and(|u| window.before(u)) {
+                    older = true;
+                    continue;
+                }
+                let Some(at) = time_of(change, "merged_at") else { continue };
+                if let (true, Some(n)) = (window.contains(at), change.get(number_field).and_then(Value::as_u64)) {
+                    merged.push(n);
+                }
+            }
+            next = if older { None } else { page.next.clone() };
+        }
+        merged.sort_unstable();
+        merged.dedup();
+        self.bar.set_length(merged.len() as u64);
+        Ok(merged)
     }
 
     /// Signs and appends the records of `mapped` whose facts the ledger does not hold yet.

@@ -112,50 +112,26 @@ pub fn run(ctx: &Ctx, args: &GithubApiArgs) -> Result<ExitCode> {
     if owner_repo.split('/').count() != 2 || owner_repo.split('/').any(str::is_empty) {
         bail!("--repo `{}`: expected OWNER/NAME", args.repo);
     }
-    let window = Window::of(args.since.as_deref(), args.until.as_deref())?;
+    let window = Window::of(args.backfill.since.as_deref(), args.backfill.until.as_deref())?;
     let options = Options {
         forge: Forge::GitHub,
         api_url: &args.api_url,
         token_file: args.token_file.as_deref(),
         token_env: "GITHUB_TOKEN",
-        cache: args.cache.as_deref(),
         name: owner_repo,
-        signer: &args.signer,
-        concurrency: args.concurrency,
+        args: &args.backfill,
     };
     let mut b = Backfill::start(ctx, &options, "{spinner} {pos} pull requests {msg}")?;
     let (mut pull_requests, mut deployments) = (0u64, 0u64);
     let client = &b.client;
     let repo: Value =
         b.rt.block_on(async { json_of(&client.get(&client.url(&format!("/repos/{owner_repo}"))).await?) })?;
-    // Closed pull requests, most recently updated first: one merged in the window was updated
-    // at or after its merge, so the listing stops at the first page updated before `--since`.
-    let mut next =
-        Some(client.url(&format!("/repos/{owner_repo}/pulls?state=closed&sort=updated&direction=desc&per_page=100")));
-    let mut merged: Vec<u64> = vec![];
-    while let Some(url) = next.take() {
-        let page = b.rt.block_on(b.client.get(&url))?;
-        let list = items(&page, None)?;
-        let mut older = false;
-        for pr in &list {
-            if time_of(pr, "updated_at").is_some_and(|u| window.before(u)) {
-                older = true;
-                continue;
-            }
-            let Some(at) = time_of(pr, "merged_at") else { continue };
-            if let (true, Some(n)) = (window.contains(at), pr.get("number").and_then(Value::as_u64)) {
-                merged.push(n);
-            }
-        }
-        next = if older { None } else { page.next.clone() };
-    }
-    merged.sort_unstable();
-    merged.dedup();
-    b.bar.set_length(merged.len() as u64);
+    let first = client.url(&format!("/repos/{owner_repo}/pulls?state=closed&sort=updated&direction=desc&per_page=100"));
+    let merged = b.merged_in(first, window, "number")?;
     for batch in merged.chunks(BATCH) {
         let mapped: Vec<Vec<Mapped>> = b.rt.block_on(
             stream::iter(batch.iter().map(|n| pull_request(&b.client, owner_repo, &repo, *n)))
-                .buffered(args.concurrency)
+                .buffered(args.backfill.concurrency)
                 .try_collect(),
         )?;
         b.append(mapped.into_iter().flatten().collect())?;
@@ -173,7 +149,7 @@ pub fn run(ctx: &Ctx, args: &GithubApiArgs) -> Result<ExitCode> {
             list.iter().filter(|d| time_of(d, "created_at").is_some_and(|c| window.contains(c))).collect();
         let mapped: Vec<Vec<Mapped>> = b.rt.block_on(
             stream::iter(wanted.iter().map(|d| deployment(&b.client, owner_repo, &repo, &page, d)))
-                .buffered(args.concurrency)
+                .buffered(args.backfill.concurrency)
                 .try_collect(),
         )?;
         deployments += wanted.len() as u64;

@@ -143,17 +143,15 @@ pub fn run(ctx: &Ctx, args: &GitlabApiArgs) -> Result<ExitCode> {
     if path.split('/').count() < 2 || path.split('/').any(str::is_empty) {
         bail!("--project `{}`: expected GROUP/NAME (or GROUP/SUBGROUP/NAME)", args.project);
     }
-    let window = Window::of(args.since.as_deref(), args.until.as_deref())?;
+    let window = Window::of(args.backfill.since.as_deref(), args.backfill.until.as_deref())?;
     let api_url = api_base(&args.api_url);
     let options = Options {
         forge: Forge::GitLab,
         api_url: &api_url,
         token_file: args.token_file.as_deref(),
         token_env: "GITLAB_TOKEN",
-        cache: args.cache.as_deref(),
         name: path,
-        signer: &args.signer,
-        concurrency: args.concurrency,
+        args: &args.backfill,
     };
     let mut b = Backfill::start(ctx, &options, "{spinner} {pos} merge requests {msg}")?;
     let (mut merge_requests, mut deployments) = (0u64, 0u64);
@@ -169,35 +167,13 @@ pub fn run(ctx: &Ctx, args: &GitlabApiArgs) -> Result<ExitCode> {
         bail!("{api_url}/projects/{encoded}: the project has no `path_with_namespace`");
     }
 
-    // Merged merge requests, most recently updated first: one merged in the window was
-    // updated at or after its merge, so the listing stops at the first one updated before
-    // `--since`.
-    let mut next = Some(
-        client.url(&format!("/projects/{id}/merge_requests?state=merged&order_by=updated_at&sort=desc&per_page=100")),
-    );
-    let mut merged: Vec<u64> = vec![];
-    while let Some(url) = next.take() {
-        let page = b.rt.block_on(b.client.get(&url))?;
-        let mut older = false;
-        for mr in &items(&page, None)? {
-            if time_of(mr, "updated_at").is_some_and(|u| window.before(u)) {
-                older = true;
-                continue;
-            }
-            let Some(at) = time_of(mr, "merged_at") else { continue };
-            if let (true, Some(n)) = (window.contains(at), mr.get("iid").and_then(Value::as_u64)) {
-                merged.push(n);
-            }
-        }
-        next = if older { None } else { page.next.clone() };
-    }
-    merged.sort_unstable();
-    merged.dedup();
-    b.bar.set_length(merged.len() as u64);
+    let first =
+        client.url(&format!("/projects/{id}/merge_requests?state=merged&order_by=updated_at&sort=desc&per_page=100"));
+    let merged = b.merged_in(first, window, "iid")?;
     for batch in merged.chunks(BATCH) {
         let mapped: Vec<Vec<Mapped>> = b.rt.block_on(
             stream::iter(batch.iter().map(|iid| merge_request(&b.client, &project, *iid)))
-                .buffered(args.concurrency)
+                .buffered(args.backfill.concurrency)
                 .try_collect(),
         )?;
         b.append(mapped.into_iter().flatten().collect())?;

@@ -56,6 +56,33 @@ impl Run {
         assert!(!se.contains("panicked"), "{se}");
         (so, se)
     }
+    /// `ledger ingest COMMAND TARGET_FLAG TARGET` (`github-api --repo …`, `gitlab-api
+    /// --project …`) from the API at `server` over the first half of 2026, with `token` in a
+    /// token file, as JSON; it must exit with `code`.
+    pub fn backfill(&self, command: &str, target: [&str; 2], server: &str, token: &str, code: i32) -> (String, String) {
+        let token_file = self.dir.path().join("token");
+        std::fs::write(&token_file, token).unwrap();
+        let token_file = token_file.to_str().unwrap();
+        let [flag, value] = target;
+        self.ledger(
+            &[
+                "ingest",
+                command,
+                flag,
+                value,
+                "--since",
+                "2026-01-01",
+                "--until",
+                "2026-06-30",
+                "--api-url",
+                server,
+                "--token-file",
+                token_file,
+                "--json",
+            ],
+            code,
+        )
+    }
     /// How many records of `kind` the ledger holds.
     pub fn count(&self, kind: &str) -> usize {
         let (out, _) = self.ledger(&["log", "--kind", kind, "--json"], 0);

@@ -206,6 +206,30 @@ impl ChainState {
         })
     }
 
+    /// Follows an entry another handle wrote (a standby catching up with the writer): checks
+    /// the link as [`ChainState::replay`] does (encoding, sequence number, previous hash,
+    /// non-decreasing time) and verifies and applies `key` records, which the key register
+    /// depends on, but trusts the signatures of the other records, as opening a store does:
+    /// a full `verify` checks those. Returns the entry hash.
+    ///
+    /// # Errors
+    /// [`Error::ChainBroken`] naming the seq and what is wrong.
+    pub fn follow(&mut self, bytes: &[u8]) -> Result<EntryHash> {
+        let seq = self.next;
+        let broken = |reason: String| Error::ChainBroken { seq, reason };
+        let entry = Entry::decode(bytes).map_err(|e| broken(e.to_string()))?;
+        self.check_link(&entry)?;
+        let record = entry.decode_record().map_err(|e| broken(e.to_string()))?;
+        if record.kind() == crate::record::Kind::Key {
+            let verified =
+                self.keys.verify(&entry.signed_record(), seq, entry.time).map_err(|e| broken(e.to_string()))?;
+            self.keys.apply(&verified, seq, entry.time);
+        }
+        let hash = entry_hash(bytes);
+        self.advance(hash, entry.time);
+        Ok(hash)
+    }
+
     /// [`ChainState::replay`] for an entry whose decoding and signature were already checked
     /// by [`PreChecked::check`] (which can run ahead, on other threads): checks the sequence
     /// number, previous hash, time and signer authorization, then advances. Returns the entry

@@ -83,6 +83,18 @@ impl Daemon {
         self.child.lock().map(|c| c.id()).unwrap_or_default()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the process: a stopped server keeps its connections
+    /// (to its clients and its database) open but answers nothing, as behind a cut network.
+    ///
+    /// # Errors
+    /// If `kill` cannot be run or fails.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.pid().to_string();
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(&pid).status().context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed: {status}");
+        Ok(())
+    }
+
     /// SIGKILL, then wait until the process is gone.
     ///
     /// # Errors

@@ -6,6 +6,8 @@
 //! - `powercut`: the cut is a power cut on a LazyFS mount (`../shared/tools/lazyfs`): kill -9
 //!   of the process group, every write not fsynced dropped, unmount, mount.
 //! - `crashloop`: the cut is kill -9 of the process on an ordinary file system.
+//! - `failover`: several `ledgerd` share one PostgreSQL database; the cut is kill -9 or SIGSTOP
+//!   of the writer, and another server must take over (`failover.rs`).
 //!
 //! Exit 0 when every check held, 1 when any failed (an acknowledged append lost, a store that
 //! does not open or verify), 2 for an error of the harness itself (LazyFS unusable, `ledgerd`
@@ -13,6 +15,7 @@
 
 mod check;
 mod daemon;
+mod failover;
 mod lazyfs;
 mod load;
 mod rng;
@@ -109,6 +112,23 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Several `ledgerd` on one PostgreSQL database (on the server `LEDGER_TEST_PG` names):
+    /// the writer cut down under load, alternately by kill -9 and SIGSTOP (resumed after the
+    /// takeover), and another server must take over within 10 s, its tree consistent with the
+    /// old one's.
+    Failover {
+        /// Cuts of the writer.
+        #[arg(long, default_value_t = 50)]
+        kills: u32,
+        /// `ledgerd` processes sharing the database.
+        #[arg(long, default_value_t = 2)]
+        servers: usize,
+        /// Full checks (`verify`, every acknowledged append) every this many cuts.
+        #[arg(long, default_value_t = 10)]
+        check_every: u32,
+        #[command(flatten)]
+        common: Common,
+    },
     /// kill -9 of `ledgerd` at random moments under load, on the ordinary file system.
     Crashloop {
         /// Kills per backend.
@@ -182,6 +202,7 @@ fn run(cli: Cli) -> Result<bool> {
     let (common, cuts, kind) = match &cli.command {
         Command::Powercut { common, cuts, .. } => (common.clone(), *cuts, "powercut"),
         Command::Crashloop { common, runs, .. } => (common.clone(), *runs, "crashloop"),
+        Command::Failover { common, kills, .. } => (common.clone(), *kills, "failover"),
     };
     if common.min_ms > common.max_ms {
         bail!("--min-ms {} exceeds --max-ms {}", common.min_ms, common.max_ms);
@@ -207,6 +228,60 @@ fn run(cli: Cli) -> Result<bool> {
             u64::from_le_bytes(b)
         }
     };
+    if let Command::Failover { servers, check_every, .. } = &cli.command {
+        if common.backends.iter().any(|b| *b != BackendArg::Postgres) {
+            bail!("the failover battery runs on PostgreSQL only: several servers share one database");
+        }
+        if *servers < 2 {
+            bail!("--servers {servers}: a failover needs at least 2 servers");
+        }
+        let work = work_dir(&common, seed)?;
+        eprintln!("{kind}: seed {seed}, work directory {}", work.display());
+        let opts = failover::Options {
+            ledgerd: &ledgerd,
+            work: &work,
+            kills: cuts,
+            servers: *servers,
+            unary: common.unary,
+            stream: common.stream,
+            min_ms: common.min_ms,
+            max_ms: common.max_ms,
+            check_every: *check_every,
+        };
+        let (summary, ok) = failover::run(&opts, &mut Rng::new(seed))?;
+        if common.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            println!(
+                "failover: {} servers, {} cuts ({} kill -9, {} SIGSTOP), {} acknowledged appends, {} lost, {} seqs acknowledged twice, {} consistency proofs verified, takeover mean {} ms / max {} ms ({} over 10 s), {} writes of deposed writers fenced off, {} appends acknowledged by a resumed deposed writer, {} full checks, {} entries, {:.0} s",
+                summary.servers,
+                summary.cuts,
+                summary.kill9,
+                summary.sigstop,
+                summary.acked,
+                summary.lost,
+                summary.duplicate_seqs,
+                summary.consistency_proofs,
+                summary.takeover_ms_mean,
+                summary.takeover_ms_max,
+                summary.takeovers_over_limit,
+                summary.fenced_writes,
+                summary.deposed_acks,
+                summary.full_checks,
+                summary.entries,
+                summary.seconds
+            );
+            if let Some(f) = &summary.first_failure {
+                println!("  first failure: {f}");
+            }
+        }
+        if ok {
+            let _ = std::fs::remove_dir_all(&work);
+        } else {
+            eprintln!("the work directory {} is kept for inspection (ledgerd logs)", work.display());
+        }
+        return Ok(ok);
+    }
     let backends: Vec<Backend> = if common.backends.is_empty() {
         let mut b = vec![Backend::Fjall, Backend::Sled];
         if kind == "crashloop" && std::env::var_os(ledger_store::testkit::PG_ENV).is_some() {
@@ -219,14 +294,7 @@ fn run(cli: Cli) -> Result<bool> {
     if kind == "powercut" && backends.contains(&Backend::Postgres) {
         bail!("the power-cut battery runs on the embedded backends: PostgreSQL keeps its own WAL, on its own disk");
     }
-    let work = match &common.work {
-        Some(w) => {
-            std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
-            w.clone()
-        }
-        None => std::env::temp_dir().join(format!("ledger-fault-{}-{seed:016x}", std::process::id())),
-    };
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let work = work_dir(&common, seed)?;
     eprintln!("{kind}: seed {seed}, work directory {}", work.display());
 
     let mut all_ok = true;
@@ -251,7 +319,7 @@ fn run(cli: Cli) -> Result<bool> {
                     }
                 }
             }
-            Command::Crashloop { .. } => Cutter::Kill,
+            Command::Crashloop { .. } | Command::Failover { .. } => Cutter::Kill,
         };
         let mut rng = Rng::new(seed ^ (backend as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let (summary, ok) = battery(&common, &ledgerd, &work, backend, &cutter, cuts, kind, &mut rng)?;
@@ -289,6 +357,16 @@ fn run(cli: Cli) -> Result<bool> {
         eprintln!("the work directory {} is kept for inspection", work.display());
     }
     Ok(all_ok)
+}
+
+/// The work directory: `--work`, or a new one under the system's temporary directory.
+fn work_dir(common: &Common, seed: u64) -> Result<PathBuf> {
+    let work = match &common.work {
+        Some(w) => w.clone(),
+        None => std::env::temp_dir().join(format!("ledger-fault-{}-{seed:016x}", std::process::id())),
+    };
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    Ok(work)
 }
 
 /// Runs `cuts` cuts on one backend. Returns the summary and whether every check held.
@@ -372,6 +450,7 @@ fn battery(
             common.unary,
             common.stream,
             Duration::from_millis(load_ms),
+            load::PATIENCE,
             || match cutter {
                 Cutter::Kill => daemon.kill9(),
                 Cutter::Power(m) => m.powercut(daemon.pid()),

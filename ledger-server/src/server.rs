@@ -105,6 +105,11 @@ pub async fn serve<S: Store + 'static>(
         }
         None => None,
     };
+    // On a shared store: keep this server's role (writer or standby) until shutdown.
+    let lease_task = ledger.store().is_shared().then(|| {
+        let writer = ledger.store().role() == ledger_store::store::Role::Writer;
+        tokio::spawn(crate::lease::follow_lease(ledger.clone(), writer, stop_rx.clone()))
+    });
     let service = LedgerServer::new(LedgerService::new(
         ledger,
         handle,
@@ -150,6 +155,9 @@ pub async fn serve<S: Store + 'static>(
         })
         .await;
     if let Some(t) = webhook_task {
+        let _ = t.await;
+    }
+    if let Some(t) = lease_task {
         let _ = t.await;
     }
     // The router (and with it every sequencer handle) is gone: drain and flush.

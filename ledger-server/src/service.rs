@@ -17,7 +17,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use crate::status::to_status;
 use ledger_store::ledger::{Ledger, LogFilter};
 use ledger_store::sequencer::SequencerHandle;
-use ledger_store::store::Store;
+use ledger_store::store::{Role, Store};
 use ledger_store::Error;
 
 /// How many records of one `AppendStream` may be in flight at once.
@@ -113,6 +113,20 @@ impl<S: Store + 'static> LedgerService<S> {
                 "this server requires a read token: send `authorization: Bearer <token>` (ledger: --read-token-file FILE)",
             ))
         }
+    }
+
+    /// On a standby (a shared store another handle writes), catches up with the writer first,
+    /// so that a read answers at the store's current head.
+    async fn fresh(&self) -> Result<(), Status> {
+        if !matches!(self.ledger.store().role(), Role::Standby { .. }) {
+            return Ok(());
+        }
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.refresh())
+            .await
+            .map_err(|e| Status::internal(format!("refresh task failed: {e}")))?
+            .map(|_| ())
+            .map_err(err)
     }
 
     async fn append_one(&self, req: pb::AppendRequest) -> Result<pb::Receipt, Status> {
@@ -246,6 +260,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn get_entry(&self, request: Request<pb::GetEntryRequest>) -> Result<Response<pb::Entry>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let view = match request.into_inner().by {
             Some(pb::get_entry_request::By::Seq(s)) => {
                 self.ledger.get(Seq(s)).map_err(err)?.ok_or_else(|| err(Error::NotFound(format!("entry #{s}"))))?
@@ -261,6 +276,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<Self::QueryStream>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let q = request.into_inner();
         let kind = (!q.kind.is_empty())
             .then(|| q.kind.parse::<Kind>())
@@ -305,6 +321,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         request: Request<pb::ExportBundleRequest>,
     ) -> Result<Response<Self::ExportBundleStream>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let signer = self.signer()?.clone();
         let selection = match request.into_inner().selection {
             Some(pb::export_bundle_request::Selection::All(_)) => Selection::All,
@@ -344,6 +361,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn why(&self, request: Request<pb::WhyRequest>) -> Result<Response<pb::WhyResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let req = request.into_inner();
         let trust = if req.trusted_builders.is_empty() {
             (*self.trust).clone()
@@ -361,6 +379,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn gate(&self, request: Request<pb::GateRequest>) -> Result<Response<pb::GateResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let req = request.into_inner();
         let ledger = self.ledger.clone();
         let resp = tokio::task::spawn_blocking(move || -> Result<pb::GateResponse, Error> {
@@ -392,6 +411,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
     #[tracing::instrument(skip_all)]
     async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let ledger = self.ledger.clone();
         let res = tokio::task::spawn_blocking(move || ledger.verify(|_| {}))
             .await
@@ -410,6 +430,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
 
     async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         Ok(Response::new(pb::ListKeysResponse { keys: self.ledger.keys().iter().map(pb::KeyInfo::from).collect() }))
     }
 
@@ -418,6 +439,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let signer = self.signer()?;
         // The tree head and chain head are read under one view of the ledger.
         let (signed, vkey, size, root) = self.ledger.signed_checkpoint(&signer.origin, &signer.key).map_err(err)?;
@@ -434,6 +456,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let r = request.into_inner();
         let size = if r.tree_size == 0 { self.ledger.tree_head().0 } else { r.tree_size };
         let ledger = self.ledger.clone();
@@ -453,6 +476,7 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let r = request.into_inner();
         let new = if r.new_size == 0 { self.ledger.tree_head().0 } else { r.new_size };
         let ledger = self.ledger.clone();
@@ -471,7 +495,12 @@ impl<S: Store + 'static> LedgerApi for LedgerService<S> {
 
     async fn head(&self, request: Request<pb::HeadRequest>) -> Result<Response<pb::HeadResponse>, Status> {
         self.check_read(&request)?;
+        self.fresh().await?;
         let (entries, head) = self.ledger.head();
-        Ok(Response::new(pb::HeadResponse { entries, head: head.0.to_vec() }))
+        let (standby, writer) = match self.ledger.store().role() {
+            Role::Writer => (false, String::new()),
+            Role::Standby { writer } => (true, writer.unwrap_or_default()),
+        };
+        Ok(Response::new(pb::HeadResponse { entries, head: head.0.to_vec(), standby, writer }))
     }
 }

@@ -51,6 +51,8 @@ pub fn code(e: &Error) -> (Code, Level) {
         Error::Storage(_) => (Code::Unavailable, Level::Error),
         Error::Tampered { .. } => (Code::DataLoss, Level::Error),
         Error::Unavailable => (Code::Unavailable, Level::Error),
+        // A standby refusing an append: the client should go to the writer (retryable).
+        Error::NotWriter { .. } => (Code::Unavailable, Level::Client),
         Error::NotFound(_) => (Code::NotFound, Level::Client),
         Error::InvalidArgument(_) => (Code::InvalidArgument, Level::Client),
         Error::Ambiguous { .. } => (Code::InvalidArgument, Level::Client),
@@ -78,9 +80,11 @@ pub fn http(e: &Error) -> StatusCode {
             | Core::KindNotAllowed { .. } => S::FORBIDDEN,
             Core::StaleAuthorization { .. } | Core::ChainBroken { .. } => S::INTERNAL_SERVER_ERROR,
         },
-        Error::NotALedger { .. } | Error::Locked { .. } | Error::Storage(_) | Error::Unavailable => {
-            S::SERVICE_UNAVAILABLE
-        }
+        Error::NotALedger { .. }
+        | Error::Locked { .. }
+        | Error::Storage(_)
+        | Error::Unavailable
+        | Error::NotWriter { .. } => S::SERVICE_UNAVAILABLE,
         Error::Tampered { .. } => S::INTERNAL_SERVER_ERROR,
         Error::AlreadyExists { .. } => S::CONFLICT,
         Error::NotFound(_) => S::NOT_FOUND,

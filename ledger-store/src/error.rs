@@ -54,6 +54,13 @@ pub enum Error {
     /// An earlier flush failed; writes are refused until the process restarts.
     #[error("the ledger is read-only after a failed flush; restart after fixing the disk")]
     Unavailable,
+    /// A store several handles share (PostgreSQL) refused a write because this handle does
+    /// not hold the writer lease: another handle (`writer`) appends. Nothing was written.
+    #[error("this handle is a standby: appends go to the writer ({writer})")]
+    NotWriter {
+        /// Who holds the writer lease, as it named itself (`ledgerd` gives its address).
+        writer: String,
+    },
     /// A lookup found nothing.
     #[error("{0} not found")]
     NotFound(String),

@@ -1,4 +1,5 @@
-//! `ledgerd`: the Provenance Ledger gRPC service on the embedded sled store.
+//! `ledgerd`: the Provenance Ledger gRPC service, on an embedded store or a PostgreSQL database
+//! that several `ledgerd` may share (one writer, the others standbys).
 //!
 //! Prints `listening on <addr>` once ready (so `--listen 127.0.0.1:0` callers can find the
 //! port). SIGTERM or Ctrl-C: stop accepting, finish in-flight appends, flush, exit 0.
@@ -13,7 +14,11 @@ use ledger_audit::why::Trust;
 use ledger_server::server::{serve, ServeOptions};
 use ledger_store::clock::SystemClock;
 use ledger_store::ledger::Ledger;
-use ledger_store::store::DiskStore;
+use ledger_store::store::{Claim, DiskStore, Role, Store};
+
+/// How long a `ledgerd` starting on a shared store tries to claim the writer lease before it
+/// serves as a standby: long enough for the database to end a killed writer's session.
+const CLAIM_AT_START: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// mimalloc instead of the system allocator: under concurrent appends glibc malloc was the
 /// largest single item in the server's profile (sled and HTTP/2 allocate per request).
@@ -35,6 +40,11 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:7700")]
     listen: String,
+    /// With --store: the address other servers' clients should use to reach this one, named
+    /// in standbys' refusals while this server is the writer (default: `http://` + the address
+    /// it listens on).
+    #[arg(long, env = "LEDGER_ADVERTISE")]
+    advertise: Option<String>,
     /// Log filter, e.g. `info` or `ledger_server=debug`.
     #[arg(long, env = "LEDGER_LOG", default_value = "info")]
     log_filter: String,
@@ -116,9 +126,15 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> Result<()> {
+    // Bound first: on a shared store, this server's address is its name as the writer.
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
     let (store, at) = match &args.store {
         Some(url) if ledger_store::store::is_postgres(url) => {
-            let store = DiskStore::open_url(url)?;
+            let advertise = args.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
+            let holder = format!("{advertise} (ledgerd pid {})", std::process::id());
+            let store = DiskStore::open_url_as(url, Claim::Explicit, &holder)?;
             let at = store.path().display().to_string();
             (store, at)
         }
@@ -127,6 +143,17 @@ async fn run(args: Args) -> Result<()> {
     };
     let ledger =
         Arc::new(Ledger::open(store, Arc::new(SystemClock)).with_context(|| format!("opening the ledger at {at}"))?);
+    if ledger.store().is_shared() {
+        if ledger_server::lease::claim_at_start(&ledger, CLAIM_AT_START)? {
+            tracing::info!("holding the writer lease: appending");
+        } else {
+            let writer = match ledger.store().role() {
+                Role::Standby { writer } => writer.unwrap_or_default(),
+                Role::Writer => String::new(),
+            };
+            tracing::info!(%writer, "another ledgerd holds the writer lease: serving reads as a standby");
+        }
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some((
             std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
@@ -182,9 +209,6 @@ async fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
     let (entries, head) = ledger.head();
     tracing::info!(%addr, entries, head = %head, tls = tls.is_some(), "ledgerd serving");
     println!("listening on {addr}");

@@ -8,6 +8,7 @@
 //! | `proofs` | tree heads, signed checkpoints, inclusion and consistency proofs from the tiles |
 //! | `verify` | the full replay, and every derived index, tile and record checked against it |
 //! | `bundle` | export: a streamed v2 bundle of a selection, each run with its range proof |
+//! | `follow` | a standby on a shared store: catching up with the writer, taking over |
 //! | `governance` | published policies, exceptions, model approvals; the gate and its re-check |
 
 use std::sync::atomic::AtomicBool;
@@ -28,6 +29,7 @@ pub use ledger_core::chain::Receipt;
 use crate::store::Store;
 
 mod bundle;
+mod follow;
 mod governance;
 mod open;
 mod proofs;

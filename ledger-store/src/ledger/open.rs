@@ -46,22 +46,25 @@ impl<S: Store> Ledger<S> {
     /// [`Error::Tampered`] if the head or a key entry fails verification;
     /// [`Error::NotALedger`] if the store holds no entries.
     pub fn open(store: S, clock: Arc<dyn Clock>) -> Result<Self> {
-        let (head_seq, head_hash) = store
-            .head()?
-            .ok_or_else(|| Error::NotALedger { path: ".".into(), reason: "the ledger has no entries".into() })?;
+        // The head and the tree as of one moment: on a shared store another handle may be
+        // appending meanwhile; what it appends later is past this head and left for
+        // `refresh`.
+        let (head, recorded_tree) = store.head_and_tree()?;
+        let (head_seq, head_hash) =
+            head.ok_or_else(|| Error::NotALedger { path: ".".into(), reason: "the ledger has no entries".into() })?;
         let head_bytes =
             store.entry(head_seq)?.ok_or_else(|| Error::tampered(head_seq, "the head entry is missing"))?;
         if ledger_core::entry::entry_hash(&head_bytes) != head_hash {
             return Err(Error::tampered(head_seq, "the head entry's hash does not match the recorded head"));
         }
-        if store.entry(Seq(head_seq.0 + 1))?.is_some() {
+        if !store.is_shared() && store.entry(Seq(head_seq.0 + 1))?.is_some() {
             return Err(Error::tampered(Seq(head_seq.0 + 1), "an entry exists after the recorded head"));
         }
         let head_entry = Entry::decode(&head_bytes).map_err(|e| Error::tampered_entry(head_seq, e))?;
         let keys = Self::key_register(&store, head_seq)?;
         let state = ChainState::resume(Seq(head_seq.0 + 1), head_hash, head_entry.time, keys);
         let size = head_seq.0 + 1;
-        let frontier = match store.tree()? {
+        let frontier = match recorded_tree {
             Some(t) if t.size() == size => Some(t),
             Some(t) => {
                 return Err(Error::tampered(
@@ -115,7 +118,16 @@ impl<S: Store> Ledger<S> {
     /// A ledger written before `Keys` was kept gets it written once, from the index.
     fn key_register(store: &S, head: Seq) -> Result<ledger_core::keys::KeyRegister> {
         let mut keys = ledger_core::keys::KeyRegister::new();
-        let indexed = store.kind_seqs(Kind::Key)?;
+        // On a shared store, key entries past `head` were appended after the head was read:
+        // not this handle's yet. On a store one handle owns, there are none.
+        let mine = |seqs: Vec<Seq>| -> Vec<Seq> {
+            if store.is_shared() {
+                seqs.into_iter().filter(|s| *s <= head).collect()
+            } else {
+                seqs
+            }
+        };
+        let indexed = mine(store.kind_seqs(Kind::Key)?);
         for &seq in &indexed {
             let tampered = |reason: String| Error::tampered(seq, reason);
             if seq > head {
@@ -140,6 +152,7 @@ impl<S: Store> Ledger<S> {
         }
         match store.key_entries()? {
             KeyEntries::Recorded(recorded) => {
+                let recorded = mine(recorded);
                 let unindexed = recorded.iter().find(|s| !indexed.contains(s));
                 let unrecorded = indexed.iter().find(|s| !recorded.contains(s));
                 let reason = match (unindexed, unrecorded) {

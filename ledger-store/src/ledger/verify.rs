@@ -151,15 +151,21 @@ impl<S: Store> Ledger<S> {
         self.check_key_entries(chain.keys(), size)?;
         tiles.finish(&self.store)?;
         // What was appended meanwhile is left to the next verification, but nothing may lie
-        // beyond the head: checked while no batch is being written, so the store is whole.
+        // beyond the head: checked while no batch is being written here, so the store is
+        // whole. On a shared store another handle may still append: the tiles are listed
+        // before the head is read (a tile is written with the head that covers it), the head
+        // and tree are read as of one moment, and an entry past the head counts only if the
+        // head did not move past it.
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let now = self.store.head()?.map_or(0, |(s, _)| s.0 + 1);
+        let tile_ids = self.store.tile_ids()?;
+        let (now_head, now_tree) = self.store.head_and_tree()?;
+        let now = now_head.map_or(0, |(s, _)| s.0 + 1);
         self.check_beyond_head(beyond, now)?;
-        if self.store.entry(Seq(now))?.is_some() {
+        if self.store.entry(Seq(now))?.is_some() && self.store.head()?.map_or(0, |(s, _)| s.0 + 1) <= now {
             return Err(Error::tampered(Seq(now), "an entry exists after the recorded head"));
         }
-        self.check_no_stray_tiles(now)?;
-        match self.store.tree()? {
+        check_no_stray_tiles(&tile_ids, now)?;
+        match now_tree {
             Some(t) if t.size() == size && t != tree => {
                 return Err(Error::tampered(head_seq, "the recorded Merkle tree frontier does not match the entries"))
             }
@@ -356,22 +362,22 @@ impl<S: Store> Ledger<S> {
         }
         Ok(())
     }
+}
 
-    /// Every stored tile is a full tile of the tree of `size` leaves.
-    fn check_no_stray_tiles(&self, size: u64) -> Result<()> {
-        for (level, index) in self.store.tile_ids()? {
-            let span = (tiles::TILE_WIDTH as u64).checked_pow(u32::from(level) + 1);
-            let end = span.and_then(|s| index.checked_add(1)?.checked_mul(s));
-            if end.is_none_or(|e| e > size) {
-                let first = span.and_then(|s| index.checked_mul(s)).unwrap_or(u64::MAX);
-                return Err(Error::tampered(
-                    Seq(first.min(size)),
-                    format!("a stored Merkle tile {level}/{index} lies beyond the tree of {size} leaves"),
-                ));
-            }
+/// Every stored tile (`tile_ids`) is a full tile of the tree of `size` leaves.
+fn check_no_stray_tiles(tile_ids: &[(u8, u64)], size: u64) -> Result<()> {
+    for &(level, index) in tile_ids {
+        let span = (tiles::TILE_WIDTH as u64).checked_pow(u32::from(level) + 1);
+        let end = span.and_then(|s| index.checked_add(1)?.checked_mul(s));
+        if end.is_none_or(|e| e > size) {
+            let first = span.and_then(|s| index.checked_mul(s)).unwrap_or(u64::MAX);
+            return Err(Error::tampered(
+                Seq(first.min(size)),
+                format!("a stored Merkle tile {level}/{index} lies beyond the tree of {size} leaves"),
+            ));
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// The lowest seq in one sorted list and not the other.

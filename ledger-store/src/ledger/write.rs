@@ -75,6 +75,10 @@ impl<S: Store> Ledger<S> {
         if self.poisoned.load(Ordering::SeqCst) {
             return records.iter().map(|_| Err(Error::Unavailable)).collect();
         }
+        if let crate::store::Role::Standby { writer } = self.store.role() {
+            let writer = writer.unwrap_or_else(|| "none at the moment; retry shortly".into());
+            return records.iter().map(|_| Err(Error::NotWriter { writer: writer.clone() })).collect();
+        }
         let mut work = self.lock().clone();
         let now = self.clock.now();
         let mut results: Vec<Result<Receipt>> = Vec::with_capacity(records.len());
@@ -98,6 +102,16 @@ impl<S: Store> Ledger<S> {
         let (tree, changed) = self.extended_tree(&batch);
         let key_entries = batch.iter().any(|e| e.kind == Kind::Key).then(|| work.keys().entry_seqs());
         if let Err(e) = self.store.append(&batch, &tree.frontier, &changed, key_entries.as_deref()) {
+            // A standby's refusal wrote nothing: no reason to stop; anything else may have.
+            if let Error::NotWriter { writer } = &e {
+                return results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(rec) if !rec.duplicate => Err(Error::NotWriter { writer: writer.clone() }),
+                        other => other,
+                    })
+                    .collect();
+            }
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, "write failed; refusing further appends until restart");
             let msg = e.to_string();
@@ -172,7 +186,7 @@ impl<S: Store> Ledger<S> {
 
     /// Makes a written batch visible: the chain state and the tree change together, under the
     /// `state` lock (readers take `state` before `tree`). Called by the writer only.
-    fn publish(&self, work: ChainState, tree: TreeState) {
+    pub(super) fn publish(&self, work: ChainState, tree: TreeState) {
         let mut state = self.lock();
         *state = work;
         *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
@@ -213,6 +227,7 @@ fn stored(e: &SequencedEntry) -> StoredEntry {
     StoredEntry {
         seq: e.seq(),
         hash: e.hash,
+        prev: e.entry.prev,
         bytes: e.bytes.clone(),
         record_id: e.record_id,
         kind: e.record.kind(),

@@ -8,8 +8,10 @@ use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
 use super::index::{decode_index_id, decode_index_key, index_pair};
-use super::{fjall_kv, parked, sled_kv};
-use super::{Index, IndexKey, KeyEntries, Kv, Store, StoredEntry, FORMAT_MARKER, FORMAT_MARKER_V1};
+use super::{fjall_kv, parked, sled_kv, Claim};
+use super::{
+    Guard, HeadAndTree, Index, IndexKey, KeyEntries, Kv, Role, Store, StoredEntry, FORMAT_MARKER, FORMAT_MARKER_V1,
+};
 use crate::error::{Error, Result};
 
 /// Which embedded engine keeps a [`DiskStore`].
@@ -131,6 +133,25 @@ fn seq_suffix(k: &[u8]) -> Result<Seq> {
     decode_seq(&k[k.len() - 8..])
 }
 
+fn decode_head(v: &[u8]) -> Result<(Seq, EntryHash)> {
+    if v.len() != 40 {
+        return Err(Error::Storage("malformed head record".into()));
+    }
+    let seq = decode_seq(&v[..8])?;
+    let mut h = [0u8; 32];
+    h.copy_from_slice(&v[8..]);
+    Ok((seq, EntryHash(h)))
+}
+
+fn decode_tree(v: &[u8]) -> Result<Frontier> {
+    if v.len() < 8 || !(v.len() - 8).is_multiple_of(32) {
+        return Err(Error::Storage("malformed tree record".into()));
+    }
+    let size = decode_seq(&v[..8])?.0;
+    let peaks = v[8..].chunks(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+    Frontier::from_parts(size, peaks).map_err(|e| Error::Storage(format!("malformed tree record: {e}")))
+}
+
 /// The key of the `Keys` record (every key entry's seq). Upper case: no index prefix is.
 const KEYS_RECORD: &[u8] = b"Keys";
 
@@ -161,6 +182,17 @@ impl Drop for DiskStore {
 /// should not call this. sled stores are closed as before (their close is cheap).
 pub fn close_at_process_exit() {
     parked::enable();
+}
+
+/// The name a handle gives as the writer lease's holder when it claims on write: the program,
+/// its process id and the host.
+fn default_holder() -> String {
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "ledger".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{program} (pid {} on {})", std::process::id(), host.trim())
 }
 
 /// How long opening waits for another handle to release the directory's lock.
@@ -264,7 +296,7 @@ impl DiskStore {
     ///
     /// # Errors
     /// [`Error::AlreadyExists`] if the database holds a ledger; [`Error::Storage`] if it
-    /// cannot be reached; [`Error::Locked`] if another handle holds it.
+    /// cannot be reached; [`Error::NotWriter`] if another handle holds the writer lease.
     pub fn create_url(url: &str) -> Result<Self> {
         let store = Self::connect(url)?;
         if store.kv.get(b"meta")?.is_some() {
@@ -275,23 +307,49 @@ impl DiskStore {
     }
 
     /// Opens the store in the PostgreSQL database at `url`, refusing a database that holds
-    /// no ledger, without writing anything but the schema's migrations.
+    /// no ledger, without writing anything but the schema's migrations. The handle reads at
+    /// once and claims the writer lease when it first writes, waiting up to 5 s for another
+    /// holder (a stopped one's lease expires in [`super::LEASE_TTL`]; a killed one's at once).
     ///
     /// # Errors
     /// [`Error::NotALedger`] for a database without a ledger; [`Error::Storage`] if it cannot
-    /// be reached; [`Error::Locked`] if another handle holds it.
+    /// be reached. A write while another handle keeps the lease fails with
+    /// [`Error::NotWriter`].
     pub fn open_url(url: &str) -> Result<Self> {
         let store = Self::connect(url)?;
-        let not = |reason: &str| Error::NotALedger { path: store.path.clone(), reason: reason.to_string() };
-        match store.kv.get(b"meta")? {
-            Some(m) if m == FORMAT_MARKER || m == FORMAT_MARKER_V1 => Ok(store),
+        store.check_marker()?;
+        Ok(store)
+    }
+
+    /// Refuses a database that holds no ledger.
+    fn check_marker(&self) -> Result<()> {
+        let not = |reason: &str| Error::NotALedger { path: self.path.clone(), reason: reason.to_string() };
+        match self.kv.get(b"meta")? {
+            Some(m) if m == FORMAT_MARKER || m == FORMAT_MARKER_V1 => Ok(()),
             Some(_) => Err(not("the database has an unknown format marker")),
             None => Err(not("the database holds no ledger (run `ledger init --store URL`)")),
         }
     }
 
+    /// Opens the store in the PostgreSQL database at `url` as [`DiskStore::open_url`] does,
+    /// coming to hold the writer lease as `claim` says ([`Store::claim_writer`]), under the name `holder` (what a
+    /// standby's refusals name as the writer: `ledgerd` gives its address). Any number of
+    /// handles may read one database; one at a time writes.
+    ///
+    /// # Errors
+    /// As [`DiskStore::open_url`].
+    pub fn open_url_as(url: &str, claim: Claim, holder: &str) -> Result<Self> {
+        let store = Self::connect_as(url, claim, holder.to_string())?;
+        store.check_marker()?;
+        Ok(store)
+    }
+
     fn connect(url: &str) -> Result<Self> {
-        let kv = Box::new(super::pg_kv::PgKv::open(url)?);
+        Self::connect_as(url, Claim::OnWrite, default_holder())
+    }
+
+    fn connect_as(url: &str, claim: Claim, holder: String) -> Result<Self> {
+        let kv = Box::new(super::pg_kv::PgKv::open(url, claim, holder)?);
         Ok(DiskStore { kv, backend: Backend::Postgres, path: super::pg_kv::redact(url).into(), _lock: None })
     }
 
@@ -411,7 +469,26 @@ impl Store for DiskStore {
         }
         let mut refs: Vec<(&[u8], &[u8])> = puts.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
         refs.extend(tiles.iter().map(|(k, v)| (&k[..], v.as_slice())));
-        self.kv.write(&refs, &[])
+        // The head this batch extends: a handle whose view is stale writes nothing.
+        let first = &batch[0];
+        let before = first.seq.0.checked_sub(1).map(|s| [&s.to_be_bytes()[..], &first.prev.0].concat());
+        self.kv.write_guarded(&refs, &[], Guard { key: b"head", expect: before.as_deref() })
+    }
+
+    fn role(&self) -> Role {
+        self.kv.role()
+    }
+
+    fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    fn claim_writer(&self) -> Result<bool> {
+        self.kv.claim_writer()
+    }
+
+    fn release_writer(&self) -> Result<()> {
+        self.kv.release_writer()
     }
 
     fn key_entries(&self) -> Result<KeyEntries> {
@@ -483,24 +560,19 @@ impl Store for DiskStore {
     }
 
     fn head(&self) -> Result<Option<(Seq, EntryHash)>> {
-        let Some(v) = self.kv.get(b"head")? else { return Ok(None) };
-        if v.len() != 40 {
-            return Err(Error::Storage("malformed head record".into()));
-        }
-        let seq = decode_seq(&v[..8])?;
-        let mut h = [0u8; 32];
-        h.copy_from_slice(&v[8..]);
-        Ok(Some((seq, EntryHash(h))))
+        self.kv.get(b"head")?.map(|v| decode_head(&v)).transpose()
     }
 
     fn tree(&self) -> Result<Option<Frontier>> {
-        let Some(v) = self.kv.get(b"tree")? else { return Ok(None) };
-        if v.len() < 8 || (v.len() - 8) % 32 != 0 {
-            return Err(Error::Storage("malformed tree record".into()));
-        }
-        let size = decode_seq(&v[..8])?.0;
-        let peaks = v[8..].chunks(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
-        Ok(Some(Frontier::from_parts(size, peaks).map_err(|e| Error::Storage(format!("malformed tree record: {e}")))?))
+        self.kv.get(b"tree")?.map(|v| decode_tree(&v)).transpose()
+    }
+
+    fn head_and_tree(&self) -> Result<HeadAndTree> {
+        // One `get_many`: one statement, so one snapshot, on PostgreSQL.
+        let mut both = self.kv.get_many(&[b"head", b"tree"])?.into_iter();
+        let head = both.next().flatten().map(|v| decode_head(&v)).transpose()?;
+        let tree = both.next().flatten().map(|v| decode_tree(&v)).transpose()?;
+        Ok((head, tree))
     }
 
     fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>> {

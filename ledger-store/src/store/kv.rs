@@ -41,6 +41,38 @@ pub trait Kv: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] if the write or the flush fails.
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()>;
+    /// [`Kv::write`] applied only if `guard.key` still holds `guard.expect` when the write
+    /// commits, checked in the same transaction. Stores several handles share (PostgreSQL)
+    /// check it: the writer passes the head it extends, so a handle whose view is stale cannot
+    /// overwrite entries another appended (no fork, whatever the leases did). An embedded
+    /// store has one handle (its directory lock), so the default only writes.
+    ///
+    /// # Errors
+    /// As [`Kv::write`]; [`Error::NotWriter`] if the guard failed or the handle holds no
+    /// writer lease (nothing was written).
+    fn write_guarded(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]], guard: Guard<'_>) -> Result<()> {
+        let _ = guard;
+        self.write(puts, removes)
+    }
+    /// Whether this handle may write now, for stores several handles share.
+    fn role(&self) -> super::Role {
+        super::Role::Writer
+    }
+    /// Tries once to claim the writer lease of a store several handles share: `Ok(true)` when
+    /// this handle holds it (an embedded store's only handle always does).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store cannot be reached.
+    fn claim_writer(&self) -> Result<bool> {
+        Ok(true)
+    }
+    /// Gives the writer lease up, so that another handle may claim it at once.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store cannot be reached.
+    fn release_writer(&self) -> Result<()> {
+        Ok(())
+    }
     /// Readies the engine for closing so that the next open is quick; called when the store
     /// is dropped. Nothing durable depends on it: every write already is.
     fn settle(&self) {}
@@ -51,3 +83,12 @@ pub type PairFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
 /// Key-value pairs read from a [`Kv`], in key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
+
+/// The condition of [`Kv::write_guarded`]: `key` holds `expect` (`None`: `key` is absent).
+#[derive(Clone, Copy, Debug)]
+pub struct Guard<'a> {
+    /// The key checked.
+    pub key: &'a [u8],
+    /// The value it must hold.
+    pub expect: Option<&'a [u8]>,
+}

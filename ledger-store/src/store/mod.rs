@@ -42,6 +42,7 @@ mod index;
 mod kv;
 mod parked;
 mod pg_kv;
+mod pg_lease;
 mod sled_kv;
 
 use ledger_core::merkle::{Frontier, Hash};
@@ -51,8 +52,9 @@ use ledger_core::types::{EntryHash, RecordId, Seq};
 
 pub use disk::{close_at_process_exit, Backend, DiskStore, Raw};
 pub use index::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey};
-pub use kv::{Kv, KvIter, PairFn};
+pub use kv::{Guard, Kv, KvIter, PairFn};
 pub use pg_kv::{is_postgres, redact};
+pub use pg_lease::{Claim, LEASE_TTL, RENEW_EVERY};
 
 use crate::error::Result;
 
@@ -75,6 +77,25 @@ pub enum KeyEntries {
     NotKept,
 }
 
+/// Whether a handle on a store several handles share may append (see `docs/POSTGRES.md`,
+/// one writer, fenced).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// This handle holds the writer lease, or claims it when it first writes (an embedded
+    /// store's only handle is always the writer).
+    Writer,
+    /// Another handle holds the writer lease: this one serves reads, and its appends are
+    /// refused with [`crate::Error::NotWriter`].
+    Standby {
+        /// Who holds the lease, as it named itself, when known.
+        writer: Option<String>,
+    },
+}
+
+/// The head (`(seq, entry hash)` of the last entry) and the Merkle tree's frontier as stored,
+/// each `None` when not recorded.
+pub type HeadAndTree = (Option<(Seq, EntryHash)>, Option<Frontier>);
+
 /// One entry to write, with its index keys.
 #[derive(Clone, Debug)]
 pub struct StoredEntry {
@@ -84,6 +105,8 @@ pub struct StoredEntry {
     pub hash: EntryHash,
     /// Exact entry bytes.
     pub bytes: Vec<u8>,
+    /// The previous entry's hash (what the head was before this entry).
+    pub prev: EntryHash,
     /// Record id (deduplication).
     pub record_id: RecordId,
     /// Record kind.
@@ -101,6 +124,30 @@ impl StoredEntry {
 
 /// A ledger's storage. Implementations write each batch atomically and durably.
 pub trait Store: Send + Sync {
+    /// Whether this handle may append now: always, but on a store several handles share.
+    fn role(&self) -> Role {
+        Role::Writer
+    }
+    /// Whether several handles (processes) may share this store, one writing at a time under
+    /// the writer lease (PostgreSQL), rather than one handle owning it (a directory).
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Tries once to claim the writer lease of a shared store: `Ok(true)` when this handle now
+    /// holds it. A store one handle owns: always.
+    ///
+    /// # Errors
+    /// [`crate::Error::Storage`] if the store cannot be reached.
+    fn claim_writer(&self) -> Result<bool> {
+        Ok(true)
+    }
+    /// Gives the writer lease of a shared store up, so that another handle may claim it at once.
+    ///
+    /// # Errors
+    /// [`crate::Error::Storage`] if the store cannot be reached.
+    fn release_writer(&self) -> Result<()> {
+        Ok(())
+    }
     /// Writes the format marker of an empty store.
     ///
     /// # Errors
@@ -169,6 +216,14 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] on a read error or a malformed head.
     fn head(&self) -> Result<Option<(Seq, EntryHash)>>;
+    /// [`Store::head`] and [`Store::tree`] read together, as of one moment: on a shared store,
+    /// another handle's append cannot fall between the two reads.
+    ///
+    /// # Errors
+    /// As [`Store::head`] and [`Store::tree`].
+    fn head_and_tree(&self) -> Result<HeadAndTree> {
+        Ok((self.head()?, self.tree()?))
+    }
     /// Entry bytes at `seq`.
     ///
     /// # Errors

@@ -11,36 +11,40 @@
 //! waits for its answer.
 //!
 //! Schema changes are versioned: `ledger_schema (version, applied_at)` records each migration
-//! applied, and opening applies the missing ones in one transaction. One handle at a time holds
-//! a store (a session advisory lock, released when its connection ends, however it ends), as
-//! the `LOCK` file does for the embedded backends.
+//! applied, and opening applies the missing ones in one transaction. Any number of handles may
+//! read a store; one at a time writes, the holder of the writer lease, and each write
+//! transaction is fenced by the lease's token and by the head it extends (`pg_lease.rs`).
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use tokio_postgres::{Client, NoTls};
 
-use super::kv::{Kv, KvIter, PairFn};
+use super::kv::{Guard, Kv, KvIter, PairFn};
+use super::pg_lease::{self, Claim, Lease};
+use super::Role;
 use crate::error::{Error, Result};
 
 /// Rows fetched per round trip of a scan.
 const PAGE: i64 = 2048;
 
-/// The advisory lock key a store's handle holds (the bytes of `"ledger!"` as a number: any
-/// fixed key that other applications are unlikely to take).
-const LOCK_KEY: i64 = 0x006c_6564_6765_7221;
-
-/// How long opening waits for another handle to release the store's lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a handle claiming the writer lease on its first write waits for the holder to let
+/// go: longer than a lease lasts, so that a stopped holder's lease expires meanwhile.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Each migration, in order: `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE ledger_kv (k bytea PRIMARY KEY, v bytea NOT NULL)"];
+const MIGRATIONS: &[&str] = &["CREATE TABLE ledger_kv (k bytea PRIMARY KEY, v bytea NOT NULL)", pg_lease::MIGRATION];
+
+/// Session settings, whatever the server's defaults: a commit returns once durable; a session
+/// that stops inside a transaction (only migrations span several statements) is ended rather
+/// than holding its locks.
+const SESSION: &str = "SET synchronous_commit TO on; SET idle_in_transaction_session_timeout TO '10s'";
 
 fn storage(e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("postgres: {e}"))
 }
 
 /// A driver error with its server message, code and detail when there is one.
-fn pg_error(e: &tokio_postgres::Error) -> Error {
+pub(super) fn pg_error(e: &tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::Storage(format!(
             "postgres: {} ({}){}",
@@ -100,28 +104,38 @@ enum Job {
     Write {
         puts: Pairs,
         removes: Vec<Vec<u8>>,
+        /// The key checked and the value it must hold (`None`: absent).
+        guard: Option<(Vec<u8>, Option<Vec<u8>>)>,
         reply: Reply<()>,
     },
+    /// Try once to claim the writer lease.
+    Claim(Reply<bool>),
+    /// Give the writer lease up.
+    Release(Reply<()>),
 }
 
 /// A PostgreSQL database as a [`Kv`].
 pub(super) struct PgKv {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
+    lease: Arc<Lease>,
 }
 
 impl PgKv {
-    /// Connects to `url`, takes the store's lock and applies the schema migrations missing.
+    /// Connects to `url` and applies the schema migrations missing. The handle comes to hold
+    /// the writer lease as `claim` says, under the name `me`.
     ///
     /// # Errors
     /// [`Error::Storage`] if the database cannot be reached or its schema is newer than this
-    /// binary knows; [`Error::Locked`] if another handle holds the store.
-    pub(super) fn open(url: &str) -> Result<Self> {
+    /// binary knows.
+    pub(super) fn open(url: &str, claim: Claim, me: String) -> Result<Self> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| Error::Storage(format!("postgres: the URL {}: {e}", redact(url))))?;
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
         let shown = redact(url);
+        let lease = Lease::new(me, claim);
+        let shared = lease.clone();
         let thread = std::thread::Builder::new()
             .name("ledger-postgres".into())
             .spawn(move || {
@@ -140,15 +154,23 @@ impl PgKv {
                             return;
                         }
                     };
-                    let _ = ready_tx.send(Ok(()));
-                    while let Some(job) = queue.recv().await {
-                        serve(&client, job).await;
+                    // Who writes, for a standby's first refusal.
+                    if let Err(e) = pg_lease::claim_info(&client, &shared).await {
+                        let _ = ready_tx.send(Err(e));
+                        return;
                     }
+                    let _ = ready_tx.send(Ok(()));
+                    let client = Arc::new(client);
+                    let renewal = tokio::spawn(pg_lease::renew_loop(client.clone(), shared.clone()));
+                    while let Some(job) = queue.recv().await {
+                        serve(&client, &shared, job).await;
+                    }
+                    renewal.abort();
                 });
             })
             .map_err(|e| storage(format!("starting the driver's thread: {e}")))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(PgKv { jobs, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(PgKv { jobs, thread: Some(thread), lease }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -170,7 +192,11 @@ impl PgKv {
 
 impl Drop for PgKv {
     fn drop(&mut self) {
-        // Closing the queue ends the thread's loop; the connection and its lock go with it.
+        // A handle closed cleanly lets another claim the lease at once.
+        if self.lease.token() != 0 {
+            let _ = self.release_writer();
+        }
+        // Closing the queue ends the thread's loop; the connection goes with it.
         let (closed, _) = tokio::sync::mpsc::unbounded_channel();
         drop(std::mem::replace(&mut self.jobs, closed));
         if let Some(t) = self.thread.take() {
@@ -179,7 +205,7 @@ impl Drop for PgKv {
     }
 }
 
-/// Connects, locks and migrates.
+/// Connects, sets the session up and migrates.
 async fn connect(config: &tokio_postgres::Config, shown: &str) -> Result<Client> {
     let (client, connection) = config
         .connect(NoTls)
@@ -203,45 +229,9 @@ async fn connect(config: &tokio_postgres::Config, shown: &str) -> Result<Client>
         // Ends when the client is dropped or the server goes away; calls then fail.
         let _ = connection.await;
     });
-    // A handle that ended a moment ago (a killed process) may hold the lock until the server
-    // notices its connection is gone: wait a little before saying the ledger is in use.
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        let locked: bool =
-            client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_error(&e))?.get(0);
-        if locked {
-            break;
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(Error::Locked { path: shown.into() });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    check_lock_excludes(config, shown).await?;
+    client.batch_execute(SESSION).await.map_err(|e| pg_error(&e))?;
     migrate(&client).await?;
     Ok(client)
-}
-
-/// Whether the lock just taken keeps a second session out. Some PostgreSQL-wire databases
-/// answer `pg_try_advisory_lock` without locking (CockroachDB's stubs; YugabyteDB with its
-/// advisory-lock errors silenced): there one handle per ledger would be a promise not kept,
-/// so the store refuses to open.
-async fn check_lock_excludes(config: &tokio_postgres::Config, shown: &str) -> Result<()> {
-    let (probe, connection) = config.connect(NoTls).await.map_err(|e| pg_error(&e))?;
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let taken: bool =
-        probe.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_error(&e))?.get(0);
-    drop(probe);
-    let _ = task.await;
-    if taken {
-        return Err(Error::Storage(format!(
-            "postgres: {shown} answers advisory locks without excluding a second session (CockroachDB, or \
-             YugabyteDB with advisory locks silenced): the ledger cannot keep to one writer there"
-        )));
-    }
-    Ok(())
 }
 
 /// Applies the migrations the database lacks, in one transaction that holds the schema
@@ -280,7 +270,7 @@ async fn migrate(client: &Client) -> Result<()> {
     result
 }
 
-async fn serve(client: &Client, job: Job) {
+async fn serve(client: &Client, lease: &Lease, job: Job) {
     match job {
         Job::Get(k, reply) => {
             let r = client
@@ -318,8 +308,14 @@ async fn serve(client: &Client, job: Job) {
                 .map_err(|e| pg_error(&e));
             let _ = reply.send(r);
         }
-        Job::Write { puts, removes, reply } => {
-            let _ = reply.send(write(client, puts, removes).await);
+        Job::Write { puts, removes, guard, reply } => {
+            let _ = reply.send(write(client, lease, puts, removes, guard).await);
+        }
+        Job::Claim(reply) => {
+            let _ = reply.send(pg_lease::claim(client, lease).await);
+        }
+        Job::Release(reply) => {
+            let _ = reply.send(pg_lease::release(client, lease).await);
         }
     }
 }
@@ -328,23 +324,50 @@ async fn serve(client: &Client, job: Job) {
 /// the puts (the last value of a key put twice) and the removes (a key both put and removed is
 /// removed, as puts come first), sent in one round trip and answered once the commit is
 /// durable (the session's `synchronous_commit` is `on`, set at connect whatever the server's
-/// default). An error, a lost connection included, leaves the write's outcome to the caller,
-/// who stops writing.
-async fn write(client: &Client, puts: Pairs, removes: Vec<Vec<u8>>) -> Result<()> {
+/// default). The statement writes only under this handle's writer lease token and `guard`
+/// ([`pg_lease::WRITE`]); a handle without the lease claims it first when it claims on write.
+/// An error, a lost connection included, leaves the write's outcome to the caller, who stops
+/// writing.
+async fn write(
+    client: &Client,
+    lease: &Lease,
+    puts: Pairs,
+    removes: Vec<Vec<u8>>,
+    guard: Option<(Vec<u8>, Option<Vec<u8>>)>,
+) -> Result<()> {
+    if lease.token() == 0 {
+        match lease.claim {
+            Claim::OnWrite => pg_lease::claim_waiting(client, lease, CLAIM_WAIT).await?,
+            Claim::Explicit => return Err(lease.not_writer()),
+        }
+    }
+    let token = lease.token();
     let removed: std::collections::HashSet<&Vec<u8>> = removes.iter().collect();
     let mut last: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
     last.extend(puts.into_iter().filter(|(k, _)| !removed.contains(k)));
     let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = last.into_iter().unzip();
-    client
-        .execute(
-            "WITH put AS (INSERT INTO ledger_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v), \
-             gone AS (DELETE FROM ledger_kv WHERE k = ANY($3::bytea[])) SELECT 1",
-            &[&keys, &values, &removes],
-        )
+    let (guard_key, expect) = match guard {
+        Some((k, v)) => (Some(k), v),
+        None => (None, None),
+    };
+    let row = client
+        .query_one(pg_lease::WRITE, &[&keys, &values, &removes, &token, &guard_key, &expect])
         .await
-        .map(|_| ())
-        .map_err(|e| pg_error(&e))
+        .map_err(|e| pg_error(&e))?;
+    let (fenced, fresh): (bool, bool) = (row.get(0), row.get(1));
+    if !fenced {
+        lease.drop_token(token);
+        tracing::warn!(token, "a write was fenced off: another handle holds the writer lease");
+        // Who holds it now, for the refusal's message.
+        let _ = pg_lease::claim_info(client, lease).await;
+        return Err(lease.not_writer());
+    }
+    if !fresh {
+        return Err(Error::Storage(
+            "postgres: the ledger's head moved under this handle (another writer appended since it read the head); nothing was written".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A scan, a page at a time.
@@ -415,7 +438,30 @@ impl Kv for PgKv {
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
         let puts = puts.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         let removes = removes.iter().map(|k| k.to_vec()).collect();
-        self.ask(|reply| Job::Write { puts, removes, reply })
+        self.ask(|reply| Job::Write { puts, removes, guard: None, reply })
+    }
+
+    fn write_guarded(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]], guard: Guard<'_>) -> Result<()> {
+        let puts = puts.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let removes = removes.iter().map(|k| k.to_vec()).collect();
+        let guard = Some((guard.key.to_vec(), guard.expect.map(<[u8]>::to_vec)));
+        self.ask(|reply| Job::Write { puts, removes, guard, reply })
+    }
+
+    fn claim_writer(&self) -> Result<bool> {
+        self.ask(Job::Claim)
+    }
+
+    fn release_writer(&self) -> Result<()> {
+        self.ask(Job::Release)
+    }
+
+    fn role(&self) -> Role {
+        if self.lease.token() != 0 || self.lease.claim == Claim::OnWrite {
+            Role::Writer
+        } else {
+            Role::Standby { writer: self.lease.holder() }
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! What is particular to the PostgreSQL store: one handle at a time, a database that holds no
-//! ledger refused, versioned migrations, and a row edited directly in the database (what a
+//! What is particular to the PostgreSQL store: many handles read, one writes (the writer lease,
+//! fencing, takeover), a database that holds no ledger refused, versioned migrations, and a row edited directly in the database (what a
 //! superuser can do to a plain audit table) caught by `verify`. The layout's tests (the append
 //! path, the tamper battery, the pinned checkpoint) run on PostgreSQL through
 //! `support::backends()`. Needs `LEDGER_TEST_PG` (see `testkit::PG_ENV`); skipped without it
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ledger_store::clock::SystemClock;
 use ledger_store::ledger::Ledger;
-use ledger_store::store::{Backend, DiskStore};
+use ledger_store::store::{Backend, Claim, DiskStore, Role, Store};
 use ledger_store::Error;
 
 use crate::support::{evidence, key, key_rec, pg_database, signed, Fixture};
@@ -26,7 +26,7 @@ fn sql(url: &str, sql: &str) {
 }
 
 #[test]
-fn a_database_is_one_ledger_held_by_one_handle_at_a_time() {
+fn a_database_is_one_ledger_that_many_handles_read_and_one_writes() {
     let Some(url) = pg_database() else { return };
     match DiskStore::open_url(&url) {
         Err(Error::NotALedger { reason, .. }) => assert!(reason.contains("ledger init --store"), "{reason}"),
@@ -37,13 +37,21 @@ fn a_database_is_one_ledger_held_by_one_handle_at_a_time() {
     {
         let store = DiskStore::create_url(&url).unwrap();
         assert_eq!(store.backend(), Backend::Postgres);
-        let l = Ledger::create(store, &genesis, Arc::new(SystemClock)).unwrap();
-        let err = DiskStore::open_url(&url).err().expect("a second handle must be refused");
-        assert!(matches!(err, Error::Locked { .. }), "{err}");
-        assert!(!err.to_string().contains("secret"), "{err}");
-        drop(l);
+        let a = Ledger::create(store, &genesis, Arc::new(SystemClock)).unwrap();
+        // A second handle reads at once; its first write waits for the lease, then is refused
+        // naming the holder.
+        let b = Ledger::open(DiskStore::open_url(&url).unwrap(), Arc::new(SystemClock)).unwrap();
+        assert_eq!(b.head(), a.head());
+        let ci = key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Evidence]);
+        match b.append(&[signed(&ci, &admin)]) {
+            Err(Error::NotWriter { writer }) => assert!(writer.contains("pid"), "{writer}"),
+            other => panic!("a second writer must be refused: {other:?}"),
+        }
+        assert!(!b.is_poisoned(), "a refusal wrote nothing: no reason to stop");
+        drop(b);
+        drop(a);
     }
-    // The lock went with the connection.
+    // The lease went with the handle: another writes at once.
     let l = Ledger::open(crate::support::open_store(std::path::Path::new(&url)), Arc::new(SystemClock)).unwrap();
     assert_eq!(l.len(), 1);
     drop(l);
@@ -52,6 +60,83 @@ fn a_database_is_one_ledger_held_by_one_handle_at_a_time() {
     sql(&url, "INSERT INTO ledger_schema (version) VALUES (99)");
     let err = DiskStore::open_url(&url).err().expect("a newer schema");
     assert!(err.to_string().contains("newer than this binary"), "{err}");
+}
+
+/// A handle that only claims the lease when asked (a `ledgerd`).
+fn standby(url: &str, name: &str) -> Ledger<DiskStore> {
+    Ledger::open(DiskStore::open_url_as(url, Claim::Explicit, name).unwrap(), Arc::new(SystemClock)).unwrap()
+}
+
+fn append_evidence(
+    l: &Ledger<DiskStore>,
+    tag: &str,
+    n: usize,
+) -> ledger_store::Result<Vec<ledger_store::ledger::Receipt>> {
+    let records: Vec<_> = (0..n).map(|i| signed(&evidence(&format!("{tag}-{i}")), &key("ci"))).collect();
+    l.append(&records)
+}
+
+#[test]
+fn a_standby_follows_the_writer_takes_over_and_fences_the_old_writer_off() {
+    if pg_database().is_none() {
+        return;
+    }
+    let fx = Fixture::with_backend(Backend::Postgres);
+    let url = fx.db().display().to_string();
+    let a = standby(&url, "server-a");
+    let b = standby(&url, "server-b");
+    assert!(matches!(a.store().role(), Role::Standby { .. }));
+    assert!(a.take_over(|s| s.claim_writer()).unwrap(), "a free lease is claimed");
+    assert_eq!(a.store().role(), Role::Writer);
+    assert!(!b.take_over(|s| s.claim_writer()).unwrap(), "a live lease is not");
+    // The standby refuses appends, naming the writer, and writes nothing.
+    match append_evidence(&b, "b", 1) {
+        Err(Error::NotWriter { writer }) => assert_eq!(writer, "server-a"),
+        other => panic!("a standby must refuse: {other:?}"),
+    }
+    append_evidence(&a, "a1", 30).unwrap();
+    assert_eq!(b.refresh().unwrap(), 30);
+    assert_eq!(b.head(), a.head());
+    assert_eq!(b.tree_head(), a.tree_head());
+    let before = a.tree_head();
+
+    // The writer stops renewing (its lease expires): the standby takes over, catching up first.
+    append_evidence(&a, "a2", 5).unwrap();
+    sql(&url, "UPDATE ledger_lease SET expires_at = '-infinity'");
+    assert!(b.take_over(|s| s.claim_writer()).unwrap());
+    assert_eq!(b.head(), a.head(), "the new writer continues from the old one's last entry");
+    let taken = append_evidence(&b, "b1", 7).unwrap();
+    assert_eq!(taken[0].seq.0, a.len());
+    // The old writer, back, is fenced off by the token: nothing written, not stopped.
+    match append_evidence(&a, "a3", 3) {
+        Err(Error::NotWriter { writer }) => assert_eq!(writer, "server-b"),
+        other => panic!("a deposed writer must be fenced off: {other:?}"),
+    }
+    assert!(!a.is_poisoned());
+    assert!(matches!(a.store().role(), Role::Standby { .. }));
+    assert_eq!(a.refresh().unwrap(), 7);
+    assert_eq!(a.head(), b.head());
+    // The tree continued: a consistency proof from before the takeover to after it.
+    let after = b.tree_head();
+    let (_, _, proof) = b.consistency_proof(before.0, after.0).unwrap();
+    ledger_core::merkle::verify_consistency(before.0, after.0, &proof, &before.1, &after.1).unwrap();
+
+    // A writer whose view is stale cannot fork the chain: holding the lease is not enough,
+    // the write must extend the stored head.
+    b.store().release_writer().unwrap();
+    assert!(b.take_over(|s| s.claim_writer()).unwrap());
+    append_evidence(&b, "b2", 4).unwrap();
+    b.store().release_writer().unwrap();
+    assert!(a.store().claim_writer().unwrap(), "claimed without catching up");
+    let err = append_evidence(&a, "a4", 2).expect_err("a stale view must not be written");
+    assert!(err.to_string().contains("head moved"), "{err}");
+    a.store().release_writer().unwrap();
+    assert!(a.take_over(|s| s.claim_writer()).unwrap(), "taking over catches up and appends again");
+    append_evidence(&a, "a5", 2).unwrap();
+    assert_eq!(b.refresh().unwrap(), 2);
+    let summary = a.verify(|_| {}).unwrap();
+    assert_eq!(summary.entries, 2 + 30 + 5 + 7 + 4 + 2);
+    assert_eq!(summary.head, b.head().1);
 }
 
 #[test]

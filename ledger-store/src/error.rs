@@ -56,7 +56,7 @@ pub enum Error {
     Unavailable,
     /// A store several handles share (PostgreSQL) refused a write because this handle does
     /// not hold the writer lease: another handle (`writer`) appends. Nothing was written.
-    #[error("this handle is a standby: appends go to the writer ({writer})")]
+    #[error("this is a standby: appends go to the writer, {writer}")]
     NotWriter {
         /// Who holds the writer lease, as it named itself (`ledgerd` gives its address).
         writer: String,

@@ -33,9 +33,13 @@ pub struct Run {
 
 impl Run {
     pub fn new() -> Run {
-        let r = Run { dir: tempfile::tempdir().unwrap() };
+        let r = Run::empty();
         r.ledger(&["init"], 0);
         r
+    }
+    /// A temporary directory without a ledger yet.
+    pub fn empty() -> Run {
+        Run { dir: tempfile::tempdir().unwrap() }
     }
     /// Runs `ledger ARGS` there, which must exit with `code`: its stdout and stderr.
     pub fn ledger(&self, args: &[&str], code: i32) -> (String, String) {
@@ -105,6 +109,11 @@ impl Drop for Daemon {
 }
 
 pub fn ledgerd(db: &std::path::Path) -> Option<Daemon> {
+    ledgerd_with(db, &[])
+}
+
+/// [`ledgerd`] with more flags (`--store URL`: a PostgreSQL store, `db` then holding the keys).
+pub fn ledgerd_with(db: &std::path::Path, extra: &[&str]) -> Option<Daemon> {
     use std::io::BufRead as _;
     let bin = assert_cmd::cargo::cargo_bin("ledger").with_file_name(format!("ledgerd{}", std::env::consts::EXE_SUFFIX));
     if !bin.is_file() {
@@ -121,6 +130,7 @@ pub fn ledgerd(db: &std::path::Path) -> Option<Daemon> {
         .arg(db)
         .args(["--listen", "127.0.0.1:0", "--log-filter", "warn", "--checkpoint-key"])
         .arg(db.join("keys").join("log.key"))
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

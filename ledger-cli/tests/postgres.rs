@@ -3,6 +3,8 @@
 //! --store` reads beside them, and the standby takes over when the writer is killed. Needs
 //! `LEDGER_TEST_PG` (skipped without it unless `CI` is set).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -454,25 +454,26 @@ impl Store for DiskStore {
             t.extend_from_slice(p);
         }
         let tiles = tile_pairs(tiles);
-        let mut puts: Vec<(Vec<u8>, &[u8])> = Vec::with_capacity(batch.len() * 6 + 2);
+        let mut puts: Vec<(Vec<u8>, &[u8])> = Vec::with_capacity(batch.len() * 6);
         for (e, seq) in batch.iter().zip(&seqs) {
             puts.push((seq_key(b'e', e.seq).to_vec(), &e.bytes));
             for k in e.index_keys() {
                 puts.push(index_pair(&k, seq));
             }
         }
-        puts.push((b"head".to_vec(), &head));
-        puts.push((b"tree".to_vec(), &t));
+        // Entries, their index keys and the tiles just filled are new keys; the head, the tree
+        // and the `Keys` record are replaced.
+        let mut new: Vec<(&[u8], &[u8])> = puts.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
+        new.extend(tiles.iter().map(|(k, v)| (&k[..], v.as_slice())));
         let keys_record = key_entries.map(encode_seqs);
+        let mut replace: Vec<(&[u8], &[u8])> = vec![(b"head", &head), (b"tree", &t)];
         if let Some(k) = &keys_record {
-            puts.push((KEYS_RECORD.to_vec(), k));
+            replace.push((KEYS_RECORD, k));
         }
-        let mut refs: Vec<(&[u8], &[u8])> = puts.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
-        refs.extend(tiles.iter().map(|(k, v)| (&k[..], v.as_slice())));
         // The head this batch extends: a handle whose view is stale writes nothing.
         let first = &batch[0];
         let before = first.seq.0.checked_sub(1).map(|s| [&s.to_be_bytes()[..], &first.prev.0].concat());
-        self.kv.write_guarded(&refs, &[], Guard { key: b"head", expect: before.as_deref() })
+        self.kv.append(&new, &replace, Guard { key: b"head", expect: before.as_deref() })
     }
 
     fn role(&self) -> Role {

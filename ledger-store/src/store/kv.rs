@@ -41,18 +41,24 @@ pub trait Kv: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] if the write or the flush fails.
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()>;
-    /// [`Kv::write`] applied only if `guard.key` still holds `guard.expect` when the write
+    /// An append: writes `new` (keys that must not exist yet: entries, their index keys,
+    /// tiles just filled) and `replace` (keys whose value is replaced: the head, the tree)
+    /// atomically and durably, only if `guard.key` still holds `guard.expect` when the write
     /// commits, checked in the same transaction. Stores several handles share (PostgreSQL)
-    /// check it: the writer passes the head it extends, so a handle whose view is stale cannot
-    /// overwrite entries another appended (no fork, whatever the leases did). An embedded
-    /// store has one handle (its directory lock), so the default only writes.
+    /// check the guard: the writer passes the head it extends, so a handle whose view is
+    /// stale cannot overwrite entries another appended (no fork, whatever the leases did);
+    /// they also insert `new` without an upsert's cost, and fail if one of its keys exists.
+    /// An embedded store has one handle (its directory lock), so the default only writes.
     ///
     /// # Errors
-    /// As [`Kv::write`]; [`Error::NotWriter`] if the guard failed or the handle holds no
-    /// writer lease (nothing was written).
-    fn write_guarded(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]], guard: Guard<'_>) -> Result<()> {
+    /// As [`Kv::write`]; [`Error::NotWriter`] if the handle holds no writer lease (nothing
+    /// was written); [`Error::Storage`] if the guard failed (nothing was written).
+    fn append(&self, new: &[(&[u8], &[u8])], replace: &[(&[u8], &[u8])], guard: Guard<'_>) -> Result<()> {
         let _ = guard;
-        self.write(puts, removes)
+        if replace.is_empty() {
+            return self.write(new, &[]);
+        }
+        self.write(&[new, replace].concat(), &[])
     }
     /// Whether this handle may write now, for stores several handles share.
     fn role(&self) -> super::Role {
@@ -84,7 +90,7 @@ pub type PairFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 /// Key-value pairs read from a [`Kv`], in key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
 
-/// The condition of [`Kv::write_guarded`]: `key` holds `expect` (`None`: `key` is absent).
+/// The condition of [`Kv::append`]: `key` holds `expect` (`None`: `key` is absent).
 #[derive(Clone, Copy, Debug)]
 pub struct Guard<'a> {
     /// The key checked.

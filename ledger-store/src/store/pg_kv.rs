@@ -102,6 +102,8 @@ enum Job {
         reply: Reply<Pairs>,
     },
     Write {
+        /// Keys that must not exist yet (inserted without an upsert's cost).
+        new: Pairs,
         puts: Pairs,
         removes: Vec<Vec<u8>>,
         /// The key checked and the value it must hold (`None`: absent).
@@ -308,8 +310,8 @@ async fn serve(client: &Client, lease: &Lease, job: Job) {
                 .map_err(|e| pg_error(&e));
             let _ = reply.send(r);
         }
-        Job::Write { puts, removes, guard, reply } => {
-            let _ = reply.send(write(client, lease, puts, removes, guard).await);
+        Job::Write { new, puts, removes, guard, reply } => {
+            let _ = reply.send(write(client, lease, new, puts, removes, guard).await);
         }
         Job::Claim(reply) => {
             let _ = reply.send(pg_lease::claim(client, lease).await);
@@ -331,6 +333,7 @@ async fn serve(client: &Client, lease: &Lease, job: Job) {
 async fn write(
     client: &Client,
     lease: &Lease,
+    new: Pairs,
     puts: Pairs,
     removes: Vec<Vec<u8>>,
     guard: Option<(Vec<u8>, Option<Vec<u8>>)>,
@@ -346,12 +349,13 @@ async fn write(
     let mut last: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
     last.extend(puts.into_iter().filter(|(k, _)| !removed.contains(k)));
     let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = last.into_iter().unzip();
+    let (new_keys, new_values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = new.into_iter().unzip();
     let (guard_key, expect) = match guard {
         Some((k, v)) => (Some(k), v),
         None => (None, None),
     };
     let row = client
-        .query_one(pg_lease::WRITE, &[&keys, &values, &removes, &token, &guard_key, &expect])
+        .query_one(pg_lease::WRITE, &[&keys, &values, &removes, &token, &guard_key, &expect, &new_keys, &new_values])
         .await
         .map_err(|e| pg_error(&e))?;
     let (fenced, fresh): (bool, bool) = (row.get(0), row.get(1));
@@ -368,6 +372,10 @@ async fn write(
         ));
     }
     Ok(())
+}
+
+fn owned(pairs: &[(&[u8], &[u8])]) -> Pairs {
+    pairs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
 }
 
 /// A scan, a page at a time.
@@ -436,16 +444,15 @@ impl Kv for PgKv {
     }
 
     fn write(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Result<()> {
-        let puts = puts.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let puts = owned(puts);
         let removes = removes.iter().map(|k| k.to_vec()).collect();
-        self.ask(|reply| Job::Write { puts, removes, guard: None, reply })
+        self.ask(|reply| Job::Write { new: vec![], puts, removes, guard: None, reply })
     }
 
-    fn write_guarded(&self, puts: &[(&[u8], &[u8])], removes: &[&[u8]], guard: Guard<'_>) -> Result<()> {
-        let puts = puts.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
-        let removes = removes.iter().map(|k| k.to_vec()).collect();
+    fn append(&self, new: &[(&[u8], &[u8])], replace: &[(&[u8], &[u8])], guard: Guard<'_>) -> Result<()> {
+        let (new, puts) = (owned(new), owned(replace));
         let guard = Some((guard.key.to_vec(), guard.expect.map(<[u8]>::to_vec)));
-        self.ask(|reply| Job::Write { puts, removes, guard, reply })
+        self.ask(|reply| Job::Write { new, puts, removes: vec![], guard, reply })
     }
 
     fn claim_writer(&self) -> Result<bool> {

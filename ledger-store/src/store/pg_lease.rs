@@ -52,17 +52,20 @@ const RELEASE: &str = "UPDATE ledger_lease SET expires_at = '-infinity', holder_
 const HOLDER: &str =
     "SELECT holder, holder_pid IS NOT NULL AND expires_at > clock_timestamp() FROM ledger_lease WHERE id = 1";
 
-/// One write transaction, fenced: the puts (`$1` keys, `$2` values) and removes (`$3`) apply
-/// only if `$4` is the current token (the lease row read `FOR SHARE`, so a claim waits for
-/// this write, and this write for a claim in progress) and, when `$5` is not null, key `$5`
-/// holds `$6` (null: absent), read `FOR UPDATE`. Answers whether each held.
+/// One write transaction, fenced: the new pairs (`$7` keys, `$8` values: plain inserts, which
+/// fail if a key exists), the puts (`$1`, `$2`: upserts) and removes (`$3`) apply only if `$4`
+/// is the current token (the lease row read `FOR SHARE`, so a claim waits for this write, and
+/// this write for a claim in progress) and, when `$5` is not null, key `$5` holds `$6` (null:
+/// absent), read `FOR UPDATE`. Answers whether each held.
 pub(super) const WRITE: &str = "WITH lease AS (SELECT 1 FROM ledger_lease WHERE id = 1 AND token = $4 FOR SHARE), \
      ok AS (SELECT EXISTS (SELECT 1 FROM lease) AS fenced, \
-       ($5::bytea IS NULL OR (SELECT v FROM ledger_kv WHERE k = $5 FOR UPDATE) IS NOT DISTINCT FROM $6::bytea) AS fresh), \
+       ($5::bytea IS NULL OR (SELECT v FROM ledger_kv WHERE k = $5 FOR UPDATE) IS NOT DISTINCT FROM $6::bytea) AS current), \
+     ins AS (INSERT INTO ledger_kv (k, v) SELECT u.k, u.v FROM unnest($7::bytea[], $8::bytea[]) AS u(k, v), ok \
+       WHERE ok.fenced AND ok.current), \
      put AS (INSERT INTO ledger_kv (k, v) SELECT u.k, u.v FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v), ok \
-       WHERE ok.fenced AND ok.fresh ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v), \
-     gone AS (DELETE FROM ledger_kv USING ok WHERE ok.fenced AND ok.fresh AND ledger_kv.k = ANY($3::bytea[])) \
-     SELECT fenced, fresh FROM ok";
+       WHERE ok.fenced AND ok.current ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v), \
+     gone AS (DELETE FROM ledger_kv USING ok WHERE ok.fenced AND ok.current AND ledger_kv.k = ANY($3::bytea[])) \
+     SELECT fenced, current FROM ok";
 
 /// How a handle comes to hold the writer lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

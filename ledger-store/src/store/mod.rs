@@ -43,6 +43,7 @@ mod kv;
 mod parked;
 mod pg_kv;
 mod pg_lease;
+mod pg_tls;
 mod sled_kv;
 
 use ledger_core::merkle::{Frontier, Hash};

@@ -18,9 +18,11 @@
 use std::sync::{mpsc, Arc};
 
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::kv::{Guard, Kv, KvIter, PairFn};
 use super::pg_lease::{self, Claim, Lease};
+use super::pg_tls;
 use super::Role;
 use crate::error::{Error, Result};
 
@@ -131,8 +133,10 @@ impl PgKv {
     /// [`Error::Storage`] if the database cannot be reached or its schema is newer than this
     /// binary knows.
     pub(super) fn open(url: &str, claim: Claim, me: String) -> Result<Self> {
+        let (plain, root_cert) = pg_tls::split_root_cert(url);
         let config: tokio_postgres::Config =
-            url.parse().map_err(|e| Error::Storage(format!("postgres: the URL {}: {e}", redact(url))))?;
+            plain.parse().map_err(|e| Error::Storage(format!("postgres: the URL {}: {e}", redact(url))))?;
+        let tls = pg_tls::connector(&config, root_cert.as_deref())?;
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
         let shown = redact(url);
@@ -149,7 +153,7 @@ impl PgKv {
                     }
                 };
                 rt.block_on(async move {
-                    let client = match connect(&config, &shown).await {
+                    let client = match connect(&config, tls, &shown).await {
                         Ok(c) => c,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -207,30 +211,36 @@ impl Drop for PgKv {
     }
 }
 
-/// Connects, sets the session up and migrates.
-async fn connect(config: &tokio_postgres::Config, shown: &str) -> Result<Client> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| {
-            let why = match e.as_db_error() {
-                Some(db) => db.message().to_string(),
-                None => match std::error::Error::source(&e) {
-                    Some(cause) => format!("{e}: {cause}"),
-                    None => e.to_string(),
-                },
-            };
-            let hint = if why.contains("TLS") {
-                " (connections are not encrypted yet: use sslmode=disable over a unix socket, a private network or a tunnel)"
-            } else {
-                ""
-            };
-            Error::Storage(format!("postgres: cannot connect to {shown}: {why}{hint}"))
-        })?;
-    tokio::spawn(async move {
-        // Ends when the client is dropped or the server goes away; calls then fail.
-        let _ = connection.await;
-    });
+/// Connects (over TLS when `tls` is given), sets the session up and migrates.
+async fn connect(config: &tokio_postgres::Config, tls: Option<MakeRustlsConnect>, shown: &str) -> Result<Client> {
+    let connected = match tls {
+        Some(tls) => config.connect(tls).await.map(|(client, connection)| {
+            // Ends when the client is dropped or the server goes away; calls then fail.
+            tokio::spawn(connection);
+            client
+        }),
+        None => config.connect(NoTls).await.map(|(client, connection)| {
+            tokio::spawn(connection);
+            client
+        }),
+    };
+    let client = connected.map_err(|e| {
+        let why = match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            },
+        };
+        let hint = if why.contains("certificate") || why.contains("UnknownIssuer") {
+            " (the server's certificate is not trusted: give sslrootcert=FILE, the CA certificate that signed it, in PEM)"
+        } else if why.contains("TLS") || why.contains("SSL") {
+            " (sslmode=require encrypts: the server must have ssl = on; a unix socket carries no TLS)"
+        } else {
+            ""
+        };
+        Error::Storage(format!("postgres: cannot connect to {shown}: {why}{hint}"))
+    })?;
     client.batch_execute(SESSION).await.map_err(|e| pg_error(&e))?;
     migrate(&client).await?;
     Ok(client)

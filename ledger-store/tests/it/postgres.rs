@@ -173,3 +173,47 @@ fn a_row_edited_in_the_database_is_caught_by_verify() {
         other => panic!("the edit is not caught: {:?}", other.map(|s| s.entries)),
     }
 }
+
+/// The TLS URL of the database `url` names (`LEDGER_TEST_PG_TLS`: the same server over TLS,
+/// `.ci/postgres.sh`), or `None` when that server is not configured (required when `CI` is set).
+fn over_tls(url: &str) -> Option<String> {
+    let Ok(tls) = std::env::var("LEDGER_TEST_PG_TLS") else {
+        assert!(std::env::var_os("CI").is_none(), "LEDGER_TEST_PG_TLS is not set (CI is set): .ci/postgres.sh sets it");
+        eprintln!("notice: LEDGER_TEST_PG_TLS is not set; the TLS case is skipped");
+        return None;
+    };
+    let name = url.split('?').next()?.rsplit('/').next()?.to_string();
+    Some(tls.replacen("/postgres?", &format!("/{name}?"), 1))
+}
+
+#[test]
+fn sslmode_require_encrypts_and_verifies_the_server_against_the_given_ca() {
+    let Some(url) = pg_database() else { return };
+    let Some(tls) = over_tls(&url) else { return };
+    let admin = key("admin");
+    let genesis = signed(&key_rec(KeyAction::Genesis, "admin", &admin, vec![Kind::Key]), &admin);
+    let l = Ledger::create(DiskStore::create_url(&tls).unwrap(), &genesis, Arc::new(SystemClock)).unwrap();
+    l.append(&[signed(&key_rec(KeyAction::Register, "ci", &key("ci"), vec![Kind::Evidence]), &admin)]).unwrap();
+    assert_eq!(l.verify(|_| {}).unwrap().entries, 2);
+    // The server says the store's session is encrypted.
+    let name = url.split('?').next().unwrap().rsplit('/').next().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let encrypted: i64 = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.datname = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert!(encrypted >= 1, "no encrypted session on {name}");
+    drop(l);
+    // A server whose certificate no trusted CA signed is refused, with the way out named.
+    let untrusted = tls.split("&sslrootcert=").next().unwrap().to_string();
+    let err = DiskStore::open_url(&untrusted).err().expect("an untrusted certificate must be refused").to_string();
+    assert!(err.contains("sslrootcert"), "{err}");
+}

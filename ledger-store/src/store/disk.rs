@@ -1,4 +1,5 @@
-//! [`DiskStore`]: the layout kept by an embedded engine ([`Backend`]) in one directory.
+//! [`DiskStore`]: the layout kept by a [`Backend`]: an embedded engine in one directory, or a
+//! PostgreSQL database.
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +8,11 @@ use ledger_core::record::Kind;
 use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
+use super::codec::{
+    decode_head, decode_seq, decode_tree, encode_seqs, seq_key, seq_suffix, tile_key, tile_pairs, KEYS_RECORD,
+};
 use super::index::{decode_index_id, decode_index_key, index_pair};
-use super::{fjall_kv, parked, sled_kv, Claim};
+use super::{fjall_kv, parked, sled_kv, Claim, Raw};
 use super::{
     Guard, HeadAndTree, Index, IndexKey, KeyEntries, Kv, Role, Store, StoredEntry, FORMAT_MARKER, FORMAT_MARKER_V1,
 };
@@ -99,64 +103,6 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
             }
         }
     }
-}
-
-fn seq_key(prefix: u8, seq: Seq) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = prefix;
-    k[1..].copy_from_slice(&seq.0.to_be_bytes());
-    k
-}
-
-fn tile_key(level: u8, index: u64) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[0] = b't';
-    k[1] = level;
-    k[2..].copy_from_slice(&index.to_be_bytes());
-    k
-}
-
-/// Each tile's key and stored bytes.
-fn tile_pairs(tiles: &[Tile]) -> Vec<([u8; 10], Vec<u8>)> {
-    tiles.iter().map(|t| (tile_key(t.level, t.index), t.to_bytes())).collect()
-}
-
-fn decode_seq(v: &[u8]) -> Result<Seq> {
-    let b: [u8; 8] = v.try_into().map_err(|_| Error::Storage(format!("malformed seq value ({} bytes)", v.len())))?;
-    Ok(Seq(u64::from_be_bytes(b)))
-}
-
-fn seq_suffix(k: &[u8]) -> Result<Seq> {
-    if k.len() < 8 {
-        return Err(Error::Storage("malformed index key".into()));
-    }
-    decode_seq(&k[k.len() - 8..])
-}
-
-fn decode_head(v: &[u8]) -> Result<(Seq, EntryHash)> {
-    if v.len() != 40 {
-        return Err(Error::Storage("malformed head record".into()));
-    }
-    let seq = decode_seq(&v[..8])?;
-    let mut h = [0u8; 32];
-    h.copy_from_slice(&v[8..]);
-    Ok((seq, EntryHash(h)))
-}
-
-fn decode_tree(v: &[u8]) -> Result<Frontier> {
-    if v.len() < 8 || !(v.len() - 8).is_multiple_of(32) {
-        return Err(Error::Storage("malformed tree record".into()));
-    }
-    let size = decode_seq(&v[..8])?.0;
-    let peaks = v[8..].chunks(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
-    Frontier::from_parts(size, peaks).map_err(|e| Error::Storage(format!("malformed tree record: {e}")))
-}
-
-/// The key of the `Keys` record (every key entry's seq). Upper case: no index prefix is.
-const KEYS_RECORD: &[u8] = b"Keys";
-
-fn encode_seqs(seqs: &[Seq]) -> Vec<u8> {
-    seqs.iter().flat_map(|s| s.0.to_be_bytes()).collect()
 }
 
 impl Drop for DiskStore {
@@ -394,39 +340,6 @@ impl DiskStore {
     #[doc(hidden)]
     pub fn raw(&self) -> Raw<'_> {
         Raw(self.kv.as_ref())
-    }
-}
-
-/// Direct access to a store's keys, bypassing every check: for tests that tamper with it.
-#[doc(hidden)]
-pub struct Raw<'a>(&'a dyn Kv);
-
-#[doc(hidden)]
-#[allow(missing_docs, clippy::missing_errors_doc)]
-impl Raw<'_> {
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.0.get(key.as_ref())
-    }
-    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        self.0.write(&[(key.as_ref(), value.as_ref())], &[])
-    }
-    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        self.0.write(&[], &[key.as_ref()])
-    }
-    pub fn keys_with_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
-        self.0.prefix(prefix.as_ref()).map(|kv| kv.map(|(k, _)| k)).collect()
-    }
-    /// Writes the derived index key `key` → `seq` as the writer would.
-    pub fn insert_index(&self, key: &IndexKey, seq: Seq) -> Result<()> {
-        let s = seq.0.to_be_bytes();
-        let (k, v) = index_pair(key, &s);
-        self.0.write(&[(&k, v)], &[])
-    }
-    /// Removes the derived index key `key` → `seq`.
-    pub fn remove_index(&self, key: &IndexKey, seq: Seq) -> Result<()> {
-        let s = seq.0.to_be_bytes();
-        let (k, _) = index_pair(key, &s);
-        self.0.write(&[], &[&k])
     }
 }
 

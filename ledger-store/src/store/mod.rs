@@ -36,6 +36,7 @@
 //! keys an entry implies, the writer writes exactly those, and `verify` recomputes them from the
 //! entries and compares them with a scan of each index ([`Store::scan_index`]).
 
+mod codec;
 mod disk;
 mod fjall_kv;
 mod index;
@@ -44,6 +45,7 @@ mod parked;
 mod pg_kv;
 mod pg_lease;
 mod pg_tls;
+mod raw;
 mod sled_kv;
 
 use ledger_core::merkle::{Frontier, Hash};
@@ -51,11 +53,12 @@ use ledger_core::record::Kind;
 use ledger_core::tiles::Tile;
 use ledger_core::types::{EntryHash, RecordId, Seq};
 
-pub use disk::{close_at_process_exit, Backend, DiskStore, Raw};
+pub use disk::{close_at_process_exit, Backend, DiskStore};
 pub use index::{index_keys, indexed_subjects, visit_index_keys, Index, IndexKey};
 pub use kv::{Guard, Kv, KvIter, PairFn};
 pub use pg_kv::{is_postgres, redact};
 pub use pg_lease::{Claim, LEASE_TTL, RENEW_EVERY};
+pub use raw::Raw;
 
 use crate::error::Result;
 

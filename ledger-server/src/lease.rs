@@ -66,10 +66,23 @@ fn step<S: Store>(ledger: &Ledger<S>, was_writer: bool) -> ledger_store::Result<
     }
 }
 
-/// Keeps this server's role on a shared store until `stop` says to end (see the module docs).
+/// The gRPC health service name that is `SERVING` on the server that appends and `NOT_SERVING`
+/// on a standby: what a load balancer routing appends checks. (`ledger.v1.Ledger` itself is
+/// `SERVING` on every server: all of them answer reads.)
+pub const WRITER_HEALTH: &str = "ledger.v1.Ledger/writer";
+
+/// Sets [`WRITER_HEALTH`] to say whether this server appends.
+pub async fn report_role(health: &mut tonic_health::server::HealthReporter, writer: bool) {
+    let status = if writer { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+    health.set_service_status(WRITER_HEALTH, status).await;
+}
+
+/// Keeps this server's role on a shared store, and its [`WRITER_HEALTH`] status, until `stop`
+/// says to end (see the module docs).
 pub async fn follow_lease<S: Store + 'static>(
     ledger: Arc<Ledger<S>>,
     mut writer: bool,
+    mut health: tonic_health::server::HealthReporter,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut failing_since: Option<Instant> = None;
@@ -82,6 +95,7 @@ pub async fn follow_lease<S: Store + 'static>(
             return;
         }
         let l = ledger.clone();
+        let was = writer;
         match tokio::task::spawn_blocking(move || step(&l, writer)).await {
             Ok(Ok(now)) => {
                 writer = now;
@@ -89,7 +103,7 @@ pub async fn follow_lease<S: Store + 'static>(
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "checking the writer lease failed");
-                writer = false;
+                writer = ledger.store().role() == Role::Writer && !ledger.is_poisoned();
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if matches!(e, ledger_store::Error::Storage(_)) && since.elapsed() >= UNREACHABLE_LIMIT {
                     tracing::error!("the database has been unreachable for 30 s: exiting so that ledgerd is restarted");
@@ -97,6 +111,9 @@ pub async fn follow_lease<S: Store + 'static>(
                 }
             }
             Err(e) => tracing::error!(error = %e, "the lease task failed"),
+        }
+        if writer != was {
+            report_role(&mut health, writer).await;
         }
     }
 }

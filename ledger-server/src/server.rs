@@ -105,11 +105,16 @@ pub async fn serve<S: Store + 'static>(
         }
         None => None,
     };
-    // On a shared store: keep this server's role (writer or standby) until shutdown.
-    let lease_task = ledger.store().is_shared().then(|| {
-        let writer = ledger.store().role() == ledger_store::store::Role::Writer;
-        tokio::spawn(crate::lease::follow_lease(ledger.clone(), writer, stop_rx.clone()))
-    });
+    let (mut health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LedgerServer<LedgerService<S>>>().await;
+    // Whether this server appends, for load balancers routing appends (`WRITER_HEALTH`); on a
+    // shared store the role is kept until shutdown (writer or standby).
+    let writer = ledger.store().role() == ledger_store::store::Role::Writer;
+    crate::lease::report_role(&mut health, writer).await;
+    let lease_task = ledger
+        .store()
+        .is_shared()
+        .then(|| tokio::spawn(crate::lease::follow_lease(ledger.clone(), writer, health.clone(), stop_rx.clone())));
     let service = LedgerServer::new(LedgerService::new(
         ledger,
         handle,
@@ -122,8 +127,6 @@ pub async fn serve<S: Store + 'static>(
     // Compressed requests are not accepted: tonic inflates a gzip frame whole before any size
     // check, so a 4 MiB frame of zeros would cost the server ~4 GiB (a compression bomb).
     // Such a call is answered UNIMPLEMENTED, before anything is decoded.
-    let (mut health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<LedgerServer<LedgerService<S>>>().await;
     // Reflection as both `grpc.reflection.v1` and `v1alpha`: clients built on the older name
     // (grpcio's reflection client, older grpcurl and grpc_cli) still discover the service.
     let reflection_builder = || {

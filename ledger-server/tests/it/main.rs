@@ -5,4 +5,5 @@
 mod daemon;
 mod hostile;
 mod secrets;
+mod standby;
 mod support;

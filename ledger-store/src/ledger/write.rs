@@ -41,8 +41,10 @@ impl<S: Store> Ledger<S> {
     ///
     /// # Errors
     /// [`Error::Rejected`] with `UnknownKey`, `BadSignature`, `KeyRecord` (genesis) or a record
-    /// error.
+    /// error; [`Error::NotWriter`] on a standby of a shared store.
     pub fn verify_signature(&self, signed: &SignedRecord) -> Result<VerifiedRecord> {
+        // A standby refuses before spending a signature check on a record it cannot append.
+        self.check_writer()?;
         // The key is copied out so that the check (tens of µs) runs without the state lock.
         let (public, next) = {
             let s = self.lock();
@@ -53,6 +55,20 @@ impl<S: Store> Ledger<S> {
         }
         let public = public.ok_or(ledger_core::Error::UnknownKey { key: signed.signer })?;
         Ok(signed.verify_with(&public)?)
+    }
+
+    /// Whether this handle may append: [`Error::NotWriter`], naming the writer, on a standby of
+    /// a shared store (another handle holds the writer lease).
+    ///
+    /// # Errors
+    /// [`Error::NotWriter`].
+    pub fn check_writer(&self) -> Result<()> {
+        match self.store.role() {
+            crate::store::Role::Writer => Ok(()),
+            crate::store::Role::Standby { writer } => {
+                Err(Error::NotWriter { writer: writer.unwrap_or_else(|| "none at the moment; retry shortly".into()) })
+            }
+        }
     }
 
     /// [`Ledger::sequence_batch`] with each record on its own: the sequencer's group commit.
@@ -75,8 +91,7 @@ impl<S: Store> Ledger<S> {
         if self.poisoned.load(Ordering::SeqCst) {
             return records.iter().map(|_| Err(Error::Unavailable)).collect();
         }
-        if let crate::store::Role::Standby { writer } = self.store.role() {
-            let writer = writer.unwrap_or_else(|| "none at the moment; retry shortly".into());
+        if let Err(Error::NotWriter { writer }) = self.check_writer() {
             return records.iter().map(|_| Err(Error::NotWriter { writer: writer.clone() })).collect();
         }
         let mut work = self.lock().clone();

@@ -368,15 +368,15 @@ async fn write(
         .query_one(pg_lease::WRITE, &[&keys, &values, &removes, &token, &guard_key, &expect, &new_keys, &new_values])
         .await
         .map_err(|e| pg_error(&e))?;
-    let (fenced, fresh): (bool, bool) = (row.get(0), row.get(1));
-    if !fenced {
+    let (leased, current): (bool, bool) = (row.get(0), row.get(1));
+    if !leased {
         lease.drop_token(token);
         tracing::warn!(token, "a write was fenced off: another handle holds the writer lease");
         // Who holds it now, for the refusal's message.
         let _ = pg_lease::claim_info(client, lease).await;
         return Err(lease.not_writer());
     }
-    if !fresh {
+    if !current {
         return Err(Error::Storage(
             "postgres: the ledger's head moved under this handle (another writer appended since it read the head); nothing was written".into(),
         ));

@@ -56,16 +56,16 @@ const HOLDER: &str =
 /// fail if a key exists), the puts (`$1`, `$2`: upserts) and removes (`$3`) apply only if `$4`
 /// is the current token (the lease row read `FOR SHARE`, so a claim waits for this write, and
 /// this write for a claim in progress) and, when `$5` is not null, key `$5` holds `$6` (null:
-/// absent), read `FOR UPDATE`. Answers whether each held.
+/// absent), read `FOR UPDATE`. Answers whether each held: `(leased, current)`.
 pub(super) const WRITE: &str = "WITH lease AS (SELECT 1 FROM ledger_lease WHERE id = 1 AND token = $4 FOR SHARE), \
-     ok AS (SELECT EXISTS (SELECT 1 FROM lease) AS fenced, \
+     ok AS (SELECT EXISTS (SELECT 1 FROM lease) AS leased, \
        ($5::bytea IS NULL OR (SELECT v FROM ledger_kv WHERE k = $5 FOR UPDATE) IS NOT DISTINCT FROM $6::bytea) AS current), \
      ins AS (INSERT INTO ledger_kv (k, v) SELECT u.k, u.v FROM unnest($7::bytea[], $8::bytea[]) AS u(k, v), ok \
-       WHERE ok.fenced AND ok.current), \
+       WHERE ok.leased AND ok.current), \
      put AS (INSERT INTO ledger_kv (k, v) SELECT u.k, u.v FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v), ok \
-       WHERE ok.fenced AND ok.current ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v), \
-     gone AS (DELETE FROM ledger_kv USING ok WHERE ok.fenced AND ok.current AND ledger_kv.k = ANY($3::bytea[])) \
-     SELECT fenced, current FROM ok";
+       WHERE ok.leased AND ok.current ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v), \
+     gone AS (DELETE FROM ledger_kv USING ok WHERE ok.leased AND ok.current AND ledger_kv.k = ANY($3::bytea[])) \
+     SELECT leased, current FROM ok";
 
 /// How a handle comes to hold the writer lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

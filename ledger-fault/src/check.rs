@@ -87,6 +87,7 @@ pub fn check(db: &Path, acks: &[Ack]) -> Result<Checked> {
     Ok(out)
 }
 
-fn hex(b: &[u8]) -> String {
+/// The first six bytes of `b` in hex, for messages.
+pub fn hex(b: &[u8]) -> String {
     b.iter().take(6).map(|x| format!("{x:02x}")).collect()
 }

@@ -22,7 +22,7 @@ use ledger_store::store::Backend;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::check::{self, Ack};
+use crate::check::{self, hex, Ack};
 use crate::daemon::Daemon;
 use crate::load;
 use crate::rng::Rng;
@@ -164,10 +164,6 @@ fn record(
         }
         acks.push(a);
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().take(6).map(|x| format!("{x:02x}")).collect()
 }
 
 /// Runs the battery. Returns the summary and whether every check held.

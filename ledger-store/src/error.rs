@@ -89,6 +89,11 @@ impl Error {
         Error::Tampered { seq, reason: "the entry fails its checks".into(), source: Some(source) }
     }
 
+    /// A standby's refusal naming `writer`, the lease's holder, when known.
+    pub fn not_writer(writer: Option<String>) -> Self {
+        Error::NotWriter { writer: writer.unwrap_or_else(|| "none at the moment; retry shortly".into()) }
+    }
+
     /// For [`Error::Tampered`], the whole explanation: the reason and the failed core check.
     pub fn tamper_detail(&self) -> Option<String> {
         match self {

@@ -65,9 +65,7 @@ impl<S: Store> Ledger<S> {
     pub fn check_writer(&self) -> Result<()> {
         match self.store.role() {
             crate::store::Role::Writer => Ok(()),
-            crate::store::Role::Standby { writer } => {
-                Err(Error::NotWriter { writer: writer.unwrap_or_else(|| "none at the moment; retry shortly".into()) })
-            }
+            crate::store::Role::Standby { writer } => Err(Error::not_writer(writer)),
         }
     }
 
@@ -118,22 +116,18 @@ impl<S: Store> Ledger<S> {
         let key_entries = batch.iter().any(|e| e.kind == Kind::Key).then(|| work.keys().entry_seqs());
         if let Err(e) = self.store.append(&batch, &tree.frontier, &changed, key_entries.as_deref()) {
             // A standby's refusal wrote nothing: no reason to stop; anything else may have.
-            if let Error::NotWriter { writer } = &e {
-                return results
-                    .into_iter()
-                    .map(|r| match r {
-                        Ok(rec) if !rec.duplicate => Err(Error::NotWriter { writer: writer.clone() }),
-                        other => other,
-                    })
-                    .collect();
+            if !matches!(e, Error::NotWriter { .. }) {
+                self.poisoned.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "write failed; refusing further appends until restart");
             }
-            self.poisoned.store(true, Ordering::SeqCst);
-            tracing::error!(error = %e, "write failed; refusing further appends until restart");
-            let msg = e.to_string();
+            let failed = || match &e {
+                Error::NotWriter { writer } => Error::NotWriter { writer: writer.clone() },
+                other => Error::Storage(other.to_string()),
+            };
             return results
                 .into_iter()
                 .map(|r| match r {
-                    Ok(rec) if !rec.duplicate => Err(Error::Storage(msg.clone())),
+                    Ok(rec) if !rec.duplicate => Err(failed()),
                     other => other,
                 })
                 .collect();

@@ -113,7 +113,7 @@ impl Lease {
 
     /// The refusal of a write this handle may not make.
     pub fn not_writer(&self) -> Error {
-        Error::NotWriter { writer: self.holder().unwrap_or_else(|| "none at the moment; retry shortly".into()) }
+        Error::not_writer(self.holder())
     }
 }
 

@@ -62,6 +62,14 @@ fn a_database_is_one_ledger_that_many_handles_read_and_one_writes() {
     assert!(err.to_string().contains("newer than this binary"), "{err}");
 }
 
+/// A fixture ledger in a fresh PostgreSQL database and its URL, when `LEDGER_TEST_PG` is set.
+fn pg_fixture() -> Option<(Fixture, String)> {
+    pg_database()?;
+    let fx = Fixture::with_backend(Backend::Postgres);
+    let url = fx.db().display().to_string();
+    Some((fx, url))
+}
+
 /// A handle that only claims the lease when asked (a `ledgerd`).
 fn standby(url: &str, name: &str) -> Ledger<DiskStore> {
     Ledger::open(DiskStore::open_url_as(url, Claim::Explicit, name).unwrap(), Arc::new(SystemClock)).unwrap()
@@ -78,11 +86,7 @@ fn append_evidence(
 
 #[test]
 fn a_standby_follows_the_writer_takes_over_and_fences_the_old_writer_off() {
-    if pg_database().is_none() {
-        return;
-    }
-    let fx = Fixture::with_backend(Backend::Postgres);
-    let url = fx.db().display().to_string();
+    let Some((_fx, url)) = pg_fixture() else { return };
     let a = standby(&url, "server-a");
     let b = standby(&url, "server-b");
     assert!(matches!(a.store().role(), Role::Standby { .. }));
@@ -149,11 +153,7 @@ fn a_server_that_cannot_be_reached_is_a_clear_error() {
 
 #[test]
 fn a_row_edited_in_the_database_is_caught_by_verify() {
-    if pg_database().is_none() {
-        return;
-    }
-    let fx = Fixture::with_backend(Backend::Postgres);
-    let url = fx.db().display().to_string();
+    let Some((fx, url)) = pg_fixture() else { return };
     let l = Ledger::open(crate::support::open_store(&fx.db()), Arc::new(SystemClock)).unwrap();
     let records: Vec<_> = (0..200).map(|i| signed(&evidence(&format!("pg-{i}")), &key("ci"))).collect();
     for chunk in records.chunks(50) {

@@ -1,7 +1,9 @@
-//! Group commit: one sequencer thread owns the write path. Request handlers verify signatures
-//! concurrently, then hand verified records to the sequencer, which takes every record waiting
-//! (up to a batch limit), sequences them, writes them in one atomic batch with one flush, and
-//! only then answers each request. Under load, records that arrive during a flush form the
+//! Group commit, pipelined: one sequencer thread owns the write path. Request handlers verify
+//! signatures concurrently, then hand verified records to the sequencer, which takes every
+//! record waiting (up to a batch limit) and sequences them ([`Ledger::prepare_batch`]); a
+//! committer thread writes each sequenced batch in one atomic batch with one flush, publishes
+//! it and only then answers each request ([`Ledger::commit_batch`]). Batch N+1 is sequenced
+//! while batch N is written and flushed; under load, records that arrive meanwhile form the
 //! next batch, so the number of flushes per record falls as concurrency rises.
 
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use ledger_core::entry::VerifiedRecord;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::ledger::{Ledger, Receipt};
+use crate::ledger::{Atomicity, Ledger, Prepared, Receipt};
 use crate::store::Store;
 
 /// Most records in one group commit.
@@ -24,9 +26,11 @@ pub const DEFAULT_LINGER: std::time::Duration = std::time::Duration::from_micros
 /// At most this many lingers per batch (bounds the added latency to 1 ms).
 const LINGER_ROUNDS: usize = 5;
 
+type Reply = oneshot::Sender<Result<Receipt>>;
+
 struct Job {
     record: VerifiedRecord,
-    reply: oneshot::Sender<Result<Receipt>>,
+    reply: Reply,
 }
 
 /// The sequencer thread. Dropping every [`SequencerHandle`] and calling
@@ -34,6 +38,7 @@ struct Job {
 pub struct Sequencer {
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    committer: Option<JoinHandle<()>>,
 }
 
 /// A cheap handle that submits records to the sequencer.
@@ -50,6 +55,25 @@ impl Sequencer {
     /// [`Error::Storage`] if the thread cannot be spawned.
     pub fn start<S: Store + 'static>(ledger: Arc<Ledger<S>>, linger: std::time::Duration) -> Result<Self> {
         let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        // A rendezvous: the sequencer hands batch N+1 over once the committer is done with N,
+        // and meanwhile gathers the records that arrive for N+2.
+        let (to_commit, prepared) = std::sync::mpsc::sync_channel::<(Prepared, Vec<Reply>)>(0);
+        let committing = ledger.clone();
+        let committer = std::thread::Builder::new()
+            .name("ledger-committer".into())
+            .spawn(move || {
+                for (batch, replies) in prepared {
+                    let started = std::time::Instant::now();
+                    let n = replies.len();
+                    let results = committing.commit_batch(batch);
+                    tracing::debug!(batch = n, micros = started.elapsed().as_micros() as u64, "group commit");
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        // The requester may have gone away; its record is stored regardless.
+                        let _ = reply.send(result);
+                    }
+                }
+            })
+            .map_err(|e| Error::Storage(format!("cannot start the committer thread: {e}")))?;
         let thread = std::thread::Builder::new()
             .name("ledger-sequencer".into())
             .spawn(move || {
@@ -83,18 +107,17 @@ impl Sequencer {
                     // Moved out of the jobs, not cloned: a record is about 1 KiB plus its decoded form.
                     let (records, replies): (Vec<VerifiedRecord>, Vec<_>) =
                         jobs.drain(..).map(|j| (j.record, j.reply)).unzip();
-                    let started = std::time::Instant::now();
-                    let n = records.len();
-                    let results = ledger.append_verified(records);
-                    tracing::debug!(batch = n, micros = started.elapsed().as_micros() as u64, "group commit");
-                    for (reply, result) in replies.into_iter().zip(results) {
-                        // The requester may have gone away; its record is stored regardless.
-                        let _ = reply.send(result);
+                    let batch = ledger.prepare_batch(records, Atomicity::EachOnItsOwn);
+                    if let Err(std::sync::mpsc::SendError((batch, replies))) = to_commit.send((batch, replies)) {
+                        // The committer is gone (it panicked): answer here rather than drop the replies.
+                        for (reply, result) in replies.into_iter().zip(ledger.commit_batch(batch)) {
+                            let _ = reply.send(result);
+                        }
                     }
                 }
             })
             .map_err(|e| Error::Storage(format!("cannot start the sequencer thread: {e}")))?;
-        Ok(Sequencer { tx: Some(tx), thread: Some(thread) })
+        Ok(Sequencer { tx: Some(tx), thread: Some(thread), committer: Some(committer) })
     }
 
     /// A handle for request handlers.
@@ -107,6 +130,10 @@ impl Sequencer {
     pub fn shutdown(mut self) {
         self.tx.take();
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // The sequencer's end closed the committer's queue: it commits what it holds and stops.
+        if let Some(t) = self.committer.take() {
             let _ = t.join();
         }
     }

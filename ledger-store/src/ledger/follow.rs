@@ -26,6 +26,7 @@ impl<S: Store> Ledger<S> {
     /// new entries do not follow; [`Error::Storage`] on a read error.
     pub fn refresh(&self) -> Result<u64> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.drain_pipeline();
         self.refresh_locked()
     }
 
@@ -94,6 +95,7 @@ impl<S: Store> Ledger<S> {
     /// caller's next step: this handle does not append from a state it could not check).
     pub fn take_over(&self, claim: impl FnOnce(&S) -> Result<bool>) -> Result<bool> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.drain_pipeline();
         if !claim(&self.store)? {
             return Ok(false);
         }

@@ -11,8 +11,9 @@
 //! | `follow` | a standby on a shared store: catching up with the writer, taking over |
 //! | `governance` | published policies, exceptions, model approvals; the gate and its re-check |
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use ledger_audit::why::Gathered;
 use ledger_core::chain::ChainState;
@@ -22,10 +23,11 @@ use ledger_core::merkle::Frontier;
 use ledger_core::record::Kind;
 use ledger_core::subject::Subject;
 use ledger_core::tiles::TileBuilder;
-use ledger_core::types::{Clock, EntryHash, Seq, Timestamp};
+use ledger_core::types::{Clock, EntryHash, RecordId, Seq, Timestamp};
 
 pub use ledger_core::chain::Receipt;
 
+use crate::error::Error;
 use crate::store::Store;
 
 mod bundle;
@@ -40,7 +42,7 @@ mod write;
 
 pub use bundle::ExportSummary;
 pub use governance::{GatePolicy, PublishedPolicy, Recheck};
-pub use write::Atomicity;
+pub use write::{Atomicity, Prepared};
 
 /// A stored entry, decoded.
 #[derive(Clone, Debug)]
@@ -106,6 +108,25 @@ struct TreeState {
     tiles: TileBuilder,
 }
 
+/// The batches sequenced but not yet durable: the next batch extends the state after the
+/// last of them, not the published state (so that one batch is sequenced while the one before
+/// it is written and flushed), and a record in one of them is a duplicate for the next.
+#[derive(Default)]
+struct Pipeline {
+    /// The chain and tree after the last batch sequenced, while a batch is in flight; `None`:
+    /// the published state is the one to extend.
+    next: Option<Box<(ChainState, TreeState)>>,
+    /// Batches sequenced and not yet committed (written and published, or failed).
+    in_flight: usize,
+    /// The receipts of the records the batches in flight append.
+    records: HashMap<RecordId, Receipt>,
+    /// Raised when a batch fails: batches sequenced onto it fail too, and the next one is
+    /// sequenced onto the published state again.
+    generation: u64,
+    /// Why the last failed batch failed, for the batches that extended it.
+    failure: Option<Error>,
+}
+
 /// A ledger over a store: one sequencer, many readers.
 pub struct Ledger<S: Store> {
     store: S,
@@ -113,10 +134,15 @@ pub struct Ledger<S: Store> {
     /// The RFC 6962 tree's right edge and last tiles, updated with the chain under the
     /// `state` lock.
     tree: Mutex<TreeState>,
-    /// Held by the one writer for a whole append, write and flush included. `state` and `tree`
-    /// are locked only to copy them and to publish the result, so request handlers checking
-    /// signatures (which read the key register) never wait for a flush.
+    /// Held by the one writer while it sequences a batch (and, on the local append path,
+    /// while it writes and flushes it). `state` and `tree` are locked only to copy them and
+    /// to publish the result, so request handlers checking signatures (which read the key
+    /// register) never wait for a flush.
     writer: Mutex<()>,
+    /// Batches sequenced but not yet durable (see [`Prepared`]).
+    pipeline: Mutex<Pipeline>,
+    /// Signalled whenever a batch in flight is done.
+    drained: Condvar,
     clock: Arc<dyn Clock>,
     poisoned: AtomicBool,
 }

@@ -3,7 +3,7 @@
 //! rebuilt from the last entries and full tiles.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use ledger_core::chain::ChainState;
 use ledger_core::entry::{Entry, SignedRecord};
@@ -31,6 +31,8 @@ impl<S: Store> Ledger<S> {
             state: Mutex::new(ChainState::new()),
             tree: Mutex::new(TreeState::default()),
             writer: Mutex::new(()),
+            pipeline: Mutex::default(),
+            drained: Condvar::new(),
             clock,
             poisoned: AtomicBool::new(false),
         };
@@ -104,6 +106,8 @@ impl<S: Store> Ledger<S> {
             state: Mutex::new(state),
             tree: Mutex::new(tree),
             writer: Mutex::new(()),
+            pipeline: Mutex::default(),
+            drained: Condvar::new(),
             clock,
             poisoned: AtomicBool::new(false),
         })

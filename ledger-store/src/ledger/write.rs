@@ -1,6 +1,8 @@
 //! The append path, one for local appends and the sequencer: verify the signature (in request
-//! handlers, concurrently) → [`Ledger::sequence_batch`]: deduplicate → authorize → sequence →
-//! integrate (frontier, tiles) → write one atomic, durable batch → publish.
+//! handlers, concurrently) → [`Ledger::prepare_batch`]: deduplicate → authorize → sequence →
+//! integrate (frontier, tiles) → [`Ledger::commit_batch`]: write one atomic, durable batch →
+//! publish. The sequencer prepares batch N+1 while batch N is written; local appends
+//! ([`Ledger::sequence_batch`]) do both halves in turn.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -69,70 +71,193 @@ impl<S: Store> Ledger<S> {
         }
     }
 
-    /// [`Ledger::sequence_batch`] with each record on its own: the sequencer's group commit.
+    /// [`Ledger::sequence_batch`] with each record on its own: one group commit, unpipelined.
     pub fn append_verified(&self, records: Vec<VerifiedRecord>) -> Vec<Result<Receipt>> {
         self.sequence_batch(records, Atomicity::EachOnItsOwn)
     }
 
-    /// The one append path, for local appends and the sequencer alike. Takes the writer's
-    /// turn; then each record in order is deduplicated (against the ledger and the batch),
-    /// authorized ([`ChainState::authorize`]) and sequenced ([`ChainState::sequence`], which
-    /// takes only an authorized record); the tree and tiles are extended; the accepted entries
-    /// are written in one atomic batch, made durable once; and the new state is published.
-    /// One result per record, in order. With [`Atomicity::AllOrNothing`] the first refused
-    /// record ends the batch with nothing written (its error is the last result); with
-    /// [`Atomicity::EachOnItsOwn`] a refused record does not affect the others. If the write
-    /// fails, every record the batch would have written gets the error and the ledger stops
-    /// accepting writes ([`Error::Unavailable`] until restart).
+    /// The one append path, for local appends: deduplicate, authorize and sequence each
+    /// record ([`Ledger::prepare_batch`]), then write the accepted entries in one atomic batch,
+    /// made durable once, and publish the new state ([`Ledger::commit_batch`]), all under the
+    /// writer's turn and after any batch the sequencer has in flight. One result per record,
+    /// in order. With [`Atomicity::AllOrNothing`] the first refused record ends the batch with
+    /// nothing written (its error is the last result); with [`Atomicity::EachOnItsOwn`] a
+    /// refused record does not affect the others. If the write fails, every record the batch
+    /// would have written gets the error and the ledger stops accepting writes
+    /// ([`Error::Unavailable`] until restart).
     pub fn sequence_batch(&self, records: Vec<VerifiedRecord>, atomicity: Atomicity) -> Vec<Result<Receipt>> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.drain_pipeline();
+        let prepared = self.prepare_locked(records, atomicity);
+        self.commit_batch(prepared)
+    }
+
+    /// The first half of the sequencer's group commit: under the writer's turn, each record in
+    /// order is deduplicated (against the ledger, the batches in flight and the batch),
+    /// authorized ([`ChainState::authorize`]) and sequenced ([`ChainState::sequence`], which
+    /// takes only an authorized record) onto the state after the last batch prepared, and the
+    /// tree and tiles are extended. Nothing is written or published: hand the result to
+    /// [`Ledger::commit_batch`], in the order prepared. So that batch N+1 is prepared while
+    /// batch N is written and flushed; readers see neither until each is durable.
+    pub fn prepare_batch(&self, records: Vec<VerifiedRecord>, atomicity: Atomicity) -> Prepared {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.prepare_locked(records, atomicity)
+    }
+
+    /// Waits until no prepared batch is waiting for its commit (callers hold the writer's
+    /// turn, so none is added meanwhile).
+    pub(super) fn drain_pipeline(&self) {
+        let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        while p.in_flight > 0 {
+            p = self.drained.wait(p).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// [`Ledger::prepare_batch`] for a caller holding the writer's turn.
+    fn prepare_locked(&self, records: Vec<VerifiedRecord>, atomicity: Atomicity) -> Prepared {
+        // A policy's version is checked against the stored policies: those in flight first land.
+        if records.iter().any(|r| r.record().kind() == Kind::Policy) {
+            self.drain_pipeline();
+        }
+        let ids: Vec<RecordId> = records.iter().map(VerifiedRecord::id).collect();
+        // Counted in flight from here: every path ends in a `Prepared` that `commit_batch` uncounts.
+        let (generation, base, in_flight) = {
+            let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+            p.in_flight += 1;
+            // Looked up before the store is: a batch committed in between is then in the store.
+            let in_flight: HashMap<RecordId, Receipt> = ids
+                .iter()
+                .filter_map(|id| p.records.get(id).map(|r| (*id, Receipt { duplicate: true, ..*r })))
+                .collect();
+            (p.generation, p.next.take(), in_flight)
+        };
+        let refused = |e: &dyn Fn() -> Error| Prepared {
+            results: ids.iter().map(|_| Err(e())).collect(),
+            write: None,
+            generation,
+        };
         if self.poisoned.load(Ordering::SeqCst) {
-            return records.iter().map(|_| Err(Error::Unavailable)).collect();
+            return refused(&|| Error::Unavailable);
         }
         if let Err(Error::NotWriter { writer }) = self.check_writer() {
-            return records.iter().map(|_| Err(Error::NotWriter { writer: writer.clone() })).collect();
+            return refused(&|| Error::NotWriter { writer: writer.clone() });
         }
-        let mut work = self.lock().clone();
+        let (mut work, tree) = match base {
+            Some(b) => *b,
+            None => (self.lock().clone(), self.tree.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        };
+        let base = (work.next_seq(), work.head());
         let now = self.clock.now();
         let mut results: Vec<Result<Receipt>> = Vec::with_capacity(records.len());
         let mut batch: Vec<StoredEntry> = Vec::new();
         let mut in_batch: HashMap<RecordId, usize> = HashMap::new();
         // The records the ledger already holds, looked up together (one round trip on a
         // database, where one per record would hold the writer's turn for each).
-        let ids: Vec<RecordId> = records.iter().map(VerifiedRecord::id).collect();
-        let known: HashMap<RecordId, Seq> = match self.store.seqs_by_records(&ids) {
-            Ok(seqs) => ids.iter().zip(seqs).filter_map(|(id, s)| Some((*id, s?))).collect(),
-            Err(e) => return records.iter().map(|_| Err(Error::Storage(e.to_string()))).collect(),
+        let unknown: Vec<RecordId> = ids.iter().filter(|id| !in_flight.contains_key(id)).copied().collect();
+        let mut known: HashMap<RecordId, Known> = match self.store.seqs_by_records(&unknown) {
+            Ok(seqs) => unknown.iter().zip(seqs).filter_map(|(id, s)| Some((*id, Known::Stored(s?)))).collect(),
+            Err(e) => return refused(&|| Error::Storage(e.to_string())),
         };
+        known.extend(in_flight.into_iter().map(|(id, r)| (id, Known::InFlight(r))));
         for record in records {
             let result = self.sequence_one(&mut work, record, now, &mut batch, &mut in_batch, &known);
             let refused = result.is_err();
             results.push(result);
             if refused && atomicity == Atomicity::AllOrNothing {
-                return results;
+                return Prepared { results, write: None, generation };
             }
         }
-        let (tree, changed) = self.extended_tree(&batch);
+        if batch.is_empty() {
+            return Prepared { results, write: None, generation };
+        }
+        let (tree, changed) = extended_tree(tree, &batch);
         let key_entries = batch.iter().any(|e| e.kind == Kind::Key).then(|| work.keys().entry_seqs());
-        if let Err(e) = self.store.append(&batch, &tree.frontier, &changed, key_entries.as_deref()) {
-            // A standby's refusal wrote nothing: no reason to stop; anything else may have.
-            if !matches!(e, Error::NotWriter { .. }) {
-                self.poisoned.store(true, Ordering::SeqCst);
-                tracing::error!(error = %e, "write failed; refusing further appends until restart");
-            }
-            let failed = || match &e {
-                Error::NotWriter { writer } => Error::NotWriter { writer: writer.clone() },
-                other => Error::Storage(other.to_string()),
-            };
-            return results
-                .into_iter()
-                .map(|r| match r {
-                    Ok(rec) if !rec.duplicate => Err(failed()),
-                    other => other,
-                })
-                .collect();
+        let added: Vec<Receipt> =
+            results.iter().filter_map(|r| r.as_ref().ok().filter(|r| !r.duplicate).copied()).collect();
+        let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        if p.generation == generation {
+            p.next = Some(Box::new((work.clone(), tree.clone())));
+            p.records.extend(added.iter().map(|r| (r.record_id, *r)));
         }
-        self.publish(work, tree);
+        Prepared { results, write: Some(Pending { batch, work, tree, changed, key_entries, base, added }), generation }
+    }
+
+    /// The second half of the group commit: writes a prepared batch in one atomic batch, made
+    /// durable once, publishes the new state and returns one result per record, in order. A
+    /// batch that extends one that failed is not written and gets that failure. If the write
+    /// fails, every record the batch would have written gets the error and the ledger stops
+    /// accepting writes ([`Error::Unavailable`] until restart), except for a standby's refusal
+    /// ([`Error::NotWriter`]), which wrote nothing.
+    pub fn commit_batch(&self, prepared: Prepared) -> Vec<Result<Receipt>> {
+        let Prepared { mut results, write, generation } = prepared;
+        let mut added: Vec<Receipt> = Vec::new();
+        let outcome = match write {
+            None => Ok(()),
+            Some(w) => {
+                added = w.added;
+                let extends_published = {
+                    let s = self.lock();
+                    (s.next_seq(), s.head()) == w.base
+                };
+                if !extends_published {
+                    Err(self
+                        .pipeline
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .failure
+                        .as_ref()
+                        .map_or(Error::Unavailable, copy_failure))
+                } else if self.poisoned.load(Ordering::SeqCst) {
+                    Err(Error::Unavailable)
+                } else {
+                    match self.store.append(&w.batch, &w.tree.frontier, &w.changed, w.key_entries.as_deref()) {
+                        Ok(()) => {
+                            self.publish(w.work, w.tree);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            // A standby's refusal wrote nothing: no reason to stop; anything else may have.
+                            if !matches!(e, Error::NotWriter { .. }) {
+                                self.poisoned.store(true, Ordering::SeqCst);
+                                tracing::error!(error = %e, "write failed; refusing further appends until restart");
+                            }
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        };
+        let published = self.len();
+        let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = &outcome {
+            if p.generation == generation {
+                p.generation += 1;
+                p.next = None;
+            }
+            p.failure = Some(copy_failure(e));
+        }
+        for r in &mut results {
+            // A new record of a batch that failed, or a duplicate of one in a batch that did
+            // not land (an earlier one that failed, or this one).
+            let lost = match r {
+                Ok(rec) => (!rec.duplicate && outcome.is_err()) || (rec.duplicate && rec.seq.0 >= published),
+                Err(_) => false,
+            };
+            if lost {
+                *r = Err(match &outcome {
+                    Err(e) => copy_failure(e),
+                    Ok(()) => p.failure.as_ref().map_or(Error::Unavailable, copy_failure),
+                });
+            }
+        }
+        for r in &added {
+            p.records.remove(&r.record_id);
+        }
+        p.in_flight -= 1;
+        if p.in_flight == 0 {
+            p.next = None;
+            self.drained.notify_all();
+        }
         results
     }
 
@@ -144,11 +269,13 @@ impl<S: Store> Ledger<S> {
         now: Timestamp,
         batch: &mut Vec<StoredEntry>,
         in_batch: &mut HashMap<RecordId, usize>,
-        known: &HashMap<RecordId, Seq>,
+        known: &HashMap<RecordId, Known>,
     ) -> Result<Receipt> {
         let id = record.id();
-        if let Some(seq) = known.get(&id) {
-            return self.existing(id, *seq);
+        match known.get(&id) {
+            Some(Known::InFlight(r)) => return Ok(*r),
+            Some(Known::Stored(seq)) => return self.existing(id, *seq),
+            None => {}
         }
         if let Some(prev) = in_batch.get(&id).map(|&i| &batch[i]) {
             return Ok(Receipt { seq: prev.seq, hash: prev.hash, record_id: id, duplicate: true });
@@ -201,19 +328,6 @@ impl<S: Store> Ledger<S> {
         *self.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
     }
 
-    /// The tree after appending `batch`, and the tiles it filled (callers hold the writer lock).
-    /// Partial tiles are not written: rewriting them on every group commit cost more than the
-    /// entries themselves for small batches; they live in memory and are rebuilt on open.
-    fn extended_tree(&self, batch: &[StoredEntry]) -> (TreeState, Vec<Tile>) {
-        let mut t = self.tree.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let leaves: Vec<Hash> = batch.iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
-        for l in &leaves {
-            t.frontier.push(*l);
-        }
-        let full = t.tiles.extend_full(&leaves);
-        (t, full)
-    }
-
     /// The receipt of record `id`, already in the ledger at `seq`.
     fn existing(&self, id: RecordId, seq: Seq) -> Result<Receipt> {
         let bytes = self.store.entry(seq)?.ok_or_else(|| Error::tampered(seq, "indexed entry is missing"))?;
@@ -242,4 +356,58 @@ fn stored(e: &SequencedEntry) -> StoredEntry {
         kind: e.record.kind(),
         subjects: indexed_subjects(&e.record),
     }
+}
+
+/// `tree` after appending `batch`, and the tiles it filled. Partial tiles are not written:
+/// rewriting them on every group commit cost more than the entries themselves for small
+/// batches; they live in memory and are rebuilt on open.
+fn extended_tree(mut t: TreeState, batch: &[StoredEntry]) -> (TreeState, Vec<Tile>) {
+    let leaves: Vec<Hash> = batch.iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
+    for l in &leaves {
+        t.frontier.push(*l);
+    }
+    let full = t.tiles.extend_full(&leaves);
+    (t, full)
+}
+
+/// Where a record of a batch already is.
+enum Known {
+    /// In the ledger, at this seq.
+    Stored(Seq),
+    /// In a batch in flight: its receipt, `duplicate` set.
+    InFlight(Receipt),
+}
+
+/// The same failure, for each record it refuses.
+fn copy_failure(e: &Error) -> Error {
+    match e {
+        Error::NotWriter { writer } => Error::NotWriter { writer: writer.clone() },
+        Error::Unavailable => Error::Unavailable,
+        other => Error::Storage(other.to_string()),
+    }
+}
+
+/// A batch sequenced by [`Ledger::prepare_batch`], not yet written: hand it to
+/// [`Ledger::commit_batch`], in the order prepared.
+#[must_use = "a prepared batch holds its records' results and must be committed"]
+pub struct Prepared {
+    /// One per record, in order; the new ones hold once the batch is durable.
+    results: Vec<Result<Receipt>>,
+    /// What to write and publish; `None` when nothing is.
+    write: Option<Pending>,
+    /// The pipeline's generation when it was prepared.
+    generation: u64,
+}
+
+/// The entries of a prepared batch and the state after them.
+struct Pending {
+    batch: Vec<StoredEntry>,
+    work: ChainState,
+    tree: TreeState,
+    changed: Vec<Tile>,
+    key_entries: Option<Vec<Seq>>,
+    /// The head it extends: (number of entries, last entry hash).
+    base: (Seq, ledger_core::types::EntryHash),
+    /// Receipts of the records it appends.
+    added: Vec<Receipt>,
 }

@@ -8,7 +8,8 @@
 //! The driver is tokio-postgres, run on a thread of its own with its own runtime: the
 //! [`super::Kv`] seam is synchronous and is called from any thread, `ledgerd`'s runtime
 //! included, where blocking on a future would panic. Each call sends a job to that thread and
-//! waits for its answer.
+//! waits for its answer. A handle holds two sessions: writes (and the lease) on one, in order;
+//! reads on the other, so that a read never waits behind a commit's flush.
 //!
 //! Schema changes are versioned: `ledger_schema (version, applied_at)` records each migration
 //! applied, and opening applies the missing ones in one transaction. Any number of handles may
@@ -153,8 +154,18 @@ impl PgKv {
                     }
                 };
                 rt.block_on(async move {
-                    let client = match connect(&config, tls, &shown).await {
+                    let client = match connect(&config, tls.clone(), &shown, true).await {
                         Ok(c) => c,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    // Reads on a connection of their own: PostgreSQL runs one statement at a
+                    // time per session, and the sequencer reads for batch N+1 while batch N's
+                    // commit is being flushed on the writing one.
+                    let reader = match connect(&config, tls, &shown, false).await {
+                        Ok(c) => Arc::new(c),
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
                             return;
@@ -168,9 +179,28 @@ impl PgKv {
                     let _ = ready_tx.send(Ok(()));
                     let client = Arc::new(client);
                     let renewal = tokio::spawn(pg_lease::renew_loop(client.clone(), shared.clone()));
+                    // Writes and lease calls in order, one at a time, on the writing session;
+                    // reads each as a task of its own on the reading one (pipelined).
+                    let (writes, mut write_queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+                    let (writing, lease) = (client.clone(), shared.clone());
+                    let writer = tokio::spawn(async move {
+                        while let Some(job) = write_queue.recv().await {
+                            serve(&writing, &lease, job).await;
+                        }
+                    });
                     while let Some(job) = queue.recv().await {
-                        serve(&client, &shared, job).await;
+                        match job {
+                            Job::Write { .. } | Job::Claim(_) | Job::Release(_) => {
+                                let _ = writes.send(job);
+                            }
+                            read => {
+                                let (reader, lease) = (reader.clone(), shared.clone());
+                                tokio::spawn(async move { serve(&reader, &lease, read).await });
+                            }
+                        }
                     }
+                    drop(writes);
+                    let _ = writer.await;
                     renewal.abort();
                 });
             })
@@ -211,8 +241,14 @@ impl Drop for PgKv {
     }
 }
 
-/// Connects (over TLS when `tls` is given), sets the session up and migrates.
-async fn connect(config: &tokio_postgres::Config, tls: Option<MakeRustlsConnect>, shown: &str) -> Result<Client> {
+/// Connects (over TLS when `tls` is given), sets the session up and, with `migrations`,
+/// applies the schema migrations missing.
+async fn connect(
+    config: &tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+    shown: &str,
+    migrations: bool,
+) -> Result<Client> {
     let connected = match tls {
         Some(tls) => config.connect(tls).await.map(|(client, connection)| {
             // Ends when the client is dropped or the server goes away; calls then fail.
@@ -242,7 +278,9 @@ async fn connect(config: &tokio_postgres::Config, tls: Option<MakeRustlsConnect>
         Error::Storage(format!("postgres: cannot connect to {shown}: {why}{hint}"))
     })?;
     client.batch_execute(SESSION).await.map_err(|e| pg_error(&e))?;
-    migrate(&client).await?;
+    if migrations {
+        migrate(&client).await?;
+    }
     Ok(client)
 }
 

@@ -415,3 +415,69 @@ fn verify_while_appends_continue_checks_the_ledger_as_of_its_start() {
         assert!(verified.len() >= 2, "{backend:?}: verify ran during the appends ({verified:?})");
     }
 }
+
+/// A ledger over a [`FailingStore`] whose third append (the first after `new_ledger`'s two)
+/// fails when `fail` is set, and is otherwise held until released.
+fn gated_ledger(
+    dir: &std::path::Path,
+    fail: bool,
+) -> (Arc<Ledger<FailingStore>>, std::sync::mpsc::Receiver<()>, std::sync::mpsc::SyncSender<()>) {
+    let (entered_tx, entered_rx) = std::sync::mpsc::sync_channel(1);
+    let (release_tx, release_rx) = std::sync::mpsc::sync_channel(1);
+    let store = FailingStore {
+        inner: DiskStore::create(dir).unwrap(),
+        appends: AtomicUsize::new(0),
+        fail_at: if fail { 3 } else { usize::MAX },
+        gate: (!fail).then(|| Gate { at: 3, entered: entered_tx, release: std::sync::Mutex::new(release_rx) }),
+    };
+    (Arc::new(new_ledger(store)), entered_rx, release_tx)
+}
+
+#[test]
+fn the_next_batch_is_sequenced_while_one_is_written_and_published_only_once_durable() {
+    use ledger_store::ledger::Atomicity::EachOnItsOwn;
+    let dir = tempfile::tempdir().unwrap();
+    let (l, entered, release) = gated_ledger(dir.path(), false);
+    let ci = key("ci");
+    let verified = |c: char| l.verify_signature(&signed(&review(c), &ci)).unwrap();
+    let before = l.len();
+    let first = l.prepare_batch(vec![verified('a')], EachOnItsOwn);
+    let committer = {
+        let l = l.clone();
+        std::thread::spawn(move || l.commit_batch(first))
+    };
+    entered.recv_timeout(std::time::Duration::from_secs(10)).expect("the first batch reached the store");
+    // The first batch is being written: the next one is sequenced onto it (its `a` is a
+    // duplicate of the record in flight), and neither is visible yet.
+    let second = l.prepare_batch(vec![verified('b'), verified('a')], EachOnItsOwn);
+    assert_eq!(l.len(), before, "a batch in flight is not published");
+    release.send(()).unwrap();
+    let a = committer.join().unwrap().pop().unwrap().unwrap();
+    assert_eq!((a.seq, a.duplicate), (Seq(before), false));
+    assert_eq!(l.len(), before + 1);
+    let r: Vec<_> = l.commit_batch(second).into_iter().map(Result::unwrap).collect();
+    assert_eq!((r[0].seq, r[0].duplicate), (Seq(before + 1), false));
+    assert_eq!(r[1], ledger_store::ledger::Receipt { duplicate: true, ..a }, "the in-flight record's receipt");
+    assert_eq!(l.len(), before + 2);
+    assert_eq!(l.verify(|_| {}).unwrap().entries, before + 2);
+}
+
+#[test]
+fn a_batch_sequenced_onto_one_that_fails_fails_too_and_nothing_of_either_is_published() {
+    use ledger_store::ledger::Atomicity::EachOnItsOwn;
+    let dir = tempfile::tempdir().unwrap();
+    let (l, _entered, _release) = gated_ledger(dir.path(), true);
+    let ci = key("ci");
+    let verified = |c: char| l.verify_signature(&signed(&review(c), &ci)).unwrap();
+    let before = l.head();
+    let first = l.prepare_batch(vec![verified('a')], EachOnItsOwn);
+    let second = l.prepare_batch(vec![verified('b'), verified('a')], EachOnItsOwn);
+    let r = l.commit_batch(first);
+    assert!(matches!(r[0], Err(Error::Storage(_))), "{:?}", r[0]);
+    let r = l.commit_batch(second);
+    // The new record and the duplicate of the lost one both fail: neither was stored.
+    assert!(r.iter().all(|r| matches!(r, Err(Error::Storage(_)))), "{r:?}");
+    assert_eq!(l.head(), before);
+    let err = l.append(&[signed(&review('c'), &ci)]).unwrap_err();
+    assert!(matches!(err, Error::Unavailable), "{err}");
+}

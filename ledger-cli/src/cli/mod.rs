@@ -134,7 +134,18 @@ pub enum Command {
     },
     /// Verify every entry: encoding, chain links, signatures and signer rights.
     /// Exit 0 intact, 1 tampered (naming the first bad seq), 2 error.
-    Verify,
+    Verify {
+        /// Verify only what was appended since this signed checkpoint (`ledger checkpoint`,
+        /// an audit pin): the stored tree must still hash to its root, then the new entries
+        /// are checked as a full verify checks them, in time proportional to their number.
+        /// A local ledger only (`--db` or `--store`).
+        #[arg(long, value_name = "FILE")]
+        from_checkpoint: Option<PathBuf>,
+        /// The verifier key the checkpoint must be signed by (`ledger log-key`). Default: the
+        /// ledger's log key or admin key, as registered.
+        #[arg(long, env = "LEDGER_VERIFIER_KEY", requires = "from_checkpoint")]
+        verifier_key: Option<String>,
+    },
     /// Who approved this, and what evidence proved it was safe? SUBJECT is a commit id (full
     /// or ≥ 7 hex), `pr:owner/repo#N`, `git:owner/repo@sha`, `#<seq>` or `entry:<hash>`.
     Why {

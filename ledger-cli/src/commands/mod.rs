@@ -50,7 +50,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Show { entry, raw } => records::show(&ctx, &entry, raw),
         Command::Log { kind, subject, since, limit } => records::log(&ctx, kind, subject, since, limit),
-        Command::Verify => query::verify(&ctx),
+        Command::Verify { from_checkpoint: None, .. } => query::verify(&ctx),
+        Command::Verify { from_checkpoint: Some(file), verifier_key } => {
+            query::verify_since(&ctx, &file, verifier_key.as_deref())
+        }
         Command::Why { subject, trusted_builders } => query::why(&ctx, &subject, &trusted_builders),
         Command::Ingest(i) => ingest(&ctx, i),
         Command::Checkpoint { origin, key } => transparency::checkpoint(&ctx, origin, key),

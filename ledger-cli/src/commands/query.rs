@@ -1,11 +1,16 @@
 //! Asking the ledger: `verify` (is every entry and every index intact?) and `why` (who
 //! approved this, and what evidence proved it was safe?).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Context, Result};
 use ledger_audit::why::{ChangeReport, EntryRef, Verification, Vouch, WalkStep, WhyReport};
-use ledger_store::ledger::Ledger;
+use ledger_core::note::{self, Checkpoint};
+use ledger_core::record::KeyRole;
+use ledger_core::types::EntryHash;
+use ledger_store::ledger::{Ledger, TrustedHead};
+use ledger_store::store::DiskStore;
 use serde::Serialize;
 
 use crate::backend::{Backend, VerifyOutcome};
@@ -24,6 +29,12 @@ struct VerifyOut {
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seq: Option<u64>,
+    /// `verify --from-checkpoint`: the trusted tree size the check started from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_tree_size: Option<u64>,
+    /// `verify --from-checkpoint`: the RFC 6962 root at the verified size (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root: Option<String>,
 }
 
 /// `ledger verify`: exit 0 intact, 1 tampered (naming the seq), 2 error.
@@ -55,6 +66,8 @@ pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
                     ok: true,
                     reason: None,
                     seq: None,
+                    from_tree_size: None,
+                    root: None,
                 })?;
             } else {
                 line(format!(
@@ -67,9 +80,106 @@ pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
     }
 }
 
+/// `ledger verify --from-checkpoint FILE`: what was appended since a trusted checkpoint.
+/// Exit 0 intact, 1 tampered, 2 error (a checkpoint that does not verify included).
+pub fn verify_since(ctx: &Ctx, file: &Path, verifier_key: Option<&str>) -> Result<ExitCode> {
+    if ctx.remote.is_some() {
+        bail!("--from-checkpoint verifies a local ledger (--db or --store), not one behind --server");
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading the checkpoint {}", file.display()))?;
+    let store = ctx.open_store()?;
+    let l = match Ledger::open(store, std::sync::Arc::new(ledger_store::clock::SystemClock)) {
+        Ok(l) => l,
+        Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
+            return tampered(ctx, seq.0, &e.tamper_detail().unwrap_or_default())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let trusted =
+        trusted_head(&l, &text, verifier_key).with_context(|| format!("the checkpoint {}", file.display()))?;
+    let (size, _) = l.tree_head();
+    let bar = crate::output::progress(
+        ctx.json,
+        size.saturating_sub(trusted.size),
+        "verifying {bar:40} {pos}/{len} new entries ({per_sec})",
+    );
+    let res = l.verify_since(&trusted, |n| bar.set_position(n.saturating_sub(trusted.size)));
+    bar.finish_and_clear();
+    match res {
+        Ok(s) => {
+            let (entries, head) = (s.summary.entries, s.summary.head);
+            if ctx.json {
+                json_out(&VerifyOut {
+                    entries: Some(entries),
+                    head: Some(head.to_hex()),
+                    ok: true,
+                    reason: None,
+                    seq: None,
+                    from_tree_size: Some(s.from),
+                    root: Some(hex::encode(s.root)),
+                })?;
+            } else {
+                line(format!(
+                    "ok: {} entries appended since the checkpoint of tree size {} verified (signatures, chain links, signer rights, index keys, tiles), and the tree of {entries} extends it; head {head}",
+                    entries - s.from,
+                    s.from
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
+            tampered(ctx, seq.0, &e.tamper_detail().unwrap_or_default())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The tree head a signed checkpoint states, once its signature verifies: by `verifier_key`
+/// when given, else by one of the ledger's own checkpoint signers (log keys and the admin key,
+/// not revoked).
+fn trusted_head(l: &Ledger<DiskStore>, text: &str, verifier_key: Option<&str>) -> Result<TrustedHead> {
+    let body = match verifier_key {
+        Some(vk) => {
+            let (name, key) = note::parse_verifier_key(vk.trim())?;
+            note::open(text, &name, &key).context("its signature does not verify with the verifier key given")?
+        }
+        None => {
+            let origin = text.lines().next().unwrap_or_default();
+            let name = origin.replace(char::is_whitespace, "-");
+            l.keys()
+                .iter()
+                .filter(|k| (k.admin || k.role == Some(KeyRole::Log)) && k.revoked_at.is_none())
+                .find_map(|k| note::open(text, &name, &k.public).ok())
+                .ok_or_else(|| {
+                    anyhow!("it is not signed by this ledger's log key or admin key (give --verifier-key for another signer)")
+                })?
+        }
+    };
+    let cp = Checkpoint::parse(body)?;
+    let mut chain_head = None;
+    for ext in &cp.extensions {
+        if let Some(rest) = ext.strip_prefix("blake3-head ") {
+            let (seq, hash) = rest.split_once(' ').ok_or_else(|| anyhow!("malformed `blake3-head` line: `{ext}`"))?;
+            if seq.parse::<u64>().ok() != cp.size.checked_sub(1) {
+                bail!("its `blake3-head` line names entry #{seq}, not the last of its {} entries", cp.size);
+            }
+            chain_head = Some(EntryHash::from_hex(hash).map_err(|e| anyhow!("its `blake3-head` hash: {e}"))?);
+        }
+    }
+    Ok(TrustedHead { size: cp.size, root: cp.root, chain_head })
+}
+
 fn tampered(ctx: &Ctx, seq: u64, reason: &str) -> Result<ExitCode> {
     if ctx.json {
-        json_out(&VerifyOut { entries: None, head: None, ok: false, reason: Some(reason.into()), seq: Some(seq) })?;
+        json_out(&VerifyOut {
+            entries: None,
+            head: None,
+            ok: false,
+            reason: Some(reason.into()),
+            seq: Some(seq),
+            from_tree_size: None,
+            root: None,
+        })?;
     } else {
         line(format!("TAMPERED: entry #{seq} fails verification: {reason}"))?;
     }

@@ -7,6 +7,7 @@
 //! | `read` | entries, lookups, log queries, what `why` gathers |
 //! | `proofs` | tree heads, signed checkpoints, inclusion and consistency proofs from the tiles |
 //! | `verify` | the full replay, and every derived index, tile and record checked against it |
+//! | `incremental` | verification of what was appended since a trusted checkpoint |
 //! | `bundle` | export: a streamed v2 bundle of a selection, each run with its range proof |
 //! | `follow` | a standby on a shared store: catching up with the writer, taking over |
 //! | `governance` | published policies, exceptions, model approvals; the gate and its re-check |
@@ -33,6 +34,7 @@ use crate::store::Store;
 mod bundle;
 mod follow;
 mod governance;
+mod incremental;
 mod open;
 mod proofs;
 mod read;
@@ -42,6 +44,7 @@ mod write;
 
 pub use bundle::ExportSummary;
 pub use governance::{GatePolicy, PublishedPolicy, Recheck};
+pub use incremental::{IncrementalSummary, TrustedHead};
 pub use write::{Atomicity, Prepared};
 
 /// A stored entry, decoded.

@@ -26,12 +26,21 @@ const BUCKETS: u64 = 4096;
 /// while `verify` runs or stray; only the first few are needed to name one).
 const BEYOND_KEPT: usize = 64;
 
+/// Where a replay stands: the chain, the tree and the tile check after the entries before
+/// `seq`.
+pub(super) struct Replay {
+    pub chain: ChainState,
+    pub tree: Frontier,
+    pub tiles: TileChecker,
+    pub seq: Seq,
+}
+
 /// One entry after its position-independent checks: its bytes, the decoded and
 /// signature-checked form (or why not), and its leaf hash.
-struct Checked {
-    bytes: Vec<u8>,
-    pre: std::result::Result<PreChecked, ledger_core::Error>,
-    leaf: Hash,
+pub(super) struct Checked {
+    pub bytes: Vec<u8>,
+    pub pre: std::result::Result<PreChecked, ledger_core::Error>,
+    pub leaf: Hash,
 }
 
 impl<S: Store> Ledger<S> {
@@ -74,76 +83,10 @@ impl<S: Store> Ledger<S> {
         let prints = Fingerprints::new();
         let width = size.div_ceil(BUCKETS).max(1);
         let mut expected = Tally::new(size, width);
-        let mut chain = ChainState::new();
-        let mut tree = Frontier::new();
-        let mut tiles = TileChecker::default();
-        let mut seq = Seq(0);
-        let mut checked: Vec<Checked> = vec![];
-        // The share of each chunk the second thread pre-checks. This thread also reads the
-        // chunk and replays the previous one, so the share is rebalanced after every chunk
-        // from measured times: both threads should finish together.
-        let mut worker_share = 0.5f64;
-        loop {
-            let read_started = std::time::Instant::now();
-            let from = seq.0 + checked.len() as u64;
-            let chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from))?;
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
-            let (ahead, rest) = chunk.split_at(ahead_len);
-            let read_time = read_started.elapsed();
-            let prev = std::mem::take(&mut checked);
-            let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
-                let worker = scope.spawn(|| {
-                    let t = std::time::Instant::now();
-                    let mut tally = Tally::new(size, width);
-                    let out = precheck(&keys, Seq(from), ahead, &prints, &mut tally);
-                    (out, tally, t.elapsed())
-                });
-                let t = std::time::Instant::now();
-                for c in prev {
-                    self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
-                    seq = Seq(seq.0 + 1);
-                }
-                let in_order = t.elapsed();
-                let t = std::time::Instant::now();
-                let mine = precheck(&keys, Seq(from + ahead.len() as u64), rest, &prints, &mut expected);
-                let mine_time = t.elapsed();
-                let (mut out, tally, worker_time) =
-                    worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
-                expected.add(&tally);
-                out.extend(mine);
-                Ok((out, in_order, mine_time + worker_time))
-            })?;
-            checked = out;
-            // Pre-checking costs p per entry; this thread's own serial work is s, so the second
-            // thread should take (s / p + n) / 2 entries.
-            let p = prechecking.as_secs_f64() / n as f64;
-            if p > 0.0 {
-                let serial = (read_time + in_order).as_secs_f64();
-                worker_share = ((serial / p + n as f64) / 2.0 / n as f64).clamp(0.5, 0.95);
-            }
-            progress(seq.0);
-            if from + n as u64 == size {
-                break;
-            }
-        }
-        for c in std::mem::take(&mut checked) {
-            self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
-            seq = Seq(seq.0 + 1);
-        }
-        progress(seq.0);
-        if seq.0 != size {
-            return Err(Error::tampered(
-                seq,
-                format!(
-                    "the entry is missing: the recorded head is seq {head_seq} but entries end at {}",
-                    seq.0 as i64 - 1
-                ),
-            ));
-        }
+        let start =
+            Replay { chain: ChainState::new(), tree: Frontier::new(), tiles: TileChecker::default(), seq: Seq(0) };
+        let Replay { chain, tree, mut tiles, .. } =
+            self.replay_range(start, size, &keys, &prints, &mut expected, &mut |_, _| Ok(()), &mut progress)?;
         if chain.head() != head_hash {
             return Err(Error::tampered(head_seq, "the recorded head hash does not match the chain"));
         }
@@ -178,6 +121,98 @@ impl<S: Store> Ledger<S> {
             _ => {}
         }
         Ok(VerifySummary { entries: size, head: chain.head() })
+    }
+
+    /// Replays the entries from `start.seq` up to `size` onto `start`: each chunk is read,
+    /// pre-checked (decoding, signatures against `keys`, the index keys each implies summed
+    /// into `expected`) half on a second thread, handed to `on_chunk`, then replayed in order
+    /// (chain links, signer rights, tree, tiles) one chunk behind. Returns the state after the
+    /// last entry.
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] naming the first entry that fails, or a missing entry.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn replay_range(
+        &self,
+        start: Replay,
+        size: u64,
+        keys: &KeyRegister,
+        prints: &Fingerprints,
+        expected: &mut Tally,
+        on_chunk: &mut dyn FnMut(Seq, &[Checked]) -> Result<()>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Replay> {
+        let Replay { mut chain, mut tree, mut tiles, mut seq } = start;
+        let width = expected.width;
+        let mut checked: Vec<Checked> = vec![];
+        // The share of each chunk the second thread pre-checks. This thread also reads the
+        // chunk and replays the previous one, so the share is rebalanced after every chunk
+        // from measured times: both threads should finish together.
+        let mut worker_share = 0.5f64;
+        loop {
+            let read_started = std::time::Instant::now();
+            let from = seq.0 + checked.len() as u64;
+            let chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from))?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
+            let (ahead, rest) = chunk.split_at(ahead_len);
+            let read_time = read_started.elapsed();
+            let prev = std::mem::take(&mut checked);
+            let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
+                let worker = scope.spawn(|| {
+                    let t = std::time::Instant::now();
+                    let mut tally = Tally::new(size, width);
+                    let out = precheck(keys, Seq(from), ahead, prints, &mut tally);
+                    (out, tally, t.elapsed())
+                });
+                let t = std::time::Instant::now();
+                for c in prev {
+                    self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
+                    seq = Seq(seq.0 + 1);
+                }
+                let in_order = t.elapsed();
+                let t = std::time::Instant::now();
+                let mine = precheck(keys, Seq(from + ahead.len() as u64), rest, prints, expected);
+                let mine_time = t.elapsed();
+                let (mut out, tally, worker_time) =
+                    worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
+                expected.add(&tally);
+                out.extend(mine);
+                Ok((out, in_order, mine_time + worker_time))
+            })?;
+            on_chunk(Seq(from), &out)?;
+            checked = out;
+            // Pre-checking costs p per entry; this thread's own serial work is s, so the second
+            // thread should take (s / p + n) / 2 entries.
+            let p = prechecking.as_secs_f64() / n as f64;
+            if p > 0.0 {
+                let serial = (read_time + in_order).as_secs_f64();
+                worker_share = ((serial / p + n as f64) / 2.0 / n as f64).clamp(0.5, 0.95);
+            }
+            progress(seq.0);
+            if from + n as u64 == size {
+                break;
+            }
+        }
+        for c in std::mem::take(&mut checked) {
+            self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
+            seq = Seq(seq.0 + 1);
+        }
+        progress(seq.0);
+        if seq.0 != size {
+            return Err(Error::tampered(
+                seq,
+                format!(
+                    "the entry is missing: the recorded head is seq {} but entries end at {}",
+                    size - 1,
+                    seq.0 as i64 - 1
+                ),
+            ));
+        }
+        Ok(Replay { chain, tree, tiles, seq })
     }
 
     /// The in-order half of `verify` for the entry at `seq`.
@@ -424,12 +459,12 @@ fn precheck(
 /// A keyed 64-bit fingerprint of (index key, seq): SipHash-1-3 under a 128-bit key drawn
 /// when `verify` starts. Whoever edited the store did so before the key existed, so an edit
 /// leaves a range's sums equal with probability 2^-64.
-struct Fingerprints {
+pub(super) struct Fingerprints {
     key: RandomState,
 }
 
 impl Fingerprints {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Fingerprints { key: RandomState::new() }
     }
 
@@ -440,13 +475,13 @@ impl Fingerprints {
 
 /// Fingerprint sums per index and per bucket of `width` seqs (wrapping addition, so the order
 /// of the keys does not matter and partial tallies add up).
-struct Tally {
+pub(super) struct Tally {
     width: u64,
     sums: Vec<[u64; 4]>,
 }
 
 impl Tally {
-    fn new(size: u64, width: u64) -> Self {
+    pub(super) fn new(size: u64, width: u64) -> Self {
         Tally { width, sums: vec![[0; 4]; size.div_ceil(width).max(1) as usize] }
     }
 
@@ -518,12 +553,20 @@ impl Defect {
 /// Recomputes the tiles from the entries during `verify` and compares every full tile with
 /// the stored one (partial tiles are not stored: they are rebuilt from these on open).
 #[derive(Default)]
-struct TileChecker {
+pub(super) struct TileChecker {
     builder: TileBuilder,
     pending: Vec<Hash>,
 }
 
 impl TileChecker {
+    /// Continues from a tree of `size` leaves whose partial tiles hold `partials` (level →
+    /// hashes, as [`tiles::partial_sources`] lists them).
+    pub(super) fn resume(size: u64, partials: &std::collections::BTreeMap<u8, Vec<Hash>>) -> Result<Self> {
+        let builder = TileBuilder::resume(size, partials)
+            .map_err(|e| Error::tampered(Seq(size.saturating_sub(1)), format!("the partial Merkle tiles: {e}")))?;
+        Ok(TileChecker { builder, pending: vec![] })
+    }
+
     fn push<S: Store>(&mut self, leaf: Hash, store: &S) -> Result<()> {
         self.pending.push(leaf);
         if self.pending.len() == 4096 {
@@ -532,7 +575,7 @@ impl TileChecker {
         Ok(())
     }
 
-    fn finish<S: Store>(&mut self, store: &S) -> Result<()> {
+    pub(super) fn finish<S: Store>(&mut self, store: &S) -> Result<()> {
         self.check(store)
     }
 

@@ -529,6 +529,14 @@ impl Store for DiskStore {
         self.kv.get_many(&refs)?.into_iter().map(|v| v.map(|v| decode_seq(&v)).transpose()).collect()
     }
 
+    fn index_holds(&self, keys: &[(IndexKey, Seq)]) -> Result<Vec<bool>> {
+        let seqs: Vec<[u8; 8]> = keys.iter().map(|(_, s)| s.0.to_be_bytes()).collect();
+        let pairs: Vec<(Vec<u8>, &[u8])> = keys.iter().zip(&seqs).map(|((k, _), s)| index_pair(k, s)).collect();
+        let refs: Vec<&[u8]> = pairs.iter().map(|(k, _)| k.as_slice()).collect();
+        let found = self.kv.get_many(&refs)?;
+        Ok(pairs.iter().zip(found).map(|((_, want), got)| got.as_deref() == Some(*want)).collect())
+    }
+
     fn subject_seqs(&self, subject: &str) -> Result<Vec<Seq>> {
         let mut k = vec![b's'];
         k.extend_from_slice(subject.as_bytes());

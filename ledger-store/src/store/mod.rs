@@ -270,6 +270,26 @@ pub trait Store: Send + Sync {
     fn seqs_by_records(&self, ids: &[RecordId]) -> Result<Vec<Option<Seq>>> {
         ids.iter().map(|id| self.seq_by_record(id)).collect()
     }
+    /// Whether each derived index holds each key pointing at its seq: one answer per pair.
+    /// The default asks one look-up per key; stores answer many keys in one read.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] on a read error.
+    fn index_holds(&self, keys: &[(IndexKey, Seq)]) -> Result<Vec<bool>> {
+        keys.iter()
+            .map(|(key, seq)| {
+                Ok(match key {
+                    IndexKey::Hash(h) => self.seq_by_hash(h)? == Some(*seq),
+                    IndexKey::Record(r) => self.seq_by_record(r)? == Some(*seq),
+                    IndexKey::Subject(s) => self.subject_seqs(s)?.contains(seq),
+                    IndexKey::Kind(code) => {
+                        Kind::from_code(*code).map(|k| self.kind_seqs(k)).transpose()?.is_some_and(|v| v.contains(seq))
+                    }
+                    IndexKey::Malformed(..) => false,
+                })
+            })
+            .collect()
+    }
     /// Seqs of entries mentioning `subject`, ascending.
     ///
     /// # Errors

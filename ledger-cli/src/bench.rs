@@ -102,7 +102,8 @@ impl Tally {
     }
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+/// The `p` quantile (0..=1) of sorted microseconds, in milliseconds.
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -226,6 +227,7 @@ pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
         BenchCommand::AuditTable { database, clients, duration, records, signer } => {
             return crate::bench_audit::run(ctx, &database, clients, duration, records, &signer)
         }
+        BenchCommand::Query { changes, requests } => return crate::bench_query::run(ctx, changes, requests),
     };
     let as_json = ctx.json;
     let Some(remote) = &ctx.remote else { bail!("`ledger bench append` needs --server URL (or LEDGER_SERVER)") };

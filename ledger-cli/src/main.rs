@@ -18,6 +18,7 @@ mod backend;
 mod bench;
 mod bench_audit;
 mod bench_history;
+mod bench_query;
 mod cli;
 mod commands;
 mod ctx;

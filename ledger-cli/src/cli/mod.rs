@@ -421,6 +421,16 @@ pub enum BenchCommand {
         #[command(flatten)]
         signer: SignerArgs,
     },
+    /// Read latency through a `ledgerd` server, one request at a time: `why` of random changes
+    /// of a `bench history` ledger, then inclusion proofs of random entries (each checked).
+    Query {
+        /// The changes the ledger's `bench history` wrote (the subjects asked about).
+        #[arg(long)]
+        changes: u64,
+        /// Requests of each kind.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -10,8 +10,11 @@
 # p50 and p99 latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p ledger-cli -p ledger-server >&2
-bin=$PWD/target/release
+# BIN=DIR runs prebuilt `ledger` and `ledgerd` from DIR (say, an older build, for a before/after).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -p ledger-cli -p ledger-server >&2
+fi
+bin="${BIN:-$PWD/target/release}"
 duration="${DURATION:-10}"
 clients="${CLIENTS:-1 8 32}"
 if [ -z "${LEDGER_BENCH_PG:-}" ]; then

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The scale benchmark (docs/BENCHMARKS.md): a `bench history` ledger of CHANGES changes (about
-# 8.5 entries each; 1,176,500 ≈ 10M entries), then, on it:
+# 7.2 entries each; 1,385,000 ≈ 10M entries), then, on it:
 #   bytes on disk per entry; open time (`ledger key list`, three runs); full `ledger verify`
 #   (wall time, peak RSS); `why` and inclusion-proof latency through `ledgerd` (`ledger bench
 #   query`, one request at a time) and `ledgerd`'s resident memory while serving; a signed
 #   checkpoint, NEW_CHANGES more changes, and `ledger verify --from-checkpoint` over them.
-#   DIR=/tmp/scale10m CHANGES=1176500 ./scripts/bench-scale.sh
+#   DIR=/tmp/scale10m CHANGES=1385000 ./scripts/bench-scale.sh
 # REUSE=1 keeps a ledger an earlier run built in DIR (its history and the appended changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p ledger-cli -p ledger-server >&2
 bin=$PWD/target/release
 dir="${DIR:-/tmp/ledger-scale}"
-changes="${CHANGES:-1176500}"
+changes="${CHANGES:-1385000}"
 new_changes="${NEW_CHANGES:-10000}"
 requests="${REQUESTS:-2000}"
 port="${PORT:-7730}"
@@ -53,5 +53,6 @@ trap - EXIT
 
 echo "== incremental: checkpoint, $new_changes more changes, verify --from-checkpoint"
 "$bin/ledger" --db "$dir" checkpoint >"$dir.checkpoint"
-"$bin/ledger" --db "$dir" bench history --changes "$new_changes" --until 2026-12-01 --days 30 --json
+# Numbered after every change already written (this run's own), so a re-run appends new ones.
+"$bin/ledger" --db "$dir" bench history --first "$((changes + size))" --changes "$new_changes" --until 2026-12-01 --days 30 --json
 timed "$bin/ledger" --db "$dir" verify --from-checkpoint "$dir.checkpoint" --json

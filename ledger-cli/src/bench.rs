@@ -221,8 +221,8 @@ pub fn run(ctx: &Ctx, b: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Append { clients, duration, stream, window, records, signer } => {
             (clients, duration, stream, window, records, signer)
         }
-        BenchCommand::History { changes, days, until, signer } => {
-            return crate::bench_history::history(ctx, changes, days, &until, &signer)
+        BenchCommand::History { changes, days, until, first, signer } => {
+            return crate::bench_history::history(ctx, first..first.saturating_add(changes), days, &until, &signer)
         }
         BenchCommand::AuditTable { database, clients, duration, records, signer } => {
             return crate::bench_audit::run(ctx, &database, clients, duration, records, &signer)

@@ -101,9 +101,17 @@ fn change_records(i: u64, at: i64) -> Vec<(Kind, Value)> {
     out
 }
 
-/// `ledger bench history --changes N [--days D] [--until DATE]`.
-pub fn history(ctx: &Ctx, changes: u64, days: u64, until: &str, signer: &crate::cli::SignerArgs) -> Result<ExitCode> {
+/// `ledger bench history --changes N [--days D] [--until DATE] [--first F]`: changes numbered
+/// `numbers`, spread evenly over the `days` before `until`.
+pub fn history(
+    ctx: &Ctx,
+    numbers: std::ops::Range<u64>,
+    days: u64,
+    until: &str,
+    signer: &crate::cli::SignerArgs,
+) -> Result<ExitCode> {
     ctx.local_only("bench history")?;
+    let changes = numbers.end - numbers.start;
     if changes == 0 || days == 0 {
         bail!("--changes and --days must be at least 1");
     }
@@ -118,12 +126,12 @@ pub fn history(ctx: &Ctx, changes: u64, days: u64, until: &str, signer: &crate::
     let began = Instant::now();
     let mut batch: Vec<SignedRecord> = Vec::with_capacity(BATCH + 16);
     let mut appended = 0u64;
-    for i in 0..changes {
-        for (kind, body) in change_records(i, start + i as i64 * step) {
+    for (n, i) in numbers.enumerate() {
+        for (kind, body) in change_records(i, start + n as i64 * step) {
             let record: Record = crate::commands::records::parse_body(kind, body.to_string().as_bytes(), end)?;
             batch.push(SignedRecord::sign(&record, &key)?);
         }
-        if batch.len() >= BATCH || i + 1 == changes {
+        if batch.len() >= BATCH || n as u64 + 1 == changes {
             appended += ledger.append(&batch)?.len() as u64;
             batch.clear();
         }

@@ -406,7 +406,7 @@ pub enum BenchCommand {
         signer: SignerArgs,
     },
     /// Write a realistic change history into the local ledger (changes, AI sessions, reviews,
-    /// checks, merges, deployments, incidents, rollbacks; about 8.5 entries per change) for
+    /// checks, merges, deployments, incidents, rollbacks; about 7.2 entries per change) for
     /// measuring the audit commands at scale. Deterministic: two runs write the same records.
     History {
         /// Changes to write.
@@ -418,6 +418,10 @@ pub enum BenchCommand {
         /// The end of the history (a date or an RFC 3339 time).
         #[arg(long, default_value = "2026-07-01")]
         until: String,
+        /// The number of the first change: a later run with `--first` at the earlier run's
+        /// `--changes` continues the history with new pull requests instead of repeating them.
+        #[arg(long, default_value_t = 0)]
+        first: u64,
         #[command(flatten)]
         signer: SignerArgs,
     },

@@ -73,7 +73,7 @@ impl<S: Store> Ledger<S> {
     ) -> Result<ExportSummary> {
         let (signed, vkey, size, _root) = self.signed_checkpoint(origin, key)?;
         let mut key_seqs: Vec<u64> =
-            self.store.kind_seqs(Kind::Key)?.into_iter().map(|s| s.0).filter(|s| *s < size).collect();
+            self.kind_seqs(Kind::Key)?.into_iter().map(|s| s.0).filter(|s| *s < size).collect();
         key_seqs.sort_unstable();
         let (mut intervals, selected): (Vec<(u64, u64)>, Selected) = match selection {
             Selection::All => (vec![(0, size)], Selected::All),
@@ -181,14 +181,14 @@ impl<S: Store> Ledger<S> {
         }
         let subject = self.resolve(input)?;
         selected.extend(self.seqs_for(&subject)?.into_iter().map(|s| s.0));
-        for seq in self.store.kind_seqs(Kind::Gate)? {
+        for seq in self.kind_seqs(Kind::Gate)? {
             if let Body::Gate(g) = &self.must_get(seq)?.record.body {
                 if changes.contains(&g.subject.to_string()) {
                     selected.insert(seq.0);
                 }
             }
         }
-        selected.extend(self.store.kind_seqs(Kind::Policy)?.into_iter().map(|s| s.0));
+        selected.extend(self.kind_seqs(Kind::Policy)?.into_iter().map(|s| s.0));
         selected.retain(|s| *s < size);
         if selected.is_empty() {
             return Err(Error::NotFound(format!("anything recorded about {input}")));

@@ -68,7 +68,7 @@ impl<S: Store> Ledger<S> {
     /// [`Error::Tampered`] if one does not decode; [`Error::Storage`].
     pub fn policies(&self) -> Result<Vec<PublishedPolicy>> {
         let mut out = vec![];
-        for seq in self.store.kind_seqs(Kind::Policy)? {
+        for seq in self.kind_seqs(Kind::Policy)? {
             let v = self.must_get(seq)?;
             if let Body::Policy(p) = v.record.body {
                 out.push(PublishedPolicy { seq, time: v.record.time, digest: document_digest(&p.document), body: p });
@@ -127,12 +127,12 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// As [`Ledger::exceptions`].
     pub fn gathered_of_kind(&self, kind: Kind) -> Result<Vec<Gathered>> {
-        self.store.kind_seqs(kind)?.into_iter().map(|seq| Ok(self.must_get(seq)?.gathered())).collect()
+        self.kind_seqs(kind)?.into_iter().map(|seq| Ok(self.must_get(seq)?.gathered())).collect()
     }
 
     fn bodies<T>(&self, kind: Kind, pick: impl Fn(&Body) -> Option<T>) -> Result<Vec<(EntryView, T)>> {
         let mut out = vec![];
-        for seq in self.store.kind_seqs(kind)? {
+        for seq in self.kind_seqs(kind)? {
             let v = self.must_get(seq)?;
             if let Some(t) = pick(&v.record.body) {
                 out.push((v, t));
@@ -196,7 +196,7 @@ impl<S: Store> Ledger<S> {
     /// `codeowners` record.
     fn gate_inputs(&self, subject: &Subject, tree_size: u64) -> Result<Vec<Gathered>> {
         let (mut gathered, _) = self.gather_at(subject, tree_size)?;
-        for seq in self.store.kind_seqs(Kind::Codeowners)? {
+        for seq in self.kind_seqs(Kind::Codeowners)? {
             if seq.0 < tree_size && !gathered.iter().any(|g| g.seq == seq) {
                 gathered.push(self.must_get(seq)?.gathered());
             }

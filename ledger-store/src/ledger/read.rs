@@ -19,12 +19,30 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// [`Error::Tampered`] if its bytes do not decode; [`Error::Storage`] on read errors.
     pub fn get(&self, seq: Seq) -> Result<Option<EntryView>> {
+        if seq.0 >= self.len() {
+            return Ok(None);
+        }
         let Some(bytes) = self.store.entry(seq)? else { return Ok(None) };
         let tampered = |e: ledger_core::Error| Error::tampered_entry(seq, e);
         let entry = Entry::decode(&bytes).map_err(tampered)?;
         let record = entry.decode_record().map_err(tampered)?;
         let hash = ledger_core::entry::entry_hash(&bytes);
         Ok(Some(EntryView { seq, hash, bytes, entry, record }))
+    }
+
+    /// `seqs` without those of entries not yet published. A store lists the entries of a batch
+    /// being written (its index keys included) before the batch's flush returns, and a power
+    /// cut in between could still take them away: readers see a batch once it is durable and
+    /// published ([`Ledger::commit_batch`]).
+    pub(super) fn published(&self, mut seqs: Vec<Seq>) -> Vec<Seq> {
+        let n = self.len();
+        seqs.retain(|s| s.0 < n);
+        seqs
+    }
+
+    /// The published entries of `kind` (see [`Ledger::published`]).
+    pub(super) fn kind_seqs(&self, kind: Kind) -> Result<Vec<Seq>> {
+        Ok(self.published(self.store.kind_seqs(kind)?))
     }
 
     pub(super) fn must_get(&self, seq: Seq) -> Result<EntryView> {
@@ -57,7 +75,7 @@ impl<S: Store> Ledger<S> {
             .store
             .seqs_by_hash_prefix(&bytes, 1000)?
             .into_iter()
-            .filter(|(h, _)| h.to_hex().starts_with(&lower))
+            .filter(|(h, s)| h.to_hex().starts_with(&lower) && s.0 < self.len())
             .take(5)
             .collect();
         match hits.as_slice() {
@@ -103,7 +121,12 @@ impl<S: Store> Ledger<S> {
         Ok(input.parse()?)
     }
 
+    /// The published entries indexed under `subject` (see [`Ledger::published`]).
     pub(super) fn seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
+        Ok(self.published(self.indexed_seqs_for(subject)?))
+    }
+
+    fn indexed_seqs_for(&self, subject: &Subject) -> Result<Vec<Seq>> {
         match subject {
             Subject::Entry(h) => Ok(self.store.seq_by_hash(h)?.into_iter().collect()),
             // Commits are indexed under their bare form only (one index key instead of two
@@ -111,7 +134,7 @@ impl<S: Store> Ledger<S> {
             Subject::Commit { repo: Some(_), .. } => {
                 let bare = subject.bare_commit().map(|b| b.to_string()).unwrap_or_default();
                 let mut out = vec![];
-                for seq in self.store.subject_seqs(&bare)? {
+                for seq in self.published(self.store.subject_seqs(&bare)?) {
                     if self.must_get(seq)?.record.subjects().contains(subject) {
                         out.push(seq);
                     }
@@ -152,7 +175,7 @@ impl<S: Store> Ledger<S> {
             });
         };
         if let Some(k) = filter.kind {
-            narrow(self.store.kind_seqs(k)?);
+            narrow(self.kind_seqs(k)?);
         }
         if let Some(s) = &filter.subject {
             narrow(self.seqs_for(s)?);
@@ -271,7 +294,7 @@ impl<S: Store> why::RecordSource for StoreSource<'_, S> {
     }
 
     fn model_seqs(&self) -> Result<Vec<Seq>> {
-        self.ledger.store.kind_seqs(Kind::Model)
+        self.ledger.kind_seqs(Kind::Model)
     }
 }
 

@@ -50,7 +50,7 @@ impl<S: Store> Ledger<S> {
             Some(kinds) => {
                 let mut w = vec![false; size as usize];
                 for k in kinds {
-                    for seq in self.store.kind_seqs(*k)? {
+                    for seq in self.kind_seqs(*k)? {
                         if let Some(slot) = w.get_mut(seq.0 as usize) {
                             *slot = true;
                         }

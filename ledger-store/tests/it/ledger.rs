@@ -148,7 +148,8 @@ struct FailingStore {
     gate: Option<Gate>,
 }
 
-/// Holds the `at`-th store append: says when it is entered, then waits to be released.
+/// Holds the `at`-th store append once its batch is in the store: says so, then waits to be
+/// released.
 struct Gate {
     at: usize,
     entered: std::sync::mpsc::SyncSender<()>,
@@ -170,11 +171,14 @@ impl Store for FailingStore {
         if n == self.fail_at {
             return Err(Error::Storage("injected flush failure".into()));
         }
+        self.inner.append(batch, tree, tiles, key_entries)?;
+        // Held with the batch in the store, as a flush in progress leaves it: readable by a
+        // store scan, not yet acknowledged.
         if let Some(g) = self.gate.as_ref().filter(|g| g.at == n) {
             g.entered.send(()).unwrap();
             g.release.lock().unwrap().recv().unwrap();
         }
-        self.inner.append(batch, tree, tiles, key_entries)
+        Ok(())
     }
     fn key_entries(&self) -> ledger_store::Result<ledger_store::store::KeyEntries> {
         self.inner.key_entries()
@@ -450,7 +454,17 @@ fn the_next_batch_is_sequenced_while_one_is_written_and_published_only_once_dura
     // The first batch is being written: the next one is sequenced onto it (its `a` is a
     // duplicate of the record in flight), and neither is visible yet.
     let second = l.prepare_batch(vec![verified('b'), verified('a')], EachOnItsOwn);
+    // The batch is in the store but its write has not returned: nothing a power cut could
+    // still take is readable, by seq, by hash, through an index, or as a tree head or proof.
+    let stored = l.store().entry(Seq(before)).unwrap().expect("the batch is in the store");
     assert_eq!(l.len(), before, "a batch in flight is not published");
+    assert!(l.get(Seq(before)).unwrap().is_none());
+    let hash = ledger_core::entry::entry_hash(&stored).to_hex();
+    assert!(matches!(l.find_entry(&hash), Err(Error::NotFound(_))));
+    let reviews = l.log(&LogFilter { kind: Some(Kind::Review), ..LogFilter::default() }).unwrap();
+    assert!(reviews.iter().all(|v| v.seq.0 < before), "the kind index's new key is not followed");
+    assert_eq!(l.tree_head().0, before);
+    assert!(l.inclusion_proof(Seq(before), before + 1).is_err());
     release.send(()).unwrap();
     let a = committer.join().unwrap().pop().unwrap().unwrap();
     assert_eq!((a.seq, a.duplicate), (Seq(before), false));

@@ -152,13 +152,16 @@ impl<S: Store> Ledger<S> {
         loop {
             let read_started = std::time::Instant::now();
             let from = seq.0 + checked.len() as u64;
-            let chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from))?;
+            let mut chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from))?;
             if chunk.is_empty() {
                 break;
             }
             let n = chunk.len();
             let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
-            let (ahead, rest) = chunk.split_at(ahead_len);
+            // Owned halves: each entry's bytes move into its `Checked`, not copied.
+            let rest = chunk.split_off(ahead_len);
+            let ahead = chunk;
+            let ahead_len = ahead.len() as u64;
             let read_time = read_started.elapsed();
             let prev = std::mem::take(&mut checked);
             let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
@@ -175,7 +178,7 @@ impl<S: Store> Ledger<S> {
                 }
                 let in_order = t.elapsed();
                 let t = std::time::Instant::now();
-                let mine = precheck(keys, Seq(from + ahead.len() as u64), rest, prints, expected);
+                let mine = precheck(keys, Seq(from + ahead_len), rest, prints, expected);
                 let mine_time = t.elapsed();
                 let (mut out, tally, worker_time) =
                     worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
@@ -432,16 +435,11 @@ fn implied(bytes: &[u8]) -> std::result::Result<Vec<IndexKey>, ledger_core::Erro
 
 /// Pre-checks `chunk` (entries from `from`) and sums the fingerprints of the index keys each
 /// well-formed entry implies into `tally`.
-fn precheck(
-    keys: &KeyRegister,
-    from: Seq,
-    chunk: &[Vec<u8>],
-    prints: &Fingerprints,
-    tally: &mut Tally,
-) -> Vec<Checked> {
+fn precheck(keys: &KeyRegister, from: Seq, chunk: Vec<Vec<u8>>, prints: &Fingerprints, tally: &mut Tally) -> Vec<Checked> {
+    let pre = PreChecked::check_many(keys, &chunk);
     chunk
-        .iter()
-        .zip(PreChecked::check_many(keys, chunk))
+        .into_iter()
+        .zip(pre)
         .enumerate()
         .map(|(i, (bytes, pre))| {
             let seq = Seq(from.0 + i as u64);
@@ -451,7 +449,7 @@ fn precheck(
                     tally.push(index, prints.of_bytes(index, id, seq), seq);
                 });
             }
-            Checked { leaf: merkle::leaf_hash(bytes), bytes: bytes.clone(), pre }
+            Checked { leaf: merkle::leaf_hash(&bytes), bytes, pre }
         })
         .collect()
 }

@@ -435,7 +435,13 @@ fn implied(bytes: &[u8]) -> std::result::Result<Vec<IndexKey>, ledger_core::Erro
 
 /// Pre-checks `chunk` (entries from `from`) and sums the fingerprints of the index keys each
 /// well-formed entry implies into `tally`.
-fn precheck(keys: &KeyRegister, from: Seq, chunk: Vec<Vec<u8>>, prints: &Fingerprints, tally: &mut Tally) -> Vec<Checked> {
+fn precheck(
+    keys: &KeyRegister,
+    from: Seq,
+    chunk: Vec<Vec<u8>>,
+    prints: &Fingerprints,
+    tally: &mut Tally,
+) -> Vec<Checked> {
     let pre = PreChecked::check_many(keys, &chunk);
     chunk
         .into_iter()

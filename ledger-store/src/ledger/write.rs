@@ -116,12 +116,14 @@ impl<S: Store> Ledger<S> {
     /// [`Ledger::prepare_batch`] for a caller holding the writer's turn.
     fn prepare_locked(&self, records: Vec<VerifiedRecord>, atomicity: Atomicity) -> Prepared {
         // A policy's version is checked against the stored policies: those in flight first land.
-        if records.iter().any(|r| r.record().kind() == Kind::Policy) {
+        // An all-or-nothing batch may refuse after sequencing some records onto the state: it
+        // starts from the published one, with nothing in flight to extend.
+        if atomicity == Atomicity::AllOrNothing || records.iter().any(|r| r.record().kind() == Kind::Policy) {
             self.drain_pipeline();
         }
         let ids: Vec<RecordId> = records.iter().map(VerifiedRecord::id).collect();
         // Counted in flight from here: every path ends in a `Prepared` that `commit_batch` uncounts.
-        let (generation, base, in_flight) = {
+        let (generation, in_flight) = {
             let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
             p.in_flight += 1;
             // Looked up before the store is: a batch committed in between is then in the store.
@@ -129,7 +131,7 @@ impl<S: Store> Ledger<S> {
                 .iter()
                 .filter_map(|id| p.records.get(id).map(|r| (*id, Receipt { duplicate: true, ..*r })))
                 .collect();
-            (p.generation, p.next.take(), in_flight)
+            (p.generation, in_flight)
         };
         let refused = |e: &dyn Fn() -> Error| Prepared {
             results: ids.iter().map(|_| Err(e())).collect(),
@@ -142,6 +144,20 @@ impl<S: Store> Ledger<S> {
         if let Err(Error::NotWriter { writer }) = self.check_writer() {
             return refused(&|| Error::NotWriter { writer: writer.clone() });
         }
+        // The records the ledger already holds, looked up together (one round trip on a
+        // database, where one per record would hold the writer's turn for each).
+        let unknown: Vec<RecordId> = ids.iter().filter(|id| !in_flight.contains_key(id)).copied().collect();
+        let mut known: HashMap<RecordId, Known> = match self.store.seqs_by_records(&unknown) {
+            Ok(seqs) => unknown.iter().zip(seqs).filter_map(|(id, s)| Some((*id, Known::Stored(s?)))).collect(),
+            Err(e) => return refused(&|| Error::Storage(e.to_string())),
+        };
+        known.extend(in_flight.into_iter().map(|(id, r)| (id, Known::InFlight(r))));
+        // The state to extend: after the last batch prepared while one is in flight, else the
+        // published one. Taken with its generation, so that a failure meanwhile is seen.
+        let (generation, base) = {
+            let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+            (p.generation, p.next.take())
+        };
         let (mut work, tree) = match base {
             Some(b) => *b,
             None => (self.lock().clone(), self.tree.lock().unwrap_or_else(|p| p.into_inner()).clone()),
@@ -151,14 +167,6 @@ impl<S: Store> Ledger<S> {
         let mut results: Vec<Result<Receipt>> = Vec::with_capacity(records.len());
         let mut batch: Vec<StoredEntry> = Vec::new();
         let mut in_batch: HashMap<RecordId, usize> = HashMap::new();
-        // The records the ledger already holds, looked up together (one round trip on a
-        // database, where one per record would hold the writer's turn for each).
-        let unknown: Vec<RecordId> = ids.iter().filter(|id| !in_flight.contains_key(id)).copied().collect();
-        let mut known: HashMap<RecordId, Known> = match self.store.seqs_by_records(&unknown) {
-            Ok(seqs) => unknown.iter().zip(seqs).filter_map(|(id, s)| Some((*id, Known::Stored(s?)))).collect(),
-            Err(e) => return refused(&|| Error::Storage(e.to_string())),
-        };
-        known.extend(in_flight.into_iter().map(|(id, r)| (id, Known::InFlight(r))));
         for record in records {
             let result = self.sequence_one(&mut work, record, now, &mut batch, &mut in_batch, &known);
             let refused = result.is_err();
@@ -168,6 +176,11 @@ impl<S: Store> Ledger<S> {
             }
         }
         if batch.is_empty() {
+            // Nothing sequenced: the state is as taken, and the next batch extends it.
+            let mut p = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+            if p.generation == generation && p.in_flight > 1 {
+                p.next = Some(Box::new((work, tree)));
+            }
             return Prepared { results, write: None, generation };
         }
         let (tree, changed) = extended_tree(tree, &batch);

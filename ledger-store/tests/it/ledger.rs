@@ -495,3 +495,30 @@ fn a_batch_sequenced_onto_one_that_fails_fails_too_and_nothing_of_either_is_publ
     let err = l.append(&[signed(&review('c'), &ci)]).unwrap_err();
     assert!(matches!(err, Error::Unavailable), "{err}");
 }
+
+#[test]
+fn a_batch_of_only_duplicates_in_flight_does_not_break_the_next_one() {
+    use ledger_store::ledger::Atomicity::EachOnItsOwn;
+    let dir = tempfile::tempdir().unwrap();
+    let (l, entered, release) = gated_ledger(dir.path(), false);
+    let ci = key("ci");
+    let verified = |c: char| l.verify_signature(&signed(&review(c), &ci)).unwrap();
+    let before = l.len();
+    // Three batches sequenced before any is written: the second appends nothing (its record
+    // is in the first), the third extends the first.
+    let first = l.prepare_batch(vec![verified('a')], EachOnItsOwn);
+    let second = l.prepare_batch(vec![verified('a')], EachOnItsOwn);
+    let third = l.prepare_batch(vec![verified('c')], EachOnItsOwn);
+    let committer = {
+        let l = l.clone();
+        std::thread::spawn(move || l.commit_batch(first))
+    };
+    entered.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    release.send(()).unwrap();
+    let a = committer.join().unwrap().pop().unwrap().unwrap();
+    let dup = l.commit_batch(second).pop().unwrap().unwrap();
+    let c = l.commit_batch(third).pop().unwrap().unwrap();
+    assert_eq!((a.seq, dup.seq, dup.duplicate), (Seq(before), Seq(before), true));
+    assert_eq!((c.seq, c.duplicate), (Seq(before + 1), false));
+    assert_eq!(l.verify(|_| {}).unwrap().entries, before + 2);
+}

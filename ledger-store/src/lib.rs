@@ -8,7 +8,7 @@
 //!   rebuild), `write` (verify → authorize → sequence → write → publish), `read` (entries,
 //!   queries, `why`), `proofs` (tree heads, checkpoints, inclusion and consistency proofs from
 //!   tiles) and `verify` (the full replay and every derived index).
-//! - [`sequencer`]: group commit: one thread owns writes, one flush per batch.
+//! - [`sequencer`]: pipelined group commit: one thread sequences, one writes, one flush per batch.
 //! - [`keyfile`]: Ed25519 private keys on disk (PKCS#8 PEM, refusing files others can read).
 //! - [`clock`]: the system clock.
 //! - `testkit` (feature `testkit`): test keys and record builders for tests and benchmarks.

@@ -18,7 +18,7 @@ use crate::ctx::Ctx;
 use crate::output::{json_out, line, out, short, truncate};
 
 /// What `verify --json` prints.
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct VerifyOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     entries: Option<u64>,
@@ -37,21 +37,32 @@ struct VerifyOut {
     root: Option<String>,
 }
 
+impl VerifyOut {
+    fn intact(entries: u64, head: EntryHash) -> Self {
+        VerifyOut { entries: Some(entries), head: Some(head.to_hex()), ok: true, ..VerifyOut::default() }
+    }
+}
+
+/// Opens the local ledger without trusting its head: a tampered head is reported (exit 1,
+/// the `Err` side) like any other tampered entry.
+fn open_local(ctx: &Ctx) -> Result<std::result::Result<Ledger<DiskStore>, ExitCode>> {
+    match Ledger::open(ctx.open_store()?, std::sync::Arc::new(ledger_store::clock::SystemClock)) {
+        Ok(l) => Ok(Ok(l)),
+        Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
+            Ok(Err(tampered(ctx, seq.0, &e.tamper_detail().unwrap_or_default())?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `ledger verify`: exit 0 intact, 1 tampered (naming the seq), 2 error.
 pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
     let mut ledger = match &ctx.remote {
         Some(_) => ctx.backend()?,
-        None => {
-            let store = ctx.open_store()?;
-            // Open without trusting the head: a tampered head is reported like any other entry.
-            match Ledger::open(store, std::sync::Arc::new(ledger_store::clock::SystemClock)) {
-                Ok(l) => Backend::Local(l),
-                Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
-                    return tampered(ctx, seq.0, &e.tamper_detail().unwrap_or_default())
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        None => match open_local(ctx)? {
+            Ok(l) => Backend::Local(l),
+            Err(code) => return Ok(code),
+        },
     };
     let total = ledger.len()?;
     let bar = crate::output::progress(ctx.json, total, "verifying {bar:40} {pos}/{len} entries ({per_sec})");
@@ -60,15 +71,7 @@ pub fn verify(ctx: &Ctx) -> Result<ExitCode> {
     match res? {
         VerifyOutcome::Intact { entries, head } => {
             if ctx.json {
-                json_out(&VerifyOut {
-                    entries: Some(entries),
-                    head: Some(head.to_hex()),
-                    ok: true,
-                    reason: None,
-                    seq: None,
-                    from_tree_size: None,
-                    root: None,
-                })?;
+                json_out(&VerifyOut::intact(entries, head))?;
             } else {
                 line(format!(
                     "ok: {entries} entries verified (signatures, chain links, signer rights, indexes, tiles); head {head}"
@@ -87,13 +90,9 @@ pub fn verify_since(ctx: &Ctx, file: &Path, verifier_key: Option<&str>) -> Resul
         bail!("--from-checkpoint verifies a local ledger (--db or --store), not one behind --server");
     }
     let text = std::fs::read_to_string(file).with_context(|| format!("reading the checkpoint {}", file.display()))?;
-    let store = ctx.open_store()?;
-    let l = match Ledger::open(store, std::sync::Arc::new(ledger_store::clock::SystemClock)) {
+    let l = match open_local(ctx)? {
         Ok(l) => l,
-        Err(e @ ledger_store::Error::Tampered { seq, .. }) => {
-            return tampered(ctx, seq.0, &e.tamper_detail().unwrap_or_default())
-        }
-        Err(e) => return Err(e.into()),
+        Err(code) => return Ok(code),
     };
     let trusted =
         trusted_head(&l, &text, verifier_key).with_context(|| format!("the checkpoint {}", file.display()))?;
@@ -110,13 +109,9 @@ pub fn verify_since(ctx: &Ctx, file: &Path, verifier_key: Option<&str>) -> Resul
             let (entries, head) = (s.summary.entries, s.summary.head);
             if ctx.json {
                 json_out(&VerifyOut {
-                    entries: Some(entries),
-                    head: Some(head.to_hex()),
-                    ok: true,
-                    reason: None,
-                    seq: None,
                     from_tree_size: Some(s.from),
                     root: Some(hex::encode(s.root)),
+                    ..VerifyOut::intact(entries, head)
                 })?;
             } else {
                 line(format!(
@@ -171,15 +166,7 @@ fn trusted_head(l: &Ledger<DiskStore>, text: &str, verifier_key: Option<&str>) -
 
 fn tampered(ctx: &Ctx, seq: u64, reason: &str) -> Result<ExitCode> {
     if ctx.json {
-        json_out(&VerifyOut {
-            entries: None,
-            head: None,
-            ok: false,
-            reason: Some(reason.into()),
-            seq: Some(seq),
-            from_tree_size: None,
-            root: None,
-        })?;
+        json_out(&VerifyOut { ok: false, reason: Some(reason.into()), seq: Some(seq), ..VerifyOut::default() })?;
     } else {
         line(format!("TAMPERED: entry #{seq} fails verification: {reason}"))?;
     }

@@ -15,7 +15,7 @@ use ledger_core::record::Kind;
 use ledger_core::tiles;
 use ledger_core::types::{EntryHash, Seq};
 
-use super::verify::{Checked, Fingerprints, Replay, Tally, TileChecker};
+use super::verify::{Checked, Fingerprints, Replay, Tally, TileChecker, BUCKETS};
 use super::{Ledger, VerifySummary};
 use crate::error::{Error, Result};
 use crate::store::{index_keys, indexed_subjects, IndexKey, Store};
@@ -88,7 +88,7 @@ impl<S: Store> Ledger<S> {
         let mut nodes = self.nodes();
         let start = self.trusted_start(trusted, &mut nodes)?;
         let keys = self.lock().keys().clone();
-        let width = size.div_ceil(4096).max(1);
+        let width = size.div_ceil(BUCKETS).max(1);
         let mut tally = Tally::new(size, width);
         let prints = Fingerprints::new();
         let mut check_keys = |from: Seq, chunk: &[Checked]| self.check_implied_keys(from, chunk);
@@ -110,7 +110,7 @@ impl<S: Store> Ledger<S> {
                 format!("the stored tiles give no valid consistency proof from the trusted checkpoint: {e}"),
             )
         })?;
-        if nodes_root(&mut nodes, size)? != root {
+        if merkle::root_from(&mut nodes, size)? != root {
             return Err(Error::tampered(head_seq, "the stored Merkle tiles do not give the entries' root"));
         }
         Ok(IncrementalSummary { from: n, summary: VerifySummary { entries: size, head: chain.head() }, root })
@@ -232,9 +232,4 @@ impl<S: Store> Ledger<S> {
             None => Ok(()),
         }
     }
-}
-
-/// The root at `size` as the stored tiles give it.
-fn nodes_root<N: NodeSource<Error = Error>>(nodes: &mut N, size: u64) -> Result<Hash> {
-    merkle::root_from(nodes, size)
 }

@@ -71,11 +71,12 @@ impl<S: Store> Ledger<S> {
         let lower = hexpart.to_ascii_lowercase();
         // Compare whole bytes in the index, then the odd nibble if any.
         let bytes = hex::decode(&lower[..lower.len() / 2 * 2]).unwrap_or_default();
+        let published = self.len();
         let hits: Vec<(EntryHash, Seq)> = self
             .store
             .seqs_by_hash_prefix(&bytes, 1000)?
             .into_iter()
-            .filter(|(h, s)| h.to_hex().starts_with(&lower) && s.0 < self.len())
+            .filter(|(h, s)| h.to_hex().starts_with(&lower) && s.0 < published)
             .take(5)
             .collect();
         match hits.as_slice() {

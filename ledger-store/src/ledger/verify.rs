@@ -20,7 +20,7 @@ const VERIFY_CHUNK: u64 = 2048;
 
 /// Ranges of seqs the index check sums over separately, so that a mismatch is located by
 /// re-reading one range, not the ledger.
-const BUCKETS: u64 = 4096;
+pub(super) const BUCKETS: u64 = 4096;
 
 /// Most index keys beyond the verified head that are remembered (they are either appended
 /// while `verify` runs or stray; only the first few are needed to name one).

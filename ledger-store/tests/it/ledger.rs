@@ -420,6 +420,11 @@ fn verify_while_appends_continue_checks_the_ledger_as_of_its_start() {
     }
 }
 
+/// `review(c)` signed by `ci`, its signature checked by `l`.
+fn verified(l: &Ledger<FailingStore>, c: char) -> ledger_core::entry::VerifiedRecord {
+    l.verify_signature(&signed(&review(c), &key("ci"))).unwrap()
+}
+
 /// A ledger over a [`FailingStore`] whose third append (the first after `new_ledger`'s two)
 /// fails when `fail` is set, and is otherwise held until released.
 fn gated_ledger(
@@ -442,8 +447,7 @@ fn the_next_batch_is_sequenced_while_one_is_written_and_published_only_once_dura
     use ledger_store::ledger::Atomicity::EachOnItsOwn;
     let dir = tempfile::tempdir().unwrap();
     let (l, entered, release) = gated_ledger(dir.path(), false);
-    let ci = key("ci");
-    let verified = |c: char| l.verify_signature(&signed(&review(c), &ci)).unwrap();
+    let verified = |c: char| verified(&l, c);
     let before = l.len();
     let first = l.prepare_batch(vec![verified('a')], EachOnItsOwn);
     let committer = {
@@ -481,8 +485,7 @@ fn a_batch_sequenced_onto_one_that_fails_fails_too_and_nothing_of_either_is_publ
     use ledger_store::ledger::Atomicity::EachOnItsOwn;
     let dir = tempfile::tempdir().unwrap();
     let (l, _entered, _release) = gated_ledger(dir.path(), true);
-    let ci = key("ci");
-    let verified = |c: char| l.verify_signature(&signed(&review(c), &ci)).unwrap();
+    let verified = |c: char| verified(&l, c);
     let before = l.head();
     let first = l.prepare_batch(vec![verified('a')], EachOnItsOwn);
     let second = l.prepare_batch(vec![verified('b'), verified('a')], EachOnItsOwn);
@@ -492,7 +495,7 @@ fn a_batch_sequenced_onto_one_that_fails_fails_too_and_nothing_of_either_is_publ
     // The new record and the duplicate of the lost one both fail: neither was stored.
     assert!(r.iter().all(|r| matches!(r, Err(Error::Storage(_)))), "{r:?}");
     assert_eq!(l.head(), before);
-    let err = l.append(&[signed(&review('c'), &ci)]).unwrap_err();
+    let err = l.append(&[signed(&review('c'), &key("ci"))]).unwrap_err();
     assert!(matches!(err, Error::Unavailable), "{err}");
 }
 
@@ -501,8 +504,7 @@ fn a_batch_of_only_duplicates_in_flight_does_not_break_the_next_one() {
     use ledger_store::ledger::Atomicity::EachOnItsOwn;
     let dir = tempfile::tempdir().unwrap();
     let (l, entered, release) = gated_ledger(dir.path(), false);
-    let ci = key("ci");
-    let verified = |c: char| l.verify_signature(&signed(&review(c), &ci)).unwrap();
+    let verified = |c: char| verified(&l, c);
     let before = l.len();
     // Three batches sequenced before any is written: the second appends nothing (its record
     // is in the first), the third extends the first.

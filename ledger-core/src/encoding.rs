@@ -12,25 +12,46 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+mod canonical;
+
 /// Encodes `value` as canonical CBOR.
 ///
 /// # Errors
-/// [`Error::Malformed`] if the value contains a float or tag, or cannot be serialized.
+/// [`Error::Malformed`] if the value contains a float, a tag, an integer beyond 64 bits or a
+/// duplicate map key, or cannot be serialized.
 pub fn to_canonical<T: Serialize + ?Sized>(value: &T, what: &'static str) -> Result<Vec<u8>> {
-    let v = Value::serialized(value).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
-    let v = canonicalize(v, what)?;
     let mut out = Vec::with_capacity(256);
-    ciborium::into_writer(&v, &mut out).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
+    canonical::encode(value, &mut out).map_err(|e| Error::Malformed { what, detail: e.0 })?;
     Ok(out)
 }
 
-/// Decodes canonical CBOR bytes into `T`.
+/// The straightforward encoder [`to_canonical`] is held to by property test: the value
+/// through `ciborium::Value`, every map sorted, then written.
+#[doc(hidden)]
+pub mod reference {
+    use super::*;
+
+    /// [`super::to_canonical`], the slow way.
+    ///
+    /// # Errors
+    /// As [`super::to_canonical`].
+    pub fn to_canonical<T: Serialize + ?Sized>(value: &T, what: &'static str) -> Result<Vec<u8>> {
+        let v = Value::serialized(value).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
+        let v = canonicalize(v, what)?;
+        let mut out = Vec::with_capacity(256);
+        ciborium::into_writer(&v, &mut out).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
+        Ok(out)
+    }
+}
+
+/// Decodes canonical CBOR bytes into `T`: decoded from the slice (as
+/// [`from_cbor_unchecked_form`]), then re-encoded, and the bytes must come back exactly.
 ///
 /// # Errors
 /// [`Error::Malformed`] if the bytes are not CBOR for `T`; [`Error::NonCanonical`] if they are,
 /// but are not the canonical encoding (unsorted keys, long-form integers, trailing bytes...).
 pub fn from_canonical<T: DeserializeOwned + Serialize>(bytes: &[u8], what: &'static str) -> Result<T> {
-    let value: T = ciborium::from_reader(bytes).map_err(|e| Error::Malformed { what, detail: e.to_string() })?;
+    let value: T = from_cbor_unchecked_form(bytes, what)?;
     if to_canonical(&value, what)? != bytes {
         return Err(Error::NonCanonical { what });
     }
@@ -159,5 +180,21 @@ mod tests {
     #[test]
     fn floats_are_refused() {
         assert!(to_canonical(&1.5f64, "t").is_err());
+        assert!(to_canonical(&(u128::from(u64::MAX) + 1), "t").is_err());
+    }
+
+    /// A sequence whose length is not known up front (a filtered iterator) is counted first.
+    #[test]
+    fn sequences_of_unknown_length_are_counted() {
+        struct Odd(u32);
+        impl Serialize for Odd {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq((0..self.0).filter(|i| i % 2 == 1))
+            }
+        }
+        for n in [0, 1, 7, 60] {
+            assert_eq!(to_canonical(&Odd(n), "t").unwrap(), reference::to_canonical(&Odd(n), "t").unwrap());
+        }
+        assert_eq!(hex::encode(to_canonical(&Odd(7), "t").unwrap()), "83010305");
     }
 }

@@ -2,7 +2,7 @@
 //! accepted byte string per value.
 
 use ciborium::value::Value;
-use ledger_core::encoding::{from_canonical, from_cbor_unchecked_form, to_canonical};
+use ledger_core::encoding::{from_canonical, from_cbor_unchecked_form, reference, to_canonical};
 use ledger_core::record::{Body, Record};
 use proptest::prelude::*;
 
@@ -29,8 +29,39 @@ fn assert_sorted(v: &Value) {
     }
 }
 
+/// Any CBOR value the ledger's encoding allows (no floats, no tags), maps with keys of any
+/// type and possibly repeated.
+fn cbor_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        any::<u64>().prop_map(|n| Value::Integer(n.into())),
+        any::<i64>().prop_map(|n| Value::Integer(n.into())),
+        (0u64..300).prop_map(|n| Value::Integer(n.into())),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+        "[a-c]{0,3}|.{0,30}".prop_map(Value::Text),
+        any::<bool>().prop_map(Value::Bool),
+        Just(Value::Null),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::vec((inner.clone(), inner), 0..8).prop_map(Value::Map),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_direct_encoder_writes_what_the_reference_writes(r in record(), v in cbor_value()) {
+        prop_assert_eq!(to_canonical(&r, "record").unwrap(), reference::to_canonical(&r, "record").unwrap());
+        // Any shape: both give the same bytes, or both refuse it (a repeated map key).
+        match (to_canonical(&v, "value"), reference::to_canonical(&v, "value")) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "the encoders disagree on {:?}: {:?} against {:?}", v, a, b),
+        }
+    }
 
     #[test]
     fn decode_of_encode_is_identity(r in record()) {

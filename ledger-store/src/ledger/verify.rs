@@ -18,6 +18,9 @@ use crate::store::{index_keys, indexed_subjects, visit_index_keys, Index, IndexK
 /// Entries `verify` reads and pre-checks at a time.
 const VERIFY_CHUNK: u64 = 2048;
 
+/// Threads that pre-check chunks (decoding and signatures: most of `verify`'s work).
+const PRECHECKERS: usize = 2;
+
 /// Ranges of seqs the index check sums over separately, so that a mismatch is located by
 /// re-reading one range, not the ledger.
 pub(super) const BUCKETS: u64 = 4096;
@@ -52,8 +55,9 @@ impl<S: Store> Ledger<S> {
     /// tree frontier and the head. `progress` is called with the number of entries verified so
     /// far. Entries appended while it runs are left to the next verification.
     ///
-    /// Signatures are checked with Ed25519 batch verification on a second thread, chunk by
-    /// chunk; a chunk whose batch fails is checked one entry at a time with `verify_strict`
+    /// Entries are read on one thread and decoded and signature-checked on two more, chunk by
+    /// chunk, while this one replays them in order. Signatures are checked with Ed25519 batch
+    /// verification; a chunk whose batch fails is checked one entry at a time with `verify_strict`
     /// (see `ledger_core::entry::verify_batch` for the one difference batch verification
     /// makes: it can accept a signature its own key holder built to be refused by
     /// `verify_strict`; nothing without the private key).
@@ -123,11 +127,11 @@ impl<S: Store> Ledger<S> {
         Ok(VerifySummary { entries: size, head: chain.head() })
     }
 
-    /// Replays the entries from `start.seq` up to `size` onto `start`: each chunk is read,
-    /// pre-checked (decoding, signatures against `keys`, the index keys each implies summed
-    /// into `expected`) half on a second thread, handed to `on_chunk`, then replayed in order
-    /// (chain links, signer rights, tree, tiles) one chunk behind. Returns the state after the
-    /// last entry.
+    /// Replays the entries from `start.seq` up to `size` onto `start`. A pipeline: one thread
+    /// reads chunks, two pre-check them (decoding, signatures against `keys`, the index keys
+    /// each implies summed into `expected`), and this one hands each chunk, in order, to
+    /// `on_chunk` and replays it (chain links, signer rights, tree, tiles). Returns the state
+    /// after the last entry.
     ///
     /// # Errors
     /// [`Error::Tampered`] naming the first entry that fails, or a missing entry.
@@ -144,65 +148,83 @@ impl<S: Store> Ledger<S> {
     ) -> Result<Replay> {
         let Replay { mut chain, mut tree, mut tiles, mut seq } = start;
         let width = expected.width;
-        let mut checked: Vec<Checked> = vec![];
-        // The share of each chunk the second thread pre-checks. This thread also reads the
-        // chunk and replays the previous one, so the share is rebalanced after every chunk
-        // from measured times: both threads should finish together.
-        let mut worker_share = 0.5f64;
-        loop {
-            let read_started = std::time::Instant::now();
-            let from = seq.0 + checked.len() as u64;
-            let mut chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from))?;
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            let ahead_len = ((n as f64 * worker_share).round() as usize).clamp(n / 2, n);
-            // Owned halves: each entry's bytes move into its `Checked`, not copied.
-            let rest = chunk.split_off(ahead_len);
-            let ahead = chunk;
-            let ahead_len = ahead.len() as u64;
-            let read_time = read_started.elapsed();
-            let prev = std::mem::take(&mut checked);
-            let (out, in_order, prechecking) = std::thread::scope(|scope| -> Result<_> {
-                let worker = scope.spawn(|| {
-                    let t = std::time::Instant::now();
-                    let mut tally = Tally::new(size, width);
-                    let out = precheck(keys, Seq(from), ahead, prints, &mut tally);
-                    (out, tally, t.elapsed())
-                });
-                let t = std::time::Instant::now();
-                for c in prev {
+        // Four threads on two cores: whichever stage is behind always has work queued, so
+        // neither core waits on another stage. The queues are short, so a few chunks at most
+        // are in memory. A stage whose consumer has gone stops at its next send, and one whose
+        // producer has gone stops at its next receive, so an early return here ends them all.
+        let (tallies, panicked) = std::thread::scope(|scope| -> Result<_> {
+            let (chunks, to_check) = std::sync::mpsc::sync_channel::<(u64, Result<Vec<Vec<u8>>>)>(2);
+            let to_check = std::sync::Arc::new(std::sync::Mutex::new(to_check));
+            let (checked, in_order) = std::sync::mpsc::sync_channel::<(u64, Result<Vec<Checked>>)>(4);
+            let first = seq.0;
+            scope.spawn(move || {
+                let mut from = first;
+                while from < size {
+                    let chunk = self.store.entries(Seq(from), VERIFY_CHUNK.min(size - from));
+                    let n = chunk.as_ref().map_or(0, |c| c.len() as u64);
+                    if chunks.send((from, chunk)).is_err() || n == 0 {
+                        return;
+                    }
+                    from += n;
+                }
+            });
+            let workers: Vec<_> = (0..PRECHECKERS)
+                .map(|_| {
+                    let (to_check, checked) = (to_check.clone(), checked.clone());
+                    scope.spawn(move || {
+                        let mut tally = Tally::new(size, width);
+                        loop {
+                            let next = to_check.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            let Ok((from, chunk)) = next else { break };
+                            let out = chunk.map(|c| precheck(keys, Seq(from), c, prints, &mut tally));
+                            if checked.send((from, out)).is_err() {
+                                break;
+                            }
+                        }
+                        tally
+                    })
+                })
+                .collect();
+            drop((to_check, checked));
+            // Chunks come back in any order; each is replayed once those before it are.
+            let mut waiting: std::collections::BTreeMap<u64, Result<Vec<Checked>>> = Default::default();
+            while seq.0 < size {
+                let Some(out) = waiting.remove(&seq.0) else {
+                    match in_order.recv() {
+                        Ok((from, out)) => {
+                            waiting.insert(from, out);
+                            continue;
+                        }
+                        Err(_) => break,
+                    }
+                };
+                let out = out?;
+                if out.is_empty() {
+                    break;
+                }
+                on_chunk(seq, &out)?;
+                for c in out {
                     self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
                     seq = Seq(seq.0 + 1);
                 }
-                let in_order = t.elapsed();
-                let t = std::time::Instant::now();
-                let mine = precheck(keys, Seq(from + ahead_len), rest, prints, expected);
-                let mine_time = t.elapsed();
-                let (mut out, tally, worker_time) =
-                    worker.join().map_err(|_| Error::Storage("a verify thread panicked".into()))?;
-                expected.add(&tally);
-                out.extend(mine);
-                Ok((out, in_order, mine_time + worker_time))
-            })?;
-            on_chunk(Seq(from), &out)?;
-            checked = out;
-            // Pre-checking costs p per entry; this thread's own serial work is s, so the second
-            // thread should take (s / p + n) / 2 entries.
-            let p = prechecking.as_secs_f64() / n as f64;
-            if p > 0.0 {
-                let serial = (read_time + in_order).as_secs_f64();
-                worker_share = ((serial / p + n as f64) / 2.0 / n as f64).clamp(0.5, 0.95);
+                progress(seq.0);
             }
-            progress(seq.0);
-            if from + n as u64 == size {
-                break;
+            drop(in_order);
+            let mut tallies = vec![];
+            let mut panicked = false;
+            for w in workers {
+                match w.join() {
+                    Ok(t) => tallies.push(t),
+                    Err(_) => panicked = true,
+                }
             }
+            Ok((tallies, panicked))
+        })?;
+        if panicked {
+            return Err(Error::Storage("a verify thread panicked".into()));
         }
-        for c in std::mem::take(&mut checked) {
-            self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
-            seq = Seq(seq.0 + 1);
+        for t in &tallies {
+            expected.add(t);
         }
         progress(seq.0);
         if seq.0 != size {

@@ -183,6 +183,19 @@ mod tests {
         assert!(to_canonical(&(u128::from(u64::MAX) + 1), "t").is_err());
     }
 
+    /// Nesting deeper than the decoder's limit is an error, not a stack overflow: records
+    /// come from clients.
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut deep = vec![0x81u8; 100_000];
+        deep.push(0x00);
+        assert!(from_canonical::<Value>(&deep, "t").is_err());
+        assert!(from_canonical::<crate::record::Record>(&deep, "t").is_err());
+        let mut maps = [0xa1u8, 0x61, b'a'].repeat(50_000);
+        maps.push(0x00);
+        assert!(from_canonical::<Value>(&maps, "t").is_err());
+    }
+
     /// A sequence whose length is not known up front (a filtered iterator) is counted first.
     #[test]
     fn sequences_of_unknown_length_are_counted() {

@@ -39,6 +39,7 @@ mod open;
 mod proofs;
 mod read;
 mod snapshot;
+mod tile_check;
 mod verify;
 mod write;
 

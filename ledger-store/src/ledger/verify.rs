@@ -81,9 +81,9 @@ impl<S: Store> Ledger<S> {
         };
         let (head_seq, head_hash) = head.ok_or_else(|| Error::tampered(Seq(0), "no head recorded"))?;
         let size = head_seq.0 + 1;
-        // Signatures are checked ahead on a second thread against the final key register (a
-        // key id names one public key); the chain links, signer rights, tree and tiles are
-        // checked in order on this one, one chunk behind.
+        // Signatures are checked ahead, on the pre-checking threads, against the final key
+        // register (a key id names one public key); the chain links, signer rights, tree and
+        // tiles are checked in order on this one.
         let keys = self.lock().keys().clone();
         let prints = Fingerprints::new();
         let width = size.div_ceil(BUCKETS).max(1);

@@ -311,35 +311,39 @@ impl PreChecked {
     /// [`PreChecked::check_many`] for entries already decoded, each with the hash of its
     /// bytes (or the error decoding them gave).
     pub fn check_decoded(keys: &KeyRegister, entries: Vec<Result<(Entry, EntryHash)>>) -> Vec<Result<Self>> {
-        let mut out: Vec<Option<Result<Self>>> = Vec::with_capacity(entries.len());
-        let mut batch: Vec<(usize, Entry, EntryHash, crate::entry::SignedRecord, &ed25519_dalek::VerifyingKey)> =
-            vec![];
-        for (i, decoded) in entries.into_iter().enumerate() {
-            match decoded {
-                Err(e) => out.push(Some(Err(e))),
-                Ok((entry, hash)) => match keys.get(&entry.signer) {
-                    Some(info) if entry.seq != Seq(0) => {
-                        let signed = entry.signed_record();
-                        batch.push((i, entry, hash, signed, &info.public));
-                        out.push(None);
-                    }
-                    _ => out.push(Some(
-                        keys.verify_signature(&entry.signed_record(), entry.seq).map(|verified| PreChecked {
-                            hash,
-                            entry,
-                            verified,
-                        }),
-                    )),
-                },
-            }
-        }
-        let items: Vec<_> = batch.iter().map(|(_, _, _, s, k)| (s, *k)).collect();
-        let verified = crate::entry::verify_batch(&items);
-        for ((i, entry, hash, _, _), v) in batch.into_iter().zip(verified) {
-            out[i] = Some(v.map(|verified| PreChecked { hash, entry, verified }));
-        }
-        // Every slot was filled above: one result per input.
-        out.into_iter().flatten().collect()
+        // The key each entry's signature goes into the batch with: a known signer's, for any
+        // entry but the genesis one (whose signer registers itself).
+        let batched: Vec<Option<&ed25519_dalek::VerifyingKey>> = entries
+            .iter()
+            .map(|decoded| match decoded {
+                Ok((entry, _)) if entry.seq != Seq(0) => keys.get(&entry.signer).map(|info| &info.public),
+                _ => None,
+            })
+            .collect();
+        let parts: Vec<crate::entry::SignedParts<'_>> = entries
+            .iter()
+            .zip(&batched)
+            .filter_map(|(decoded, key)| {
+                let (entry, _) = decoded.as_ref().ok()?;
+                Some((&entry.record.0[..], entry.signer, &entry.sig.0, (*key)?))
+            })
+            .collect();
+        let holds = crate::entry::batch_holds(&parts);
+        // Each result is built once, in place: a `PreChecked` is large, and moving it
+        // between buffers cost more than the copies of the record bytes.
+        entries
+            .into_iter()
+            .zip(batched)
+            .map(|(decoded, key)| {
+                let (entry, hash) = decoded?;
+                let signed = entry.signed_record();
+                let verified = match key {
+                    Some(_) if holds => signed.into_checked(),
+                    _ => keys.verify_signature(&signed, entry.seq),
+                }?;
+                Ok(PreChecked { hash, entry, verified })
+            })
+            .collect()
     }
 
     /// The decoded entry.

@@ -177,23 +177,54 @@ impl SignedRecord {
 
     /// Size and signer checks that come before the signature.
     fn check_envelope(&self, key: &VerifyingKey) -> Result<()> {
-        let bytes = &self.record.0;
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(Error::TooLarge { what: "record", size: bytes.len(), limit: MAX_RECORD_BYTES });
-        }
-        if key_id(key) != self.signer {
-            return Err(Error::BadSignature { key: self.signer });
-        }
-        Ok(())
+        check_envelope(&self.record.0, self.signer, key)
     }
 
     /// The checks after the signature: canonical decoding and the record's rules.
     fn decode_checked(&self) -> Result<VerifiedRecord> {
+        self.clone().into_checked()
+    }
+
+    /// [`SignedRecord::decode_checked`], keeping `self` instead of a copy.
+    pub(crate) fn into_checked(self) -> Result<VerifiedRecord> {
         let bytes = &self.record.0;
         let record: Record = from_canonical(bytes, "record")?;
         check_record(&record, bytes.len())?;
-        Ok(VerifiedRecord { id: record_id(bytes), signed: self.clone(), record })
+        Ok(VerifiedRecord { id: record_id(bytes), signed: self, record })
     }
+}
+
+/// Size and signer checks that come before the signature of `record` by `signer`.
+fn check_envelope(record: &[u8], signer: KeyId, key: &VerifyingKey) -> Result<()> {
+    if record.len() > MAX_RECORD_BYTES {
+        return Err(Error::TooLarge { what: "record", size: record.len(), limit: MAX_RECORD_BYTES });
+    }
+    if key_id(key) != signer {
+        return Err(Error::BadSignature { key: signer });
+    }
+    Ok(())
+}
+
+/// One signature for [`batch_holds`], borrowed from wherever it is stored: the record bytes,
+/// the signer's key id, the signature and the key it is checked with.
+pub(crate) type SignedParts<'a> = (&'a [u8], KeyId, &'a [u8; 64], &'a VerifyingKey);
+
+/// Whether `items` is not empty and every one passes the envelope checks and, as one batch,
+/// the signature check of [`verify_batch`]. `false` says only that at least one fails.
+pub(crate) fn batch_holds(items: &[SignedParts<'_>]) -> bool {
+    if items.is_empty() || !items.iter().all(|(record, signer, _, key)| check_envelope(record, *signer, key).is_ok()) {
+        return false;
+    }
+    let batch: Vec<crate::sigbatch::Item<'_>> = items
+        .iter()
+        .map(|(record, _, sig, key)| crate::sigbatch::Item {
+            signature: sig,
+            key,
+            prefix: RECORD_SIGNATURE_PREFIX,
+            body: record,
+        })
+        .collect();
+    crate::sigbatch::verify(&batch)
 }
 
 /// [`SignedRecord::verify_with`] for many records at once, with Ed25519 batch verification
@@ -207,20 +238,9 @@ impl SignedRecord {
 /// holder deliberately built with a small-order component, which `verify_strict` refuses: so
 /// it is for re-checking stored entries (`verify`), never for admitting new records.
 pub fn verify_batch(items: &[(&SignedRecord, &VerifyingKey)]) -> Vec<Result<VerifiedRecord>> {
-    let envelope_ok = items.iter().all(|(s, k)| s.check_envelope(k).is_ok());
-    if envelope_ok && !items.is_empty() {
-        let batch: Vec<crate::sigbatch::Item<'_>> = items
-            .iter()
-            .map(|(s, k)| crate::sigbatch::Item {
-                signature: &s.sig.0,
-                key: k,
-                prefix: RECORD_SIGNATURE_PREFIX,
-                body: &s.record.0,
-            })
-            .collect();
-        if crate::sigbatch::verify(&batch) {
-            return items.iter().map(|(s, _)| s.decode_checked()).collect();
-        }
+    let parts: Vec<SignedParts<'_>> = items.iter().map(|(s, k)| (&s.record.0[..], s.signer, &s.sig.0, *k)).collect();
+    if batch_holds(&parts) {
+        return items.iter().map(|(s, _)| s.decode_checked()).collect();
     }
     items.iter().map(|(s, k)| s.verify_with(k)).collect()
 }

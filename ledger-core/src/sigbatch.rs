@@ -68,12 +68,12 @@ pub fn verify(items: &[Item<'_>]) -> bool {
         if !canonical_y(r_bytes) {
             return false;
         }
+        if small_order_encoding(r_bytes) {
+            return false;
+        }
         let Some(r) = CompressedEdwardsY(*r_bytes).decompress() else {
             return false;
         };
-        if r.is_small_order() {
-            return false;
-        }
         let key_bytes = item.key.as_bytes();
         let k = challenge(r_bytes, item);
         let mut z_bytes = [0u8; 16];
@@ -111,8 +111,8 @@ pub fn verify(items: &[Item<'_>]) -> bool {
 /// `verify_strict` decompresses `R` (a square root) and then compresses `[s]B − [k]A` (an
 /// inversion) to compare bytes. Comparing the compressed `R' = [s]B − [k]A` with `R`'s bytes
 /// alone is the same test: if they are equal, `R`'s bytes are canonical and decompress to
-/// `R'`, so "`R` is not of small order" is "`R'` is not of small order", which is cheap
-/// (three doublings). Checked against `verify_strict` by property test.
+/// `R'`, so "`R` is not of small order" is "`R'` is not of small order", which its bytes
+/// tell (`small_order_encoding`). Checked against `verify_strict` by property test.
 #[must_use]
 pub fn verify_one(item: &Item<'_>) -> bool {
     let (r_bytes, s_bytes) = split(item.signature);
@@ -125,7 +125,8 @@ pub fn verify_one(item: &Item<'_>) -> bool {
     }
     let k = challenge(r_bytes, item);
     let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &(-a), &s);
-    !r.is_small_order() && r.compress().as_bytes() == r_bytes
+    // Equal bytes make `R` canonical, so its listed encodings are exactly its small-order ones.
+    r.compress().as_bytes() == r_bytes && !small_order_encoding(r_bytes)
 }
 
 /// `s` if it is below ℓ (RFC 8032 §5.1.7 refuses the rest).
@@ -152,6 +153,48 @@ fn split(sig: &[u8; 64]) -> (&[u8; 32], &[u8; 32]) {
     }
 }
 
+/// The `y` coordinates (little-endian, sign bit clear) of the eight points of small order on
+/// edwards25519: the identity (`y = 1`), the point of order 2 (`y = −1`), the two of order 4
+/// (`y = 0`) and the four of order 8 (two values of `y`, each with both signs of `x`).
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    hex32("0100000000000000000000000000000000000000000000000000000000000000"),
+    hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    hex32("0000000000000000000000000000000000000000000000000000000000000000"),
+    hex32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    hex32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+];
+
+/// Whether a canonical encoding decompresses (if at all) to a point of small order:
+/// `EdwardsPoint::is_small_order` on the decompressed point, without its three doublings.
+/// Points sharing `y` differ only in the sign of `x`, and the negation of a point of small
+/// order is one too, so comparing `y` with the eight points' values decides it (the `tests`
+/// check the list against `is_small_order`).
+fn small_order_encoding(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    SMALL_ORDER_Y.contains(&y)
+}
+
+/// 32 bytes from 64 hex digits, at compile time.
+const fn hex32(hex: &str) -> [u8; 32] {
+    const fn digit(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a lowercase hex digit"),
+        }
+    }
+    let h = hex.as_bytes();
+    assert!(h.len() == 64, "64 hex digits");
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = digit(h[2 * i]) << 4 | digit(h[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
 /// Whether a compressed point's `y` (the low 255 bits, little-endian) is below p = 2²⁵⁵ − 19.
 /// `verify_strict` refuses the other encodings by comparing `R` byte for byte.
 fn canonical_y(bytes: &[u8; 32]) -> bool {
@@ -170,6 +213,36 @@ mod tests {
         let mut m = b"p:".to_vec();
         m.extend_from_slice(msg);
         (sk.verifying_key(), sk.sign(&m).to_bytes())
+    }
+
+    #[test]
+    fn the_small_order_list_is_exactly_the_eight_torsion_points() {
+        // Each listed y, with both signs, decompresses to a point of small order...
+        let mut points = vec![];
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut bytes = y;
+                bytes[31] |= sign;
+                assert!(small_order_encoding(&bytes));
+                let p = CompressedEdwardsY(bytes).decompress().expect("a point on the curve");
+                assert!(p.is_small_order());
+                assert!(p.mul_by_cofactor().is_identity());
+                if !points.contains(&p) {
+                    points.push(p);
+                }
+            }
+        }
+        // ...eight distinct ones: all the curve has (its group is Z/8 × Z/ℓ).
+        assert_eq!(points.len(), 8);
+        // Points of large order, and the same plus a torsion point, are not listed.
+        for seed in 1..=64u8 {
+            let a = SigningKey::from_bytes(&[seed; 32]).verifying_key().to_edwards();
+            for t in std::iter::once(EdwardsPoint::default()).chain(points.iter().copied()) {
+                let q = a + t;
+                assert!(!q.is_small_order());
+                assert!(!small_order_encoding(q.compress().as_bytes()));
+            }
+        }
     }
 
     #[test]

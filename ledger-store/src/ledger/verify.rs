@@ -204,7 +204,7 @@ impl<S: Store> Ledger<S> {
                     break;
                 }
                 on_chunk(seq, &out)?;
-                for c in out {
+                for c in &out {
                     self.replay_checked(&mut chain, &mut tree, &mut tiles, seq, c)?;
                     seq = Seq(seq.0 + 1);
                 }
@@ -248,7 +248,7 @@ impl<S: Store> Ledger<S> {
         tree: &mut Frontier,
         tiles: &mut TileChecker,
         seq: Seq,
-        c: Checked,
+        c: &Checked,
     ) -> Result<EntryHash> {
         let tampered = |e: ledger_core::Error| match e {
             ledger_core::Error::ChainBroken { seq: at, .. } => Error::tampered_entry(at, e),

@@ -24,7 +24,7 @@ const PRECHECKERS: usize = 2;
 
 /// Ranges of seqs the index check sums over separately, so that a mismatch is located by
 /// re-reading one range, not the ledger.
-pub(super) const BUCKETS: u64 = 4096;
+const BUCKETS: u64 = 4096;
 
 /// Most index keys beyond the verified head that are remembered (they are either appended
 /// while `verify` runs or stray; only the first few are needed to name one).
@@ -91,7 +91,7 @@ impl<S: Store> Ledger<S> {
         let start =
             Replay { chain: ChainState::new(), tree: Frontier::new(), tiles: TileChecker::default(), seq: Seq(0) };
         let Replay { chain, tree, mut tiles, .. } =
-            self.replay_range(start, size, &keys, &prints, &mut expected, &mut |_, _| Ok(()), &mut progress)?;
+            self.replay_range(start, size, &keys, Some((&prints, &mut expected)), &mut |_, _| Ok(()), &mut progress)?;
         if chain.head() != head_hash {
             return Err(Error::tampered(head_seq, "the recorded head hash does not match the chain"));
         }
@@ -129,8 +129,9 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Replays the entries from `start.seq` up to `size` onto `start`. A pipeline: one thread
-    /// reads chunks, two pre-check them (decoding, signatures against `keys`, the index keys
-    /// each implies summed into `expected`), and this one hands each chunk, in order, to
+    /// reads chunks, two pre-check them (decoding, signatures against `keys`, and with
+    /// `expected` the fingerprints of the index keys each implies summed into its tally), and
+    /// this one hands each chunk, in order, to
     /// `on_chunk` and replays it (chain links, signer rights, tree, tiles). Returns the state
     /// after the last entry.
     ///
@@ -142,13 +143,13 @@ impl<S: Store> Ledger<S> {
         start: Replay,
         size: u64,
         keys: &KeyRegister,
-        prints: &Fingerprints,
-        expected: &mut Tally,
+        mut expected: Option<(&Fingerprints, &mut Tally)>,
         on_chunk: &mut dyn FnMut(Seq, &[Checked]) -> Result<()>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Replay> {
         let Replay { mut chain, mut tree, mut tiles, mut seq } = start;
-        let width = expected.width;
+        let prints = expected.as_ref().map(|(p, _)| *p);
+        let width = expected.as_ref().map(|(_, t)| t.width);
         // Four threads on two cores: whichever stage is behind always has work queued, so
         // neither core waits on another stage. The queues are short, so a few chunks at most
         // are in memory. A stage whose consumer has gone stops at its next send, and one whose
@@ -173,11 +174,11 @@ impl<S: Store> Ledger<S> {
                 .map(|_| {
                     let (to_check, checked) = (to_check.clone(), checked.clone());
                     scope.spawn(move || {
-                        let mut tally = Tally::new(size, width);
+                        let mut tally = width.map(|w| Tally::new(size, w));
                         loop {
                             let next = to_check.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok((from, chunk)) = next else { break };
-                            let out = chunk.map(|c| precheck(keys, Seq(from), c, prints, &mut tally));
+                            let out = chunk.map(|c| precheck(keys, Seq(from), c, prints.zip(tally.as_mut())));
                             if checked.send((from, out)).is_err() {
                                 break;
                             }
@@ -224,8 +225,10 @@ impl<S: Store> Ledger<S> {
         if panicked {
             return Err(Error::Storage("a verify thread panicked".into()));
         }
-        for t in &tallies {
-            expected.add(t);
+        if let Some((_, expected)) = expected.as_mut() {
+            for t in tallies.iter().flatten() {
+                expected.add(t);
+            }
         }
         progress(seq.0);
         if seq.0 != size {
@@ -456,14 +459,13 @@ fn implied(bytes: &[u8]) -> std::result::Result<Vec<IndexKey>, ledger_core::Erro
     Ok(index_keys(ledger_core::entry::entry_hash(bytes), id, record.kind(), &indexed_subjects(&record)))
 }
 
-/// Pre-checks `chunk` (entries from `from`) and sums the fingerprints of the index keys each
-/// well-formed entry implies into `tally`.
+/// Pre-checks `chunk` (entries from `from`) and, given `sums`, sums the fingerprints of the
+/// index keys each well-formed entry implies into its tally.
 fn precheck(
     keys: &KeyRegister,
     from: Seq,
     chunk: Vec<Vec<u8>>,
-    prints: &Fingerprints,
-    tally: &mut Tally,
+    mut sums: Option<(&Fingerprints, &mut Tally)>,
 ) -> Vec<Checked> {
     let pre = PreChecked::check_many(keys, &chunk);
     chunk
@@ -472,7 +474,7 @@ fn precheck(
         .enumerate()
         .map(|(i, (bytes, pre))| {
             let seq = Seq(from.0 + i as u64);
-            if let Ok(p) = &pre {
+            if let (Ok(p), Some((prints, tally))) = (&pre, sums.as_mut()) {
                 let v = p.verified();
                 visit_index_keys(p.hash(), v.id(), v.kind(), &indexed_subjects(v.record()), |index, id| {
                     tally.push(index, prints.of_bytes(index, id, seq), seq);

@@ -348,48 +348,30 @@ impl<'a> ser::Serializer for &'a mut Encoder<'_> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
+/// serde's four sequence shapes (sequence, tuple, tuple struct, tuple variant) all write the
+/// elements of one definite-length array.
+macro_rules! array_elements {
+    ($($trait:ident :: $method:ident for $ty:ty => $seq:ident $(. $field:ident)?;)*) => {$(
+        impl ser::$trait for $ty {
+            type Ok = ();
+            type Error = EncodeError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                let $seq = self;
+                $seq $(. $field)?.element(value)
+            }
+            fn end(self) -> Result<()> {
+                let $seq = self;
+                $seq $(. $field)?.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Variant<Seq<'_>> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.inner.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.inner.finish()
-    }
+array_elements! {
+    SerializeSeq::serialize_element for Seq<'_> => seq;
+    SerializeTuple::serialize_element for Seq<'_> => seq;
+    SerializeTupleStruct::serialize_field for Seq<'_> => seq;
+    SerializeTupleVariant::serialize_field for Variant<Seq<'_>> => seq.inner;
 }
 
 impl ser::SerializeMap for Map<'_> {

@@ -245,6 +245,35 @@ mod tests {
         }
     }
 
+    /// A key holder can sign with `R` = the identity (`s = k·a` makes `[s]B − [k]A` the
+    /// identity): ed25519-dalek's lenient `verify` accepts it, `verify_strict` refuses it, and so
+    /// must both checks here, with either sign bit on `R`.
+    #[test]
+    fn a_signature_built_with_a_small_order_r_is_refused() {
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let key = sk.verifying_key();
+        for sign in [0u8, 0x80] {
+            let mut r = SMALL_ORDER_Y[0];
+            r[31] |= sign;
+            let probe = Item { signature: &[0; 64], key: &key, prefix: b"p:", body: b"m" };
+            let s = challenge(&r, &probe) * sk.to_scalar();
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig[32..].copy_from_slice(s.as_bytes());
+            let signature = ed25519_dalek::Signature::from_bytes(&sig);
+            if sign == 0 {
+                assert!(
+                    ed25519_dalek::Verifier::verify(&key, b"p:m", &signature).is_ok(),
+                    "the lenient check takes it"
+                );
+            }
+            assert!(key.verify_strict(b"p:m", &signature).is_err());
+            let item = Item { signature: &sig, ..probe };
+            assert!(!verify_one(&item));
+            assert!(!verify(&[item]));
+        }
+    }
+
     #[test]
     fn canonical_y_is_exactly_below_p() {
         let mut p = [0xffu8; 32];

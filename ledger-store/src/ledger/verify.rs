@@ -131,9 +131,8 @@ impl<S: Store> Ledger<S> {
     /// Replays the entries from `start.seq` up to `size` onto `start`. A pipeline: one thread
     /// reads chunks, two pre-check them (decoding, signatures against `keys`, and with
     /// `expected` the fingerprints of the index keys each implies summed into its tally), and
-    /// this one hands each chunk, in order, to
-    /// `on_chunk` and replays it (chain links, signer rights, tree, tiles). Returns the state
-    /// after the last entry.
+    /// this one hands each chunk, in order, to `on_chunk` and replays it (chain links, signer
+    /// rights, tree, tiles). Returns the state after the last entry.
     ///
     /// # Errors
     /// [`Error::Tampered`] naming the first entry that fails, or a missing entry.

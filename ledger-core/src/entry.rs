@@ -196,10 +196,15 @@ impl SignedRecord {
 
 /// Size and signer checks that come before the signature of `record` by `signer`.
 fn check_envelope(record: &[u8], signer: KeyId, key: &VerifyingKey) -> Result<()> {
+    check_envelope_id(record, signer, key_id(key))
+}
+
+/// [`check_envelope`] given the key's id (`key_id`), for callers that derive it once per key.
+fn check_envelope_id(record: &[u8], signer: KeyId, id: KeyId) -> Result<()> {
     if record.len() > MAX_RECORD_BYTES {
         return Err(Error::TooLarge { what: "record", size: record.len(), limit: MAX_RECORD_BYTES });
     }
-    if key_id(key) != signer {
+    if id != signer {
         return Err(Error::BadSignature { key: signer });
     }
     Ok(())
@@ -218,9 +223,6 @@ pub(crate) fn batch_holds(items: &[SignedParts<'_>]) -> bool {
     // `check_envelope` for each, with each key's id derived once: a batch names few keys.
     let mut ids: Vec<(&VerifyingKey, KeyId)> = vec![];
     for (record, signer, _, key) in items {
-        if record.len() > MAX_RECORD_BYTES {
-            return false;
-        }
         let id = match ids.iter().find(|(k, _)| k.as_bytes() == key.as_bytes()) {
             Some((_, id)) => *id,
             None => {
@@ -229,7 +231,7 @@ pub(crate) fn batch_holds(items: &[SignedParts<'_>]) -> bool {
                 id
             }
         };
-        if id != *signer {
+        if check_envelope_id(record, *signer, id).is_err() {
             return false;
         }
     }
